@@ -1,0 +1,25 @@
+# Every target builds pure Go: cgo would switch kine to a C SQLite driver and
+# invalidate the build cache of every package.
+export CGO_ENABLED := 0
+
+GO ?= go
+# Tests against PostgreSQL use this server (trust authentication, database "test").
+export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+
+.PHONY: all build test lint bench-storage clean
+
+all: build
+
+build:
+	$(GO) build -o bin/warren ./cmd/warren
+
+lint:
+	@unformatted="$$(gofmt -l cmd apiserver storage migrations tenancy bench test)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test: lint
+	$(GO) test -count=1 -timeout 25m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,43 @@
+-- One shard's storage: the live objects, the log of changes, and the revision counter.
+-- SQLite compares text with the BINARY collation (memcmp), the order etcd gives keys,
+-- so a list of a key prefix is one range scan of the primary key.
+
+CREATE TABLE revision (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    -- The newest committed revision; SQLite has one writer at a time, so revision
+    -- order is commit order.
+    current   INTEGER NOT NULL,
+    -- The log holds every change after this revision; older ones are gone.
+    compacted INTEGER NOT NULL
+);
+
+-- An empty store is at revision 1, as an empty etcd is.
+INSERT INTO revision (id, current, compacted) VALUES (1, 1, 0);
+
+CREATE TABLE objects (
+    key        TEXT PRIMARY KEY,
+    -- cluster, namespace and name repeat parts of the key so that a logical cluster
+    -- can be counted, exported or deleted with one indexed query.
+    cluster    TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    revision   INTEGER NOT NULL,
+    -- Unix milliseconds after which the object is deleted; NULL for no TTL.
+    expires_at INTEGER,
+    value      BLOB NOT NULL
+);
+CREATE INDEX objects_cluster ON objects (cluster);
+CREATE INDEX objects_expires_at ON objects (expires_at) WHERE expires_at IS NOT NULL;
+
+CREATE TABLE log (
+    revision      INTEGER PRIMARY KEY,
+    key           TEXT NOT NULL,
+    -- NULL when the change deleted the key.
+    value         BLOB,
+    -- The revision and value the key had before this change; 0 and NULL when the
+    -- change created it. Watchers need the previous object, and a list at an older
+    -- revision reads it from the first change after that revision.
+    prev_revision INTEGER NOT NULL,
+    prev_value    BLOB
+);
+CREATE INDEX log_key ON log (key, revision);

@@ -1,0 +1,311 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
+	"k8s.io/klog/v2"
+
+	"github.com/warren-dev/warren/migrations"
+)
+
+// Config says where a shard is stored and how its background work runs.
+type Config struct {
+	// Storage is a SQLite file path (optionally written sqlite://PATH) or a
+	// postgres:// URL.
+	Storage string
+	// Shard is the Postgres schema holding the shard. SQLite keeps one shard per
+	// file and ignores it.
+	Shard string
+	// CompactionInterval is how often the log is compacted, and how long a change
+	// stays in it: each run forgets the changes older than the revision the previous
+	// run saw. Zero means 5 minutes (kube-apiserver's default); negative disables it.
+	CompactionInterval time.Duration
+	// ExpiryInterval is how often objects whose TTL ran out are deleted. Zero means
+	// one second.
+	ExpiryInterval time.Duration
+	// PollInterval is how often the log is read for changes nobody announced, the
+	// safety net under Postgres notifications. Zero means one second.
+	PollInterval time.Duration
+	// ProgressNotifyInterval is how often watchers that asked for progress
+	// notifications get one. Zero means five seconds.
+	ProgressNotifyInterval time.Duration
+	// MaxObjectSize is the largest stored value in bytes. Zero means 1.5 MiB, etcd's
+	// default request limit.
+	MaxObjectSize int
+	// MaxBatch is the most writes committed in one transaction. Zero means 256.
+	MaxBatch int
+}
+
+// shardName is what a Postgres schema of a shard may be called: an identifier that
+// needs no quoting and leaves room for the "warren_" prefix of its NOTIFY channel.
+var shardName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
+
+func (c Config) complete() (Config, error) {
+	if c.CompactionInterval == 0 {
+		c.CompactionInterval = 5 * time.Minute
+	}
+	if c.ExpiryInterval <= 0 {
+		c.ExpiryInterval = time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.ProgressNotifyInterval <= 0 {
+		c.ProgressNotifyInterval = 5 * time.Second
+	}
+	if c.MaxObjectSize <= 0 {
+		c.MaxObjectSize = 3 * 1024 * 1024 / 2
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 256
+	}
+	if c.Storage == "" {
+		return c, errors.New("no storage given")
+	}
+	if isPostgres(c.Storage) && !shardName.MatchString(c.Shard) {
+		return c, fmt.Errorf("invalid shard name %q: want lower-case letters, digits and _, at most 48, not starting with a digit", c.Shard)
+	}
+	return c, nil
+}
+
+func isPostgres(storage string) bool {
+	return strings.HasPrefix(storage, "postgres://") || strings.HasPrefix(storage, "postgresql://")
+}
+
+func sqlitePath(storage string) string { return strings.TrimPrefix(storage, "sqlite://") }
+
+// Backend is one shard's storage: the database, the writer that commits every
+// change of the shard in batches, and the log reader that feeds watchers. Stores
+// for any number of resources share one Backend.
+type Backend struct {
+	cfg Config
+	db  dialect
+	hub *hub
+
+	writes chan *write
+	// compacted is the newest compacted revision this process knows of.
+	compacted atomic.Int64
+
+	stop   context.CancelFunc
+	closed <-chan struct{} // closed when the backend stops
+	wg     sync.WaitGroup
+}
+
+// Open migrates the shard's schema to the newest version and starts serving it.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	cfg, err := cfg.complete()
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, cfg.Storage, cfg.Shard, func(m *migrate.Migrate) error {
+		if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return err
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var db dialect
+	if isPostgres(cfg.Storage) {
+		db, err = openPostgres(ctx, cfg.Storage, cfg.Shard)
+	} else {
+		db, err = openSQLite(ctx, sqlitePath(cfg.Storage))
+	}
+	if err != nil {
+		return nil, err
+	}
+	current, compacted, err := db.revisions(ctx)
+	if err != nil {
+		db.close()
+		return nil, err
+	}
+	// Background work outlives the caller's context; Close ends it.
+	runCtx, stop := context.WithCancel(klog.NewContext(context.Background(), klog.FromContext(ctx)))
+	b := &Backend{
+		cfg:    cfg,
+		db:     db,
+		writes: make(chan *write, cfg.MaxBatch),
+		stop:   stop,
+		closed: runCtx.Done(),
+	}
+	b.compacted.Store(compacted)
+	b.hub = newHub(b, current)
+	b.run(runCtx, b.writeLoop)
+	b.run(runCtx, b.hub.tail)
+	b.run(runCtx, b.hub.notifyProgress)
+	b.run(runCtx, b.expireLoop)
+	if cfg.CompactionInterval > 0 {
+		b.run(runCtx, b.compactLoop)
+	}
+	return b, nil
+}
+
+func (b *Backend) run(ctx context.Context, fn func(context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn(ctx)
+	}()
+}
+
+// Close stops the background work, ends every watch and closes the database.
+func (b *Backend) Close() {
+	b.stop()
+	b.wg.Wait()
+	b.hub.close()
+	b.db.close()
+}
+
+// Migrate runs fn on golang-migrate set up for the shard's schema, for operators
+// (`warren migrate`) and for Open.
+func Migrate(ctx context.Context, storage, shard string, fn func(*migrate.Migrate) error) error {
+	var driver database.Driver
+	var dialectName string
+	var err error
+	if isPostgres(storage) {
+		dialectName = "postgres"
+		if !shardName.MatchString(shard) {
+			return fmt.Errorf("invalid shard name %q", shard)
+		}
+		var p *postgres
+		if p, err = openPostgres(ctx, storage, shard); err != nil {
+			return err
+		}
+		defer p.close()
+		driver, err = p.migrationDriver(shard)
+	} else {
+		dialectName = "sqlite"
+		path := sqlitePath(storage)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("creating the directory of %s: %w", path, err)
+		}
+		driver, err = sqliteMigrationDriver(path)
+	}
+	if err != nil {
+		return fmt.Errorf("preparing migrations: %w", err)
+	}
+	source, err := migrations.Source(dialectName)
+	if err != nil {
+		driver.Close()
+		return err
+	}
+	m, err := migrate.NewWithInstance("iofs", source, dialectName, driver)
+	if err != nil {
+		driver.Close()
+		return fmt.Errorf("preparing migrations: %w", err)
+	}
+	defer m.Close()
+	if err := fn(m); err != nil {
+		return fmt.Errorf("migrating the %s schema: %w", dialectName, err)
+	}
+	return nil
+}
+
+// CurrentRevision returns the shard's newest committed revision.
+func (b *Backend) CurrentRevision(ctx context.Context) (int64, error) {
+	current, _, err := b.db.revisions(ctx)
+	return current, err
+}
+
+// Compact forgets the changes up to and including revision: watches and lists at
+// older revisions fail as they do on a compacted etcd.
+func (b *Backend) Compact(ctx context.Context, revision int64) error {
+	if err := b.db.compact(ctx, revision); err != nil {
+		return err
+	}
+	_, compacted, err := b.db.revisions(ctx)
+	if err != nil {
+		return err
+	}
+	b.observeCompacted(compacted)
+	return nil
+}
+
+func (b *Backend) observeCompacted(revision int64) {
+	for {
+		old := b.compacted.Load()
+		if revision <= old || b.compacted.CompareAndSwap(old, revision) {
+			return
+		}
+	}
+}
+
+// compactLoop compacts every interval to the revision the previous run saw, so a
+// change stays in the log for one to two intervals. Several processes on one shard
+// may all run it; compaction never moves backwards.
+func (b *Backend) compactLoop(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	ticker := time.NewTicker(b.cfg.CompactionInterval)
+	defer ticker.Stop()
+	var previous int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if previous > 0 {
+			start := time.Now()
+			if err := b.Compact(ctx, previous); err != nil {
+				logger.Error(err, "Compacting failed", "revision", previous)
+			} else {
+				compactionDuration.Observe(time.Since(start).Seconds())
+			}
+		}
+		current, _, err := b.db.revisions(ctx)
+		if err != nil {
+			logger.Error(err, "Reading the revision for compaction failed")
+			continue
+		}
+		previous = current
+	}
+}
+
+// expireLoop deletes the objects whose TTL ran out, through the writer like any
+// delete, so watchers see them go. A delete that lost a race to a newer write is
+// dropped: the newer write decided the object's fate.
+func (b *Backend) expireLoop(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	ticker := time.NewTicker(b.cfg.ExpiryInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		expired, err := b.db.expired(ctx, time.Now().UnixMilli(), b.cfg.MaxBatch)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			logger.Error(err, "Finding expired objects failed")
+			continue
+		}
+		// Queue all deletes before waiting for any, so they commit as one batch.
+		deletes := make([]*write, 0, len(expired))
+		for _, r := range expired {
+			w := &write{key: r.key, expect: r.revision}
+			if b.enqueue(ctx, w) != nil {
+				return
+			}
+			deletes = append(deletes, w)
+		}
+		for _, w := range deletes {
+			if res := b.await(ctx, w); res.err != nil && ctx.Err() == nil {
+				logger.Error(res.err, "Deleting an expired object failed", "key", w.key)
+			}
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// dialect is everything the store needs from a database. The store's logic (revisions,
+// preconditions, watch, compaction) is written once against it; each database is one
+// small file of SQL behind it.
+//
+// Every method that reads more than one thing reads it from one snapshot.
+type dialect interface {
+	// get returns the live row under key (nil if there is none) and the shard's
+	// current revision.
+	get(ctx context.Context, key string) (*row, int64, error)
+	// list reads a page of live rows in key order, at the current revision or, if
+	// q.revision is set, at that revision. It returns errCompacted if that revision
+	// was compacted and a futureRevisionError if it is newer than the current one.
+	list(ctx context.Context, q listQuery) (page, error)
+	// stats counts the live rows in r and sums the sizes of their values.
+	stats(ctx context.Context, r keyRange) (count, bytes int64, err error)
+	// events returns up to limit changes of keys in r with revisions after `after`, in
+	// revision order; errCompacted if changes after `after` have been compacted.
+	events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error)
+	// revisions returns the current and the compacted revision.
+	revisions(ctx context.Context) (current, compacted int64, err error)
+	// begin starts the transaction of one write batch.
+	begin(ctx context.Context) (batchTx, error)
+	// compact forgets the changes up to and including revision.
+	compact(ctx context.Context, revision int64) error
+	// expired returns up to limit live rows whose TTL ran out at or before now
+	// (Unix milliseconds), soonest first.
+	expired(ctx context.Context, now int64, limit int) ([]row, error)
+	// wakeups delivers a value whenever another process may have committed a write.
+	// It returns nil for databases that only one process writes.
+	wakeups(ctx context.Context) <-chan struct{}
+	close()
+}
+
+// batchTx is the transaction in which the writer commits one batch.
+type batchTx interface {
+	// lock makes this transaction the shard's only writer until it ends and returns
+	// the current revision.
+	lock(ctx context.Context) (int64, error)
+	// rows returns the live rows under keys.
+	rows(ctx context.Context, keys []string) (map[string]row, error)
+	// apply writes the batch and moves the current revision to w.revision.
+	apply(ctx context.Context, w batchWrite) error
+	commit(ctx context.Context) error
+	rollback(ctx context.Context)
+}
+
+// row is one live object as stored.
+type row struct {
+	key      string
+	revision int64
+	value    []byte
+}
+
+// event is one change from the log. value is nil for a delete; prevRevision is 0
+// and prevValue nil for a create.
+type event struct {
+	revision     int64
+	key          string
+	value        []byte
+	prevRevision int64
+	prevValue    []byte
+}
+
+// keyRange is the half-open key range [start, end).
+type keyRange struct {
+	start, end string
+}
+
+// listQuery asks for live rows of r in key order.
+type listQuery struct {
+	r keyRange
+	// revision to read at; 0 reads the current state.
+	revision int64
+	// limit on rows returned; 0 returns all.
+	limit int64
+	// count asks for the number of keys in r, when the page does not hold them all.
+	count bool
+}
+
+// page is the answer to a listQuery.
+type page struct {
+	rows []row
+	// revision is the revision the page was read at.
+	revision int64
+	// more tells that r holds keys after the last row.
+	more bool
+	// count is the number of keys in r, if asked for and more is set.
+	count int64
+}
+
+// batchWrite is what one batch changes.
+type batchWrite struct {
+	log     []event
+	upserts []upsert
+	deletes []string
+	// revision is the current revision after the batch.
+	revision int64
+}
+
+// upsert is the new state of a live key.
+type upsert struct {
+	key                      string
+	cluster, namespace, name string
+	revision                 int64
+	// expiresAt is in Unix milliseconds; 0 means the object never expires.
+	expiresAt int64
+	value     []byte
+}
+
+// errCompacted tells that a revision was compacted.
+var errCompacted = errors.New("required revision has been compacted")
+
+// futureRevisionError tells that a revision is newer than the current one.
+type futureRevisionError struct {
+	current int64
+}
+
+func (e *futureRevisionError) Error() string {
+	return "required revision is a future revision"
+}

@@ -1,0 +1,381 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/golang-migrate/migrate/v4/database"
+	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// sqlite stores a shard in one SQLite file in WAL mode. One process owns the file:
+// its writer is the file's only writing connection, so it needs no notifications,
+// and readers read snapshots beside it.
+type sqlite struct {
+	writer *sql.DB // one connection; BEGIN IMMEDIATE takes the write lock at once
+	reader *sql.DB // several read-only connections
+}
+
+func openSQLite(ctx context.Context, path string) (*sqlite, error) {
+	// FULL makes every commit durable across a power loss; batching makes that
+	// nearly free (notes/dependencies.md). journal_size_limit truncates the WAL
+	// after checkpoints so it stays bounded under sustained writes.
+	params := url.Values{
+		"_busy_timeout": {"10000"},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"FULL"},
+		"_pragma":       {"journal_size_limit(67108864)"},
+	}
+	dsn := func(extra url.Values) string {
+		q := url.Values{}
+		for k, v := range params {
+			q[k] = v
+		}
+		for k, v := range extra {
+			q[k] = v
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	writer, err := sql.Open("sqlite", dsn(url.Values{"_txlock": {"immediate"}}))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	// The first connection sets WAL mode on the file before any reader opens it.
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	reader, err := sql.Open("sqlite", dsn(url.Values{"_query_only": {"1"}}))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	reader.SetMaxOpenConns(8)
+	reader.SetMaxIdleConns(8)
+	return &sqlite{writer: writer, reader: reader}, nil
+}
+
+// sqliteMigrationDriver returns golang-migrate's driver on a connection of its own to
+// the file; closing the driver closes it.
+func sqliteMigrationDriver(path string) (database.Driver, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000&_journal_mode=WAL")
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	driver, err := migratesqlite.WithInstance(db, &migratesqlite.Config{})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("preparing migrations of %s: %w", path, err)
+	}
+	return driver, nil
+}
+
+func (s *sqlite) close() {
+	s.reader.Close()
+	s.writer.Close()
+}
+
+func (s *sqlite) get(ctx context.Context, key string) (*row, int64, error) {
+	var current int64
+	var revision sql.NullInt64
+	var value []byte
+	err := s.reader.QueryRowContext(ctx,
+		`SELECT r.current, o.revision, o.value
+		   FROM revision r LEFT JOIN objects o ON o.key = ?1
+		  WHERE r.id = 1`, key).Scan(&current, &revision, &value)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading %q: %w", key, err)
+	}
+	if !revision.Valid {
+		return nil, current, nil
+	}
+	return &row{key: key, revision: revision.Int64, value: value}, current, nil
+}
+
+// readOnly runs fn in a transaction: in WAL mode it reads one snapshot throughout.
+func (s *sqlite) readOnly(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.reader.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Rows live at revision R if they are in objects and unchanged since R, or if the
+// first change after R (the one whose previous revision is at or before R) replaced
+// or deleted them.
+const sqliteRowsAt = `
+	SELECT key, revision, value FROM objects
+	 WHERE key >= ?1 AND key < ?2 AND revision <= ?3
+	UNION ALL
+	SELECT key, prev_revision, prev_value FROM log
+	 WHERE key >= ?1 AND key < ?2 AND revision > ?3 AND prev_revision BETWEEN 1 AND ?3`
+
+func (s *sqlite) list(ctx context.Context, q listQuery) (page, error) {
+	var pg page
+	err := s.readOnly(ctx, func(tx *sql.Tx) error {
+		var current, compacted int64
+		if err := tx.QueryRowContext(ctx, `SELECT current, compacted FROM revision WHERE id = 1`).Scan(&current, &compacted); err != nil {
+			return err
+		}
+		if q.revision > current {
+			return &futureRevisionError{current: current}
+		}
+		if q.revision > 0 && q.revision < compacted {
+			return errCompacted
+		}
+		limit := int64(-1) // SQLite reads a negative limit as none
+		if q.limit > 0 {
+			limit = q.limit + 1
+		}
+		var rows *sql.Rows
+		var err error
+		if q.revision == 0 {
+			pg.revision = current
+			rows, err = tx.QueryContext(ctx,
+				`SELECT key, revision, value FROM objects
+				  WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3`, q.r.start, q.r.end, limit)
+		} else {
+			pg.revision = q.revision
+			rows, err = tx.QueryContext(ctx,
+				`SELECT key, revision, value FROM (`+sqliteRowsAt+`) ORDER BY key LIMIT ?4`,
+				q.r.start, q.r.end, q.revision, limit)
+		}
+		if err != nil {
+			return err
+		}
+		if pg.rows, err = scanRows(rows); err != nil {
+			return err
+		}
+		if q.limit > 0 && int64(len(pg.rows)) > q.limit {
+			pg.rows, pg.more = pg.rows[:q.limit], true
+		}
+		if !pg.more || !q.count {
+			return nil
+		}
+		if q.revision == 0 {
+			return tx.QueryRowContext(ctx, `SELECT count(*) FROM objects WHERE key >= ?1 AND key < ?2`,
+				q.r.start, q.r.end).Scan(&pg.count)
+		}
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM (`+sqliteRowsAt+`)`,
+			q.r.start, q.r.end, q.revision).Scan(&pg.count)
+	})
+	if err != nil {
+		return page{}, fmt.Errorf("listing [%q, %q): %w", q.r.start, q.r.end, err)
+	}
+	return pg, nil
+}
+
+func scanRows(rows *sql.Rows) ([]row, error) {
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		var x row
+		if err := rows.Scan(&x.key, &x.revision, &x.value); err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlite) stats(ctx context.Context, r keyRange) (count, bytes int64, err error) {
+	err = s.reader.QueryRowContext(ctx,
+		`SELECT count(*), coalesce(sum(length(value)), 0) FROM objects WHERE key >= ?1 AND key < ?2`,
+		r.start, r.end).Scan(&count, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting [%q, %q): %w", r.start, r.end, err)
+	}
+	return count, bytes, nil
+}
+
+func (s *sqlite) events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error) {
+	var events []event
+	err := s.readOnly(ctx, func(tx *sql.Tx) error {
+		var compacted int64
+		if err := tx.QueryRowContext(ctx, `SELECT compacted FROM revision WHERE id = 1`).Scan(&compacted); err != nil {
+			return err
+		}
+		if after < compacted {
+			return errCompacted
+		}
+		rows, err := tx.QueryContext(ctx,
+			`SELECT revision, key, value, prev_revision, prev_value FROM log
+			  WHERE revision > ?1 AND key >= ?2 AND key < ?3 ORDER BY revision LIMIT ?4`,
+			after, r.start, r.end, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e event
+			if err := rows.Scan(&e.revision, &e.key, &e.value, &e.prevRevision, &e.prevValue); err != nil {
+				return err
+			}
+			events = append(events, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading changes after revision %d: %w", after, err)
+	}
+	return events, nil
+}
+
+func (s *sqlite) revisions(ctx context.Context) (current, compacted int64, err error) {
+	err = s.reader.QueryRowContext(ctx, `SELECT current, compacted FROM revision WHERE id = 1`).Scan(&current, &compacted)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading revisions: %w", err)
+	}
+	return current, compacted, nil
+}
+
+func (s *sqlite) compact(ctx context.Context, revision int64) error {
+	// The writer connection is shared with write batches; each statement is its own
+	// short transaction, so batches interleave with the chunks.
+	res, err := s.writer.ExecContext(ctx,
+		`UPDATE revision SET compacted = ?1 WHERE id = 1 AND compacted < ?1 AND current >= ?1`, revision)
+	if err != nil {
+		return fmt.Errorf("compacting to revision %d: %w", revision, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	for {
+		res, err := s.writer.ExecContext(ctx,
+			`DELETE FROM log WHERE revision IN
+			   (SELECT revision FROM log WHERE revision <= ?1 ORDER BY revision LIMIT ?2)`,
+			revision, compactChunk)
+		if err != nil {
+			return fmt.Errorf("deleting changes up to revision %d: %w", revision, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("deleting changes up to revision %d: %w", revision, err)
+		}
+		if n < compactChunk {
+			break
+		}
+	}
+	// Give the WAL back to the file system once the deletions are in the database.
+	if _, err := s.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("checkpointing the WAL: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlite) expired(ctx context.Context, now int64, limit int) ([]row, error) {
+	rows, err := s.reader.QueryContext(ctx,
+		`SELECT key, revision FROM objects WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("finding expired objects: %w", err)
+	}
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		var x row
+		if err := rows.Scan(&x.key, &x.revision); err != nil {
+			return nil, fmt.Errorf("finding expired objects: %w", err)
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// wakeups returns nil: this process's writer is the file's only one.
+func (s *sqlite) wakeups(context.Context) <-chan struct{} { return nil }
+
+func (s *sqlite) begin(ctx context.Context) (batchTx, error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("starting a write transaction: %w", err)
+	}
+	return &sqliteBatch{tx: tx}, nil
+}
+
+type sqliteBatch struct {
+	tx *sql.Tx
+}
+
+// lock reads the revision; BEGIN IMMEDIATE has taken the write lock already.
+func (b *sqliteBatch) lock(ctx context.Context) (int64, error) {
+	var current int64
+	if err := b.tx.QueryRowContext(ctx, `SELECT current FROM revision WHERE id = 1`).Scan(&current); err != nil {
+		return 0, fmt.Errorf("reading the revision: %w", err)
+	}
+	return current, nil
+}
+
+func (b *sqliteBatch) rows(ctx context.Context, keys []string) (map[string]row, error) {
+	stmt, err := b.tx.PrepareContext(ctx, `SELECT revision, value FROM objects WHERE key = ?1`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the batch's keys: %w", err)
+	}
+	defer stmt.Close()
+	found := make(map[string]row, len(keys))
+	for _, k := range keys {
+		x := row{key: k}
+		err := stmt.QueryRowContext(ctx, k).Scan(&x.revision, &x.value)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, fmt.Errorf("reading %q: %w", k, err)
+		default:
+			found[k] = x
+		}
+	}
+	return found, nil
+}
+
+func (b *sqliteBatch) apply(ctx context.Context, w batchWrite) error {
+	insertLog, err := b.tx.PrepareContext(ctx,
+		`INSERT INTO log (revision, key, value, prev_revision, prev_value) VALUES (?1, ?2, ?3, ?4, ?5)`)
+	if err != nil {
+		return fmt.Errorf("writing the log: %w", err)
+	}
+	defer insertLog.Close()
+	for _, e := range w.log {
+		if _, err := insertLog.ExecContext(ctx, e.revision, e.key, e.value, e.prevRevision, e.prevValue); err != nil {
+			return fmt.Errorf("logging revision %d: %w", e.revision, err)
+		}
+	}
+	upsert, err := b.tx.PrepareContext(ctx,
+		`INSERT INTO objects (key, cluster, namespace, name, revision, expires_at, value)
+		 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+		 ON CONFLICT (key) DO UPDATE
+		    SET revision = excluded.revision, expires_at = excluded.expires_at, value = excluded.value`)
+	if err != nil {
+		return fmt.Errorf("writing objects: %w", err)
+	}
+	defer upsert.Close()
+	for _, u := range w.upserts {
+		expiresAt := sql.NullInt64{Int64: u.expiresAt, Valid: u.expiresAt != 0}
+		if _, err := upsert.ExecContext(ctx, u.key, u.cluster, u.namespace, u.name, u.revision, expiresAt, u.value); err != nil {
+			return fmt.Errorf("writing %q: %w", u.key, err)
+		}
+	}
+	for _, k := range w.deletes {
+		if _, err := b.tx.ExecContext(ctx, `DELETE FROM objects WHERE key = ?1`, k); err != nil {
+			return fmt.Errorf("deleting %q: %w", k, err)
+		}
+	}
+	if _, err := b.tx.ExecContext(ctx, `UPDATE revision SET current = ?1 WHERE id = 1`, w.revision); err != nil {
+		return fmt.Errorf("moving the revision to %d: %w", w.revision, err)
+	}
+	return nil
+}
+
+func (b *sqliteBatch) commit(context.Context) error {
+	if err := b.tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+func (b *sqliteBatch) rollback(context.Context) { _ = b.tx.Rollback() }

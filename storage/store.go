@@ -1,0 +1,548 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/conversion"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/features"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/value"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+)
+
+// ResourceConfig describes one resource stored in a Backend.
+type ResourceConfig struct {
+	// Codec encodes objects for storage and decodes them back.
+	Codec runtime.Codec
+	// NewFunc and NewListFunc make empty objects and lists of the resource.
+	NewFunc, NewListFunc func() runtime.Object
+	// ResourcePrefix is what every key of the resource starts with, e.g. "/pods".
+	ResourcePrefix string
+	// GroupResource names the resource in errors and metrics.
+	GroupResource schema.GroupResource
+	// Transformer turns values into their stored form and back (encryption at
+	// rest); nil stores them as encoded.
+	Transformer value.Transformer
+	// Clustered tells that the first key segment after ResourcePrefix is the
+	// logical cluster, as in /<group>/<resource>/<cluster>/<namespace>/<name>.
+	Clustered bool
+}
+
+// Store implements k8s.io/apiserver's storage.Interface for one resource of a
+// Backend.
+type Store struct {
+	b              *Backend
+	codec          runtime.Codec
+	versioner      storage.APIObjectVersioner
+	transformer    value.Transformer
+	newFunc        func() runtime.Object
+	newListFunc    func() runtime.Object
+	resourcePrefix string
+	groupResource  schema.GroupResource
+	clustered      bool
+	estimateSize   atomic.Bool
+}
+
+var _ storage.Interface = (*Store)(nil)
+
+// NewStore returns the storage.Interface of one resource.
+func (b *Backend) NewStore(c ResourceConfig) (*Store, error) {
+	if c.ResourcePrefix == "" || c.ResourcePrefix == "/" || !strings.HasPrefix(c.ResourcePrefix, "/") {
+		return nil, fmt.Errorf("resource prefix %q must start with / and name a resource", c.ResourcePrefix)
+	}
+	if c.Codec == nil || c.NewFunc == nil || c.NewListFunc == nil {
+		return nil, errors.New("a store needs a codec, NewFunc and NewListFunc")
+	}
+	transformer := c.Transformer
+	if transformer == nil {
+		transformer = identity{}
+	}
+	if unsafeDeletion() {
+		transformer = corruptTransformer{transformer}
+	}
+	return &Store{
+		b:              b,
+		codec:          c.Codec,
+		transformer:    transformer,
+		newFunc:        c.NewFunc,
+		newListFunc:    c.NewListFunc,
+		resourcePrefix: c.ResourcePrefix,
+		groupResource:  c.GroupResource,
+		clustered:      c.Clustered,
+	}, nil
+}
+
+// identity stores values as they are.
+type identity struct{}
+
+func (identity) TransformFromStorage(_ context.Context, data []byte, _ value.Context) ([]byte, bool, error) {
+	return data, false, nil
+}
+
+func (identity) TransformToStorage(_ context.Context, data []byte, _ value.Context) ([]byte, error) {
+	return data, nil
+}
+
+// authenticatedData binds a stored value to its key, so an encrypted value moved to
+// another key does not decrypt.
+type authenticatedData string
+
+func (d authenticatedData) AuthenticatedData() []byte { return []byte(d) }
+
+// keyColumns are the parts of a key stored in columns of their own.
+type keyColumns struct {
+	cluster, namespace, name string
+}
+
+// prepareKey checks a key as etcd3's store does and refuses what SQL text cannot
+// hold (invalid UTF-8, NUL).
+func (s *Store) prepareKey(key string, recursive bool) (string, error) {
+	k, err := storage.PrepareKey(s.resourcePrefix, key, recursive)
+	if err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(k) || strings.ContainsRune(k, 0) {
+		return "", fmt.Errorf("invalid key: %q is not UTF-8 text without NUL", key)
+	}
+	return k, nil
+}
+
+// columns splits a key into cluster, namespace and name: the segments after the
+// resource prefix are [cluster/][namespace/]name.
+func (s *Store) columns(key string) keyColumns {
+	rest := strings.Trim(strings.TrimPrefix(key, s.resourcePrefix), "/")
+	var c keyColumns
+	if s.clustered {
+		c.cluster, rest, _ = strings.Cut(rest, "/")
+	}
+	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
+		c.namespace, c.name = rest[:i], rest[i+1:]
+	} else {
+		c.name = rest
+	}
+	return c
+}
+
+// Versioner implements storage.Interface.
+func (s *Store) Versioner() storage.Versioner { return s.versioner }
+
+// Get implements storage.Interface.
+func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, out runtime.Object) error {
+	k, err := s.prepareKey(key, false)
+	if err != nil {
+		return err
+	}
+	r, current, err := s.b.db.get(ctx, k)
+	if err != nil {
+		return storage.NewInternalError(err)
+	}
+	if err := s.validateMinimumResourceVersion(opts.ResourceVersion, current); err != nil {
+		return err
+	}
+	if r == nil {
+		if opts.IgnoreNotFound {
+			return runtime.SetZeroValue(out)
+		}
+		return storage.NewKeyNotFoundError(k, 0)
+	}
+	data, _, err := s.transformer.TransformFromStorage(ctx, r.value, authenticatedData(k))
+	if err != nil {
+		return corrupt(k, storage.NewInternalError(err))
+	}
+	if err := s.decode(data, out, r.revision); err != nil {
+		return corrupt(k, undecodable(err))
+	}
+	return nil
+}
+
+func (s *Store) decode(data []byte, out runtime.Object, revision int64) error {
+	if _, err := conversion.EnforcePtr(out); err != nil {
+		return fmt.Errorf("unable to convert output object to pointer: %w", err)
+	}
+	if _, _, err := s.codec.Decode(data, nil, out); err != nil {
+		return err
+	}
+	return s.versioner.UpdateObject(out, uint64(revision))
+}
+
+// Create implements storage.Interface.
+func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object, ttl uint64) error {
+	k, err := s.prepareKey(key, false)
+	if err != nil {
+		return err
+	}
+	if version, err := s.versioner.ObjectResourceVersion(obj); err == nil && version != 0 {
+		return storage.ErrResourceVersionSetOnCreate
+	}
+	if err := s.versioner.PrepareObjectForStorage(obj); err != nil {
+		return fmt.Errorf("PrepareObjectForStorage failed: %w", err)
+	}
+	data, err := runtime.Encode(s.codec, obj)
+	if err != nil {
+		return err
+	}
+	stored, err := s.transformer.TransformToStorage(ctx, data, authenticatedData(k))
+	if err != nil {
+		return storage.NewInternalError(err)
+	}
+	res, err := s.put(ctx, k, stored, 0, ttl)
+	if err != nil {
+		return err
+	}
+	if !res.ok() {
+		return storage.NewKeyExistsError(k, 0)
+	}
+	if out != nil {
+		return s.decode(data, out, res.revision)
+	}
+	return nil
+}
+
+// put writes value under key if the key's live revision is expect.
+func (s *Store) put(ctx context.Context, key string, value []byte, expect int64, ttl uint64) (writeResult, error) {
+	if len(value) > s.b.cfg.MaxObjectSize {
+		return writeResult{}, &tooLargeError{key: key, size: len(value), limit: s.b.cfg.MaxObjectSize}
+	}
+	w := &write{key: key, columns: s.columns(key), value: value, expect: expect}
+	if ttl > 0 {
+		w.expiresAt = time.Now().Add(time.Duration(ttl) * time.Second).UnixMilli()
+	}
+	res := s.b.submit(ctx, w)
+	if res.err != nil {
+		return res, storage.NewInternalError(res.err)
+	}
+	return res, nil
+}
+
+// objState is a key's state as a write starts from it.
+type objState struct {
+	obj   runtime.Object
+	rev   int64
+	data  []byte
+	stale bool
+	// current tells that the state was read from the database, not handed in by
+	// the caller (who may hold an older version).
+	current bool
+}
+
+// stateOf decodes a row (nil: absent) into a state for the object type of v.
+func (s *Store) stateOf(ctx context.Context, key string, r *row, v reflect.Value, ignoreNotFound, expectBroken bool) (*objState, error) {
+	st := &objState{current: true}
+	if u, ok := v.Addr().Interface().(runtime.Unstructured); ok {
+		st.obj = u.NewEmptyInstance()
+	} else {
+		st.obj = reflect.New(v.Type()).Interface().(runtime.Object)
+	}
+	if r == nil {
+		if !ignoreNotFound {
+			return nil, storage.NewKeyNotFoundError(key, 0)
+		}
+		if err := runtime.SetZeroValue(st.obj); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	st.rev = r.revision
+	data, stale, err := s.transformer.TransformFromStorage(ctx, r.value, authenticatedData(key))
+	if err != nil {
+		if !expectBroken {
+			return nil, storage.NewInternalError(err)
+		}
+		st.obj, st.stale = nil, true
+		return st, nil
+	}
+	st.data, st.stale = data, stale
+	if err := s.decode(data, st.obj, st.rev); err != nil {
+		if !expectBroken {
+			return nil, err
+		}
+		st.obj = nil
+		return st, nil
+	}
+	if expectBroken {
+		return nil, storage.NewInvalidObjError(key, "unsafe deletion is not allowed because the object is decodable from storage")
+	}
+	return st, nil
+}
+
+// currentState reads the key's state from the database.
+func (s *Store) currentState(ctx context.Context, key string, v reflect.Value, ignoreNotFound, expectBroken bool) (*objState, error) {
+	r, _, err := s.b.db.get(ctx, key)
+	if err != nil {
+		return nil, storage.NewInternalError(err)
+	}
+	return s.stateOf(ctx, key, r, v, ignoreNotFound, expectBroken)
+}
+
+// cachedState is the state of an object the caller already holds.
+func (s *Store) cachedState(obj runtime.Object) (*objState, error) {
+	rv, err := s.versioner.ObjectResourceVersion(obj)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't get resource version: %w", err)
+	}
+	// The stored form has no resource version; encode it so, then put it back.
+	if err := s.versioner.PrepareObjectForStorage(obj); err != nil {
+		return nil, fmt.Errorf("PrepareObjectForStorage failed: %w", err)
+	}
+	data, err := runtime.Encode(s.codec, obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.versioner.UpdateObject(obj, rv); err != nil {
+		return nil, err
+	}
+	return &objState{obj: obj, rev: int64(rv), data: data}, nil
+}
+
+// Delete implements storage.Interface.
+func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, preconditions *storage.Preconditions,
+	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object, opts storage.DeleteOptions) error {
+	k, err := s.prepareKey(key, false)
+	if err != nil {
+		return err
+	}
+	v, err := conversion.EnforcePtr(out)
+	if err != nil {
+		return fmt.Errorf("unable to convert output object to pointer: %w", err)
+	}
+	expectBroken := opts.ExpectTransformOrDecodeError &&
+		utilfeature.DefaultFeatureGate.Enabled(features.AllowUnsafeMalformedObjectDeletion)
+
+	var st *objState
+	if cachedExistingObject != nil && !expectBroken {
+		st, err = s.cachedState(cachedExistingObject)
+	} else {
+		st, err = s.currentState(ctx, k, v, false, expectBroken)
+	}
+	if err != nil {
+		return err
+	}
+	for {
+		// A check that fails on a cached state is retried on the current one; it
+		// stands only if the object did not change in between.
+		check := func() error {
+			if preconditions != nil {
+				if err := preconditions.Check(k, st.obj); err != nil {
+					return err
+				}
+			}
+			return validateDeletion(ctx, st.obj)
+		}
+		if err := check(); err != nil {
+			if st.current {
+				return err
+			}
+			cachedRev, cachedErr := st.rev, err
+			if st, err = s.currentState(ctx, k, v, false, expectBroken); err != nil {
+				return err
+			}
+			if st.rev == cachedRev {
+				return cachedErr
+			}
+			continue
+		}
+		res := s.b.submit(ctx, &write{key: k, expect: st.rev})
+		if res.err != nil {
+			return storage.NewInternalError(res.err)
+		}
+		if !res.ok() {
+			if st, err = s.stateOf(ctx, k, res.current, v, false, expectBroken); err != nil {
+				return err
+			}
+			continue
+		}
+		if expectBroken {
+			return nil
+		}
+		return s.decode(st.data, out, res.revision)
+	}
+}
+
+// GuaranteedUpdate implements storage.Interface.
+func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination runtime.Object, ignoreNotFound bool,
+	preconditions *storage.Preconditions, tryUpdate storage.UpdateFunc, cachedExistingObject runtime.Object) error {
+	k, err := s.prepareKey(key, false)
+	if err != nil {
+		return err
+	}
+	v, err := conversion.EnforcePtr(destination)
+	if err != nil {
+		return fmt.Errorf("unable to convert output object to pointer: %w", err)
+	}
+	var st *objState
+	if cachedExistingObject != nil {
+		st, err = s.cachedState(cachedExistingObject)
+	} else {
+		st, err = s.currentState(ctx, k, v, ignoreNotFound, false)
+	}
+	if err != nil {
+		return err
+	}
+	for {
+		if err := preconditions.Check(k, st.obj); err != nil {
+			if st.current {
+				return err
+			}
+			if st, err = s.currentState(ctx, k, v, ignoreNotFound, false); err != nil {
+				return err
+			}
+			continue
+		}
+		updated, ttl, err := s.tryUpdate(st, tryUpdate)
+		if err != nil {
+			if st.current {
+				return err
+			}
+			cachedRev, cachedErr := st.rev, err
+			if st, err = s.currentState(ctx, k, v, ignoreNotFound, false); err != nil {
+				return err
+			}
+			if st.rev == cachedRev {
+				return cachedErr
+			}
+			continue
+		}
+		data, err := runtime.Encode(s.codec, updated)
+		if err != nil {
+			return err
+		}
+		if !st.stale && bytes.Equal(data, st.data) {
+			// Nothing to write. A cached state must be confirmed first: the stored
+			// bytes may differ from what the caller's object encodes to.
+			if !st.current {
+				if st, err = s.currentState(ctx, k, v, ignoreNotFound, false); err != nil {
+					return err
+				}
+				if !bytes.Equal(data, st.data) {
+					continue
+				}
+			}
+			if !st.stale {
+				return s.decode(st.data, destination, st.rev)
+			}
+		}
+		stored, err := s.transformer.TransformToStorage(ctx, data, authenticatedData(k))
+		if err != nil {
+			return storage.NewInternalError(err)
+		}
+		res, err := s.put(ctx, k, stored, st.rev, ttl)
+		if err != nil {
+			return err
+		}
+		if !res.ok() {
+			if st, err = s.stateOf(ctx, k, res.current, v, ignoreNotFound, false); err != nil {
+				return err
+			}
+			continue
+		}
+		return s.decode(data, destination, res.revision)
+	}
+}
+
+func (s *Store) tryUpdate(st *objState, update storage.UpdateFunc) (runtime.Object, uint64, error) {
+	updated, ttl, err := update(st.obj, storage.ResponseMeta{ResourceVersion: uint64(st.rev)})
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.versioner.PrepareObjectForStorage(updated); err != nil {
+		return nil, 0, fmt.Errorf("PrepareObjectForStorage failed: %w", err)
+	}
+	if ttl == nil {
+		return updated, 0, nil
+	}
+	return updated, *ttl, nil
+}
+
+// Stats implements storage.Interface. The database sums the stored sizes, so the
+// average object size is exact once estimation is enabled.
+func (s *Store) Stats(ctx context.Context) (storage.Stats, error) {
+	prefix, err := s.prepareKey(s.resourcePrefix, true)
+	if err != nil {
+		return storage.Stats{}, err
+	}
+	count, size, err := s.b.db.stats(ctx, prefixRange(prefix))
+	if err != nil {
+		return storage.Stats{}, storage.NewInternalError(err)
+	}
+	stats := storage.Stats{ObjectCount: count}
+	if s.estimateSize.Load() && count > 0 {
+		stats.EstimatedAverageObjectSizeBytes = size / count
+	}
+	return stats, nil
+}
+
+// EnableResourceSizeEstimation implements storage.Interface. The keys function is
+// not needed: the database knows every stored size.
+func (s *Store) EnableResourceSizeEstimation(keys storage.KeysFunc) error {
+	if keys == nil {
+		return errors.New("KeysFunc cannot be nil")
+	}
+	if !s.estimateSize.CompareAndSwap(false, true) {
+		return errors.New("resource size estimation already enabled")
+	}
+	return nil
+}
+
+// ReadinessCheck implements storage.Interface.
+func (s *Store) ReadinessCheck() error { return nil }
+
+// GetCurrentResourceVersion implements storage.Interface.
+func (s *Store) GetCurrentResourceVersion(ctx context.Context) (uint64, error) {
+	current, err := s.b.CurrentRevision(ctx)
+	if err != nil {
+		return 0, storage.NewInternalError(err)
+	}
+	return uint64(current), nil
+}
+
+// CompactRevision implements storage.Interface.
+func (s *Store) CompactRevision() int64 { return s.b.compacted.Load() }
+
+// RequestWatchProgress implements storage.Interface: every watcher of the shard in
+// this process gets a bookmark once it has seen all changes committed before.
+func (s *Store) RequestWatchProgress(ctx context.Context) error {
+	return s.b.hub.requestProgress(ctx)
+}
+
+// validateMinimumResourceVersion refuses a read that cannot return data at least as
+// new as the resource version asked for.
+func (s *Store) validateMinimumResourceVersion(minimum string, actual int64) error {
+	if minimum == "" {
+		return nil
+	}
+	rv, err := s.versioner.ParseResourceVersion(minimum)
+	if err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("invalid resource version: %v", err))
+	}
+	if rv > uint64(actual) {
+		return storage.NewTooLargeResourceVersionError(rv, uint64(actual), 0)
+	}
+	return nil
+}
+
+// prefixRange is the range of keys under a directory-like prefix ending in "/"
+// (storage.PrepareKey ends every recursive key so): "/" + 1 is "0".
+func prefixRange(prefix string) keyRange {
+	return keyRange{start: prefix, end: strings.TrimSuffix(prefix, "/") + "0"}
+}
+
+// fromKey turns a range start from a continue token, which may end in NUL ("just
+// after this key"), into one SQL text holds. Keys hold no NUL, so every key at or
+// after k+"\x00"+anything is at or after k+"\x01".
+func fromKey(k string) string {
+	if i := strings.IndexByte(k, 0); i >= 0 {
+		return k[:i] + "\x01"
+	}
+	return k
+}
