@@ -23,3 +23,8 @@ test: lint
 
 clean:
 	rm -rf bin
+
+# The storage comparison (warren, kine and etcd through storage.Interface); writes
+# bench/results/storage.{json,svg}. BENCHFLAGS passes flags, e.g. -creates 2000.
+bench-storage:
+	$(GO) run ./bench/storage $(BENCHFLAGS)

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"slices"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// chart draws throughput and p99 latency per operation, one bar per back end,
+// on logarithmic axes: the back ends differ by orders of magnitude.
+func chart(path string, results []result) error {
+	var ops, backends []string
+	for _, r := range results {
+		if !slices.Contains(ops, r.Op) {
+			ops = append(ops, r.Op)
+		}
+		if !slices.Contains(backends, r.Backend) {
+			backends = append(backends, r.Backend)
+		}
+	}
+	panels := []struct {
+		title string
+		value func(result) float64
+	}{
+		{"throughput (operations/s, log scale)", func(r result) float64 { return r.OpsPerSec }},
+		{"p99 latency (ms, log scale)", func(r result) float64 { return r.P99Ms }},
+	}
+	plots := make([][]*plot.Plot, len(panels))
+	barWidth := vg.Points(12)
+	for i, panel := range panels {
+		p := plot.New()
+		p.Title.Text = panel.title
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Legend.Top = true
+		// A log axis has no zero: bars start at a floor below the smallest value,
+		// and an operation a back end did not run, or ran in no measurable time,
+		// sits on it.
+		floor, top := math.Inf(1), 0.0
+		for _, r := range results {
+			if v := panel.value(r); v > 0 {
+				floor, top = min(floor, v/2), max(top, v*2)
+			}
+		}
+		floors := make(plotter.Values, len(ops))
+		for k := range floors {
+			floors[k] = floor
+		}
+		base, err := plotter.NewBarChart(floors, barWidth)
+		if err != nil {
+			return err
+		}
+		for j, backend := range backends {
+			// Each bar stands on the floor and reaches up to its value.
+			values := make(plotter.Values, len(ops))
+			for _, r := range results {
+				if k := slices.Index(ops, r.Op); r.Backend == backend && panel.value(r) > 0 {
+					values[k] = panel.value(r) - floor
+				}
+			}
+			bars, err := plotter.NewBarChart(values, barWidth)
+			if err != nil {
+				return fmt.Errorf("charting %s: %w", backend, err)
+			}
+			bars.StackOn(base)
+			bars.LineStyle.Width = 0
+			bars.Color = plotutil.Color(j)
+			bars.Offset = vg.Length(j-len(backends)/2) * barWidth
+			p.Add(bars)
+			p.Legend.Add(backend, bars)
+		}
+		p.NominalX(ops...)
+		p.Y.Min, p.Y.Max = floor, top
+		plots[i] = []*plot.Plot{p}
+	}
+	width, height := vg.Length(len(ops)*len(backends))*barWidth+3*vg.Inch, 9*vg.Inch
+	canvas := vgsvg.New(width, height)
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadY: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8}
+	canvases := plot.Align(plots, tiles, draw.New(canvas))
+	for i := range plots {
+		plots[i][0].Draw(canvases[i][0])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := canvas.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
+}
