@@ -25,8 +25,11 @@ type dialect interface {
 	events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error)
 	// revisions returns the current and the compacted revision.
 	revisions(ctx context.Context) (current, compacted int64, err error)
-	// begin starts the transaction of one write batch.
-	begin(ctx context.Context) (batchTx, error)
+	// writeBatch commits one batch of writes in one transaction. Holding the
+	// shard's write lock, it reads the current revision and the live rows under
+	// keys, asks decide what to write, writes it and commits. If decide returns
+	// no log entries, nothing is written.
+	writeBatch(ctx context.Context, keys []string, decide func(current int64, live map[string]row) batchWrite) error
 	// compact forgets the changes up to and including revision.
 	compact(ctx context.Context, revision int64) error
 	// expired returns up to limit live rows whose TTL ran out at or before now
@@ -36,19 +39,6 @@ type dialect interface {
 	// It returns nil for databases that only one process writes.
 	wakeups(ctx context.Context) <-chan struct{}
 	close()
-}
-
-// batchTx is the transaction in which the writer commits one batch.
-type batchTx interface {
-	// lock makes this transaction the shard's only writer until it ends and returns
-	// the current revision.
-	lock(ctx context.Context) (int64, error)
-	// rows returns the live rows under keys.
-	rows(ctx context.Context, keys []string) (map[string]row, error)
-	// apply writes the batch and moves the current revision to w.revision.
-	apply(ctx context.Context, w batchWrite) error
-	commit(ctx context.Context) error
-	rollback(ctx context.Context)
 }
 
 // row is one live object as stored.
@@ -80,8 +70,9 @@ type listQuery struct {
 	revision int64
 	// limit on rows returned; 0 returns all.
 	limit int64
-	// count asks for the number of keys in r, when the page does not hold them all.
-	count bool
+	// count asks for the number of keys in r, counting at most this many, when
+	// the page does not hold them all; 0 asks for none.
+	count int64
 }
 
 // page is the answer to a listQuery.
@@ -91,7 +82,8 @@ type page struct {
 	revision int64
 	// more tells that r holds keys after the last row.
 	more bool
-	// count is the number of keys in r, if asked for and more is set.
+	// count is the number of keys in r, if asked for and more is set; a count
+	// that reached the query's cap only says "at least".
 	count int64
 }
 

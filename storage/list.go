@@ -19,6 +19,12 @@ import (
 // maxPage caps how far a filtered list grows its page size, as etcd3's store does.
 const maxPage = 10000
 
+// countBeyondPage bounds how many keys after a page a list counts for its
+// remainingItemCount, so that paging through N keys costs O(N), not O(N²/limit)
+// as counting the whole rest on every page would. Clients may not rely on the count
+// (API conventions); when more keys remain, it is left out.
+const countBeyondPage = 1000
+
 const (
 	listTooOld     = "The resourceVersion for the provided list is too old."
 	continueTooOld = "The provided continue parameter is too old to display a consistent list result. " +
@@ -55,7 +61,9 @@ func (s *Store) GetList(ctx context.Context, key string, opts storage.ListOption
 	q := listQuery{r: keyRange{start: k, end: k + "\x01"}, revision: revision, limit: pred.Limit}
 	if opts.Recursive {
 		q.r = prefixRange(k)
-		q.count = paging && pred.Empty()
+		if paging && pred.Empty() {
+			q.count = pred.Limit + countBeyondPage
+		}
 	}
 	if continueKey != "" {
 		q.r.start = fromKey(continueKey)
@@ -103,6 +111,9 @@ func (s *Store) GetList(ctx context.Context, key string, opts storage.ListOption
 	token, remaining, err := storage.PrepareContinueToken(lastKey, k, q.revision, count, more, opts)
 	if err != nil {
 		return err
+	}
+	if q.count > 0 && count >= q.count {
+		remaining = nil
 	}
 	if v.IsNil() {
 		v.Set(reflect.MakeSlice(v.Type(), 0, 0))

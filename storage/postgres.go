@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +26,11 @@ func openPostgres(ctx context.Context, url, shard string) (*postgres, error) {
 		return nil, fmt.Errorf("parsing postgres URL: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = shard
+	// Every read is a point lookup or a key-ordered range, which an index scan
+	// serves in order. A bitmap scan loses the order and sorts the whole range,
+	// and the planner picks it whenever statistics lag behind a growing table
+	// (measured: 65 ms instead of 1 ms for a 500-row page just after a bulk load).
+	cfg.ConnConfig.RuntimeParams["enable_bitmapscan"] = "off"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to postgres: %w", err)
@@ -68,14 +72,26 @@ func (p *postgres) get(ctx context.Context, key string) (*row, int64, error) {
 	return &row{key: key, revision: *revision, value: value}, current, nil
 }
 
-// readOnly runs fn in a read-only transaction over one snapshot.
-func (p *postgres) readOnly(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
-}
+// A read is one statement, so it sees one snapshot without a transaction and costs
+// one round trip. It returns the revisions beside the rows (a row of NULLs when
+// there are none), so that the caller checks them against the same snapshot.
 
-// Rows live at revision R if they are in objects and unchanged since R, or if the
-// first change after R (the one whose previous revision is at or before R) replaced
-// or deleted them.
+// postgresCurrentPage reads live rows in key order; $4 asks for the count of the
+// range, up to $5.
+const postgresCurrentPage = `
+	WITH rev AS (SELECT current, compacted FROM revision WHERE id = 1)
+	SELECT rev.current, rev.compacted,
+	       CASE WHEN $4 THEN (SELECT count(*) FROM
+	            (SELECT FROM objects WHERE key >= $1 AND key < $2 LIMIT $5) c) END,
+	       o.key, o.revision, o.value
+	  FROM rev LEFT JOIN LATERAL (
+	       SELECT key, revision, value FROM objects
+	        WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3) o ON true
+	 ORDER BY o.key`
+
+// Rows live at revision R ($3) if they are in objects and unchanged since R, or if
+// the first change after R (the one whose previous revision is at or before R)
+// replaced or deleted them.
 const postgresRowsAt = `
 	SELECT key, revision, value FROM objects
 	 WHERE key >= $1 AND key < $2 AND revision <= $3
@@ -83,62 +99,61 @@ const postgresRowsAt = `
 	SELECT key, prev_revision, prev_value FROM log
 	 WHERE key >= $1 AND key < $2 AND revision > $3 AND prev_revision BETWEEN 1 AND $3`
 
+const postgresPageAt = `
+	WITH rev AS (SELECT current, compacted FROM revision WHERE id = 1)
+	SELECT rev.current, rev.compacted,
+	       CASE WHEN $5 THEN (SELECT count(*) FROM (` + postgresRowsAt + ` LIMIT $6) c) END,
+	       o.key, o.revision, o.value
+	  FROM rev LEFT JOIN LATERAL (
+	       SELECT key, revision, value FROM (` + postgresRowsAt + `) s ORDER BY key LIMIT $4) o ON true
+	 ORDER BY o.key`
+
 func (p *postgres) list(ctx context.Context, q listQuery) (page, error) {
+	var limit *int64
+	if q.limit > 0 {
+		l := q.limit + 1
+		limit = &l
+	}
+	var rows pgx.Rows
+	var err error
+	if q.revision == 0 {
+		rows, err = p.pool.Query(ctx, postgresCurrentPage, q.r.start, q.r.end, limit, q.count > 0, q.count)
+	} else {
+		rows, err = p.pool.Query(ctx, postgresPageAt, q.r.start, q.r.end, q.revision, limit, q.count > 0, q.count)
+	}
+	if err != nil {
+		return page{}, fmt.Errorf("listing [%q, %q): %w", q.r.start, q.r.end, err)
+	}
 	var pg page
-	err := p.readOnly(ctx, func(tx pgx.Tx) error {
-		var current, compacted int64
-		if err := tx.QueryRow(ctx, `SELECT current, compacted FROM revision WHERE id = 1`).Scan(&current, &compacted); err != nil {
-			return err
+	var current, compacted int64
+	var count *int64
+	var key *string
+	var revision *int64
+	var value []byte
+	_, err = pgx.ForEachRow(rows, []any{&current, &compacted, &count, &key, &revision, &value}, func() error {
+		if key != nil {
+			pg.rows = append(pg.rows, row{key: *key, revision: *revision, value: value})
 		}
-		if q.revision > current {
-			return &futureRevisionError{current: current}
-		}
-		if q.revision > 0 && q.revision < compacted {
-			return errCompacted
-		}
-		var limit *int64
-		if q.limit > 0 {
-			l := q.limit + 1
-			limit = &l
-		}
-		var rows pgx.Rows
-		var err error
-		if q.revision == 0 {
-			pg.revision = current
-			rows, err = tx.Query(ctx,
-				`SELECT key, revision, value FROM objects
-				  WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3`, q.r.start, q.r.end, limit)
-		} else {
-			pg.revision = q.revision
-			rows, err = tx.Query(ctx,
-				`SELECT key, revision, value FROM (`+postgresRowsAt+`) AS s ORDER BY key LIMIT $4`,
-				q.r.start, q.r.end, q.revision, limit)
-		}
-		if err != nil {
-			return err
-		}
-		pg.rows, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.key, &x.revision, &x.value)
-		})
-		if err != nil {
-			return err
-		}
-		if q.limit > 0 && int64(len(pg.rows)) > q.limit {
-			pg.rows, pg.more = pg.rows[:q.limit], true
-		}
-		if !pg.more || !q.count {
-			return nil
-		}
-		if q.revision == 0 {
-			return tx.QueryRow(ctx, `SELECT count(*) FROM objects WHERE key >= $1 AND key < $2`,
-				q.r.start, q.r.end).Scan(&pg.count)
-		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM (`+postgresRowsAt+`) AS s`,
-			q.r.start, q.r.end, q.revision).Scan(&pg.count)
+		return nil
 	})
 	if err != nil {
 		return page{}, fmt.Errorf("listing [%q, %q): %w", q.r.start, q.r.end, err)
+	}
+	if q.revision > current {
+		return page{}, &futureRevisionError{current: current}
+	}
+	if q.revision > 0 && q.revision < compacted {
+		return page{}, errCompacted
+	}
+	pg.revision = q.revision
+	if pg.revision == 0 {
+		pg.revision = current
+	}
+	if q.limit > 0 && int64(len(pg.rows)) > q.limit {
+		pg.rows, pg.more = pg.rows[:q.limit], true
+	}
+	if count != nil {
+		pg.count = *count
 	}
 	return pg, nil
 }
@@ -153,31 +168,35 @@ func (p *postgres) stats(ctx context.Context, r keyRange) (count, bytes int64, e
 	return count, bytes, nil
 }
 
+const postgresEvents = `
+	WITH rev AS (SELECT compacted FROM revision WHERE id = 1)
+	SELECT rev.compacted, l.revision, l.key, l.value, l.prev_revision, l.prev_value
+	  FROM rev LEFT JOIN LATERAL (
+	       SELECT revision, key, value, prev_revision, prev_value FROM log
+	        WHERE revision > $1 AND key >= $2 AND key < $3 ORDER BY revision LIMIT $4) l ON true
+	 ORDER BY l.revision`
+
 func (p *postgres) events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error) {
+	rows, err := p.pool.Query(ctx, postgresEvents, after, r.start, r.end, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading changes after revision %d: %w", after, err)
+	}
 	var events []event
-	err := p.readOnly(ctx, func(tx pgx.Tx) error {
-		var compacted int64
-		if err := tx.QueryRow(ctx, `SELECT compacted FROM revision WHERE id = 1`).Scan(&compacted); err != nil {
-			return err
+	var compacted int64
+	var revision, prevRevision *int64
+	var key *string
+	var value, prevValue []byte
+	_, err = pgx.ForEachRow(rows, []any{&compacted, &revision, &key, &value, &prevRevision, &prevValue}, func() error {
+		if revision != nil {
+			events = append(events, event{revision: *revision, key: *key, value: value, prevRevision: *prevRevision, prevValue: prevValue})
 		}
-		if after < compacted {
-			return errCompacted
-		}
-		rows, err := tx.Query(ctx,
-			`SELECT revision, key, value, prev_revision, prev_value FROM log
-			  WHERE revision > $1 AND key >= $2 AND key < $3 ORDER BY revision LIMIT $4`,
-			after, r.start, r.end, limit)
-		if err != nil {
-			return err
-		}
-		events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (event, error) {
-			var e event
-			return e, r.Scan(&e.revision, &e.key, &e.value, &e.prevRevision, &e.prevValue)
-		})
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading changes after revision %d: %w", after, err)
+	}
+	if after < compacted {
+		return nil, errCompacted
 	}
 	return events, nil
 }
@@ -288,60 +307,71 @@ func (p *postgres) listen(ctx context.Context, wake func()) error {
 	}
 }
 
-func (p *postgres) begin(ctx context.Context) (batchTx, error) {
-	tx, err := p.pool.Begin(ctx)
+// writeBatch takes two round trips: one pipeline begins, locks the revision row
+// and reads the keys; the other writes and commits.
+func (p *postgres) writeBatch(ctx context.Context, keys []string, decide func(int64, map[string]row) batchWrite) (err error) {
+	pooled, err := p.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("starting a write transaction: %w", err)
+		return fmt.Errorf("acquiring a connection: %w", err)
 	}
-	return &postgresBatch{tx: tx, channel: p.channel}, nil
-}
-
-type postgresBatch struct {
-	tx      pgx.Tx
-	channel string
-}
-
-func (b *postgresBatch) lock(ctx context.Context) (int64, error) {
-	var current int64
-	err := b.tx.QueryRow(ctx, `SELECT current FROM revision WHERE id = 1 FOR UPDATE`).Scan(&current)
-	if err != nil {
-		return 0, fmt.Errorf("locking the revision: %w", err)
-	}
-	return current, nil
-}
-
-func (b *postgresBatch) rows(ctx context.Context, keys []string) (map[string]row, error) {
-	rows, err := b.tx.Query(ctx, `SELECT key, revision, value FROM objects WHERE key = ANY($1)`, keys)
-	if err != nil {
-		return nil, fmt.Errorf("reading the batch's keys: %w", err)
-	}
-	found := make(map[string]row, len(keys))
-	var x row
-	_, err = pgx.ForEachRow(rows, []any{&x.key, &x.revision, &x.value}, func() error {
-		found[x.key] = x
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading the batch's keys: %w", err)
-	}
-	return found, nil
-}
-
-func (b *postgresBatch) apply(ctx context.Context, w batchWrite) error {
-	var batch pgx.Batch
-	if len(w.log) > 0 {
-		revisions := make([]int64, len(w.log))
-		keys := make([]string, len(w.log))
-		values := make([][]byte, len(w.log))
-		prevRevisions := make([]int64, len(w.log))
-		prevValues := make([][]byte, len(w.log))
-		for i, e := range w.log {
-			revisions[i], keys[i], values[i], prevRevisions[i], prevValues[i] = e.revision, e.key, e.value, e.prevRevision, e.prevValue
+	conn := pooled.Conn()
+	open := false
+	defer func() {
+		if open {
+			// A failed pipeline leaves the transaction open or aborted. If the
+			// connection cannot even roll back, it must not serve again.
+			if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+				conn.Close(context.WithoutCancel(ctx))
+			}
 		}
-		batch.Queue(`INSERT INTO log (revision, key, value, prev_revision, prev_value)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[], $5::bytea[])`,
-			revisions, keys, values, prevRevisions, prevValues)
+		pooled.Release()
+	}()
+
+	var read pgx.Batch
+	read.Queue("BEGIN")
+	var current int64
+	read.Queue(`SELECT current FROM revision WHERE id = 1 FOR UPDATE`).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&current)
+	})
+	live := make(map[string]row, len(keys))
+	read.Queue(`SELECT key, revision, value FROM objects WHERE key = ANY($1)`, keys).Query(func(rows pgx.Rows) error {
+		var x row
+		_, err := pgx.ForEachRow(rows, []any{&x.key, &x.revision, &x.value}, func() error {
+			live[x.key] = x
+			return nil
+		})
+		return err
+	})
+	open = true
+	if err := conn.SendBatch(ctx, &read).Close(); err != nil {
+		return fmt.Errorf("locking the revision and reading the batch's keys: %w", err)
 	}
+
+	w := decide(current, live)
+	if len(w.log) == 0 {
+		return nil
+	}
+	write := postgresWrites(w, p.channel)
+	write.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, write).Close(); err != nil {
+		return fmt.Errorf("writing and committing: %w", err)
+	}
+	open = false
+	return nil
+}
+
+// postgresWrites queues the statements that store w, each for all rows at once.
+func postgresWrites(w batchWrite, channel string) *pgx.Batch {
+	var batch pgx.Batch
+	n := len(w.log)
+	revisions, keys, values := make([]int64, n), make([]string, n), make([][]byte, n)
+	prevRevisions, prevValues := make([]int64, n), make([][]byte, n)
+	for i, e := range w.log {
+		revisions[i], keys[i], values[i], prevRevisions[i], prevValues[i] = e.revision, e.key, e.value, e.prevRevision, e.prevValue
+	}
+	batch.Queue(`INSERT INTO log (revision, key, value, prev_revision, prev_value)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[], $5::bytea[])`,
+		revisions, keys, values, prevRevisions, prevValues)
 	if len(w.upserts) > 0 {
 		n := len(w.upserts)
 		keys, clusters, namespaces, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -363,23 +393,8 @@ func (b *postgresBatch) apply(ctx context.Context, w batchWrite) error {
 		batch.Queue(`DELETE FROM objects WHERE key = ANY($1)`, w.deletes)
 	}
 	batch.Queue(`UPDATE revision SET current = $1 WHERE id = 1`, w.revision)
-	batch.Queue(`SELECT pg_notify($1, $2)`, b.channel, fmt.Sprint(w.revision))
-	if err := b.tx.SendBatch(ctx, &batch).Close(); err != nil {
-		return fmt.Errorf("writing revisions up to %d: %w", w.revision, err)
-	}
-	return nil
-}
-
-func (b *postgresBatch) commit(ctx context.Context) error {
-	if err := b.tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
-}
-
-func (b *postgresBatch) rollback(ctx context.Context) {
-	// The transaction failed already; rolling back only returns the connection.
-	if err := b.tx.Rollback(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-		klog.FromContext(ctx).V(4).Info("Rolling back a write batch failed", "err", err)
-	}
+	// The notification is delivered at commit, in commit order, to every process
+	// listening on the shard.
+	batch.Queue(`SELECT pg_notify($1, $2)`, channel, fmt.Sprint(w.revision))
+	return &batch
 }

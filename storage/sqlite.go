@@ -156,15 +156,15 @@ func (s *sqlite) list(ctx context.Context, q listQuery) (page, error) {
 		if q.limit > 0 && int64(len(pg.rows)) > q.limit {
 			pg.rows, pg.more = pg.rows[:q.limit], true
 		}
-		if !pg.more || !q.count {
+		if !pg.more || q.count == 0 {
 			return nil
 		}
 		if q.revision == 0 {
-			return tx.QueryRowContext(ctx, `SELECT count(*) FROM objects WHERE key >= ?1 AND key < ?2`,
-				q.r.start, q.r.end).Scan(&pg.count)
+			return tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM objects WHERE key >= ?1 AND key < ?2 LIMIT ?3)`,
+				q.r.start, q.r.end, q.count).Scan(&pg.count)
 		}
-		return tx.QueryRowContext(ctx, `SELECT count(*) FROM (`+sqliteRowsAt+`)`,
-			q.r.start, q.r.end, q.revision).Scan(&pg.count)
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM (`+sqliteRowsAt+` LIMIT ?4)`,
+			q.r.start, q.r.end, q.revision, q.count).Scan(&pg.count)
 	})
 	if err != nil {
 		return page{}, fmt.Errorf("listing [%q, %q): %w", q.r.start, q.r.end, err)
@@ -291,29 +291,37 @@ func (s *sqlite) expired(ctx context.Context, now int64, limit int) ([]row, erro
 // wakeups returns nil: this process's writer is the file's only one.
 func (s *sqlite) wakeups(context.Context) <-chan struct{} { return nil }
 
-func (s *sqlite) begin(ctx context.Context) (batchTx, error) {
+// writeBatch runs in one transaction on the writer connection; BEGIN IMMEDIATE
+// takes the file's write lock at once.
+func (s *sqlite) writeBatch(ctx context.Context, keys []string, decide func(int64, map[string]row) batchWrite) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("starting a write transaction: %w", err)
+		return fmt.Errorf("starting a write transaction: %w", err)
 	}
-	return &sqliteBatch{tx: tx}, nil
-}
-
-type sqliteBatch struct {
-	tx *sql.Tx
-}
-
-// lock reads the revision; BEGIN IMMEDIATE has taken the write lock already.
-func (b *sqliteBatch) lock(ctx context.Context) (int64, error) {
+	defer tx.Rollback()
 	var current int64
-	if err := b.tx.QueryRowContext(ctx, `SELECT current FROM revision WHERE id = 1`).Scan(&current); err != nil {
-		return 0, fmt.Errorf("reading the revision: %w", err)
+	if err := tx.QueryRowContext(ctx, `SELECT current FROM revision WHERE id = 1`).Scan(&current); err != nil {
+		return fmt.Errorf("reading the revision: %w", err)
 	}
-	return current, nil
+	live, err := sqliteRows(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+	w := decide(current, live)
+	if len(w.log) == 0 {
+		return nil
+	}
+	if err := sqliteApply(ctx, tx, w); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
 }
 
-func (b *sqliteBatch) rows(ctx context.Context, keys []string) (map[string]row, error) {
-	stmt, err := b.tx.PrepareContext(ctx, `SELECT revision, value FROM objects WHERE key = ?1`)
+func sqliteRows(ctx context.Context, tx *sql.Tx, keys []string) (map[string]row, error) {
+	stmt, err := tx.PrepareContext(ctx, `SELECT revision, value FROM objects WHERE key = ?1`)
 	if err != nil {
 		return nil, fmt.Errorf("reading the batch's keys: %w", err)
 	}
@@ -333,8 +341,8 @@ func (b *sqliteBatch) rows(ctx context.Context, keys []string) (map[string]row, 
 	return found, nil
 }
 
-func (b *sqliteBatch) apply(ctx context.Context, w batchWrite) error {
-	insertLog, err := b.tx.PrepareContext(ctx,
+func sqliteApply(ctx context.Context, tx *sql.Tx, w batchWrite) error {
+	insertLog, err := tx.PrepareContext(ctx,
 		`INSERT INTO log (revision, key, value, prev_revision, prev_value) VALUES (?1, ?2, ?3, ?4, ?5)`)
 	if err != nil {
 		return fmt.Errorf("writing the log: %w", err)
@@ -345,7 +353,7 @@ func (b *sqliteBatch) apply(ctx context.Context, w batchWrite) error {
 			return fmt.Errorf("logging revision %d: %w", e.revision, err)
 		}
 	}
-	upsert, err := b.tx.PrepareContext(ctx,
+	upsert, err := tx.PrepareContext(ctx,
 		`INSERT INTO objects (key, cluster, namespace, name, revision, expires_at, value)
 		 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 		 ON CONFLICT (key) DO UPDATE
@@ -361,21 +369,12 @@ func (b *sqliteBatch) apply(ctx context.Context, w batchWrite) error {
 		}
 	}
 	for _, k := range w.deletes {
-		if _, err := b.tx.ExecContext(ctx, `DELETE FROM objects WHERE key = ?1`, k); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE key = ?1`, k); err != nil {
 			return fmt.Errorf("deleting %q: %w", k, err)
 		}
 	}
-	if _, err := b.tx.ExecContext(ctx, `UPDATE revision SET current = ?1 WHERE id = 1`, w.revision); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE revision SET current = ?1 WHERE id = 1`, w.revision); err != nil {
 		return fmt.Errorf("moving the revision to %d: %w", w.revision, err)
 	}
 	return nil
 }
-
-func (b *sqliteBatch) commit(context.Context) error {
-	if err := b.tx.Commit(); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
-}
-
-func (b *sqliteBatch) rollback(context.Context) { _ = b.tx.Rollback() }

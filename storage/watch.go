@@ -225,7 +225,9 @@ func (w *watcher) readLog(last, upTo int64, check bool) (int64, error) {
 		}
 		for _, e := range events {
 			if e.revision > upTo {
-				return upTo, nil
+				// The hub queues these; the watch may already be past upTo (it
+				// started ahead of a lagging hub).
+				return max(last, upTo), nil
 			}
 			if !w.sendChange(e, false) {
 				return last, w.ctx.Err()

@@ -113,20 +113,6 @@ func (b *Backend) commit(ctx context.Context, batch []*write) {
 }
 
 func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []writeResult) ([]event, error) {
-	tx, err := b.db.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			tx.rollback(ctx)
-		}
-	}()
-	revision, err := tx.lock(ctx)
-	if err != nil {
-		return nil, err
-	}
 	keys := make([]string, 0, len(batch))
 	seen := make(map[string]bool, len(batch))
 	for _, w := range batch {
@@ -135,16 +121,28 @@ func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []wri
 			keys = append(keys, w.key)
 		}
 	}
-	live, err := tx.rows(ctx, keys)
+	var bw batchWrite
+	err := b.db.writeBatch(ctx, keys, func(revision int64, live map[string]row) batchWrite {
+		bw = decide(batch, keys, revision, live, results)
+		return bw
+	})
 	if err != nil {
+		if len(bw.log) > 0 {
+			// The commit may have happened; the log reader will find out.
+			return nil, fmt.Errorf("write batch of revisions %d-%d: %w", bw.log[0].revision, bw.revision, err)
+		}
 		return nil, err
 	}
+	return bw.log, nil
+}
 
-	// Apply the writes in order to the live rows; a later write in the batch sees
-	// the earlier ones.
+// decide applies the writes of a batch in order to the live rows (a later write
+// sees the earlier ones), fills in each write's result and returns what to store.
+func decide(batch []*write, keys []string, revision int64, live map[string]row, results []writeResult) batchWrite {
 	var bw batchWrite
 	last := make(map[string]*write, len(keys))
 	for i, w := range batch {
+		results[i] = writeResult{}
 		cur, exists := live[w.key]
 		if cur.revision != w.expect || (w.value == nil && !exists) {
 			if exists {
@@ -168,9 +166,6 @@ func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []wri
 		last[w.key] = w
 		results[i].revision = revision
 	}
-	if len(bw.log) == 0 {
-		return nil, nil
-	}
 	for _, k := range keys {
 		w, changed := last[k]
 		if !changed {
@@ -191,13 +186,5 @@ func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []wri
 		}
 	}
 	bw.revision = revision
-	if err := tx.apply(ctx, bw); err != nil {
-		return nil, err
-	}
-	committed = true
-	if err := tx.commit(ctx); err != nil {
-		// The commit may have happened; the log reader will find out.
-		return nil, fmt.Errorf("write batch of revisions %d-%d: %w", bw.log[0].revision, revision, err)
-	}
-	return bw.log, nil
+	return bw
 }
