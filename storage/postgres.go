@@ -89,24 +89,40 @@ const postgresCurrentPage = `
 	        WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3) o ON true
 	 ORDER BY o.key`
 
-// Rows live at revision R ($3) if they are in objects and unchanged since R, or if
-// the first change after R (the one whose previous revision is at or before R)
-// replaced or deleted them.
-const postgresRowsAt = `
-	SELECT key, revision, value FROM objects
-	 WHERE key >= $1 AND key < $2 AND revision <= $3
-	UNION ALL
-	SELECT key, prev_revision, prev_value FROM log
-	 WHERE key >= $1 AND key < $2 AND revision > $3 AND prev_revision BETWEEN 1 AND $3`
-
+// A row was live at revision R ($3) if it is in objects and unchanged since R, or
+// if the first change after R (the one whose previous revision is at or before R)
+// replaced or deleted it. The changes are read only up to the last key the page
+// can reach: the limit-th unchanged row bounds it. So a page costs O(page + the
+// history of its keys), not the history of the whole rest of the range.
 const postgresPageAt = `
-	WITH rev AS (SELECT current, compacted FROM revision WHERE id = 1)
+	WITH rev AS (SELECT current, compacted FROM revision WHERE id = 1),
+	cur AS MATERIALIZED (
+	     SELECT key, revision, value FROM objects
+	      WHERE key >= $1 AND key < $2 AND revision <= $3 ORDER BY key LIMIT $4),
+	bound AS (SELECT CASE WHEN count(*) >= $4 THEN max(key) END AS last FROM cur),
+	old AS (
+	     SELECT l.key, l.prev_revision AS revision, l.prev_value AS value
+	       FROM bound, LATERAL (
+	            SELECT key, prev_revision, prev_value FROM log
+	             WHERE key >= $1 AND key < $2 AND key <= coalesce(bound.last, $2)
+	               AND revision > $3 AND prev_revision BETWEEN 1 AND $3) l),
+	page AS (
+	     SELECT key, revision, value FROM cur UNION ALL
+	     SELECT key, revision, value FROM old ORDER BY key LIMIT $4)
 	SELECT rev.current, rev.compacted,
-	       CASE WHEN $5 THEN (SELECT count(*) FROM (` + postgresRowsAt + ` LIMIT $6) c) END,
-	       o.key, o.revision, o.value
-	  FROM rev LEFT JOIN LATERAL (
-	       SELECT key, revision, value FROM (` + postgresRowsAt + `) s ORDER BY key LIMIT $4) o ON true
-	 ORDER BY o.key`
+	       CASE WHEN $5 THEN (` + postgresCountAt + `) END,
+	       page.key, page.revision, page.value
+	  FROM rev LEFT JOIN page ON true
+	 ORDER BY page.key`
+
+// postgresCountAt counts the rows live at R, exactly below the cap ($6); at the cap
+// it stops (and the caller knows only "at least").
+const postgresCountAt = `
+	SELECT CASE WHEN n >= $6 THEN n ELSE n + (
+	         SELECT count(*) FROM log
+	          WHERE key >= $1 AND key < $2 AND revision > $3 AND prev_revision BETWEEN 1 AND $3) END
+	  FROM (SELECT count(*) AS n FROM (
+	          SELECT FROM objects WHERE key >= $1 AND key < $2 AND revision <= $3 LIMIT $6) o) c`
 
 func (p *postgres) list(ctx context.Context, q listQuery) (page, error) {
 	var limit *int64

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 
 	"github.com/golang-migrate/migrate/v4/database"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
@@ -23,12 +24,14 @@ type sqlite struct {
 func openSQLite(ctx context.Context, path string) (*sqlite, error) {
 	// FULL makes every commit durable across a power loss; batching makes that
 	// nearly free (notes/dependencies.md). journal_size_limit truncates the WAL
-	// after checkpoints so it stays bounded under sustained writes.
+	// after checkpoints so it stays bounded under sustained writes. Reads go
+	// through a memory map: with each connection's small page cache, a read of a
+	// large file was mostly pread system calls.
 	params := url.Values{
 		"_busy_timeout": {"10000"},
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"FULL"},
-		"_pragma":       {"journal_size_limit(67108864)"},
+		"_pragma":       {"journal_size_limit(67108864)", "mmap_size(17179869184)"},
 	}
 	dsn := func(extra url.Values) string {
 		q := url.Values{}
@@ -55,8 +58,12 @@ func openSQLite(ctx context.Context, path string) (*sqlite, error) {
 		writer.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	reader.SetMaxOpenConns(8)
-	reader.SetMaxIdleConns(8)
+	// SQLite runs on this process's CPUs: more readers than CPUs only contend for
+	// SQLite's locks (measured on 2 CPUs with 8 readers: p99 of a list 50 ms
+	// instead of 3 ms, at the same throughput). Waiting for a connection is fair.
+	readers := max(2, runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers)
 	return &sqlite{writer: writer, reader: reader}, nil
 }
 
@@ -107,16 +114,6 @@ func (s *sqlite) readOnly(ctx context.Context, fn func(*sql.Tx) error) error {
 	return fn(tx)
 }
 
-// Rows live at revision R if they are in objects and unchanged since R, or if the
-// first change after R (the one whose previous revision is at or before R) replaced
-// or deleted them.
-const sqliteRowsAt = `
-	SELECT key, revision, value FROM objects
-	 WHERE key >= ?1 AND key < ?2 AND revision <= ?3
-	UNION ALL
-	SELECT key, prev_revision, prev_value FROM log
-	 WHERE key >= ?1 AND key < ?2 AND revision > ?3 AND prev_revision BETWEEN 1 AND ?3`
-
 func (s *sqlite) list(ctx context.Context, q listQuery) (page, error) {
 	var pg page
 	err := s.readOnly(ctx, func(tx *sql.Tx) error {
@@ -134,23 +131,17 @@ func (s *sqlite) list(ctx context.Context, q listQuery) (page, error) {
 		if q.limit > 0 {
 			limit = q.limit + 1
 		}
-		var rows *sql.Rows
 		var err error
 		if q.revision == 0 {
 			pg.revision = current
-			rows, err = tx.QueryContext(ctx,
+			pg.rows, err = scanRows(tx.QueryContext(ctx,
 				`SELECT key, revision, value FROM objects
-				  WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3`, q.r.start, q.r.end, limit)
+				  WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3`, q.r.start, q.r.end, limit))
 		} else {
 			pg.revision = q.revision
-			rows, err = tx.QueryContext(ctx,
-				`SELECT key, revision, value FROM (`+sqliteRowsAt+`) ORDER BY key LIMIT ?4`,
-				q.r.start, q.r.end, q.revision, limit)
+			pg.rows, err = sqliteRowsAt(ctx, tx, q.r, q.revision, limit)
 		}
 		if err != nil {
-			return err
-		}
-		if pg.rows, err = scanRows(rows); err != nil {
 			return err
 		}
 		if q.limit > 0 && int64(len(pg.rows)) > q.limit {
@@ -160,11 +151,12 @@ func (s *sqlite) list(ctx context.Context, q listQuery) (page, error) {
 			return nil
 		}
 		if q.revision == 0 {
-			return tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM objects WHERE key >= ?1 AND key < ?2 LIMIT ?3)`,
+			return tx.QueryRowContext(ctx,
+				`SELECT count(*) FROM (SELECT 1 FROM objects WHERE key >= ?1 AND key < ?2 LIMIT ?3)`,
 				q.r.start, q.r.end, q.count).Scan(&pg.count)
 		}
-		return tx.QueryRowContext(ctx, `SELECT count(*) FROM (`+sqliteRowsAt+` LIMIT ?4)`,
-			q.r.start, q.r.end, q.revision, q.count).Scan(&pg.count)
+		pg.count, err = sqliteCountAt(ctx, tx, q.r, q.revision, q.count)
+		return err
 	})
 	if err != nil {
 		return page{}, fmt.Errorf("listing [%q, %q): %w", q.r.start, q.r.end, err)
@@ -172,7 +164,69 @@ func (s *sqlite) list(ctx context.Context, q listQuery) (page, error) {
 	return pg, nil
 }
 
-func scanRows(rows *sql.Rows) ([]row, error) {
+// sqliteRowsAt reads the first rows live at revision R in r: those in objects and
+// unchanged since R, and those the first change after R (the one whose previous
+// revision is at or before R) replaced or deleted. Changes are read only up to the
+// last key the page can reach, so a page costs O(page + the history of its keys).
+func sqliteRowsAt(ctx context.Context, tx *sql.Tx, r keyRange, revision, limit int64) ([]row, error) {
+	unchanged, err := scanRows(tx.QueryContext(ctx,
+		`SELECT key, revision, value FROM objects
+		  WHERE key >= ?1 AND key < ?2 AND revision <= ?3 ORDER BY key LIMIT ?4`, r.start, r.end, revision, limit))
+	if err != nil {
+		return nil, err
+	}
+	// Keys hold no NUL, so "at most key K" is "before K+\x01", one bound the
+	// index can use.
+	until := r.end
+	if limit > 0 && int64(len(unchanged)) >= limit {
+		until = unchanged[len(unchanged)-1].key + "\x01"
+	}
+	changed, err := scanRows(tx.QueryContext(ctx,
+		`SELECT key, prev_revision, prev_value FROM log
+		  WHERE key >= ?1 AND key < ?2 AND revision > ?3 AND prev_revision BETWEEN 1 AND ?3
+		  ORDER BY key`, r.start, until, revision))
+	if err != nil {
+		return nil, err
+	}
+	rows := mergeByKey(unchanged, changed)
+	if limit > 0 && int64(len(rows)) > limit {
+		rows = rows[:limit]
+	}
+	return rows, nil
+}
+
+// sqliteCountAt counts the rows live at revision R in r, exactly below limit; at
+// the limit it stops (and the caller knows only "at least").
+func sqliteCountAt(ctx context.Context, tx *sql.Tx, r keyRange, revision, limit int64) (int64, error) {
+	var unchanged, changed int64
+	if err := tx.QueryRowContext(ctx,
+		`SELECT count(*) FROM (SELECT 1 FROM objects WHERE key >= ?1 AND key < ?2 AND revision <= ?3 LIMIT ?4)`,
+		r.start, r.end, revision, limit).Scan(&unchanged); err != nil || unchanged >= limit {
+		return unchanged, err
+	}
+	err := tx.QueryRowContext(ctx,
+		`SELECT count(*) FROM log WHERE key >= ?1 AND key < ?2 AND revision > ?3 AND prev_revision BETWEEN 1 AND ?3`,
+		r.start, r.end, revision).Scan(&changed)
+	return unchanged + changed, err
+}
+
+// mergeByKey merges two lists sorted by key; no key is in both.
+func mergeByKey(a, b []row) []row {
+	out := make([]row, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].key < b[0].key {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+func scanRows(rows *sql.Rows, err error) ([]row, error) {
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 	var out []row
 	for rows.Next() {
