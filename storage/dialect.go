@@ -48,8 +48,8 @@ type row struct {
 	value    []byte
 }
 
-// event is one change from the log. value is nil for a delete; prevRevision is 0
-// and prevValue nil for a create.
+// event is one change: value is what it wrote, nil for a delete; prevRevision is
+// 0 and prevValue nil for a create.
 type event struct {
 	revision     int64
 	key          string

@@ -26,10 +26,14 @@ func openPostgres(ctx context.Context, url, shard string) (*postgres, error) {
 		return nil, fmt.Errorf("parsing postgres URL: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = shard
-	// Every read is a point lookup or a key-ordered range, which an index scan
-	// serves in order. A bitmap scan loses the order and sorts the whole range,
-	// and the planner picks it whenever statistics lag behind a growing table
-	// (measured: 65 ms instead of 1 ms for a 500-row page just after a bulk load).
+	// Every statement is a point lookup or a key- or revision-ordered range that an
+	// index serves. Left to itself, the planner chose otherwise whenever statistics
+	// lagged behind a growing table, and kept the choice in the connection's cached
+	// generic plan: a sequential scan planned on the empty table made each write
+	// batch's key lookup O(table) (2 ms and growing at 20k rows), and a bitmap scan,
+	// which loses key order, made a 500-row page sort its whole range (65 ms
+	// instead of 1 ms). With both off, plans stay index scans whatever the stats.
+	cfg.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
 	cfg.ConnConfig.RuntimeParams["enable_bitmapscan"] = "off"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -184,13 +188,20 @@ func (p *postgres) stats(ctx context.Context, r keyRange) (count, bytes int64, e
 	return count, bytes, nil
 }
 
+// postgresEvents reads changes with the value each wrote: the objects row if that
+// version is current, else the previous value kept by the key's next change.
 const postgresEvents = `
 	WITH rev AS (SELECT compacted FROM revision WHERE id = 1)
-	SELECT rev.compacted, l.revision, l.key, l.value, l.prev_revision, l.prev_value
+	SELECT rev.compacted, e.revision, e.key, e.value, e.prev_revision, e.prev_value
 	  FROM rev LEFT JOIN LATERAL (
-	       SELECT revision, key, value, prev_revision, prev_value FROM log
-	        WHERE revision > $1 AND key >= $2 AND key < $3 ORDER BY revision LIMIT $4) l ON true
-	 ORDER BY l.revision`
+	       SELECT l.revision, l.key, l.prev_revision, l.prev_value,
+	              CASE WHEN NOT l.deleted THEN coalesce(
+	                   (SELECT o.value FROM objects o WHERE o.key = l.key AND o.revision = l.revision),
+	                   (SELECT n.prev_value FROM log n WHERE n.key = l.key AND n.revision > l.revision
+	                     ORDER BY n.revision LIMIT 1)) END AS value
+	         FROM log l
+	        WHERE l.revision > $1 AND l.key >= $2 AND l.key < $3 ORDER BY l.revision LIMIT $4) e ON true
+	 ORDER BY e.revision`
 
 func (p *postgres) events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error) {
 	rows, err := p.pool.Query(ctx, postgresEvents, after, r.start, r.end, limit)
@@ -380,14 +391,14 @@ func (p *postgres) writeBatch(ctx context.Context, keys []string, decide func(in
 func postgresWrites(w batchWrite, channel string) *pgx.Batch {
 	var batch pgx.Batch
 	n := len(w.log)
-	revisions, keys, values := make([]int64, n), make([]string, n), make([][]byte, n)
+	revisions, keys, deleted := make([]int64, n), make([]string, n), make([]bool, n)
 	prevRevisions, prevValues := make([]int64, n), make([][]byte, n)
 	for i, e := range w.log {
-		revisions[i], keys[i], values[i], prevRevisions[i], prevValues[i] = e.revision, e.key, e.value, e.prevRevision, e.prevValue
+		revisions[i], keys[i], deleted[i], prevRevisions[i], prevValues[i] = e.revision, e.key, e.value == nil, e.prevRevision, e.prevValue
 	}
-	batch.Queue(`INSERT INTO log (revision, key, value, prev_revision, prev_value)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[], $5::bytea[])`,
-		revisions, keys, values, prevRevisions, prevValues)
+	batch.Queue(`INSERT INTO log (revision, key, deleted, prev_revision, prev_value)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::bigint[], $5::bytea[])`,
+		revisions, keys, deleted, prevRevisions, prevValues)
 	if len(w.upserts) > 0 {
 		n := len(w.upserts)
 		keys, clusters, namespaces, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n)

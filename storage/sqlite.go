@@ -259,9 +259,17 @@ func (s *sqlite) events(ctx context.Context, after int64, r keyRange, limit int)
 		if after < compacted {
 			return errCompacted
 		}
+		// Each change comes with the value it wrote: the objects row if that
+		// version is current, else the previous value kept by the key's next change.
 		rows, err := tx.QueryContext(ctx,
-			`SELECT revision, key, value, prev_revision, prev_value FROM log
-			  WHERE revision > ?1 AND key >= ?2 AND key < ?3 ORDER BY revision LIMIT ?4`,
+			`SELECT l.revision, l.key,
+			        CASE WHEN NOT l.deleted THEN coalesce(
+			             (SELECT o.value FROM objects o WHERE o.key = l.key AND o.revision = l.revision),
+			             (SELECT n.prev_value FROM log n WHERE n.key = l.key AND n.revision > l.revision
+			               ORDER BY n.revision LIMIT 1)) END,
+			        l.prev_revision, l.prev_value
+			   FROM log l
+			  WHERE l.revision > ?1 AND l.key >= ?2 AND l.key < ?3 ORDER BY l.revision LIMIT ?4`,
 			after, r.start, r.end, limit)
 		if err != nil {
 			return err
@@ -397,13 +405,13 @@ func sqliteRows(ctx context.Context, tx *sql.Tx, keys []string) (map[string]row,
 
 func sqliteApply(ctx context.Context, tx *sql.Tx, w batchWrite) error {
 	insertLog, err := tx.PrepareContext(ctx,
-		`INSERT INTO log (revision, key, value, prev_revision, prev_value) VALUES (?1, ?2, ?3, ?4, ?5)`)
+		`INSERT INTO log (revision, key, deleted, prev_revision, prev_value) VALUES (?1, ?2, ?3, ?4, ?5)`)
 	if err != nil {
 		return fmt.Errorf("writing the log: %w", err)
 	}
 	defer insertLog.Close()
 	for _, e := range w.log {
-		if _, err := insertLog.ExecContext(ctx, e.revision, e.key, e.value, e.prevRevision, e.prevValue); err != nil {
+		if _, err := insertLog.ExecContext(ctx, e.revision, e.key, e.value == nil, e.prevRevision, e.prevValue); err != nil {
 			return fmt.Errorf("logging revision %d: %w", e.revision, err)
 		}
 	}

@@ -29,11 +29,13 @@ CREATE TABLE objects (
 CREATE INDEX objects_cluster ON objects (cluster);
 CREATE INDEX objects_expires_at ON objects (expires_at) WHERE expires_at IS NOT NULL;
 
+-- The log of changes. It does not repeat the value a change wrote: while that
+-- version is current it is the objects row, and once replaced it is the prev_value
+-- of the key's next change. So every version is stored once.
 CREATE TABLE log (
     revision      INTEGER PRIMARY KEY,
     key           TEXT NOT NULL,
-    -- NULL when the change deleted the key.
-    value         BLOB,
+    deleted       INTEGER NOT NULL,
     -- The revision and value the key had before this change; 0 and NULL when the
     -- change created it. Watchers need the previous object, and a list at an older
     -- revision reads it from the first change after that revision.
