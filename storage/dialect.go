@@ -35,9 +35,10 @@ type dialect interface {
 	// expired returns up to limit live rows whose TTL ran out at or before now
 	// (Unix milliseconds), soonest first.
 	expired(ctx context.Context, now int64, limit int) ([]row, error)
-	// wakeups delivers a value whenever another process may have committed a write.
-	// It returns nil for databases that only one process writes.
-	wakeups(ctx context.Context) <-chan struct{}
+	// listen starts announcing the revisions other processes commit, from a
+	// goroutine that ends with ctx; 0 announces an unknown revision. Databases that
+	// only one process writes announce nothing.
+	listen(ctx context.Context, announce func(revision int64))
 	close()
 }
 

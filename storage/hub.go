@@ -75,9 +75,20 @@ func (h *hub) deliver(events []event) {
 	}
 }
 
+// announce takes another process's commit up to revision (0: unknown). This
+// process's own commits come back too; those the writer delivered cost nothing.
+func (h *hub) announce(revision int64) {
+	h.mu.Lock()
+	behind := revision == 0 || revision > h.position
+	h.mu.Unlock()
+	if behind {
+		h.kick()
+	}
+}
+
 // tail reads the log whenever something may have been written.
 func (h *hub) tail(ctx context.Context) {
-	wakeups := h.b.db.wakeups(ctx)
+	h.b.db.listen(ctx, h.announce)
 	ticker := time.NewTicker(h.b.cfg.PollInterval)
 	defer ticker.Stop()
 	for {
@@ -85,7 +96,6 @@ func (h *hub) tail(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-h.wake:
-		case <-wakeups:
 		case <-ticker.C:
 		}
 		if err := h.catchUp(ctx); err != nil && ctx.Err() == nil {

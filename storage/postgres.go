@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/golang-migrate/migrate/v4/database"
@@ -281,28 +282,21 @@ func (p *postgres) expired(ctx context.Context, now int64, limit int) ([]row, er
 	return expired, nil
 }
 
-// wakeups listens on the shard's channel on a connection of its own. Every batch
-// notifies in its transaction, so a notification arrives after the commit. When the
-// connection breaks, notifications may have been missed: it reconnects and reports a
-// wake-up so the reader catches up.
-func (p *postgres) wakeups(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	wake := func() {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+// listen announces the commits of other processes: every batch notifies on the
+// shard's channel in its transaction, with its last revision, so an announcement
+// arrives after the commit. It listens on a connection of its own; when that
+// breaks, notifications may have been lost, so after reconnecting it announces
+// revision 0 (unknown) and the reader catches up.
+func (p *postgres) listen(ctx context.Context, announce func(revision int64)) {
 	go func() {
 		logger := klog.FromContext(ctx)
 		backoff := 100 * time.Millisecond
 		for ctx.Err() == nil {
-			err := p.listen(ctx, wake)
+			err := p.listenOnce(ctx, announce)
 			if ctx.Err() != nil {
 				return
 			}
 			logger.Error(err, "Listening for writes of other processes failed; retrying", "channel", p.channel, "backoff", backoff)
-			wake()
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -310,10 +304,9 @@ func (p *postgres) wakeups(ctx context.Context) <-chan struct{} {
 			backoff = min(2*backoff, 5*time.Second)
 		}
 	}()
-	return ch
 }
 
-func (p *postgres) listen(ctx context.Context, wake func()) error {
+func (p *postgres) listenOnce(ctx context.Context, announce func(int64)) error {
 	pooled, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -325,12 +318,17 @@ func (p *postgres) listen(ctx context.Context, wake func()) error {
 		return err
 	}
 	// Writes may have committed before LISTEN took effect.
-	wake()
+	announce(0)
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
-		wake()
+		revision, err := strconv.ParseInt(n.Payload, 10, 64)
+		if err != nil {
+			revision = 0
+		}
+		announce(revision)
 	}
 }
 

@@ -350,8 +350,8 @@ func (s *sqlite) expired(ctx context.Context, now int64, limit int) ([]row, erro
 	return out, rows.Err()
 }
 
-// wakeups returns nil: this process's writer is the file's only one.
-func (s *sqlite) wakeups(context.Context) <-chan struct{} { return nil }
+// listen has nothing to announce: this process's writer is the file's only one.
+func (s *sqlite) listen(context.Context, func(int64)) {}
 
 // writeBatch runs in one transaction on the writer connection; BEGIN IMMEDIATE
 // takes the file's write lock at once.
