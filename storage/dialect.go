@@ -99,6 +99,8 @@ type batchWrite struct {
 
 // upsert is the new state of a live key.
 type upsert struct {
+	// stored tells that the key has a row already, which the write updates.
+	stored                   bool
 	key                      string
 	cluster, namespace, name string
 	revision                 int64

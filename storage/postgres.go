@@ -385,6 +385,21 @@ func (p *postgres) writeBatch(ctx context.Context, keys []string, decide func(in
 	return nil
 }
 
+// upsertColumns turns rows into the column arrays that unnest takes.
+func upsertColumns(us []upsert) (keys, clusters, namespaces, names []string, revisions []int64, expiresAt []*int64, values [][]byte) {
+	n := len(us)
+	keys, clusters, namespaces, names = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	revisions, expiresAt, values = make([]int64, n), make([]*int64, n), make([][]byte, n)
+	for i, u := range us {
+		keys[i], clusters[i], namespaces[i], names[i] = u.key, u.cluster, u.namespace, u.name
+		revisions[i], values[i] = u.revision, u.value
+		if u.expiresAt != 0 {
+			expiresAt[i] = &us[i].expiresAt
+		}
+	}
+	return keys, clusters, namespaces, names, revisions, expiresAt, values
+}
+
 // postgresWrites queues the statements that store w, each for all rows at once.
 func postgresWrites(w batchWrite, channel string) *pgx.Batch {
 	var batch pgx.Batch
@@ -397,22 +412,28 @@ func postgresWrites(w batchWrite, channel string) *pgx.Batch {
 	batch.Queue(`INSERT INTO log (revision, key, deleted, prev_revision, prev_value)
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::bigint[], $5::bytea[])`,
 		revisions, keys, deleted, prevRevisions, prevValues)
-	if len(w.upserts) > 0 {
-		n := len(w.upserts)
-		keys, clusters, namespaces, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		revisions, expiresAt, values := make([]int64, n), make([]*int64, n), make([][]byte, n)
-		for i, u := range w.upserts {
-			keys[i], clusters[i], namespaces[i], names[i] = u.key, u.cluster, u.namespace, u.name
-			revisions[i], values[i] = u.revision, u.value
-			if u.expiresAt != 0 {
-				expiresAt[i] = &w.upserts[i].expiresAt
-			}
+	// New keys are inserted and stored ones updated, each kind in one statement:
+	// a plain insert is cheaper than an insert that may turn into an update.
+	var inserts, updates []upsert
+	for _, u := range w.upserts {
+		if u.stored {
+			updates = append(updates, u)
+		} else {
+			inserts = append(inserts, u)
 		}
+	}
+	if len(inserts) > 0 {
+		keys, clusters, namespaces, names, revisions, expiresAt, values := upsertColumns(inserts)
 		batch.Queue(`INSERT INTO objects (key, cluster, namespace, name, revision, expires_at, value)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bytea[])
-			ON CONFLICT (key) DO UPDATE
-			   SET revision = excluded.revision, expires_at = excluded.expires_at, value = excluded.value`,
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bytea[])`,
 			keys, clusters, namespaces, names, revisions, expiresAt, values)
+	}
+	if len(updates) > 0 {
+		keys, _, _, _, revisions, expiresAt, values := upsertColumns(updates)
+		batch.Queue(`UPDATE objects o SET revision = u.revision, expires_at = u.expires_at, value = u.value
+			  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[]) AS u (key, revision, expires_at, value)
+			 WHERE o.key = u.key`,
+			keys, revisions, expiresAt, values)
 	}
 	if len(w.deletes) > 0 {
 		batch.Queue(`DELETE FROM objects WHERE key = ANY($1)`, w.deletes)

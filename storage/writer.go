@@ -140,6 +140,10 @@ func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []wri
 // sees the earlier ones), fills in each write's result and returns what to store.
 func decide(batch []*write, keys []string, revision int64, live map[string]row, results []writeResult) batchWrite {
 	var bw batchWrite
+	stored := make(map[string]bool, len(live))
+	for k := range live {
+		stored[k] = true
+	}
 	last := make(map[string]*write, len(keys))
 	for i, w := range batch {
 		results[i] = writeResult{}
@@ -173,6 +177,7 @@ func decide(batch []*write, keys []string, revision int64, live map[string]row, 
 		}
 		if r, exists := live[k]; exists {
 			bw.upserts = append(bw.upserts, upsert{
+				stored:    stored[k],
 				key:       k,
 				cluster:   w.columns.cluster,
 				namespace: w.columns.namespace,
@@ -181,7 +186,7 @@ func decide(batch []*write, keys []string, revision int64, live map[string]row, 
 				expiresAt: w.expiresAt,
 				value:     r.value,
 			})
-		} else {
+		} else if stored[k] {
 			bw.deletes = append(bw.deletes, k)
 		}
 	}
