@@ -262,6 +262,12 @@ func (b *Backend) compactLoop(ctx context.Context) {
 			} else {
 				compactionDuration.Observe(time.Since(start).Seconds())
 			}
+			if objects, log, err := b.db.rowCounts(ctx); err != nil {
+				logger.Error(err, "Counting rows failed")
+			} else {
+				rows.WithLabelValues("objects").Set(float64(objects))
+				rows.WithLabelValues("log").Set(float64(log))
+			}
 		}
 		current, _, err := b.db.revisions(ctx)
 		if err != nil {

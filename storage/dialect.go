@@ -23,6 +23,8 @@ type dialect interface {
 	// events returns up to limit changes of keys in r with revisions after `after`, in
 	// revision order; errCompacted if changes after `after` have been compacted.
 	events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error)
+	// rowCounts counts the rows of the objects and the log table.
+	rowCounts(ctx context.Context) (objects, log int64, err error)
 	// revisions returns the current and the compacted revision.
 	revisions(ctx context.Context) (current, compacted int64, err error)
 	// writeBatch commits one batch of writes in one transaction. Holding the

@@ -38,6 +38,7 @@ type hub struct {
 
 	mu       sync.Mutex
 	position int64 // newest revision dispatched
+	known    int64 // newest revision known to be committed
 	exact    map[string]map[*watcher]struct{}
 	prefix   map[string]map[*watcher]struct{}
 	all      map[*watcher]struct{}
@@ -67,6 +68,7 @@ func (h *hub) kick() {
 func (h *hub) deliver(events []event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.known = max(h.known, events[len(events)-1].revision)
 	switch {
 	case events[0].revision == h.position+1:
 		h.dispatchLocked(events)
@@ -79,7 +81,9 @@ func (h *hub) deliver(events []event) {
 // process's own commits come back too; those the writer delivered cost nothing.
 func (h *hub) announce(revision int64) {
 	h.mu.Lock()
+	h.known = max(h.known, revision)
 	behind := revision == 0 || revision > h.position
+	watchLag.Set(float64(h.known - h.position))
 	h.mu.Unlock()
 	if behind {
 		h.kick()
@@ -169,7 +173,9 @@ func (h *hub) dispatchLocked(events []event) {
 		}
 		h.position = e.revision
 	}
+	h.known = max(h.known, h.position)
 	dispatchedRevision.Set(float64(h.position))
+	watchLag.Set(float64(h.known - h.position))
 }
 
 func (h *hub) queueLocked(w *watcher, it item) {

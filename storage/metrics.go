@@ -41,6 +41,20 @@ var (
 		Help:           "Newest revision dispatched to this process's watchers; its distance to the current revision is the watch lag.",
 		StabilityLevel: metrics.ALPHA,
 	})
+	watchLag = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      "warren",
+		Subsystem:      "storage",
+		Name:           "watch_lag_revisions",
+		Help:           "Revisions known to be committed but not yet dispatched to this process's watchers.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	rows = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace:      "warren",
+		Subsystem:      "storage",
+		Name:           "rows",
+		Help:           "Rows of the shard's tables (objects: live objects; log: retained changes), counted after each compaction.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"table"})
 	watchers = metrics.NewGauge(&metrics.GaugeOpts{
 		Namespace:      "warren",
 		Subsystem:      "storage",
@@ -61,6 +75,6 @@ var registerMetrics sync.Once
 
 func init() {
 	registerMetrics.Do(func() {
-		legacyregistry.MustRegister(batchSize, commitDuration, compactionDuration, dispatchedRevision, watchers, watchOverflows)
+		legacyregistry.MustRegister(batchSize, commitDuration, compactionDuration, dispatchedRevision, watchLag, rows, watchers, watchOverflows)
 	})
 }

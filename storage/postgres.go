@@ -229,6 +229,14 @@ func (p *postgres) events(ctx context.Context, after int64, r keyRange, limit in
 	return events, nil
 }
 
+func (p *postgres) rowCounts(ctx context.Context) (objects, log int64, err error) {
+	err = p.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM log)`).Scan(&objects, &log)
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting rows: %w", err)
+	}
+	return objects, log, nil
+}
+
 func (p *postgres) revisions(ctx context.Context) (current, compacted int64, err error) {
 	err = p.pool.QueryRow(ctx, `SELECT current, compacted FROM revision WHERE id = 1`).Scan(&current, &compacted)
 	if err != nil {

@@ -290,6 +290,14 @@ func (s *sqlite) events(ctx context.Context, after int64, r keyRange, limit int)
 	return events, nil
 }
 
+func (s *sqlite) rowCounts(ctx context.Context) (objects, log int64, err error) {
+	err = s.reader.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM log)`).Scan(&objects, &log)
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting rows: %w", err)
+	}
+	return objects, log, nil
+}
+
 func (s *sqlite) revisions(ctx context.Context) (current, compacted int64, err error) {
 	err = s.reader.QueryRowContext(ctx, `SELECT current, compacted FROM revision WHERE id = 1`).Scan(&current, &compacted)
 	if err != nil {

@@ -23,12 +23,13 @@ import (
 	warren "github.com/warren-dev/warren/storage"
 )
 
-// target is one storage back end under test, with a second instance on the same
-// data where the back end has one (the "remote" watcher of another process).
+// target is one storage back end under test. Where a second process can serve the
+// same data, openRemote starts one (for the watcher of another process); it is
+// started only for that phase, so the other phases measure one process.
 type target struct {
-	name   string
-	store  storage.Interface
-	remote storage.Interface
+	name       string
+	store      storage.Interface
+	openRemote func() (storage.Interface, error)
 	// files are the database files whose size the report shows.
 	files []string
 	close func()
@@ -73,14 +74,11 @@ func openWarren(ctx context.Context, name, location, shard string, files []strin
 		cs.close()
 		return nil, fmt.Errorf("opening %s: %w", name, err)
 	}
-	t := &target{name: name, store: s, files: files, close: cs.close}
+	t := &target{name: name, store: s, files: files, close: func() { cs.close() }}
 	if shard != "" {
 		// A second backend on the same schema is what a second process is: its
 		// own pool, its own LISTEN connection, its own log reader.
-		if t.remote, err = open(); err != nil {
-			cs.close()
-			return nil, fmt.Errorf("opening the second %s: %w", name, err)
-		}
+		t.openRemote = func() (storage.Interface, error) { return open() }
 	}
 	return t, nil
 }
@@ -135,12 +133,9 @@ func openKine(ctx context.Context, name, dsn, dir string, files []string, remote
 		cs.close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	t := &target{name: name, store: s, files: files, close: cs.close}
+	t := &target{name: name, store: s, files: files, close: func() { cs.close() }}
 	if remote {
-		if t.remote, err = listen(1); err != nil {
-			cs.close()
-			return nil, fmt.Errorf("starting the second %s: %w", name, err)
-		}
+		t.openRemote = func() (storage.Interface, error) { return listen(1) }
 	}
 	return t, nil
 }
