@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -11,12 +12,14 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // chart draws throughput and p99 latency per operation, one bar per back end,
-// on logarithmic axes: the back ends differ by orders of magnitude.
-func chart(path string, results []result) error {
+// on logarithmic axes (the back ends differ by orders of magnitude), into
+// base.svg and base.png.
+func chart(base string, results []result) error {
 	var ops, backends []string
 	for _, r := range results {
 		if !slices.Contains(ops, r.Op) {
@@ -82,17 +85,31 @@ func chart(path string, results []result) error {
 		plots[i] = []*plot.Plot{p}
 	}
 	width, height := vg.Length(len(ops)*len(backends))*barWidth+3*vg.Inch, 9*vg.Inch
-	canvas := vgsvg.New(width, height)
-	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadY: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8}
-	canvases := plot.Align(plots, tiles, draw.New(canvas))
-	for i := range plots {
-		plots[i][0].Draw(canvases[i][0])
+	for _, format := range []struct {
+		ext    string
+		canvas vg.CanvasWriterTo
+	}{
+		{".svg", vgsvg.New(width, height)},
+		{".png", vgimg.PngCanvas{Canvas: vgimg.New(width, height)}},
+	} {
+		tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadY: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8}
+		canvases := plot.Align(plots, tiles, draw.New(format.canvas))
+		for i := range plots {
+			plots[i][0].Draw(canvases[i][0])
+		}
+		if err := writeTo(base+format.ext, format.canvas); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+func writeTo(path string, w io.WriterTo) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := canvas.WriteTo(f); err != nil {
+	if _, err := w.WriteTo(f); err != nil {
 		f.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

@@ -59,6 +59,7 @@ func main() {
 		out      string
 		dir      string
 		profile  string
+		replot   bool
 	)
 	flag.IntVar(&w.creates, "creates", 20000, "objects created (about 1 KiB each)")
 	flag.IntVar(&w.clusters, "clusters", 1000, "logical clusters the objects spread over")
@@ -71,12 +72,20 @@ func main() {
 	flag.IntVar(&w.watchWrites, "watch-writes", 1000, "writes whose watch latency is measured")
 	flag.StringVar(&backends, "backends", strings.Join(allBackends, ","), "back ends to run, comma-separated")
 	flag.StringVar(&pgURL, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to run on")
-	flag.StringVar(&out, "out", "bench/results", "directory of storage.json and storage.svg")
+	flag.StringVar(&out, "out", "bench/results", "directory of storage.json, storage-disk.json and the charts storage.svg and storage.png")
 	flag.StringVar(&dir, "dir", "", "directory for SQLite files and etcd data (default: a new temporary one)")
 	flag.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.BoolVar(&replot, "replot", false, "only redraw the charts from the storage.json in -out")
 	flag.Parse()
 	w.payload = strings.Repeat("x", 800)
 
+	if replot {
+		if err := redraw(out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if profile != "" {
@@ -198,5 +207,18 @@ func write(out string, results []result, disk []diskUsage) error {
 	if err := os.WriteFile(filepath.Join(out, "storage-disk.json"), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	return chart(filepath.Join(out, "storage.svg"), results)
+	return chart(filepath.Join(out, "storage"), results)
+}
+
+// redraw draws the charts of the results in out again.
+func redraw(out string) error {
+	data, err := os.ReadFile(filepath.Join(out, "storage.json"))
+	if err != nil {
+		return err
+	}
+	var results []result
+	if err := json.Unmarshal(data, &results); err != nil {
+		return fmt.Errorf("reading %s: %w", filepath.Join(out, "storage.json"), err)
+	}
+	return chart(filepath.Join(out, "storage"), results)
 }
