@@ -1,0 +1,67 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/apis/example"
+	"k8s.io/apiserver/pkg/storage"
+)
+
+// BenchmarkGetListOneCluster lists the 20 objects of one of 1,000 clusters, from
+// 8 goroutines, as bench/storage's list-cluster phase does; bench/storage compares
+// the figure with kine and etcd.
+func BenchmarkGetListOneCluster(b *testing.B) {
+	const clusters, perCluster = 1000, 20
+	for _, dialect := range dialects {
+		b.Run(dialect, func(b *testing.B) {
+			ctx := context.Background()
+			backend := newBackend(b, dialect, Config{})
+			s := podStore(b, backend, nil)
+			payload := strings.Repeat("x", 800)
+			var wg sync.WaitGroup
+			errs := make(chan error, 32)
+			for w := range 32 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < clusters*perCluster; i += 32 {
+						c, n := i%clusters, i/clusters
+						pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{
+							Name: fmt.Sprintf("pod-%02d", n), Namespace: fmt.Sprintf("c%04d", c),
+							Annotations: map[string]string{"payload": payload},
+						}}
+						if err := s.Create(ctx, fmt.Sprintf("/pods/c%04d/pod-%02d", c, n), pod, nil, 0); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.SetParallelism(4) // 8 goroutines on 2 CPUs
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					list := &example.PodList{}
+					prefix := fmt.Sprintf("/pods/c%04d/", rand.IntN(clusters))
+					if err := s.GetList(ctx, prefix, storage.ListOptions{Recursive: true, Predicate: storage.Everything}, list); err != nil {
+						b.Fatal(err)
+					}
+					if len(list.Items) != perCluster {
+						b.Fatalf("%s: %d objects, want %d", prefix, len(list.Items), perCluster)
+					}
+				}
+			})
+		})
+	}
+}
