@@ -3,9 +3,10 @@
 // schema that several processes may serve.
 //
 // A shard (Backend) holds the live objects in one table keyed by their etcd-style
-// key, a log of every change, and a revision counter. Keys compare byte by byte,
-// so a list is a range scan, as in etcd. Any number of Stores (one per resource)
-// share a Backend. The package guarantees, on both databases:
+// key, a log of every change (with the value each change replaced, so every
+// version is stored once), and a revision counter. Keys compare byte by byte, so a
+// list is a range scan, as in etcd. Any number of Stores (one per resource) share a
+// Backend. The package guarantees, on both databases:
 //
 //  1. One revision sequence per shard; every committed change gets a unique
 //     revision and revision order is commit order: nobody observes revision N+1
