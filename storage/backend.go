@@ -246,15 +246,8 @@ func (b *Backend) observeCompacted(revision int64) {
 // may all run it; compaction never moves backwards.
 func (b *Backend) compactLoop(ctx context.Context) {
 	logger := klog.FromContext(ctx)
-	ticker := time.NewTicker(b.cfg.CompactionInterval)
-	defer ticker.Stop()
 	var previous int64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	every(ctx, b.cfg.CompactionInterval, func() {
 		if previous > 0 {
 			start := time.Now()
 			if err := b.Compact(ctx, previous); err != nil {
@@ -272,10 +265,10 @@ func (b *Backend) compactLoop(ctx context.Context) {
 		current, _, err := b.db.revisions(ctx)
 		if err != nil {
 			logger.Error(err, "Reading the revision for compaction failed")
-			continue
+			return
 		}
 		previous = current
-	}
+	})
 }
 
 // expireLoop deletes the objects whose TTL ran out, through the writer like any
@@ -283,21 +276,14 @@ func (b *Backend) compactLoop(ctx context.Context) {
 // dropped: the newer write decided the object's fate.
 func (b *Backend) expireLoop(ctx context.Context) {
 	logger := klog.FromContext(ctx)
-	ticker := time.NewTicker(b.cfg.ExpiryInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	every(ctx, b.cfg.ExpiryInterval, func() {
 		expired, err := b.db.expired(ctx, time.Now().UnixMilli(), b.cfg.MaxBatch)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			logger.Error(err, "Finding expired objects failed")
-			continue
+			return
 		}
 		// Queue all deletes before waiting for any, so they commit as one batch.
 		deletes := make([]*write, 0, len(expired))
@@ -312,6 +298,20 @@ func (b *Backend) expireLoop(ctx context.Context) {
 			if res := b.await(ctx, w); res.err != nil && ctx.Err() == nil {
 				logger.Error(res.err, "Deleting an expired object failed", "key", w.key)
 			}
+		}
+	})
+}
+
+// every runs fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			fn()
 		}
 	}
 }

@@ -245,16 +245,9 @@ func (h *hub) requestProgress(ctx context.Context) error {
 // notifyProgress periodically sends progress notifications to the watchers that
 // asked for them.
 func (h *hub) notifyProgress(ctx context.Context) {
-	ticker := time.NewTicker(h.b.cfg.ProgressNotifyInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	every(ctx, h.b.cfg.ProgressNotifyInterval, func() {
 		h.progress(func(w *watcher) bool { return w.progressNotify })
-	}
+	})
 }
 
 func (h *hub) progress(to func(*watcher) bool) {
