@@ -14,6 +14,7 @@ import (
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
+	"k8s.io/apiserver/pkg/storage"
 	"k8s.io/klog/v2"
 
 	"github.com/warren-dev/warren/migrations"
@@ -96,10 +97,13 @@ type Backend struct {
 	writes chan *write
 	// compacted is the newest compacted revision this process knows of.
 	compacted atomic.Int64
+	// health is the error of the log reader's latest read of the database.
+	health atomic.Pointer[error]
 
-	stop   context.CancelFunc
-	closed <-chan struct{} // closed when the backend stops
-	wg     sync.WaitGroup
+	stop      context.CancelFunc
+	closed    <-chan struct{} // closed when the backend stops
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // Open migrates the shard's schema to the newest version and starts serving it.
@@ -159,34 +163,51 @@ func (b *Backend) run(ctx context.Context, fn func(context.Context)) {
 	}()
 }
 
-// Close stops the background work, ends every watch and closes the database.
+// Ready tells whether the database answered the log reader's latest read, which
+// happens at least every poll interval.
+func (b *Backend) Ready() error {
+	select {
+	case <-b.closed:
+		return fmt.Errorf("%w: the backend is closed", storage.ErrStorageNotReady)
+	default:
+	}
+	if err := b.health.Load(); err != nil && *err != nil {
+		return fmt.Errorf("%w: %w", storage.ErrStorageNotReady, *err)
+	}
+	return nil
+}
+
+// Close stops the background work, ends every watch and closes the database. It
+// may be called more than once.
 func (b *Backend) Close() {
-	b.stop()
-	b.wg.Wait()
-	b.hub.close()
-	b.db.close()
+	b.closeOnce.Do(func() {
+		b.stop()
+		b.wg.Wait()
+		b.hub.close()
+		b.db.close()
+	})
 }
 
 // Migrate runs fn on golang-migrate set up for the shard's schema, for operators
 // (`warren migrate`) and for Open.
-func Migrate(ctx context.Context, storage, shard string, fn func(*migrate.Migrate) error) error {
+func Migrate(ctx context.Context, location, shard string, fn func(*migrate.Migrate) error) error {
 	var driver database.Driver
 	var dialectName string
 	var err error
-	if isPostgres(storage) {
+	if isPostgres(location) {
 		dialectName = "postgres"
 		if !shardName.MatchString(shard) {
 			return fmt.Errorf("invalid shard name %q", shard)
 		}
 		var p *postgres
-		if p, err = openPostgres(ctx, storage, shard); err != nil {
+		if p, err = openPostgres(ctx, location, shard); err != nil {
 			return err
 		}
 		defer p.close()
 		driver, err = p.migrationDriver(shard)
 	} else {
 		dialectName = "sqlite"
-		path := sqlitePath(storage)
+		path := sqlitePath(location)
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return fmt.Errorf("creating the directory of %s: %w", path, err)
 		}

@@ -90,7 +90,8 @@ func (h *hub) announce(revision int64) {
 	}
 }
 
-// tail reads the log whenever something may have been written.
+// tail reads the log whenever something may have been written, and at least every
+// poll interval; the outcome of each read is the backend's health.
 func (h *hub) tail(ctx context.Context) {
 	h.b.db.listen(ctx, h.announce)
 	ticker := time.NewTicker(h.b.cfg.PollInterval)
@@ -102,7 +103,12 @@ func (h *hub) tail(ctx context.Context) {
 		case <-h.wake:
 		case <-ticker.C:
 		}
-		if err := h.catchUp(ctx); err != nil && ctx.Err() == nil {
+		err := h.catchUp(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		h.b.health.Store(&err)
+		if err != nil {
 			klog.FromContext(ctx).Error(err, "Reading the log for watchers failed")
 		}
 	}

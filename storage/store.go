@@ -494,8 +494,9 @@ func (s *Store) EnableResourceSizeEstimation(keys storage.KeysFunc) error {
 	return nil
 }
 
-// ReadinessCheck implements storage.Interface.
-func (s *Store) ReadinessCheck() error { return nil }
+// ReadinessCheck implements storage.Interface: the shard's database must have
+// answered its latest poll.
+func (s *Store) ReadinessCheck() error { return s.b.Ready() }
 
 // GetCurrentResourceVersion implements storage.Interface.
 func (s *Store) GetCurrentResourceVersion(ctx context.Context) (uint64, error) {
