@@ -129,6 +129,11 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	return serve(ctx, cfg, db)
+}
+
+// serve starts serving a completed configuration's shard from db, which it owns.
+func serve(ctx context.Context, cfg Config, db dialect) (*Backend, error) {
 	current, compacted, err := db.revisions(ctx)
 	if err != nil {
 		db.close()

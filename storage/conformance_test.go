@@ -48,9 +48,7 @@ func TestConformance(t *testing.T) {
 					for gate, on := range c.gates {
 						featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, gate, on)
 					}
-					b := newBackend(t, dialect, c.config)
-					lists := &countingDialect{dialect: b.db}
-					b.db = lists
+					b, lists := newCountingBackend(t, dialect, c.config)
 					transformer := newTestTransformer()
 					c.run(context.Background(), t, &env{b: b, store: podStore(t, b, transformer), transformer: transformer, lists: lists})
 				})

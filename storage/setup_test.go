@@ -57,6 +57,31 @@ func newBackend(t testing.TB, dialect string, cfg Config) *Backend {
 	return b
 }
 
+// newCountingBackend is newBackend with the page reads of its database counted.
+func newCountingBackend(t testing.TB, kind string, cfg Config) (*Backend, *countingDialect) {
+	t.Helper()
+	ctx := context.Background()
+	b := newBackend(t, kind, cfg) // creates and migrates the shard
+	cfg = b.cfg
+	b.Close()
+	var db dialect
+	var err error
+	if kind == "postgres" {
+		db, err = openPostgres(ctx, cfg.Storage, cfg.Shard)
+	} else {
+		db, err = openSQLite(ctx, sqlitePath(cfg.Storage))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := &countingDialect{dialect: db}
+	if b, err = serve(ctx, cfg, counting); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b, counting
+}
+
 // newShard returns the storage location and shard name of a new, empty shard.
 func newShard(t testing.TB, dialect string) (storage, shard string) {
 	t.Helper()
