@@ -6,7 +6,7 @@ GO ?= go
 # Tests against PostgreSQL use this server (trust authentication, database "test").
 export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: all build test lint bench-storage clean
+.PHONY: all build test lint fuzz bench-storage clean
 
 all: build
 
@@ -20,6 +20,15 @@ lint:
 
 test: lint
 	$(GO) test -count=1 -timeout 25m ./...
+
+# Runs every fuzz target for FUZZTIME each; `make test` runs their committed corpora.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := $(shell grep -ho '^func Fuzz[A-Za-z]*' storage/*_test.go | cut -d' ' -f2)
+fuzz:
+	@for target in $(FUZZ_TARGETS); do \
+		echo "$$target"; \
+		$(GO) test ./storage/ -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 clean:
 	rm -rf bin
