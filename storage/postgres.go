@@ -27,6 +27,8 @@ func openPostgres(ctx context.Context, url, shard string) (*postgres, error) {
 		return nil, fmt.Errorf("parsing postgres URL: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = shard
+	// Operators find a shard's sessions in pg_stat_activity by this name.
+	cfg.ConnConfig.RuntimeParams["application_name"] = "warren/" + shard
 	// Every statement is a point lookup or a key- or revision-ordered range that an
 	// index serves. Left to itself, the planner chose otherwise whenever statistics
 	// lagged behind a growing table, and kept the choice in the connection's cached
