@@ -44,7 +44,7 @@ func newMigrateCommand() *cobra.Command {
 				}
 				n, err := strconv.Atoi(args[0])
 				if err != nil || n < 1 {
-					return fmt.Errorf("N must be a positive number, not %q", args[0])
+					return fmt.Errorf("the number of migrations to revert must be positive, not %q", args[0])
 				}
 				return o.run(cmd, func(m *migrate.Migrate) error { return ignoreNoChange(m.Steps(-n)) })
 			},
