@@ -220,9 +220,19 @@ func (s *Store) put(ctx context.Context, key string, value []byte, expect int64,
 	}
 	res := s.b.submit(ctx, w)
 	if res.err != nil {
-		return res, storage.NewInternalError(res.err)
+		return res, writeError(key, res.err)
 	}
 	return res, nil
+}
+
+// writeError says what a failed write means to the registry: a request that ran
+// out of time (the write may still commit, as a timed-out etcd request may), or a
+// server error.
+func writeError(key string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return storage.NewTimeoutError(key, "request did not complete within requested timeout")
+	}
+	return storage.NewInternalError(err)
 }
 
 // objState is a key's state as a write starts from it.
@@ -354,7 +364,7 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, prec
 		}
 		res := s.b.submit(ctx, &write{key: k, expect: st.rev})
 		if res.err != nil {
-			return storage.NewInternalError(res.err)
+			return writeError(k, res.err)
 		}
 		if !res.ok() {
 			if st, err = s.stateOf(ctx, k, res.current, v, false, expectBroken); err != nil {
