@@ -18,8 +18,10 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# Packages run one at a time: storage's tests restart the PostgreSQL server that
+# the other packages' tests use.
 test: lint
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -p 1 -count=1 -timeout 25m ./...
 
 # Runs every fuzz target for FUZZTIME each; `make test` runs their committed corpora.
 FUZZTIME ?= 30s
