@@ -192,10 +192,14 @@ func (w *watcher) run(start int64, initialEvents, endBookmark bool) {
 			for _, it := range items {
 				switch {
 				case it.progress > 0:
-					if it.progress >= last && !w.sendBookmark(it.progress, false) {
+					if it.progress < last {
+						continue
+					}
+					if !w.sendBookmark(it.progress, false) {
 						w.h.unregister(w)
 						return
 					}
+					last = it.progress
 				case it.event.revision > last:
 					if !w.sendChange(it.event, false) {
 						w.h.unregister(w)
@@ -375,6 +379,12 @@ func (w *watcher) send(ev watch.Event) bool {
 func (w *watcher) sendError(err error) bool {
 	if w.ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	select {
+	case <-w.s.b.closed:
+		// The backend is shutting down: the watch ends without an error.
+		return false
+	default:
 	}
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) {
