@@ -2,17 +2,10 @@ package storage
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/apiserver/pkg/apis/example"
-	"k8s.io/apiserver/pkg/storage"
 )
 
 // TestStoreRecoversWhenPostgresTerminatesItsConnections terminates every session
@@ -46,76 +39,17 @@ func TestStoreRecoversWhenPostgresTerminatesItsConnections(t *testing.T) {
 		return n
 	}
 
-	var mu sync.Mutex
-	acknowledged := map[string]bool{}
-	failed := 0
-	stop := make(chan struct{})
-	var writers sync.WaitGroup
-	for i := range 8 {
-		writers.Add(1)
-		go func() {
-			defer writers.Done()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				name := fmt.Sprintf("w%d-%05d", i, n)
-				pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}}
-				err := s.Create(ctx, "/pods/ns/"+name, pod, nil, 0)
-				mu.Lock()
-				if err == nil {
-					acknowledged[name] = true
-				} else {
-					failed++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	writes := startBurst(s, 8, time.Minute, 0)
 	terminated := 0
 	for range 5 {
 		time.Sleep(150 * time.Millisecond)
 		terminated += terminate()
 	}
 	time.Sleep(150 * time.Millisecond)
-	close(stop)
-	writers.Wait()
+	stored := writes.finish(t, s, w)
 	if terminated == 0 {
 		t.Fatal("no session of the shard was terminated")
 	}
-
-	// The store is usable again, and stores every acknowledged write.
-	list := &example.PodList{}
-	if err := s.GetList(ctx, "/pods/", storage.ListOptions{Recursive: true, Predicate: storage.Everything}, list); err != nil {
-		t.Fatalf("listing after the terminations: %v", err)
-	}
-	stored := map[string]bool{}
-	for _, pod := range list.Items {
-		stored[pod.Name] = true
-	}
-	for name := range acknowledged {
-		if !stored[name] {
-			t.Errorf("acknowledged write %s is not stored", name)
-		}
-	}
-
-	// The watcher sees exactly the stored objects, in order, once each.
-	seen := map[string]bool{}
-	var last uint64
-	for len(seen) < len(stored) {
-		ev := nextEvent(t, w)
-		if ev.Type != watch.Added {
-			t.Fatalf("unexpected %s event: %v", ev.Type, ev.Object)
-		}
-		pod := ev.Object.(*example.Pod)
-		rv, _ := strconv.ParseUint(pod.ResourceVersion, 10, 64)
-		if rv <= last || seen[pod.Name] || !stored[pod.Name] {
-			t.Fatalf("event for %s at %d after %d (seen before: %v, stored: %v)", pod.Name, rv, last, seen[pod.Name], stored[pod.Name])
-		}
-		seen[pod.Name], last = true, rv
-	}
 	t.Logf("%d sessions terminated; %d writes acknowledged, %d failed, %d stored; the watcher saw all of them",
-		terminated, len(acknowledged), failed, len(stored))
+		terminated, len(writes.acknowledged), writes.failed, stored)
 }
