@@ -165,6 +165,9 @@ func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPre
 	if err := s.versioner.UpdateObject(obj, uint64(r.revision)); err != nil {
 		return err
 	}
+	if err := s.markCluster(r.key, obj); err != nil {
+		return err
+	}
 	if matched, err := pred.Matches(obj); err == nil && matched {
 		v.Set(reflect.Append(v, reflect.ValueOf(obj).Elem()))
 	}

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -37,6 +38,10 @@ type ResourceConfig struct {
 	// Clustered tells that the first key segment after ResourcePrefix is the
 	// logical cluster, as in /<group>/<resource>/<cluster>/<namespace>/<name>.
 	Clustered bool
+	// ClusterAnnotation, if set on a clustered store, is the annotation every
+	// object read carries with the name of its cluster (taken from its key, so it
+	// cannot be forged); it is never stored.
+	ClusterAnnotation string
 }
 
 // Store implements k8s.io/apiserver's storage.Interface for one resource of a
@@ -51,6 +56,7 @@ type Store struct {
 	resourcePrefix string
 	groupResource  schema.GroupResource
 	clustered      bool
+	clusterMark    string
 	estimateSize   atomic.Bool
 }
 
@@ -80,6 +86,7 @@ func (b *Backend) NewStore(c ResourceConfig) (*Store, error) {
 		resourcePrefix: c.ResourcePrefix,
 		groupResource:  c.GroupResource,
 		clustered:      c.Clustered,
+		clusterMark:    c.ClusterAnnotation,
 	}, nil
 }
 
@@ -160,20 +167,66 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 	if err != nil {
 		return corrupt(k, storage.NewInternalError(err))
 	}
-	if err := s.decode(data, out, r.revision); err != nil {
+	if err := s.decode(k, data, out, r.revision); err != nil {
 		return corrupt(k, undecodable(err))
 	}
 	return nil
 }
 
-func (s *Store) decode(data []byte, out runtime.Object, revision int64) error {
+func (s *Store) decode(key string, data []byte, out runtime.Object, revision int64) error {
 	if _, err := conversion.EnforcePtr(out); err != nil {
 		return fmt.Errorf("unable to convert output object to pointer: %w", err)
 	}
 	if _, _, err := s.codec.Decode(data, nil, out); err != nil {
 		return err
 	}
-	return s.versioner.UpdateObject(out, uint64(revision))
+	if err := s.versioner.UpdateObject(out, uint64(revision)); err != nil {
+		return err
+	}
+	return s.markCluster(key, out)
+}
+
+// markCluster sets the cluster annotation of an object read from key.
+func (s *Store) markCluster(key string, obj runtime.Object) error {
+	if s.clusterMark == "" || !s.clustered {
+		return nil
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return fmt.Errorf("marking the cluster of %q: %w", key, err)
+	}
+	a := m.GetAnnotations()
+	if a == nil {
+		a = make(map[string]string, 1)
+	}
+	a[s.clusterMark] = s.columns(key).cluster
+	m.SetAnnotations(a)
+	return nil
+}
+
+// encode encodes obj in its stored form, without the cluster annotation. The
+// annotation is taken off obj only while it is encoded.
+func (s *Store) encode(obj runtime.Object) ([]byte, error) {
+	if s.clusterMark == "" {
+		return runtime.Encode(s.codec, obj)
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	a := m.GetAnnotations()
+	cluster, marked := a[s.clusterMark]
+	if !marked {
+		return runtime.Encode(s.codec, obj)
+	}
+	delete(a, s.clusterMark)
+	if len(a) == 0 {
+		m.SetAnnotations(nil)
+	}
+	data, err := runtime.Encode(s.codec, obj)
+	a[s.clusterMark] = cluster
+	m.SetAnnotations(a)
+	return data, err
 }
 
 // Create implements storage.Interface.
@@ -188,7 +241,7 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object,
 	if err := s.versioner.PrepareObjectForStorage(obj); err != nil {
 		return fmt.Errorf("PrepareObjectForStorage failed: %w", err)
 	}
-	data, err := runtime.Encode(s.codec, obj)
+	data, err := s.encode(obj)
 	if err != nil {
 		return err
 	}
@@ -204,7 +257,7 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object,
 		return storage.NewKeyExistsError(k, 0)
 	}
 	if out != nil {
-		return s.decode(data, out, res.revision)
+		return s.decode(k, data, out, res.revision)
 	}
 	return nil
 }
@@ -273,7 +326,7 @@ func (s *Store) stateOf(ctx context.Context, key string, r *row, v reflect.Value
 		return st, nil
 	}
 	st.data, st.stale = data, stale
-	if err := s.decode(data, st.obj, st.rev); err != nil {
+	if err := s.decode(key, data, st.obj, st.rev); err != nil {
 		if !expectBroken {
 			return nil, err
 		}
@@ -305,7 +358,7 @@ func (s *Store) cachedState(obj runtime.Object) (*objState, error) {
 	if err := s.versioner.PrepareObjectForStorage(obj); err != nil {
 		return nil, fmt.Errorf("PrepareObjectForStorage failed: %w", err)
 	}
-	data, err := runtime.Encode(s.codec, obj)
+	data, err := s.encode(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +428,7 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, prec
 		if expectBroken {
 			return nil
 		}
-		return s.decode(st.data, out, res.revision)
+		return s.decode(k, st.data, out, res.revision)
 	}
 }
 
@@ -423,7 +476,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 			}
 			continue
 		}
-		data, err := runtime.Encode(s.codec, updated)
+		data, err := s.encode(updated)
 		if err != nil {
 			return err
 		}
@@ -439,7 +492,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 				}
 			}
 			if !st.stale {
-				return s.decode(st.data, destination, st.rev)
+				return s.decode(k, st.data, destination, st.rev)
 			}
 		}
 		stored, err := s.transformer.TransformToStorage(ctx, data, authenticatedData(k))
@@ -456,7 +509,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 			}
 			continue
 		}
-		return s.decode(data, destination, res.revision)
+		return s.decode(k, data, destination, res.revision)
 	}
 }
 

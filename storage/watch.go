@@ -349,6 +349,9 @@ func (w *watcher) decode(key string, value []byte, revision int64) (runtime.Obje
 	if err := w.s.versioner.UpdateObject(obj, uint64(revision)); err != nil {
 		return nil, fmt.Errorf("setting the resource version of %q: %w", key, err)
 	}
+	if err := w.s.markCluster(key, obj); err != nil {
+		return nil, err
+	}
 	return obj, nil
 }
 

@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newMigrateCommand(), newVersionCommand())
+	root.AddCommand(newStartCommand(), newMigrateCommand(), newVersionCommand())
 	return root
 }

@@ -1,0 +1,64 @@
+package apiserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+)
+
+// Options are the settings of `warren start`.
+type Options struct {
+	// DataDir holds the SQLite database (unless Storage says otherwise), the
+	// certificates and admin.kubeconfig.
+	DataDir string
+	// Storage is a SQLite file path or sqlite:// URL, a postgres:// URL, or
+	// etcd://host:port to serve from upstream's etcd3 store for comparison.
+	Storage string
+	// Shard is the Postgres schema of the shard served.
+	Shard string
+	// TokenAuthFile is a static token file in kube-apiserver's CSV format.
+	TokenAuthFile string
+	SecureServing *genericoptions.SecureServingOptionsWithLoopback
+}
+
+// NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
+func NewOptions() *Options {
+	o := &Options{DataDir: ".warren", Shard: "warren", SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
+	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
+	o.SecureServing.BindPort = 6443
+	return o
+}
+
+// AddFlags adds the options' flags to fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the SQLite database, certificates and admin.kubeconfig")
+	fs.StringVar(&o.Storage, "storage", o.Storage, "a SQLite file (default <data-dir>/warren.db), a postgres:// URL, or etcd://host:port")
+	fs.StringVar(&o.Shard, "shard", o.Shard, "the PostgreSQL schema of the shard served")
+	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
+	o.SecureServing.AddFlags(fs)
+}
+
+// Complete fills in what follows from other options.
+func (o *Options) Complete() error {
+	if o.Storage == "" {
+		o.Storage = filepath.Join(o.DataDir, "warren.db")
+	}
+	return nil
+}
+
+// Validate reports every invalid option.
+func (o *Options) Validate() error {
+	errs := o.SecureServing.Validate()
+	if o.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if strings.HasPrefix(o.Storage, "etcd://") && !strings.Contains(strings.TrimPrefix(o.Storage, "etcd://"), ":") {
+		errs = append(errs, fmt.Errorf("--storage %q: an etcd address is etcd://host:port", o.Storage))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,33 @@
+// Package rolebinding serves rbac.authorization.k8s.io/v1 RoleBindings.
+package rolebinding
+
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/registry/generic"
+
+	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/apiserver/registry/rbac"
+)
+
+// NewREST returns the storage of rolebindings.
+func NewREST(getter generic.RESTOptionsGetter) (*registry.REST, error) {
+	return registry.NewREST(getter, registry.Resource{
+		GroupResource: rbacv1.Resource("rolebindings"),
+		SingularName:  "rolebinding",
+		New:           func() runtime.Object { return &rbacv1.RoleBinding{} },
+		NewList:       func() runtime.Object { return &rbacv1.RoleBindingList{} },
+		Strategy: rbac.BindingStrategy(true, func(obj runtime.Object) (rbacv1.RoleRef, []rbacv1.Subject) {
+			b := obj.(*rbacv1.RoleBinding)
+			return b.RoleRef, b.Subjects
+		}),
+		Table: registry.Table{
+			Columns: []metav1.TableColumnDefinition{registry.Column("Role", "string", "The role bound")},
+			Cells: func(obj runtime.Object) []any {
+				ref := obj.(*rbacv1.RoleBinding).RoleRef
+				return []any{ref.Kind + "/" + ref.Name}
+			},
+		},
+	})
+}

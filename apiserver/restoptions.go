@@ -1,0 +1,85 @@
+package apiserver
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/registry/generic"
+	apistorage "k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/warren-dev/warren/apiserver/logicalcluster"
+	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/storage"
+)
+
+// storedAs maps resources stored under another resource's keys and version:
+// events.k8s.io Events are core/v1 Events, as in Kubernetes.
+var storedAs = map[schema.GroupResource]schema.GroupVersionResource{
+	{Group: "events.k8s.io", Resource: "events"}: corev1.SchemeGroupVersion.WithResource("events"),
+}
+
+// restOptions hands every registry store its storage: a warren storage.Store on
+// the backend, or upstream's etcd3 store.
+type restOptions struct {
+	backend *storage.Backend // nil when serving from etcd
+	etcd    []string
+}
+
+var _ generic.RESTOptionsGetter = (*restOptions)(nil)
+
+func (o *restOptions) GetRESTOptions(gr schema.GroupResource, example runtime.Object) (generic.RESTOptions, error) {
+	gvr, ok := storedAs[gr]
+	if !ok {
+		gvr = schema.GroupVersionResource{Group: gr.Group, Version: "v1", Resource: gr.Resource}
+	}
+	codec, err := storageCodec(gvr.GroupVersion())
+	if err != nil {
+		return generic.RESTOptions{}, err
+	}
+	cfg := storagebackend.NewDefaultConfig("", codec)
+	cfg.Transport.ServerList = o.etcd
+	return generic.RESTOptions{
+		StorageConfig:           cfg.ForResource(gr),
+		Decorator:               o.decorate,
+		DeleteCollectionWorkers: 1,
+		ResourcePrefix:          registry.Prefix(gvr.GroupResource()),
+	}, nil
+}
+
+// storageCodec encodes objects of gv as protobuf, the form Kubernetes stores
+// its built-in types in; it decodes JSON and protobuf.
+func storageCodec(gv schema.GroupVersion) (runtime.Codec, error) {
+	info, ok := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
+	if !ok || strings.HasPrefix(gv.Group, "apiextensions.k8s.io") {
+		// CustomResourceDefinitions have no protobuf form.
+		return scheme.Codecs.LegacyCodec(gv), nil
+	}
+	return scheme.Codecs.CodecForVersions(info.Serializer, scheme.Codecs.UniversalDeserializer(), gv, runtime.InternalGroupVersioner), nil
+}
+
+func (o *restOptions) decorate(config *storagebackend.ConfigForResource, prefix string, _ func(runtime.Object) (string, error),
+	newFunc, newListFunc func() runtime.Object, _ apistorage.AttrFunc, _ apistorage.IndexerFuncs, _ *cache.Indexers) (apistorage.Interface, factory.DestroyFunc, error) {
+	if o.backend == nil {
+		return factory.Create(*config, newFunc, newListFunc, prefix)
+	}
+	s, err := o.backend.NewStore(storage.ResourceConfig{
+		Codec:             config.Codec,
+		NewFunc:           newFunc,
+		NewListFunc:       newListFunc,
+		ResourcePrefix:    prefix,
+		GroupResource:     config.GroupResource,
+		Clustered:         true,
+		ClusterAnnotation: logicalcluster.Annotation,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage of %s: %w", config.GroupResource, err)
+	}
+	return s, func() {}, nil
+}

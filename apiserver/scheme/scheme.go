@@ -1,0 +1,108 @@
+// Package scheme holds the types warren serves and how they convert.
+//
+// There are no internal types outside k8s.io/kubernetes, so every served group
+// registers its v1 Go types a second time under the internal version: conversion
+// between the two is a re-stamp of the kind, which is what the generic apiserver's
+// codecs, server-side apply and watch expect to find.
+package scheme
+
+import (
+	"reflect"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsinstall "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/install"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+)
+
+// Scheme knows every type warren serves, in its v1 and internal versions.
+var Scheme = runtime.NewScheme()
+
+// Codecs encodes and decodes the types of Scheme.
+var Codecs = serializer.NewCodecFactory(Scheme)
+
+// OpenAPIScheme knows only the external versions; the OpenAPI namer built from it
+// never names an internal version in x-kubernetes-group-version-kind.
+var OpenAPIScheme = runtime.NewScheme()
+
+// Served lists the group versions warren serves built in, each with its install
+// function.
+var Served = []struct {
+	GroupVersion schema.GroupVersion
+	AddToScheme  func(*runtime.Scheme) error
+}{
+	{corev1.SchemeGroupVersion, corev1.AddToScheme},
+	{rbacv1.SchemeGroupVersion, rbacv1.AddToScheme},
+	{coordinationv1.SchemeGroupVersion, coordinationv1.AddToScheme},
+	{eventsv1.SchemeGroupVersion, eventsv1.AddToScheme},
+	{authorizationv1.SchemeGroupVersion, authorizationv1.AddToScheme},
+	{authenticationv1.SchemeGroupVersion, authenticationv1.AddToScheme},
+}
+
+func init() {
+	utilruntime.Must(addTo(Scheme, true))
+	utilruntime.Must(addTo(OpenAPIScheme, false))
+}
+
+func addTo(s *runtime.Scheme, internal bool) error {
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	s.AddUnversionedTypes(schema.GroupVersion{Version: "v1"},
+		&metav1.Status{}, &metav1.APIVersions{}, &metav1.APIGroupList{},
+		&metav1.APIGroup{}, &metav1.APIResourceList{})
+	for _, g := range Served {
+		if err := g.AddToScheme(s); err != nil {
+			return err
+		}
+		if internal {
+			registerInternal(s, g.GroupVersion)
+		}
+	}
+	if internal {
+		// CustomResourceDefinitions have real internal types, with conversions.
+		apiextensionsinstall.Install(s)
+		if err := addEventConversions(s); err != nil {
+			return err
+		}
+	} else if err := apiextensionsv1.AddToScheme(s); err != nil {
+		return err
+	}
+	return addDefaults(s)
+}
+
+// registerInternal registers the group's own types of gv (not the meta/v1 option
+// types AddToGroupVersion added) under the internal version of its group.
+func registerInternal(s *runtime.Scheme, gv schema.GroupVersion) {
+	internal := schema.GroupVersion{Group: gv.Group, Version: runtime.APIVersionInternal}
+	var pkg string
+	for _, t := range s.KnownTypes(gv) {
+		if t.Name() != "" && t.PkgPath() != reflect.TypeOf(metav1.Status{}).PkgPath() {
+			pkg = t.PkgPath()
+			break
+		}
+	}
+	for kind, t := range s.KnownTypes(gv) {
+		if t.PkgPath() != pkg {
+			continue
+		}
+		if gv == eventsv1.SchemeGroupVersion && kind == "Event" {
+			// events.k8s.io/v1 Events are stored as core/v1 Events, as in
+			// Kubernetes: their internal type is the core one.
+			s.AddKnownTypeWithName(internal.WithKind(kind), &corev1.Event{})
+			continue
+		}
+		if gv == eventsv1.SchemeGroupVersion && kind == "EventList" {
+			s.AddKnownTypeWithName(internal.WithKind(kind), &corev1.EventList{})
+			continue
+		}
+		s.AddKnownTypeWithName(internal.WithKind(kind), reflect.New(t).Interface().(runtime.Object))
+	}
+}

@@ -1,0 +1,205 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/request/anonymous"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	authnunion "k8s.io/apiserver/pkg/authentication/request/union"
+	"k8s.io/apiserver/pkg/authentication/request/x509"
+	"k8s.io/apiserver/pkg/authentication/token/tokenfile"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	authzpath "k8s.io/apiserver/pkg/authorization/path"
+	authzunion "k8s.io/apiserver/pkg/authorization/union"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/apiserver/pkg/server/healthz"
+	apiserverconfig "k8s.io/apiserver/pkg/apis/apiserver"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/component-base/compatibility"
+	"k8s.io/klog/v2"
+
+	"github.com/warren-dev/warren/apiserver/logicalcluster"
+	"github.com/warren-dev/warren/apiserver/openapi"
+	"github.com/warren-dev/warren/apiserver/pki"
+	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/storage"
+)
+
+// healthPaths are served to everyone, authenticated or not.
+var healthPaths = []string{"/healthz", "/livez", "/readyz", "/healthz/*", "/livez/*", "/readyz/*"}
+
+// Server is a running warren apiserver.
+type Server struct {
+	generic    *genericapiserver.GenericAPIServer
+	backend    *storage.Backend
+	apis       *apis
+	Kubeconfig string
+}
+
+// NewServer opens the storage and builds the apiserver the options describe.
+func NewServer(ctx context.Context, o *Options) (*Server, error) {
+	if err := o.Complete(); err != nil {
+		return nil, err
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	files := pki.FilesIn(o.DataDir)
+	if err := pki.Ensure(files, servingHosts(o)); err != nil {
+		return nil, fmt.Errorf("certificates in %s: %w", o.DataDir, err)
+	}
+	o.SecureServing.ServerCert.CertKey.CertFile = files.ServingCert
+	o.SecureServing.ServerCert.CertKey.KeyFile = files.ServingKey
+
+	config := genericapiserver.NewRecommendedConfig(scheme.Codecs)
+	config.EffectiveVersion = compatibility.NewEffectiveVersionFromString("1.37", "", "")
+	if err := o.SecureServing.ApplyTo(&config.SecureServing, &config.LoopbackClientConfig); err != nil {
+		return nil, fmt.Errorf("serving: %w", err)
+	}
+	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", files.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	// The TLS handshake asks for client certificates signed by the CA.
+	config.SecureServing.ClientCA = ca
+	authn, err := authentication(o, ca)
+	if err != nil {
+		return nil, err
+	}
+	config.Authentication.Authenticator = authn
+	authz, err := authorization()
+	if err != nil {
+		return nil, err
+	}
+	config.Authorization.Authorizer = authz
+	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
+
+	namer := openapinamer.NewDefinitionNamer(scheme.OpenAPIScheme)
+	config.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	config.OpenAPIConfig.Info.Title = "warren"
+	config.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	config.OpenAPIV3Config.Info.Title = "warren"
+
+	s := &Server{}
+	if etcd, ok := strings.CutPrefix(o.Storage, "etcd://"); ok {
+		config.RESTOptionsGetter = &restOptions{etcd: []string{"http://" + etcd}}
+	} else {
+		backend, err := storage.Open(ctx, storage.Config{Storage: o.Storage, Shard: o.Shard})
+		if err != nil {
+			return nil, err
+		}
+		s.backend = backend
+		config.RESTOptionsGetter = &restOptions{backend: backend}
+	}
+	config.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+		return logicalcluster.Routing(genericapiserver.DefaultBuildHandlerChain(s.clusterFilters(h), c))
+	}
+
+	generic, err := config.Complete().New("warren", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.generic = generic
+	if s.backend != nil {
+		if err := generic.AddReadyzChecks(healthz.NamedCheck("storage", func(*http.Request) error { return s.backend.Ready() })); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	if s.apis, err = installAPIs(generic, config.RESTOptionsGetter); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.Kubeconfig, err = writeKubeconfig(o, files); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	klog.FromContext(ctx).Info("warren is serving; use it with: export KUBECONFIG=" + s.Kubeconfig)
+	return s.generic.PrepareRun().RunWithContext(ctx)
+}
+
+func (s *Server) close() {
+	if s.backend != nil {
+		s.backend.Close()
+	}
+}
+
+// servingHosts are the names the serving certificate covers.
+func servingHosts(o *Options) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if ip := o.SecureServing.BindAddress; ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		hosts = append(hosts, ip.String())
+	}
+	if name, err := os.Hostname(); err == nil {
+		hosts = append(hosts, name)
+	}
+	return hosts
+}
+
+// authentication accepts client certificates of the installation's CA, static
+// tokens, and anonymous requests to health endpoints only.
+func authentication(o *Options, ca dynamiccertificates.CAContentProvider) (authenticator.Request, error) {
+	authenticators := []authenticator.Request{x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion)}
+	if o.TokenAuthFile != "" {
+		tokens, err := tokenfile.NewCSV(o.TokenAuthFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-auth-file: %w", err)
+		}
+		authenticators = append(authenticators, bearertoken.New(tokens))
+	}
+	var anonymousPaths []apiserverconfig.AnonymousAuthCondition
+	for _, p := range healthPaths {
+		if !strings.HasSuffix(p, "*") {
+			anonymousPaths = append(anonymousPaths, apiserverconfig.AnonymousAuthCondition{Path: p})
+		}
+	}
+	authenticators = append(authenticators, anonymous.NewAuthenticator(anonymousPaths))
+	return authnunion.New(authenticators...), nil
+}
+
+// authorization allows health endpoints to everyone and everything to the
+// installation's admins (group system:masters).
+func authorization() (authorizer.Authorizer, error) {
+	health, err := authzpath.NewAuthorizer(healthPaths)
+	if err != nil {
+		return nil, err
+	}
+	return authzunion.New(
+		authzunion.NamedAuthorizer{AuthorizerName: "health", Authorizer: health},
+		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)},
+	)
+}
+
+// clusterFilters run after authorization, in front of the API handlers.
+func (s *Server) clusterFilters(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.ServeHTTP(w, req)
+	})
+}
+
+// listenHost is the host clients reach the server at.
+func listenHost(o *Options) string {
+	if ip := o.SecureServing.BindAddress; ip != nil && !ip.IsUnspecified() {
+		return net.JoinHostPort(ip.String(), fmt.Sprint(o.SecureServing.BindPort))
+	}
+	return net.JoinHostPort("127.0.0.1", fmt.Sprint(o.SecureServing.BindPort))
+}
