@@ -32,18 +32,20 @@ import (
 	"github.com/warren-dev/warren/apiserver/scheme"
 )
 
-// apis are the stores the server's own machinery uses beside serving them.
+// apis are the stores of every built-in resource, served in every cluster.
 type apis struct {
 	namespaces      *namespace.REST
 	finalize        *namespace.FinalizeREST
 	serviceAccounts *registry.REST
 	// namespaced are the stores a deleted namespace is emptied of.
-	namespaced map[string]rest.CollectionDeleter
+	namespaced map[string]namespace.Contents
+	legacy     genericapiserver.APIGroupInfo
+	groups     []genericapiserver.APIGroupInfo
 }
 
-// installAPIs installs every built-in group, each served in every cluster.
-func installAPIs(s *genericapiserver.GenericAPIServer, getter generic.RESTOptionsGetter) (*apis, error) {
-	a := &apis{namespaced: map[string]rest.CollectionDeleter{}}
+// newAPIs builds the stores of every built-in resource.
+func newAPIs(getter generic.RESTOptionsGetter) (*apis, error) {
+	a := &apis{namespaced: map[string]namespace.Contents{}}
 	var err error
 	build := func(name string, namespaced bool, f func(generic.RESTOptionsGetter) (*registry.REST, error)) rest.Storage {
 		if err != nil {
@@ -97,22 +99,27 @@ func installAPIs(s *genericapiserver.GenericAPIServer, getter generic.RESTOption
 		"customresourcedefinitions/status": customresourcedefinition.NewStatusREST(scheme.Scheme, crds),
 	}
 
-	legacy := group("", corev1.SchemeGroupVersion.Version, core)
-	if err := s.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, &legacy); err != nil {
-		return nil, fmt.Errorf("installing the core group: %w", err)
-	}
-	groups := []genericapiserver.APIGroupInfo{
+	a.legacy = group("", corev1.SchemeGroupVersion.Version, core)
+	a.groups = []genericapiserver.APIGroupInfo{
 		group(rbacv1.GroupName, "v1", rbac),
 		group(coordinationv1.GroupName, "v1", coordination),
 		group(eventsv1.GroupName, "v1", eventsGroup),
 		group(apiextensionsv1.GroupName, "v1", apiextensions),
 	}
-	for i := range groups {
-		if err := s.InstallAPIGroup(&groups[i]); err != nil {
-			return nil, fmt.Errorf("installing group %s: %w", groups[i].PrioritizedVersions[0].Group, err)
+	return a, nil
+}
+
+// install serves every group on s.
+func (a *apis) install(s *genericapiserver.GenericAPIServer) error {
+	if err := s.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, &a.legacy); err != nil {
+		return fmt.Errorf("installing the core group: %w", err)
+	}
+	for i := range a.groups {
+		if err := s.InstallAPIGroup(&a.groups[i]); err != nil {
+			return fmt.Errorf("installing group %s: %w", a.groups[i].PrioritizedVersions[0].Group, err)
 		}
 	}
-	return a, nil
+	return nil
 }
 
 func group(name, version string, resources map[string]rest.Storage) genericapiserver.APIGroupInfo {
@@ -125,7 +132,7 @@ func group(name, version string, resources map[string]rest.Storage) genericapise
 func (a *apis) defaultServiceAccount(ctx context.Context, ns *corev1.Namespace) error {
 	ctx = genericapirequest.WithNamespace(ctx, ns.Name)
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns.Name}}
-	_, err := a.serviceAccounts.Create(ctx, sa, nil, &metav1.CreateOptions{})
+	_, err := a.serviceAccounts.Create(ctx, sa, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}

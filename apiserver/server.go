@@ -8,6 +8,10 @@ import (
 	"os"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	apiserverconfig "k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
@@ -20,16 +24,21 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	authzpath "k8s.io/apiserver/pkg/authorization/path"
 	authzunion "k8s.io/apiserver/pkg/authorization/union"
+	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/component-base/compatibility"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/lru"
 
 	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/openapi"
 	"github.com/warren-dev/warren/apiserver/pki"
+	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/storage"
 )
@@ -37,11 +46,17 @@ import (
 // healthPaths are served to everyone, authenticated or not.
 var healthPaths = []string{"/healthz", "/livez", "/readyz", "/healthz/*", "/livez/*", "/readyz/*"}
 
+// knownClusters bounds how many clusters the server remembers having prepared
+// (their default namespace made); forgetting one costs one read on its next request.
+const knownClusters = 4096
+
 // Server is a running warren apiserver.
 type Server struct {
-	generic    *genericapiserver.GenericAPIServer
-	backend    *storage.Backend
-	apis       *apis
+	generic *genericapiserver.GenericAPIServer
+	backend *storage.Backend
+	apis    *apis
+	known   *lru.Cache
+	// Kubeconfig is the path of the admin's kubeconfig.
 	Kubeconfig string
 }
 
@@ -103,6 +118,12 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		s.backend = backend
 		config.RESTOptionsGetter = &restOptions{backend: backend}
 	}
+	if s.apis, err = newAPIs(config.RESTOptionsGetter); err != nil {
+		s.close()
+		return nil, err
+	}
+	config.AdmissionControl = namespace.NewLifecycle(s.apis.namespaces)
+	s.known = lru.New(knownClusters)
 	config.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
 		return logicalcluster.Routing(genericapiserver.DefaultBuildHandlerChain(s.clusterFilters(h), c))
 	}
@@ -113,15 +134,23 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		return nil, err
 	}
 	s.generic = generic
+	if err := s.apis.install(generic); err != nil {
+		s.close()
+		return nil, err
+	}
+	controller := namespace.NewController(s.apis.namespaces, s.apis.finalize, s.apis.namespaced)
+	if err := generic.AddPostStartHook("namespace-controller", func(ctx genericapiserver.PostStartHookContext) error {
+		go controller.Run(ctx)
+		return nil
+	}); err != nil {
+		s.close()
+		return nil, err
+	}
 	if s.backend != nil {
 		if err := generic.AddReadyzChecks(healthz.NamedCheck("storage", func(*http.Request) error { return s.backend.Ready() })); err != nil {
 			s.close()
 			return nil, err
 		}
-	}
-	if s.apis, err = installAPIs(generic, config.RESTOptionsGetter); err != nil {
-		s.close()
-		return nil, err
 	}
 	if s.Kubeconfig, err = writeKubeconfig(o, files); err != nil {
 		s.close()
@@ -189,11 +218,61 @@ func authorization() (authorizer.Authorizer, error) {
 	)
 }
 
-// clusterFilters run after authorization, in front of the API handlers.
+// clusterFilters run after authorization, in front of the API handlers: a
+// wildcard request may only list and watch, and a cluster's first request
+// makes its default namespace.
 func (s *Server) clusterFilters(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ctx := req.Context()
+		cluster, _ := logicalcluster.From(ctx)
+		info, _ := genericapirequest.RequestInfoFrom(ctx)
+		if cluster == logicalcluster.Wildcard {
+			if err := wildcardAllows(info); err != nil {
+				responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{}, w, req)
+				return
+			}
+		} else if err := s.prepare(ctx, cluster); err != nil {
+			responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{}, w, req)
+			return
+		}
 		h.ServeHTTP(w, req)
 	})
+}
+
+func wildcardAllows(info *genericapirequest.RequestInfo) error {
+	if info == nil || !info.IsResourceRequest {
+		return nil
+	}
+	gr := schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}
+	if info.Verb != "list" && info.Verb != "watch" {
+		return apierrors.NewMethodNotSupported(gr, info.Verb+" across all clusters (only list and watch are)")
+	}
+	if info.Namespace != "" {
+		return apierrors.NewBadRequest("a request across all clusters covers every namespace; it cannot name one")
+	}
+	return nil
+}
+
+// prepare makes sure a cluster has its default namespace, once per cluster the
+// server remembers.
+func (s *Server) prepare(ctx context.Context, cluster logicalcluster.Name) error {
+	if _, ok := s.known.Get(cluster); ok {
+		return nil
+	}
+	ctx = genericapirequest.WithNamespace(ctx, "")
+	_, err := s.apis.namespaces.Get(ctx, metav1.NamespaceDefault, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: metav1.NamespaceDefault}}
+		_, err = s.apis.namespaces.Create(ctx, ns, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("preparing cluster %s: %w", cluster, err)
+	}
+	s.known.Add(cluster, struct{}{})
+	return nil
 }
 
 // listenHost is the host clients reach the server at.

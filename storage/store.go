@@ -400,6 +400,9 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, prec
 					return err
 				}
 			}
+			if validateDeletion == nil {
+				return nil
+			}
 			return validateDeletion(ctx, st.obj)
 		}
 		if err := check(); err != nil {

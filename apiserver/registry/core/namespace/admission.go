@@ -1,0 +1,56 @@
+package namespace
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/admission"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// immortal namespaces may not be deleted.
+var immortal = map[string]bool{metav1.NamespaceDefault: true}
+
+// Lifecycle is the admission of namespaced writes: nothing is created in a
+// namespace that does not exist or is being deleted, and "default" is never
+// deleted. It reads the namespace of the request's cluster from storage.
+type Lifecycle struct {
+	*admission.Handler
+	namespaces *REST
+}
+
+var _ admission.ValidationInterface = (*Lifecycle)(nil)
+
+// NewLifecycle returns the admission over namespaces' storage.
+func NewLifecycle(namespaces *REST) *Lifecycle {
+	return &Lifecycle{Handler: admission.NewHandler(admission.Create, admission.Delete), namespaces: namespaces}
+}
+
+// Validate implements admission.ValidationInterface.
+func (l *Lifecycle) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	isNamespace := a.GetResource().GroupResource() == corev1.Resource("namespaces") && a.GetSubresource() == ""
+	if a.GetOperation() == admission.Delete {
+		if isNamespace && immortal[a.GetName()] {
+			return apierrors.NewForbidden(a.GetResource().GroupResource(), a.GetName(), fmt.Errorf("this namespace may not be deleted"))
+		}
+		return nil
+	}
+	if isNamespace || a.GetNamespace() == "" {
+		return nil
+	}
+	obj, err := l.namespaces.Get(genericapirequest.WithNamespace(ctx, ""), a.GetNamespace(), &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return apierrors.NewNotFound(corev1.Resource("namespaces"), a.GetNamespace())
+	}
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	if obj.(*corev1.Namespace).Status.Phase == corev1.NamespaceTerminating {
+		return apierrors.NewForbidden(a.GetResource().GroupResource(), a.GetName(),
+			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", a.GetNamespace()))
+	}
+	return nil
+}
