@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -13,12 +15,19 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
+	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/apiserver/registry/authentication/tokenreview"
+	"github.com/warren-dev/warren/apiserver/registry/authorization/selfsubjectaccessreview"
+	"github.com/warren-dev/warren/apiserver/registry/authorization/selfsubjectrulesreview"
+	"github.com/warren-dev/warren/apiserver/registry/authorization/subjectaccessreview"
 	"github.com/warren-dev/warren/apiserver/registry/coordination/lease"
 	"github.com/warren-dev/warren/apiserver/registry/core/configmap"
 	"github.com/warren-dev/warren/apiserver/registry/core/event"
@@ -37,6 +46,7 @@ type apis struct {
 	namespaces      *namespace.REST
 	finalize        *namespace.FinalizeREST
 	serviceAccounts *registry.REST
+	rbac            authorization.Stores
 	// namespaced are the stores a deleted namespace is emptied of.
 	namespaced map[string]namespace.Contents
 	legacy     genericapiserver.APIGroupInfo
@@ -47,7 +57,7 @@ type apis struct {
 func newAPIs(getter generic.RESTOptionsGetter) (*apis, error) {
 	a := &apis{namespaced: map[string]namespace.Contents{}}
 	var err error
-	build := func(name string, namespaced bool, f func(generic.RESTOptionsGetter) (*registry.REST, error)) rest.Storage {
+	build := func(name string, namespaced bool, f func(generic.RESTOptionsGetter) (*registry.REST, error)) *registry.REST {
 		if err != nil {
 			return nil
 		}
@@ -80,11 +90,14 @@ func newAPIs(getter generic.RESTOptionsGetter) (*apis, error) {
 	}
 	coordination := map[string]rest.Storage{"leases": build("leases", true, lease.NewREST)}
 	eventsGroup := map[string]rest.Storage{"events": build("events.events.k8s.io", false, events(eventsv1.GroupName))}
+	roles, roleBindings := build("roles", true, role.NewREST), build("rolebindings", true, rolebinding.NewREST)
+	clusterRoles, clusterRoleBindings := build("clusterroles", false, clusterrole.NewREST), build("clusterrolebindings", false, clusterrolebinding.NewREST)
+	a.rbac = authorization.Stores{Roles: roles, RoleBindings: roleBindings, ClusterRoles: clusterRoles, ClusterRoleBindings: clusterRoleBindings}
 	rbac := map[string]rest.Storage{
-		"roles":               build("roles", true, role.NewREST),
-		"rolebindings":        build("rolebindings", true, rolebinding.NewREST),
-		"clusterroles":        build("clusterroles", false, clusterrole.NewREST),
-		"clusterrolebindings": build("clusterrolebindings", false, clusterrolebinding.NewREST),
+		"roles":               roles,
+		"rolebindings":        roleBindings,
+		"clusterroles":        clusterRoles,
+		"clusterrolebindings": clusterRoleBindings,
 	}
 	if err != nil {
 		return nil, err
@@ -99,14 +112,29 @@ func newAPIs(getter generic.RESTOptionsGetter) (*apis, error) {
 		"customresourcedefinitions/status": customresourcedefinition.NewStatusREST(scheme.Scheme, crds),
 	}
 
-	a.legacy = group("", corev1.SchemeGroupVersion.Version, core)
+	a.legacy = groupInfo("", corev1.SchemeGroupVersion.Version, core)
 	a.groups = []genericapiserver.APIGroupInfo{
-		group(rbacv1.GroupName, "v1", rbac),
-		group(coordinationv1.GroupName, "v1", coordination),
-		group(eventsv1.GroupName, "v1", eventsGroup),
-		group(apiextensionsv1.GroupName, "v1", apiextensions),
+		groupInfo(rbacv1.GroupName, "v1", rbac),
+		groupInfo(coordinationv1.GroupName, "v1", coordination),
+		groupInfo(eventsv1.GroupName, "v1", eventsGroup),
+		groupInfo(apiextensionsv1.GroupName, "v1", apiextensions),
 	}
 	return a, nil
+}
+
+// addReviews adds the access and token reviews, which answer with authz, rules
+// and tokens.
+func (a *apis) addReviews(authz authorizer.Authorizer, rules authorizer.RuleResolver, tokens authenticator.Request) {
+	a.groups = append(a.groups,
+		groupInfo(authorizationv1.GroupName, "v1", map[string]rest.Storage{
+			"subjectaccessreviews":     subjectaccessreview.NewREST(authz),
+			"selfsubjectaccessreviews": selfsubjectaccessreview.NewREST(authz),
+			"selfsubjectrulesreviews":  selfsubjectrulesreview.NewREST(rules),
+		}),
+		groupInfo(authenticationv1.GroupName, "v1", map[string]rest.Storage{
+			"tokenreviews": tokenreview.NewREST(tokens),
+		}),
+	)
 }
 
 // install serves every group on s.
@@ -122,7 +150,7 @@ func (a *apis) install(s *genericapiserver.GenericAPIServer) error {
 	return nil
 }
 
-func group(name, version string, resources map[string]rest.Storage) genericapiserver.APIGroupInfo {
+func groupInfo(name, version string, resources map[string]rest.Storage) genericapiserver.APIGroupInfo {
 	info := genericapiserver.NewDefaultAPIGroupInfo(name, scheme.Scheme, runtime.NewParameterCodec(scheme.Scheme), scheme.Codecs)
 	info.VersionedResourcesStorageMap[version] = resources
 	return info

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	apiserverconfig "k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	authnunion "k8s.io/apiserver/pkg/authentication/request/union"
@@ -35,6 +36,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/lru"
 
+	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/openapi"
 	"github.com/warren-dev/warren/apiserver/pki"
@@ -89,17 +91,11 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	}
 	// The TLS handshake asks for client certificates signed by the CA.
 	config.SecureServing.ClientCA = ca
-	authn, err := authentication(o, ca)
+	authn, tokens, err := authentication(o, ca)
 	if err != nil {
 		return nil, err
 	}
 	config.Authentication.Authenticator = authn
-	authz, err := authorization()
-	if err != nil {
-		return nil, err
-	}
-	config.Authorization.Authorizer = authz
-	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
 
 	namer := openapinamer.NewDefinitionNamer(scheme.OpenAPIScheme)
 	config.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
@@ -122,6 +118,13 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		s.close()
 		return nil, err
 	}
+	rbac := authorization.NewRBAC(s.apis.rbac)
+	if config.Authorization.Authorizer, err = newAuthorizer(rbac); err != nil {
+		s.close()
+		return nil, err
+	}
+	s.apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
+	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
 	config.AdmissionControl = namespace.NewLifecycle(s.apis.namespaces)
 	s.known = lru.New(knownClusters)
 	config.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
@@ -139,8 +142,9 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		return nil, err
 	}
 	controller := namespace.NewController(s.apis.namespaces, s.apis.finalize, s.apis.namespaced)
-	if err := generic.AddPostStartHook("namespace-controller", func(ctx genericapiserver.PostStartHookContext) error {
+	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
 		go controller.Run(ctx)
+		go rbac.Run(ctx)
 		return nil
 	}); err != nil {
 		s.close()
@@ -184,30 +188,37 @@ func servingHosts(o *Options) []string {
 	return hosts
 }
 
-// authentication accepts client certificates of the installation's CA, static
-// tokens, and anonymous requests to health endpoints only.
-func authentication(o *Options, ca dynamiccertificates.CAContentProvider) (authenticator.Request, error) {
-	authenticators := []authenticator.Request{x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion)}
+// authentication accepts client certificates of the installation's CA, bearer
+// tokens, and anonymous requests to health endpoints only. tokens
+// authenticates bearer tokens alone, for token reviews.
+func authentication(o *Options, ca dynamiccertificates.CAContentProvider) (all, tokens authenticator.Request, err error) {
+	var bearers []authenticator.Request
 	if o.TokenAuthFile != "" {
-		tokens, err := tokenfile.NewCSV(o.TokenAuthFile)
+		static, err := tokenfile.NewCSV(o.TokenAuthFile)
 		if err != nil {
-			return nil, fmt.Errorf("--token-auth-file: %w", err)
+			return nil, nil, fmt.Errorf("--token-auth-file: %w", err)
 		}
-		authenticators = append(authenticators, bearertoken.New(tokens))
+		bearers = append(bearers, bearertoken.New(static))
 	}
+	tokens = group.NewAuthenticatedGroupAdder(authnunion.New(bearers...))
+	authenticators := append([]authenticator.Request{x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion)}, bearers...)
 	var anonymousPaths []apiserverconfig.AnonymousAuthCondition
 	for _, p := range healthPaths {
 		if !strings.HasSuffix(p, "*") {
 			anonymousPaths = append(anonymousPaths, apiserverconfig.AnonymousAuthCondition{Path: p})
 		}
 	}
-	authenticators = append(authenticators, anonymous.NewAuthenticator(anonymousPaths))
-	return authnunion.New(authenticators...), nil
+	all = authnunion.New(
+		group.NewAuthenticatedGroupAdder(authnunion.New(authenticators...)),
+		anonymous.NewAuthenticator(anonymousPaths),
+	)
+	return all, tokens, nil
 }
 
-// authorization allows health endpoints to everyone and everything to the
-// installation's admins (group system:masters).
-func authorization() (authorizer.Authorizer, error) {
+// newAuthorizer allows health endpoints to everyone, everything (in every cluster
+// and across them) to the installation's admins, group system:masters, and the
+// rest as the RBAC of the request's cluster says.
+func newAuthorizer(rbac *authorization.RBAC) (authorizer.Authorizer, error) {
 	health, err := authzpath.NewAuthorizer(healthPaths)
 	if err != nil {
 		return nil, err
@@ -215,6 +226,7 @@ func authorization() (authorizer.Authorizer, error) {
 	return authzunion.New(
 		authzunion.NamedAuthorizer{AuthorizerName: "health", Authorizer: health},
 		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)},
+		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbac},
 	)
 }
 

@@ -47,3 +47,7 @@ func From(ctx context.Context) (Name, bool) {
 	name, ok := ctx.Value(contextKey{}).(Name)
 	return name, ok && name != ""
 }
+
+// UserExtra is the key of a user's extra information naming the cluster the user
+// belongs to (service accounts); such a user is nobody in any other cluster.
+const UserExtra = "warren.dev/cluster"

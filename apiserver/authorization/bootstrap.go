@@ -1,0 +1,92 @@
+package authorization
+
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+)
+
+// The bootstrap policy holds in every cluster without being stored in any: a
+// binding may name these cluster roles, and the bootstrap bindings apply
+// everywhere. A cluster role stored in a cluster under one of these names takes
+// precedence there.
+
+var (
+	readVerbs  = []string{"get", "list", "watch"}
+	writeVerbs = []string{"create", "update", "patch", "delete", "deletecollection"}
+	allVerbs   = append(append([]string{}, readVerbs...), writeVerbs...)
+)
+
+// Resources of the namespaced built-in APIs, by group, as the user-facing
+// roles grant them.
+var (
+	contentResources = map[string][]string{
+		"":                    {"configmaps", "events", "serviceaccounts"},
+		"coordination.k8s.io": {"leases"},
+		"events.k8s.io":       {"events"},
+	}
+	secretResources = map[string][]string{"": {"secrets"}}
+	rbacResources   = map[string][]string{"rbac.authorization.k8s.io": {"roles", "rolebindings"}}
+)
+
+func rules(verbs []string, resources ...map[string][]string) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, byGroup := range resources {
+		for group, rs := range byGroup {
+			out = append(out, rbacv1.PolicyRule{Verbs: verbs, APIGroups: []string{group}, Resources: rs})
+		}
+	}
+	return out
+}
+
+func concat(lists ...[]rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+var namespaceRead = rbacv1.PolicyRule{Verbs: readVerbs, APIGroups: []string{""}, Resources: []string{"namespaces"}}
+
+// bootstrapRoles are the cluster roles every cluster has.
+var bootstrapRoles = map[string][]rbacv1.PolicyRule{
+	"cluster-admin": {
+		{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}},
+		{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}},
+	},
+	"admin": concat(
+		rules(allVerbs, contentResources, secretResources, rbacResources),
+		[]rbacv1.PolicyRule{namespaceRead, {Verbs: []string{"bind", "escalate"}, APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles"}}},
+	),
+	"edit": concat(
+		rules(allVerbs, contentResources, secretResources),
+		rules(readVerbs, rbacResources),
+		[]rbacv1.PolicyRule{namespaceRead},
+	),
+	"view": concat(rules(readVerbs, contentResources), []rbacv1.PolicyRule{namespaceRead}),
+	"system:basic-user": {
+		{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"selfsubjectaccessreviews", "selfsubjectrulesreviews"}},
+	},
+	"system:discovery": {
+		{Verbs: []string{"get"}, NonResourceURLs: []string{"/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"}},
+	},
+	"system:public-info-viewer": {
+		{Verbs: []string{"get"}, NonResourceURLs: []string{"/healthz", "/livez", "/readyz", "/version", "/version/"}},
+	},
+}
+
+// bootstrapBindings grant bootstrap roles to groups in every cluster.
+var bootstrapBindings = []binding{
+	{role: rbacv1.RoleRef{Kind: "ClusterRole", Name: "cluster-admin"}, subjects: groups(user.SystemPrivilegedGroup)},
+	{role: rbacv1.RoleRef{Kind: "ClusterRole", Name: "system:basic-user"}, subjects: groups(user.AllAuthenticated)},
+	{role: rbacv1.RoleRef{Kind: "ClusterRole", Name: "system:discovery"}, subjects: groups(user.AllAuthenticated)},
+	{role: rbacv1.RoleRef{Kind: "ClusterRole", Name: "system:public-info-viewer"}, subjects: groups(user.AllAuthenticated, user.AllUnauthenticated)},
+}
+
+func groups(names ...string) []rbacv1.Subject {
+	out := make([]rbacv1.Subject, len(names))
+	for i, n := range names {
+		out[i] = rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: n}
+	}
+	return out
+}
