@@ -32,7 +32,6 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/healthz"
-	"k8s.io/component-base/compatibility"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/lru"
 
@@ -81,7 +80,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	o.SecureServing.ServerCert.CertKey.KeyFile = files.ServingKey
 
 	config := genericapiserver.NewRecommendedConfig(scheme.Codecs)
-	config.EffectiveVersion = compatibility.NewEffectiveVersionFromString("1.37", "", "")
+	config.EffectiveVersion = newEffectiveVersion()
 	if err := o.SecureServing.ApplyTo(&config.SecureServing, &config.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("serving: %w", err)
 	}

@@ -1,0 +1,40 @@
+// Package e2e runs the real warren binary against real SQLite files and a real
+// PostgreSQL, and drives it with the real kubectl on the PATH and with client-go.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// binary is the warren binary under test, built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "warren-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "warren")
+	build := exec.Command("go", "build", "-o", binary, "github.com/warren-dev/warren/cmd/warren")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building warren:", err)
+		return 1
+	}
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		fmt.Fprintln(os.Stderr, "these tests drive the real kubectl, which is not on the PATH")
+		return 1
+	}
+	return m.Run()
+}
