@@ -6,17 +6,35 @@ GO ?= go
 # Tests against PostgreSQL use this server (trust authentication, database "test").
 export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: all build test lint fuzz bench-storage clean
+.PHONY: all build test lint generate verify-generated fuzz bench-storage clean
 
 all: build
 
 build:
 	$(GO) build -o bin/warren ./cmd/warren
 
-lint:
+lint: verify-generated
 	@unformatted="$$(gofmt -l cmd apiserver storage migrations tenancy bench test)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+
+# The OpenAPI definitions of the served built-in types: k8s.io/api ships none.
+# Regenerate after bumping k8s.io/api; lint fails when they drift.
+OPENAPI_PACKAGES := k8s.io/api/core/v1 k8s.io/api/rbac/v1 k8s.io/api/coordination/v1 \
+	k8s.io/api/events/v1 k8s.io/api/authorization/v1 k8s.io/api/authentication/v1 \
+	k8s.io/api/autoscaling/v1 k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1 \
+	k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime \
+	k8s.io/apimachinery/pkg/version k8s.io/apimachinery/pkg/util/intstr \
+	k8s.io/apimachinery/pkg/api/resource
+generate:
+	$(GO) tool openapi-gen --output-dir apiserver/openapi \
+		--output-pkg github.com/warren-dev/warren/apiserver/openapi \
+		--output-file zz_generated.openapi.go --go-header-file /dev/null \
+		--report-filename /dev/null $(OPENAPI_PACKAGES)
+
+verify-generated: generate
+	@git diff --exit-code --stat apiserver/openapi || \
+		(echo "apiserver/openapi is stale: run make generate and commit it"; exit 1)
 
 # Packages run one at a time: storage's tests restart the PostgreSQL server that
 # the other packages' tests use.
