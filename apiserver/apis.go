@@ -24,6 +24,7 @@ import (
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/apiserver/registry/authentication/selfsubjectreview"
 	"github.com/warren-dev/warren/apiserver/registry/authentication/tokenreview"
 	"github.com/warren-dev/warren/apiserver/registry/authorization/selfsubjectaccessreview"
 	"github.com/warren-dev/warren/apiserver/registry/authorization/selfsubjectrulesreview"
@@ -39,6 +40,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/registry/rbac/role"
 	"github.com/warren-dev/warren/apiserver/registry/rbac/rolebinding"
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/apiserver/token"
 )
 
 // apis are the stores of every built-in resource, served in every cluster.
@@ -54,7 +56,7 @@ type apis struct {
 }
 
 // newAPIs builds the stores of every built-in resource.
-func newAPIs(getter generic.RESTOptionsGetter) (*apis, error) {
+func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, error) {
 	a := &apis{namespaced: map[string]namespace.Contents{}}
 	var err error
 	build := func(name string, namespaced bool, f func(generic.RESTOptionsGetter) (*registry.REST, error)) *registry.REST {
@@ -81,12 +83,13 @@ func newAPIs(getter generic.RESTOptionsGetter) (*apis, error) {
 		return nil, err
 	}
 	core := map[string]rest.Storage{
-		"namespaces":          a.namespaces,
-		"namespaces/finalize": a.finalize,
-		"serviceaccounts":     a.serviceAccounts,
-		"configmaps":          build("configmaps", true, configmap.NewREST),
-		"secrets":             build("secrets", true, secret.NewREST),
-		"events":              build("events", true, events("")),
+		"namespaces":            a.namespaces,
+		"namespaces/finalize":   a.finalize,
+		"serviceaccounts":       a.serviceAccounts,
+		"serviceaccounts/token": serviceaccount.NewTokenREST(a.serviceAccounts, signer),
+		"configmaps":            build("configmaps", true, configmap.NewREST),
+		"secrets":               build("secrets", true, secret.NewREST),
+		"events":                build("events", true, events("")),
 	}
 	coordination := map[string]rest.Storage{"leases": build("leases", true, lease.NewREST)}
 	eventsGroup := map[string]rest.Storage{"events": build("events.events.k8s.io", false, events(eventsv1.GroupName))}
@@ -132,7 +135,8 @@ func (a *apis) addReviews(authz authorizer.Authorizer, rules authorizer.RuleReso
 			"selfsubjectrulesreviews":  selfsubjectrulesreview.NewREST(rules),
 		}),
 		groupInfo(authenticationv1.GroupName, "v1", map[string]rest.Storage{
-			"tokenreviews": tokenreview.NewREST(tokens),
+			"tokenreviews":       tokenreview.NewREST(tokens),
+			"selfsubjectreviews": &selfsubjectreview.REST{},
 		}),
 	)
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/pki"
 	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/apiserver/token"
 	"github.com/warren-dev/warren/storage"
 )
 
@@ -84,25 +85,19 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	if err := o.SecureServing.ApplyTo(&config.SecureServing, &config.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("serving: %w", err)
 	}
-	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", files.CACert)
-	if err != nil {
-		return nil, fmt.Errorf("client CA: %w", err)
-	}
-	// The TLS handshake asks for client certificates signed by the CA.
-	config.SecureServing.ClientCA = ca
-	authn, tokens, err := authentication(o, ca)
-	if err != nil {
-		return nil, err
-	}
-	config.Authentication.Authenticator = authn
-
 	namer := openapinamer.NewDefinitionNamer(scheme.OpenAPIScheme)
 	config.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
 	config.OpenAPIConfig.Info.Title = "warren"
 	config.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
 	config.OpenAPIV3Config.Info.Title = "warren"
 
-	s := &Server{}
+	s := &Server{known: lru.New(knownClusters)}
+	built := false
+	defer func() {
+		if !built {
+			s.close()
+		}
+	}()
 	if etcd, ok := strings.CutPrefix(o.Storage, "etcd://"); ok {
 		config.RESTOptionsGetter = &restOptions{etcd: []string{"http://" + etcd}}
 	} else {
@@ -113,31 +108,44 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		s.backend = backend
 		config.RESTOptionsGetter = &restOptions{backend: backend}
 	}
-	if s.apis, err = newAPIs(config.RESTOptionsGetter); err != nil {
-		s.close()
+	saKey, err := pki.ServiceAccountKey(files)
+	if err != nil {
 		return nil, err
 	}
+	if s.apis, err = newAPIs(config.RESTOptionsGetter, token.NewSigner(saKey)); err != nil {
+		return nil, err
+	}
+
+	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", files.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	// The TLS handshake asks for client certificates signed by the CA.
+	config.SecureServing.ClientCA = ca
+	serviceAccounts := token.NewAuthenticator(&saKey.PublicKey, s.apis.serviceAccounts)
+	authn, tokens, err := authentication(o, ca, serviceAccounts)
+	if err != nil {
+		return nil, err
+	}
+	config.Authentication.Authenticator = authn
+	config.Authentication.APIAudiences = authenticator.Audiences{token.APIAudience}
 	rbac := authorization.NewRBAC(s.apis.rbac)
 	if config.Authorization.Authorizer, err = newAuthorizer(rbac); err != nil {
-		s.close()
 		return nil, err
 	}
 	s.apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
 	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
 	config.AdmissionControl = namespace.NewLifecycle(s.apis.namespaces)
-	s.known = lru.New(knownClusters)
 	config.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
 		return logicalcluster.Routing(genericapiserver.DefaultBuildHandlerChain(s.clusterFilters(h), c))
 	}
 
 	generic, err := config.Complete().New("warren", genericapiserver.NewEmptyDelegate())
 	if err != nil {
-		s.close()
 		return nil, err
 	}
 	s.generic = generic
 	if err := s.apis.install(generic); err != nil {
-		s.close()
 		return nil, err
 	}
 	controller := namespace.NewController(s.apis.namespaces, s.apis.finalize, s.apis.namespaced)
@@ -146,19 +154,17 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		go rbac.Run(ctx)
 		return nil
 	}); err != nil {
-		s.close()
 		return nil, err
 	}
 	if s.backend != nil {
 		if err := generic.AddReadyzChecks(healthz.NamedCheck("storage", func(*http.Request) error { return s.backend.Ready() })); err != nil {
-			s.close()
 			return nil, err
 		}
 	}
 	if s.Kubeconfig, err = writeKubeconfig(o, files); err != nil {
-		s.close()
 		return nil, err
 	}
+	built = true
 	return s, nil
 }
 
@@ -187,11 +193,11 @@ func servingHosts(o *Options) []string {
 	return hosts
 }
 
-// authentication accepts client certificates of the installation's CA, bearer
-// tokens, and anonymous requests to health endpoints only. tokens
+// authentication accepts client certificates of the installation's CA, service
+// account tokens, static tokens, and anonymous requests to health endpoints only. tokens
 // authenticates bearer tokens alone, for token reviews.
-func authentication(o *Options, ca dynamiccertificates.CAContentProvider) (all, tokens authenticator.Request, err error) {
-	var bearers []authenticator.Request
+func authentication(o *Options, ca dynamiccertificates.CAContentProvider, serviceAccounts authenticator.Token) (all, tokens authenticator.Request, err error) {
+	bearers := []authenticator.Request{bearertoken.New(serviceAccounts)}
 	if o.TokenAuthFile != "" {
 		static, err := tokenfile.NewCSV(o.TokenAuthFile)
 		if err != nil {

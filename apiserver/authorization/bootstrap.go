@@ -66,6 +66,7 @@ var bootstrapRoles = map[string][]rbacv1.PolicyRule{
 	"view": concat(rules(readVerbs, contentResources), []rbacv1.PolicyRule{namespaceRead}),
 	"system:basic-user": {
 		{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"selfsubjectaccessreviews", "selfsubjectrulesreviews"}},
+		{Verbs: []string{"create"}, APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}},
 	},
 	"system:discovery": {
 		{Verbs: []string{"get"}, NonResourceURLs: []string{"/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"}},

@@ -35,6 +35,8 @@ type Files struct {
 	CACert, CAKey           string
 	ServingCert, ServingKey string
 	AdminCert, AdminKey     string
+	// ServiceAccountKey signs service account tokens.
+	ServiceAccountKey string
 }
 
 // FilesIn returns the files kept in dir.
@@ -44,13 +46,27 @@ func FilesIn(dir string) Files {
 		CACert: p("ca.crt"), CAKey: p("ca.key"),
 		ServingCert: p("serving.crt"), ServingKey: p("serving.key"),
 		AdminCert: p("admin.crt"), AdminKey: p("admin.key"),
+		ServiceAccountKey: p("serviceaccount.key"),
 	}
 }
 
 // Ensure creates what of f is missing: the CA, a serving certificate for hosts
-// (DNS names or IP addresses), and a client certificate for the user admin in
-// group system:masters.
+// (DNS names or IP addresses), a client certificate for the user admin in
+// group system:masters, and the service account signing key.
 func Ensure(f Files, hosts []string) error {
+	if !exists(f.ServiceAccountKey) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
+		if err != nil {
+			return err
+		}
+		if err := keyutil.WriteKey(f.ServiceAccountKey, keyPEM); err != nil {
+			return fmt.Errorf("service account key: %w", err)
+		}
+	}
 	ca, caKey, err := ensureCA(f)
 	if err != nil {
 		return err
@@ -104,6 +120,19 @@ func ensureCA(f Files) (*x509.Certificate, crypto.Signer, error) {
 		return nil, nil, errors.New("the CA key cannot sign")
 	}
 	return certs[0], signer, nil
+}
+
+// ServiceAccountKey reads the key that signs service account tokens.
+func ServiceAccountKey(f Files) (*ecdsa.PrivateKey, error) {
+	key, err := keyutil.PrivateKeyFromFile(f.ServiceAccountKey)
+	if err != nil {
+		return nil, fmt.Errorf("service account key: %w", err)
+	}
+	ec, ok := key.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("service account key %s is not an ECDSA key", f.ServiceAccountKey)
+	}
+	return ec, nil
 }
 
 func template(subject pkix.Name, usage x509.ExtKeyUsage) *x509.Certificate {

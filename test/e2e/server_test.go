@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -284,5 +283,3 @@ func eventually(t *testing.T, what string, f func() error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-var errNotYet = errors.New("not yet")
