@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/admission"
 	apiserverconfig "k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/group"
@@ -135,7 +136,10 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	}
 	s.apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
 	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
-	config.AdmissionControl = namespace.NewLifecycle(s.apis.namespaces)
+	config.AdmissionControl = admission.NewChainHandler(
+		namespace.NewLifecycle(s.apis.namespaces),
+		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
+	)
 	config.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
 		return logicalcluster.Routing(genericapiserver.DefaultBuildHandlerChain(s.clusterFilters(h), c))
 	}

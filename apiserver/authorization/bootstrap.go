@@ -56,7 +56,7 @@ var bootstrapRoles = map[string][]rbacv1.PolicyRule{
 	},
 	"admin": concat(
 		rules(allVerbs, contentResources, secretResources, rbacResources),
-		[]rbacv1.PolicyRule{namespaceRead, {Verbs: []string{"bind", "escalate"}, APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles"}}},
+		[]rbacv1.PolicyRule{namespaceRead},
 	),
 	"edit": concat(
 		rules(allVerbs, contentResources, secretResources),

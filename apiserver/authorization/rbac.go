@@ -121,17 +121,32 @@ func (r *RBAC) RulesFor(ctx context.Context, u user.Info, namespace string) ([]a
 	}
 	var resources []authorizer.ResourceRuleInfo
 	var nonResources []authorizer.NonResourceRuleInfo
-	p.visit(Subject(u, cluster), namespace, func(_ *binding, rules []rbacv1.PolicyRule) bool {
-		for _, rule := range rules {
-			if len(rule.NonResourceURLs) > 0 {
-				nonResources = append(nonResources, &authorizer.DefaultNonResourceRuleInfo{Verbs: rule.Verbs, NonResourceURLs: rule.NonResourceURLs})
-				continue
-			}
-			resources = append(resources, &authorizer.DefaultResourceRuleInfo{Verbs: rule.Verbs, APIGroups: rule.APIGroups, Resources: rule.Resources, ResourceNames: rule.ResourceNames})
+	for _, rule := range p.rulesFor(Subject(u, cluster), namespace) {
+		if len(rule.NonResourceURLs) > 0 {
+			nonResources = append(nonResources, &authorizer.DefaultNonResourceRuleInfo{Verbs: rule.Verbs, NonResourceURLs: rule.NonResourceURLs})
+			continue
 		}
+		resources = append(resources, &authorizer.DefaultResourceRuleInfo{Verbs: rule.Verbs, APIGroups: rule.APIGroups, Resources: rule.Resources, ResourceNames: rule.ResourceNames})
+	}
+	return resources, nonResources, false, nil
+}
+
+// rulesFor returns every rule u holds in cluster, cluster-wide and in namespace.
+func (r *RBAC) rulesFor(ctx context.Context, cluster logicalcluster.Name, u user.Info, namespace string) ([]rbacv1.PolicyRule, error) {
+	p, err := r.policy(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	return p.rulesFor(Subject(u, cluster), namespace), nil
+}
+
+func (p *policy) rulesFor(u user.Info, namespace string) []rbacv1.PolicyRule {
+	var rules []rbacv1.PolicyRule
+	p.visit(u, namespace, func(_ *binding, r []rbacv1.PolicyRule) bool {
+		rules = append(rules, r...)
 		return true
 	})
-	return resources, nonResources, false, nil
+	return rules
 }
 
 // Subject is who u is in cluster: a service account of another cluster is

@@ -153,3 +153,35 @@ func verbs() []call {
 func configMap(name string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"k": "v"}}
 }
+
+// TestRBACEscalation: a namespace admin may grant what the admin holds, and
+// nothing more.
+func TestRBACEscalation(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		s.kubectl("root", "create", "rolebinding", "alice-admin", "--clusterrole=admin", "--user=alice")
+		eventually(t, "alice is admin of default", func() error {
+			out, err := s.kubectlAs("alice-token", "root", "get", "configmaps")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		for _, allowed := range [][]string{
+			{"create", "rolebinding", "bob-edit", "--clusterrole=edit", "--user=bob"},
+			{"create", "role", "secret-reader", "--verb=get", "--resource=secrets"},
+		} {
+			if out, err := s.kubectlAs("alice-token", "root", allowed...); err != nil {
+				t.Errorf("%v: %v\n%s", allowed, err, out)
+			}
+		}
+		for _, refused := range [][]string{
+			{"create", "rolebinding", "self-admin", "--clusterrole=cluster-admin", "--user=alice"},
+			{"create", "role", "everything", "--verb=*", "--resource=*.*"},
+		} {
+			out, err := s.kubectlAs("alice-token", "root", refused...)
+			if err == nil || !strings.Contains(out, "not currently held") {
+				t.Errorf("%v: %v\n%s", refused, err, out)
+			}
+		}
+	})
+}
