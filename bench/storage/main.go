@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/k3s-io/kine/pkg/drivers/generic"
@@ -32,6 +31,8 @@ import (
 	"k8s.io/apiserver/pkg/apis/example"
 	examplev1 "k8s.io/apiserver/pkg/apis/example/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/warren-dev/warren/bench/report"
 )
 
 var (
@@ -127,7 +128,7 @@ func run(ctx context.Context, w *workload, backends []string, pgURL, out, dir st
 	if err != nil {
 		return err
 	}
-	var results []result
+	var results []report.Result
 	var disk []diskUsage
 	for _, name := range backends {
 		t, err := open(ctx, name, dir, pgURL, warrenSchema, kineURL)
@@ -177,20 +178,15 @@ type diskUsage struct {
 	WALBytes int64  `json:"wal_bytes"`
 }
 
-func printTable(results []result, disk []diskUsage) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "backend\top\tops/s\tp50 ms\tp99 ms\ttotal ms\t")
-	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.0f\t\n", r.Backend, r.Op, r.OpsPerSec, r.P50Ms, r.P99Ms, r.TotalMs)
-	}
-	tw.Flush()
+func printTable(results []report.Result, disk []diskUsage) {
+	report.PrintTable(results)
 	fmt.Println()
 	for _, d := range disk {
 		fmt.Printf("%-16s %-10s %8.1f MiB, WAL %6.1f MiB\n", d.Backend, d.File, float64(d.Bytes)/(1<<20), float64(d.WALBytes)/(1<<20))
 	}
 }
 
-func write(out string, results []result, disk []diskUsage) error {
+func write(out string, results []report.Result, disk []diskUsage) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -207,7 +203,7 @@ func write(out string, results []result, disk []diskUsage) error {
 	if err := os.WriteFile(filepath.Join(out, "storage-disk.json"), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	return chart(filepath.Join(out, "storage"), results)
+	return report.Chart(filepath.Join(out, "storage"), results)
 }
 
 // redraw draws the charts of the results in out again.
@@ -216,9 +212,9 @@ func redraw(out string) error {
 	if err != nil {
 		return err
 	}
-	var results []result
+	var results []report.Result
 	if err := json.Unmarshal(data, &results); err != nil {
 		return fmt.Errorf("reading %s: %w", filepath.Join(out, "storage.json"), err)
 	}
-	return chart(filepath.Join(out, "storage"), results)
+	return report.Chart(filepath.Join(out, "storage"), results)
 }

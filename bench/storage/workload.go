@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/apis/example"
 	"k8s.io/apiserver/pkg/storage"
+
+	"github.com/warren-dev/warren/bench/report"
 )
 
 // workload is the work every target does, the same for each.
@@ -28,16 +27,6 @@ type workload struct {
 	payload                    string // makes an object about 1 KiB
 }
 
-// result is one operation's figures on one target.
-type result struct {
-	Backend   string  `json:"backend"`
-	Op        string  `json:"op"`
-	OpsPerSec float64 `json:"ops_per_sec"`
-	P50Ms     float64 `json:"p50_ms"`
-	P99Ms     float64 `json:"p99_ms"`
-	TotalMs   float64 `json:"total_ms"`
-}
-
 func (w *workload) key(cluster, i int) string {
 	return fmt.Sprintf("/pods/cluster-%04d/default/pod-%03d", cluster, i)
 }
@@ -45,26 +34,26 @@ func (w *workload) key(cluster, i int) string {
 func (w *workload) perCluster() int { return w.creates / w.clusters }
 
 // run does every phase on t and returns its results.
-func (w *workload) run(ctx context.Context, t *target) ([]result, error) {
-	var results []result
+func (w *workload) run(ctx context.Context, t *target) ([]report.Result, error) {
+	var results []report.Result
 	phases := []struct {
 		op  string
-		run func(context.Context, *target, *progress) ([]time.Duration, time.Duration, error)
+		run func(context.Context, *target, *report.Progress) ([]time.Duration, time.Duration, error)
 	}{
 		{"create", w.create},
 		{"update", w.update},
 		{"get", w.get},
 		{"list-cluster", w.listCluster},
 		{"list-all", w.listAll},
-		{"watch", func(ctx context.Context, t *target, p *progress) ([]time.Duration, time.Duration, error) {
+		{"watch", func(ctx context.Context, t *target, p *report.Progress) ([]time.Duration, time.Duration, error) {
 			return w.watchLatency(ctx, "watch", t.store, t.store, p)
 		}},
 	}
 	if t.openRemote != nil {
 		phases = append(phases, struct {
 			op  string
-			run func(context.Context, *target, *progress) ([]time.Duration, time.Duration, error)
-		}{"watch-remote", func(ctx context.Context, t *target, p *progress) ([]time.Duration, time.Duration, error) {
+			run func(context.Context, *target, *report.Progress) ([]time.Duration, time.Duration, error)
+		}{"watch-remote", func(ctx context.Context, t *target, p *report.Progress) ([]time.Duration, time.Duration, error) {
 			remote, err := t.openRemote()
 			if err != nil {
 				return nil, 0, fmt.Errorf("starting a second process: %w", err)
@@ -73,13 +62,13 @@ func (w *workload) run(ctx context.Context, t *target) ([]result, error) {
 		}})
 	}
 	for _, ph := range phases {
-		p := startProgress(t.name, ph.op)
+		p := report.StartProgress(t.name, ph.op)
 		latencies, total, err := ph.run(ctx, t, p)
-		p.stop()
+		p.Stop()
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", t.name, ph.op, err)
 		}
-		results = append(results, summarize(t.name, ph.op, latencies, total))
+		results = append(results, report.Summarize(t.name, ph.op, latencies, total))
 	}
 	return results, nil
 }
@@ -93,50 +82,18 @@ func (w *workload) pod(cluster, i int, generation int) *example.Pod {
 	}}
 }
 
-// parallel runs n operations on `workers` goroutines and returns each one's latency
-// and the time for all.
-func parallel(ctx context.Context, n, workers int, p *progress, op func(ctx context.Context, i int) error) ([]time.Duration, time.Duration, error) {
-	latencies := make([]time.Duration, n)
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				t0 := time.Now()
-				if err := op(ctx, i); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				latencies[i] = time.Since(t0)
-				p.add(1, n)
-			}
-		}()
-	}
-	wg.Wait()
-	return latencies, time.Since(start), firstErr
-}
-
-func (w *workload) create(ctx context.Context, t *target, p *progress) ([]time.Duration, time.Duration, error) {
+func (w *workload) create(ctx context.Context, t *target, p *report.Progress) ([]time.Duration, time.Duration, error) {
 	per := w.perCluster()
-	return parallel(ctx, w.creates, w.writers, p, func(ctx context.Context, i int) error {
+	return report.Parallel(ctx, w.creates, w.writers, p, func(ctx context.Context, i int) error {
 		// Spread consecutive creates over clusters, as many tenants writing at once do.
 		cluster, j := i%w.clusters, i/w.clusters%per
 		return t.store.Create(ctx, w.key(cluster, j), w.pod(cluster, j, 0), &example.Pod{}, 0)
 	})
 }
 
-func (w *workload) update(ctx context.Context, t *target, p *progress) ([]time.Duration, time.Duration, error) {
+func (w *workload) update(ctx context.Context, t *target, p *report.Progress) ([]time.Duration, time.Duration, error) {
 	per := w.perCluster()
-	return parallel(ctx, w.updates, w.writers, p, func(ctx context.Context, i int) error {
+	return report.Parallel(ctx, w.updates, w.writers, p, func(ctx context.Context, i int) error {
 		cluster, j := rand.IntN(w.clusters), rand.IntN(per)
 		return t.store.GuaranteedUpdate(ctx, w.key(cluster, j), &example.Pod{}, false, nil,
 			storage.SimpleUpdate(func(obj runtime.Object) (runtime.Object, error) {
@@ -147,16 +104,16 @@ func (w *workload) update(ctx context.Context, t *target, p *progress) ([]time.D
 	})
 }
 
-func (w *workload) get(ctx context.Context, t *target, p *progress) ([]time.Duration, time.Duration, error) {
+func (w *workload) get(ctx context.Context, t *target, p *report.Progress) ([]time.Duration, time.Duration, error) {
 	per := w.perCluster()
-	return parallel(ctx, w.gets, w.readers, p, func(ctx context.Context, _ int) error {
+	return report.Parallel(ctx, w.gets, w.readers, p, func(ctx context.Context, _ int) error {
 		return t.store.Get(ctx, w.key(rand.IntN(w.clusters), rand.IntN(per)), storage.GetOptions{}, &example.Pod{})
 	})
 }
 
-func (w *workload) listCluster(ctx context.Context, t *target, p *progress) ([]time.Duration, time.Duration, error) {
+func (w *workload) listCluster(ctx context.Context, t *target, p *report.Progress) ([]time.Duration, time.Duration, error) {
 	per := w.perCluster()
-	return parallel(ctx, w.lists, w.readers, p, func(ctx context.Context, _ int) error {
+	return report.Parallel(ctx, w.lists, w.readers, p, func(ctx context.Context, _ int) error {
 		list := &example.PodList{}
 		prefix := fmt.Sprintf("/pods/cluster-%04d/", rand.IntN(w.clusters))
 		if err := t.store.GetList(ctx, prefix, storage.ListOptions{Recursive: true, Predicate: storage.Everything}, list); err != nil {
@@ -170,7 +127,7 @@ func (w *workload) listCluster(ctx context.Context, t *target, p *progress) ([]t
 }
 
 // listAll reads every object in pages; its latencies are per page.
-func (w *workload) listAll(ctx context.Context, t *target, p *progress) ([]time.Duration, time.Duration, error) {
+func (w *workload) listAll(ctx context.Context, t *target, p *report.Progress) ([]time.Duration, time.Duration, error) {
 	var latencies []time.Duration
 	pages := (w.creates + int(w.pageSize) - 1) / int(w.pageSize)
 	start := time.Now()
@@ -185,7 +142,7 @@ func (w *workload) listAll(ctx context.Context, t *target, p *progress) ([]time.
 			return nil, 0, err
 		}
 		latencies = append(latencies, time.Since(t0))
-		p.add(1, pages)
+		p.Add(1, pages)
 		items += len(list.Items)
 		if token = list.Continue; token == "" {
 			break
@@ -200,7 +157,7 @@ func (w *workload) listAll(ctx context.Context, t *target, p *progress) ([]time.
 // watchLatency writes through one store and watches through another: each
 // latency is the time from a write's return to its event's arrival (zero when the
 // event came first).
-func (w *workload) watchLatency(ctx context.Context, cluster string, writer, watcher storage.Interface, p *progress) ([]time.Duration, time.Duration, error) {
+func (w *workload) watchLatency(ctx context.Context, cluster string, writer, watcher storage.Interface, p *report.Progress) ([]time.Duration, time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rv, err := writer.GetCurrentResourceVersion(ctx)
@@ -267,7 +224,7 @@ func (w *workload) watchLatency(ctx context.Context, cluster string, writer, wat
 			return nil, 0, err
 		}
 		returned[name] = time.Now()
-		p.add(1, w.watchWrites)
+		p.Add(1, w.watchWrites)
 	}
 	if err := await(w.watchWrites); err != nil {
 		return nil, 0, err
@@ -280,72 +237,4 @@ func (w *workload) watchLatency(ctx context.Context, cluster string, writer, wat
 		latencies = append(latencies, max(0, arrived[name].Sub(t)))
 	}
 	return latencies, total, nil
-}
-
-func summarize(backend, op string, latencies []time.Duration, total time.Duration) result {
-	sorted := slices.Clone(latencies)
-	slices.Sort(sorted)
-	pct := func(q float64) float64 {
-		if len(sorted) == 0 {
-			return 0
-		}
-		return ms(sorted[min(len(sorted)-1, int(q*float64(len(sorted))))])
-	}
-	return result{
-		Backend:   backend,
-		Op:        op,
-		OpsPerSec: float64(len(latencies)) / total.Seconds(),
-		P50Ms:     pct(0.50),
-		P99Ms:     pct(0.99),
-		TotalMs:   ms(total),
-	}
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// progress shows how far a phase is, on one line of the terminal.
-type progress struct {
-	label string
-	done  atomic.Int64
-	total atomic.Int64
-	quit  chan struct{}
-	wg    sync.WaitGroup
-}
-
-func startProgress(backend, op string) *progress {
-	p := &progress{label: fmt.Sprintf("%-16s %-13s", backend, op), quit: make(chan struct{})}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.quit:
-				p.print()
-				fmt.Fprintln(os.Stderr)
-				return
-			case <-tick.C:
-				p.print()
-			}
-		}
-	}()
-	return p
-}
-
-func (p *progress) add(n, total int) {
-	p.done.Add(int64(n))
-	p.total.Store(int64(total))
-}
-
-func (p *progress) print() {
-	done, total := p.done.Load(), max(1, p.total.Load())
-	width := 30
-	filled := int(done * int64(width) / total)
-	fmt.Fprintf(os.Stderr, "\r%s [%s%s] %d/%d", p.label, strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
-}
-
-func (p *progress) stop() {
-	close(p.quit)
-	p.wg.Wait()
 }

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"fmt"
@@ -16,10 +16,10 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// chart draws throughput and p99 latency per operation, one bar per back end,
+// Chart draws throughput and p99 latency per operation, one bar per back end,
 // on logarithmic axes (the back ends differ by orders of magnitude), into
 // base.svg and base.png.
-func chart(base string, results []result) error {
+func Chart(base string, results []Result) error {
 	var ops, backends []string
 	for _, r := range results {
 		if !slices.Contains(ops, r.Op) {
@@ -31,10 +31,10 @@ func chart(base string, results []result) error {
 	}
 	panels := []struct {
 		title string
-		value func(result) float64
+		value func(Result) float64
 	}{
-		{"throughput (operations/s, log scale)", func(r result) float64 { return r.OpsPerSec }},
-		{"p99 latency (ms, log scale)", func(r result) float64 { return r.P99Ms }},
+		{"throughput (operations/s, log scale)", func(r Result) float64 { return r.OpsPerSec }},
+		{"p99 latency (ms, log scale)", func(r Result) float64 { return r.P99Ms }},
 	}
 	plots := make([][]*plot.Plot, len(panels))
 	barWidth := vg.Points(12)
