@@ -6,7 +6,7 @@ GO ?= go
 # Tests against PostgreSQL use this server (trust authentication, database "test").
 export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: all build test lint generate verify-generated fuzz bench-storage clean
+.PHONY: all build test lint generate verify-generated fuzz bench-storage bench-api clean
 
 all: build
 
@@ -57,3 +57,9 @@ clean:
 # bench/results/storage.{json,svg}. BENCHFLAGS passes flags, e.g. -creates 2000.
 bench-storage:
 	$(GO) run ./bench/storage $(BENCHFLAGS)
+
+# The API benchmark (warren on SQLite, PostgreSQL and etcd through the apiserver);
+# writes bench/results/api.{json,svg,png} and api-server.json. BENCHFLAGS passes
+# flags, e.g. -clusters 10.
+bench-api:
+	$(GO) run ./bench/api $(BENCHFLAGS)

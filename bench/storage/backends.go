@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/k3s-io/kine/pkg/endpoint"
-	"go.etcd.io/etcd/server/v3/embed"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/apis/example"
@@ -20,6 +18,7 @@ import (
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
 
+	"github.com/warren-dev/warren/bench/etcdserver"
 	warren "github.com/warren-dev/warren/storage"
 )
 
@@ -142,31 +141,11 @@ func openKine(ctx context.Context, name, dsn, dir string, files []string, remote
 
 // openEtcd starts an embedded single-member etcd in dir.
 func openEtcd(dir string) (*target, error) {
-	cfg := embed.NewConfig()
-	cfg.Dir = filepath.Join(dir, "etcd")
-	cfg.LogLevel = "error"
-	client, err := localURL()
+	e, err := etcdserver.Start(dir)
 	if err != nil {
 		return nil, err
 	}
-	peer, err := localURL()
-	if err != nil {
-		return nil, err
-	}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("starting etcd: %w", err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(time.Minute):
-		e.Close()
-		return nil, fmt.Errorf("etcd did not become ready within a minute")
-	}
-	s, destroy, err := etcd3Store([]string{client.String()})
+	s, destroy, err := etcd3Store([]string{e.Endpoint})
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -174,19 +153,9 @@ func openEtcd(dir string) (*target, error) {
 	return &target{
 		name:  "etcd",
 		store: s,
-		files: []string{filepath.Join(cfg.Dir, "member", "snap", "db")},
+		files: []string{e.DBFile},
 		close: func() { destroy(); e.Close() },
 	}, nil
-}
-
-// localURL returns an http URL on a free port of the loopback interface.
-func localURL() (*url.URL, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	return &url.URL{Scheme: "http", Host: l.Addr().String()}, nil
 }
 
 // resetPostgres gives a run fresh databases: warren's schema in the bench database

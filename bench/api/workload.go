@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/warren-dev/warren/bench/report"
+)
+
+// workload is what every back end serves, the same for each.
+type workload struct {
+	clusters, objects, clients int
+	gets, lists, watchWrites   int
+	payload                    string
+}
+
+// clients hands out one clientset per cluster, all sharing one HTTP transport.
+type clients struct {
+	s    *server
+	http *http.Client
+	mu   sync.Mutex
+	byCl map[string]kubernetes.Interface
+}
+
+func newClients(s *server) (*clients, error) {
+	cfg, err := s.config("root")
+	if err != nil {
+		return nil, err
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &clients{s: s, http: hc, byCl: map[string]kubernetes.Interface{}}, nil
+}
+
+func (c *clients) in(cluster string) (kubernetes.Interface, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs, ok := c.byCl[cluster]; ok {
+		return cs, nil
+	}
+	cfg, err := c.s.config(cluster)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfigAndClient(cfg, c.http)
+	if err != nil {
+		return nil, err
+	}
+	c.byCl[cluster] = cs
+	return cs, nil
+}
+
+func clusterName(i int) string { return fmt.Sprintf("bench-%05d", i) }
+
+func (w *workload) configMap(i int) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%04d", i), Labels: map[string]string{"bench": "api"}},
+		Data:       map[string]string{"payload": w.payload},
+	}
+}
+
+// run measures every operation on one server.
+func (w *workload) run(ctx context.Context, backend string, s *server) ([]report.Result, error) {
+	c, err := newClients(s)
+	if err != nil {
+		return nil, err
+	}
+	var results []report.Result
+	phase := func(op string, n, workers int, f func(ctx context.Context, i int) error) error {
+		p := report.StartProgress(backend, op)
+		latencies, total, err := report.Parallel(ctx, n, workers, p, f)
+		p.Stop()
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", op, backend, err)
+		}
+		results = append(results, report.Summarize(backend, op, latencies, total))
+		return nil
+	}
+	if err := phase("create", w.clusters*w.objects, w.clients, func(ctx context.Context, i int) error {
+		cs, err := c.in(clusterName(i % w.clusters))
+		if err != nil {
+			return err
+		}
+		_, err = cs.CoreV1().ConfigMaps("default").Create(ctx, w.configMap(i/w.clusters), metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := phase("get", w.gets, w.clients, func(ctx context.Context, _ int) error {
+		cs, err := c.in(clusterName(rand.IntN(w.clusters)))
+		if err != nil {
+			return err
+		}
+		_, err = cs.CoreV1().ConfigMaps("default").Get(ctx, w.configMap(rand.IntN(w.objects)).Name, metav1.GetOptions{})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := phase("list-cluster", w.lists, w.clients, func(ctx context.Context, _ int) error {
+		cs, err := c.in(clusterName(rand.IntN(w.clusters)))
+		if err != nil {
+			return err
+		}
+		list, err := cs.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+		if err == nil && len(list.Items) != w.objects {
+			err = fmt.Errorf("listed %d configmaps, want %d", len(list.Items), w.objects)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	r, err := w.watchLatency(ctx, backend, c)
+	if err != nil {
+		return nil, err
+	}
+	return append(results, r), nil
+}
+
+// watchLatency updates objects of one cluster one at a time and measures how
+// long after each update returned its event arrived at a watcher of the
+// cluster's configmaps.
+func (w *workload) watchLatency(ctx context.Context, backend string, c *clients) (report.Result, error) {
+	cs, err := c.in(clusterName(0))
+	if err != nil {
+		return report.Result{}, err
+	}
+	list, err := cs.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return report.Result{}, err
+	}
+	wi, err := cs.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return report.Result{}, err
+	}
+	defer wi.Stop()
+	arrived := make(chan time.Time, w.watchWrites)
+	go func() {
+		for ev := range wi.ResultChan() {
+			if ev.Type == watch.Modified {
+				arrived <- time.Now()
+			}
+		}
+	}()
+	p := report.StartProgress(backend, "watch")
+	defer p.Stop()
+	latencies := make([]time.Duration, 0, w.watchWrites)
+	start := time.Now()
+	for i := range w.watchWrites {
+		patch := fmt.Sprintf(`{"metadata":{"labels":{"round":"r%d"}}}`, i)
+		_, err := cs.CoreV1().ConfigMaps("default").Patch(ctx, w.configMap(i%w.objects).Name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
+		if err != nil {
+			return report.Result{}, fmt.Errorf("watch on %s: %w", backend, err)
+		}
+		written := time.Now()
+		select {
+		case t := <-arrived:
+			latencies = append(latencies, max(0, t.Sub(written)))
+		case <-time.After(10 * time.Second):
+			return report.Result{}, fmt.Errorf("watch on %s: no event within 10s of update %d", backend, i)
+		}
+		p.Add(1, w.watchWrites)
+	}
+	return report.Summarize(backend, "watch", latencies, time.Since(start)), nil
+}
+
+func payload(n int) string { return strings.Repeat("x", n) }
