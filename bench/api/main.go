@@ -47,6 +47,7 @@ func main() {
 	flag.IntVar(&w.watchWrites, "watch-writes", 500, "updates whose watch latency is measured")
 	flag.StringVar(&backends, "backends", strings.Join(allBackends, ","), "back ends to run, comma-separated")
 	flag.StringVar(&pgURL, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to run on")
+	flag.StringVar(&w.profiles, "profiles", "", "directory for the server's CPU profile of each phase (<backend>-<op>.pprof)")
 	flag.StringVar(&out, "out", "bench/results", "directory of api.json, api-server.json and the charts api.svg and api.png")
 	flag.Parse()
 	w.payload = payload(800)

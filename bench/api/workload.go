@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +26,9 @@ type workload struct {
 	clusters, objects, clients int
 	gets, lists, watchWrites   int
 	payload                    string
+	// profiles, if set, is a directory that gets the server's CPU profile of
+	// each phase, as <backend>-<op>.pprof.
+	profiles string
 }
 
 // clients hands out one clientset per cluster, all sharing one HTTP transport.
@@ -80,9 +86,13 @@ func (w *workload) run(ctx context.Context, backend string, s *server) ([]report
 	}
 	var results []report.Result
 	phase := func(op string, n, workers int, f func(ctx context.Context, i int) error) error {
+		profiled := w.profile(ctx, c, backend+"-"+op)
 		p := report.StartProgress(backend, op)
 		latencies, total, err := report.Parallel(ctx, n, workers, p, f)
 		p.Stop()
+		if perr := <-profiled; perr != nil {
+			return perr
+		}
 		if err != nil {
 			return fmt.Errorf("%s on %s: %w", op, backend, err)
 		}
@@ -177,3 +187,36 @@ func (w *workload) watchLatency(ctx context.Context, backend string, c *clients)
 }
 
 func payload(n int) string { return strings.Repeat("x", n) }
+
+// profile fetches a one-second CPU profile of the server into name.pprof, from
+// now, if profiles were asked for; the channel says when it is written.
+func (w *workload) profile(ctx context.Context, c *clients, name string) <-chan error {
+	done := make(chan error, 1)
+	if w.profiles == "" {
+		done <- nil
+		return done
+	}
+	go func() {
+		url := fmt.Sprintf("https://127.0.0.1:%d/debug/pprof/profile?seconds=1", c.s.port)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			done <- fmt.Errorf("profiling %s: %w", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("profiling %s: %s: %s", name, resp.Status, data)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(w.profiles, name+".pprof"), data, 0o644)
+		}
+		done <- err
+	}()
+	return done
+}
