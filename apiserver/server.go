@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
-	apiserverconfig "k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
@@ -211,17 +210,23 @@ func authentication(o *Options, ca dynamiccertificates.CAContentProvider, servic
 	}
 	tokens = group.NewAuthenticatedGroupAdder(authnunion.New(bearers...))
 	authenticators := append([]authenticator.Request{x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion)}, bearers...)
-	var anonymousPaths []apiserverconfig.AnonymousAuthCondition
-	for _, p := range healthPaths {
-		if !strings.HasSuffix(p, "*") {
-			anonymousPaths = append(anonymousPaths, apiserverconfig.AnonymousAuthCondition{Path: p})
-		}
-	}
 	all = authnunion.New(
 		group.NewAuthenticatedGroupAdder(authnunion.New(authenticators...)),
-		anonymous.NewAuthenticator(anonymousPaths),
+		healthOnly(anonymous.NewAuthenticator(nil)),
 	)
 	return all, tokens, nil
+}
+
+// healthOnly lets a authenticate requests to health paths only.
+func healthOnly(a authenticator.Request) authenticator.Request {
+	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
+		for _, p := range healthPaths {
+			if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(req.URL.Path, prefix) || req.URL.Path == p {
+				return a.AuthenticateRequest(req)
+			}
+		}
+		return nil, false, nil
+	})
 }
 
 // newAuthorizer allows health endpoints to everyone, everything (in every cluster

@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestHealthAndMetrics: health endpoints answer anyone; /metrics and the API
+// answer only whom RBAC allows, and /metrics carries the storage's metrics.
+func TestHealthAndMetrics(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		anonymous := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		get := func(c *http.Client, path, token string) (int, string) {
+			t.Helper()
+			req, err := http.NewRequest(http.MethodGet, s.url(path), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		for _, path := range []string{"/healthz", "/livez", "/readyz", "/readyz/storage"} {
+			if code, body := get(anonymous, path, ""); code != http.StatusOK {
+				t.Errorf("anonymous %s: %d %s", path, code, body)
+			}
+		}
+		for _, path := range []string{"/metrics", "/api", "/api/v1/namespaces", "/clusters/other/api/v1/namespaces/default/configmaps", "/version"} {
+			if code, _ := get(anonymous, path, ""); code != http.StatusUnauthorized {
+				t.Errorf("anonymous %s: %d, want 401", path, code)
+			}
+		}
+		if code, _ := get(anonymous, "/metrics", "alice-token"); code != http.StatusForbidden {
+			t.Errorf("alice's /metrics: %d, want 403", code)
+		}
+		code, body := get(s.adminHTTP(t), "/metrics", "")
+		if code != http.StatusOK {
+			t.Fatalf("admin's /metrics: %d", code)
+		}
+		for _, metric := range []string{"apiserver_request_total", "warren_storage_commit_duration_seconds", "warren_storage_watch_dispatched_revision"} {
+			if !strings.Contains(body, metric) {
+				t.Errorf("/metrics lacks %s", metric)
+			}
+		}
+	})
+}
