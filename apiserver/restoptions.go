@@ -1,10 +1,12 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/registry/generic"
@@ -67,7 +69,11 @@ func storageCodec(gv schema.GroupVersion) (runtime.Codec, error) {
 func (o *restOptions) decorate(config *storagebackend.ConfigForResource, prefix string, _ func(runtime.Object) (string, error),
 	newFunc, newListFunc func() runtime.Object, _ apistorage.AttrFunc, _ apistorage.IndexerFuncs, _ *cache.Indexers) (apistorage.Interface, factory.DestroyFunc, error) {
 	if o.backend == nil {
-		return factory.Create(*config, newFunc, newListFunc, prefix)
+		s, destroy, err := factory.Create(*config, newFunc, newListFunc, prefix)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &etcdMarked{Interface: s, prefix: prefix}, destroy, nil
 	}
 	s, err := o.backend.NewStore(storage.ResourceConfig{
 		Codec:             config.Codec,
@@ -82,4 +88,45 @@ func (o *restOptions) decorate(config *storagebackend.ConfigForResource, prefix 
 		return nil, nil, fmt.Errorf("storage of %s: %w", config.GroupResource, err)
 	}
 	return s, func() {}, nil
+}
+
+// etcdMarked gives objects stored in etcd their cluster annotation. warren's own
+// storage derives it from the key on every read; etcd3's store cannot, as lists
+// and watches return objects without keys, so on etcd the annotation is written
+// with the object, taken from the key on every write.
+type etcdMarked struct {
+	apistorage.Interface
+	prefix string
+}
+
+func (s *etcdMarked) mark(key string, obj runtime.Object) {
+	rest := strings.TrimPrefix(strings.TrimPrefix(key, s.prefix), "/")
+	cluster, _, _ := strings.Cut(rest, "/")
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return
+	}
+	a := m.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[logicalcluster.Annotation] = cluster
+	m.SetAnnotations(a)
+}
+
+func (s *etcdMarked) Create(ctx context.Context, key string, obj, out runtime.Object, ttl uint64) error {
+	s.mark(key, obj)
+	return s.Interface.Create(ctx, key, obj, out, ttl)
+}
+
+func (s *etcdMarked) GuaranteedUpdate(ctx context.Context, key string, destination runtime.Object, ignoreNotFound bool,
+	preconditions *apistorage.Preconditions, tryUpdate apistorage.UpdateFunc, cached runtime.Object) error {
+	marked := func(input runtime.Object, res apistorage.ResponseMeta) (runtime.Object, *uint64, error) {
+		out, ttl, err := tryUpdate(input, res)
+		if err == nil {
+			s.mark(key, out)
+		}
+		return out, ttl, err
+	}
+	return s.Interface.GuaranteedUpdate(ctx, key, destination, ignoreNotFound, preconditions, marked, cached)
 }

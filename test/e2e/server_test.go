@@ -63,18 +63,25 @@ func postgresURL() string {
 // postgres, a fresh schema dropped when the test ends.
 func startServer(t *testing.T, dialect string) *server {
 	t.Helper()
+	var storage []string
+	if dialect == "postgres" {
+		shard := "e2e_" + randomSuffix()
+		storage = []string{"--storage", postgresURL(), "--shard", shard}
+		t.Cleanup(func() { dropSchema(t, shard) })
+	}
+	return startServerWith(t, storage...)
+}
+
+// startServerWith starts warren with extra arguments.
+func startServerWith(t *testing.T, extra ...string) *server {
+	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "tokens.csv")
 	if err := os.WriteFile(tokenFile, []byte(tokens), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s := &server{t: t, dataDir: filepath.Join(dir, "data"), port: freePort(t)}
-	s.args = []string{"start", "--data-dir", s.dataDir, "--secure-port", fmt.Sprint(s.port), "--token-auth-file", tokenFile}
-	if dialect == "postgres" {
-		shard := "e2e_" + randomSuffix()
-		s.args = append(s.args, "--storage", postgresURL(), "--shard", shard)
-		t.Cleanup(func() { dropSchema(t, shard) })
-	}
+	s.args = append([]string{"start", "--data-dir", s.dataDir, "--secure-port", fmt.Sprint(s.port), "--token-auth-file", tokenFile}, extra...)
 	s.kubeconfig = filepath.Join(s.dataDir, "admin.kubeconfig")
 	s.start()
 	t.Cleanup(s.stop)
