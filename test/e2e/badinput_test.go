@@ -55,7 +55,7 @@ func TestBadInput(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
-				req, err := http.NewRequest(c.method, s.url(""), bytes.NewBufferString(c.body))
+				req, err := http.NewRequest(c.method, s.URL(""), bytes.NewBufferString(c.body))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -81,7 +81,7 @@ func TestBadInput(t *testing.T) {
 				}
 			})
 		}
-		if !s.ready() {
+		if !s.Ready() {
 			t.Fatal("the server is not ready after bad input")
 		}
 		s.kubectl("root", "get", "configmaps")
@@ -91,7 +91,7 @@ func TestBadInput(t *testing.T) {
 // adminHTTP is an HTTP client presenting the admin's client certificate.
 func (s *server) adminHTTP(t *testing.T) *http.Client {
 	t.Helper()
-	cfg, err := clientcmd.LoadFromFile(s.kubeconfig)
+	cfg, err := clientcmd.LoadFromFile(s.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +101,12 @@ func (s *server) adminHTTP(t *testing.T) *http.Client {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	ca, err := os.ReadFile(s.dataDir + "/ca.crt")
+	ca, err := os.ReadFile(s.DataDir + "/ca.crt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatal(fmt.Errorf("no CA in %s/ca.crt", s.dataDir))
+		t.Fatal(fmt.Errorf("no CA in %s/ca.crt", s.DataDir))
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}}}
 }

@@ -22,7 +22,7 @@ func TestEtcdStorage(t *testing.T) {
 			t.Fatalf("%s: create: %v\n%s", cluster, err, out)
 		}
 	}
-	s.restart()
+	s.Restart()
 	for _, cluster := range []string{"root", "other"} {
 		for _, o := range objects {
 			if got := s.kubectl(cluster, "get", o.name, "-n", "team", "-o", "name"); strings.TrimSpace(got) != o.name {

@@ -15,7 +15,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		anonymous := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 		get := func(c *http.Client, path, token string) (int, string) {
 			t.Helper()
-			req, err := http.NewRequest(http.MethodGet, s.url(path), nil)
+			req, err := http.NewRequest(http.MethodGet, s.URL(path), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

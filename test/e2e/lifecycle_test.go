@@ -55,7 +55,7 @@ func TestRestartKeepsData(t *testing.T) {
 			}
 		}
 		before := s.kubectl("kept", "get", "configmap", "settings", "-n", "team", "-o", "jsonpath={.metadata.uid}/{.metadata.resourceVersion}")
-		s.restart()
+		s.Restart()
 		for _, cluster := range []string{"root", "kept"} {
 			for _, o := range objects {
 				if got := s.kubectl(cluster, "get", o.name, "-n", "team", "-o", "name"); strings.TrimSpace(got) != o.name {

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/warren-dev/warren/test/warrentest"
 )
 
 // binary is the warren binary under test, built once by TestMain.
@@ -24,12 +25,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "warren")
-	build := exec.Command("go", "build", "-o", binary, "github.com/warren-dev/warren/cmd/warren")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building warren:", err)
+	if binary, err = warrentest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	if _, err := exec.LookPath("kubectl"); err != nil {

@@ -52,7 +52,7 @@ func TestWildcard(t *testing.T) {
 		}
 
 		// kubectl get -w across clusters sees a configmap made in a third cluster.
-		watcher := exec.Command("kubectl", "--kubeconfig", s.kubeconfig, "--server", s.clusterURL("*"), "get", "configmaps", "-A", "-w", "-o", "name")
+		watcher := exec.Command("kubectl", "--kubeconfig", s.Kubeconfig, "--server", s.ClusterURL("*"), "get", "configmaps", "-A", "-w", "-o", "name")
 		watcher.Env = append(os.Environ(), "KUBECACHEDIR="+t.TempDir())
 		stdout, err := watcher.StdoutPipe()
 		if err != nil {
@@ -205,7 +205,7 @@ func (m *mirror) reconcile(ctx context.Context, cm *corev1.ConfigMap) error {
 	m.mu.Lock()
 	c, ok := m.clients[cluster]
 	if !ok {
-		c = clientFor(m.t, m.s.config(cluster))
+		c = clientFor(m.t, m.s.Config(cluster))
 		m.clients[cluster] = c
 	}
 	m.mu.Unlock()
