@@ -6,7 +6,7 @@ GO ?= go
 # Tests against PostgreSQL use this server (trust authentication, database "test").
 export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: all build test lint generate verify-generated fuzz bench-storage bench-api clean
+.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api clean
 
 all: build
 
@@ -49,6 +49,14 @@ fuzz:
 		echo "$$target"; \
 		$(GO) test ./storage/ -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+
+# Runs every robustness scenario (test/robustness) for DURATION each, then prints
+# scenario × dialect: operations, watch events, faults injected, violations.
+# `make test` runs each for a few seconds. Violations are kept under
+# test/robustness/results/.
+DURATION ?= 10m
+robustness:
+	WARREN_ROBUSTNESS_DURATION=$(DURATION) $(GO) test -count=1 -v -timeout 0 -run TestRobustness ./test/robustness/
 
 clean:
 	rm -rf bin

@@ -1,0 +1,128 @@
+package robustness
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite" // the stall fault takes SQLite's write lock
+
+	"github.com/warren-dev/warren/test/warrentest"
+)
+
+// target is what a fault acts on.
+type target struct {
+	server  *warrentest.Server
+	dialect string
+	shard   string // Postgres schema
+}
+
+// scenario injects one kind of fault, again and again.
+type scenario struct {
+	name     string
+	dialects []string
+	inject   func(ctx context.Context, t target) error
+}
+
+var scenarios = []scenario{
+	{"kill-9", []string{"sqlite", "postgres"}, func(_ context.Context, t target) error {
+		t.server.Kill()
+		t.server.Launch()
+		return nil
+	}},
+	{"pg-restart-fast", []string{"postgres"}, func(ctx context.Context, _ target) error { return restartPostgres(ctx, "fast") }},
+	{"pg-restart-immediate", []string{"postgres"}, func(ctx context.Context, _ target) error { return restartPostgres(ctx, "immediate") }},
+	{"pg-terminate", []string{"postgres"}, terminateSessions},
+	{"stall", []string{"sqlite", "postgres"}, stall},
+}
+
+// restartPostgres restarts the machine's PostgreSQL and waits until it serves.
+func restartPostgres(ctx context.Context, mode string) error {
+	versions, err := os.ReadDir("/etc/postgresql")
+	if err != nil || len(versions) == 0 {
+		return fmt.Errorf("finding the PostgreSQL cluster: %v", err)
+	}
+	cmd := exec.CommandContext(ctx, "pg_ctlcluster", "--skip-systemctl-redirect", versions[0].Name(), "main", "restart", "-m", mode)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("restarting PostgreSQL (%s): %w\n%s", mode, err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := pgx.Connect(ctx, warrentest.PostgresURL())
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("PostgreSQL not back within 30s: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// terminateSessions ends every session warren holds on its shard, server side.
+func terminateSessions(ctx context.Context, t target) error {
+	conn, err := pgx.Connect(ctx, warrentest.PostgresURL())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", "warren/"+t.shard)
+	return err
+}
+
+// stallFor is how long a stall holds the database.
+const stallFor = 2 * time.Second
+
+// stall holds the shard's write lock from another session (Postgres: the
+// revision row; SQLite: the database's write lock) while the clients go on.
+func stall(ctx context.Context, t target) error {
+	if t.dialect == "postgres" {
+		conn, err := pgx.Connect(ctx, warrentest.PostgresURL())
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, "SELECT current FROM "+pgx.Identifier{t.shard, "revision"}.Sanitize()+" FOR UPDATE"); err != nil {
+			return fmt.Errorf("locking the revision row: %w", err)
+		}
+		time.Sleep(stallFor)
+		return nil
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.server.DataDir, "warren.db")+"?_txlock=immediate&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("taking SQLite's write lock: %w", err)
+	}
+	defer tx.Rollback()
+	time.Sleep(stallFor)
+	return nil
+}
+
+// shardOf returns the --shard of a server's arguments.
+func shardOf(args []string) string {
+	for i, a := range args {
+		if a == "--shard" && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--shard="); ok {
+			return v
+		}
+	}
+	return ""
+}
