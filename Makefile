@@ -41,13 +41,13 @@ verify-generated: generate
 test: lint
 	$(GO) test -p 1 -count=1 -timeout 25m ./...
 
-# Runs every fuzz target for FUZZTIME each; `make test` runs their committed corpora.
+# Runs every fuzz target for FUZZTIME each; `make test` runs their seed corpora.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := $(shell grep -ho '^func Fuzz[A-Za-z]*' storage/*_test.go | cut -d' ' -f2)
+FUZZ_TARGETS := $(shell grep -ro --include='*_test.go' '^func Fuzz[A-Za-z]*' storage apiserver | sed 's|/[^/]*_test.go:func |:|')
 fuzz:
-	@for target in $(FUZZ_TARGETS); do \
-		echo "$$target"; \
-		$(GO) test ./storage/ -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	@for f in $(FUZZ_TARGETS); do \
+		pkg=$${f%%:*}; target=$${f##*:}; echo "$$pkg $$target"; \
+		$(GO) test ./$$pkg/ -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 
 # Runs every robustness scenario (test/robustness) for DURATION each, then prints
