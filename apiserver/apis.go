@@ -24,21 +24,15 @@ import (
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/registry"
-	"github.com/warren-dev/warren/apiserver/registry/authentication/selfsubjectreview"
-	"github.com/warren-dev/warren/apiserver/registry/authentication/tokenreview"
-	"github.com/warren-dev/warren/apiserver/registry/authorization/selfsubjectaccessreview"
-	"github.com/warren-dev/warren/apiserver/registry/authorization/selfsubjectrulesreview"
-	"github.com/warren-dev/warren/apiserver/registry/authorization/subjectaccessreview"
+	authnreviews "github.com/warren-dev/warren/apiserver/registry/authentication"
+	authzreviews "github.com/warren-dev/warren/apiserver/registry/authorization"
 	"github.com/warren-dev/warren/apiserver/registry/coordination/lease"
 	"github.com/warren-dev/warren/apiserver/registry/core/configmap"
 	"github.com/warren-dev/warren/apiserver/registry/core/event"
 	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
 	"github.com/warren-dev/warren/apiserver/registry/core/secret"
 	"github.com/warren-dev/warren/apiserver/registry/core/serviceaccount"
-	"github.com/warren-dev/warren/apiserver/registry/rbac/clusterrole"
-	"github.com/warren-dev/warren/apiserver/registry/rbac/clusterrolebinding"
-	"github.com/warren-dev/warren/apiserver/registry/rbac/role"
-	"github.com/warren-dev/warren/apiserver/registry/rbac/rolebinding"
+	"github.com/warren-dev/warren/apiserver/registry/rbac"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/token"
 )
@@ -93,10 +87,10 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 	}
 	coordination := map[string]rest.Storage{"leases": build("leases", true, lease.NewREST)}
 	eventsGroup := map[string]rest.Storage{"events": build("events.events.k8s.io", false, events(eventsv1.GroupName))}
-	roles, roleBindings := build("roles", true, role.NewREST), build("rolebindings", true, rolebinding.NewREST)
-	clusterRoles, clusterRoleBindings := build("clusterroles", false, clusterrole.NewREST), build("clusterrolebindings", false, clusterrolebinding.NewREST)
+	roles, roleBindings := build("roles", true, rbac.NewRoles), build("rolebindings", true, rbac.NewRoleBindings)
+	clusterRoles, clusterRoleBindings := build("clusterroles", false, rbac.NewClusterRoles), build("clusterrolebindings", false, rbac.NewClusterRoleBindings)
 	a.rbac = authorization.Stores{Roles: roles, RoleBindings: roleBindings, ClusterRoles: clusterRoles, ClusterRoleBindings: clusterRoleBindings}
-	rbac := map[string]rest.Storage{
+	rbacGroup := map[string]rest.Storage{
 		"roles":               roles,
 		"rolebindings":        roleBindings,
 		"clusterroles":        clusterRoles,
@@ -117,7 +111,7 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 
 	a.legacy = groupInfo("", corev1.SchemeGroupVersion.Version, core)
 	a.groups = []genericapiserver.APIGroupInfo{
-		groupInfo(rbacv1.GroupName, "v1", rbac),
+		groupInfo(rbacv1.GroupName, "v1", rbacGroup),
 		groupInfo(coordinationv1.GroupName, "v1", coordination),
 		groupInfo(eventsv1.GroupName, "v1", eventsGroup),
 		groupInfo(apiextensionsv1.GroupName, "v1", apiextensions),
@@ -130,13 +124,13 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 func (a *apis) addReviews(authz authorizer.Authorizer, rules authorizer.RuleResolver, tokens authenticator.Request) {
 	a.groups = append(a.groups,
 		groupInfo(authorizationv1.GroupName, "v1", map[string]rest.Storage{
-			"subjectaccessreviews":     subjectaccessreview.NewREST(authz),
-			"selfsubjectaccessreviews": selfsubjectaccessreview.NewREST(authz),
-			"selfsubjectrulesreviews":  selfsubjectrulesreview.NewREST(rules),
+			"subjectaccessreviews":     authzreviews.NewSubjectAccessReviews(authz),
+			"selfsubjectaccessreviews": authzreviews.NewSelfSubjectAccessReviews(authz),
+			"selfsubjectrulesreviews":  authzreviews.NewSelfSubjectRulesReviews(rules),
 		}),
 		groupInfo(authenticationv1.GroupName, "v1", map[string]rest.Storage{
-			"tokenreviews":       tokenreview.NewREST(tokens),
-			"selfsubjectreviews": &selfsubjectreview.REST{},
+			"tokenreviews":       authnreviews.NewTokenReviews(tokens),
+			"selfsubjectreviews": authnreviews.NewSelfSubjectReviews(),
 		}),
 	)
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // keys are the configmaps the clients contend on.
-var keys = []string{"k0", "k1", "k2", "k3", "k4", "k5"}
+var keys = []string{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"}
 
 // recorder collects the history of every client.
 type recorder struct {
@@ -30,6 +30,9 @@ type recorder struct {
 	// listViolations are inconsistent paginated lists.
 	listViolations []string
 	ops            int
+	// settled is when every write of unknown outcome has taken effect or never
+	// will (since start).
+	settled time.Duration
 }
 
 type ackedWrite struct {
@@ -39,11 +42,12 @@ type ackedWrite struct {
 func (r *recorder) now() int64 { return time.Since(r.start).Nanoseconds() }
 
 // unknownWithin bounds when a write of unknown outcome takes effect, if it does:
-// within this long of its failure. Every fault here ends well within it (a kill
-// ends the writes in flight, a restart or terminated session aborts their
-// transactions, a stall lasts stallFor), and without a bound each such write
+// within this long of its failure. Every fault here ends within it (a kill ends
+// the writes in flight, a restart or terminated session aborts or commits their
+// transactions before the error returns, a stall lasts stallFor, after which a
+// write that timed out waiting commits), and without a bound each such write
 // overlaps everything after it, which makes the check exponential.
-const unknownWithin = 10 * time.Second
+const unknownWithin = stallFor + time.Second
 
 // record adds an operation.
 func (r *recorder) record(client int, in input, out output, call, ret int64) {
@@ -55,6 +59,7 @@ func (r *recorder) record(client int, in input, out output, call, ret int64) {
 			return
 		}
 		ret += unknownWithin.Nanoseconds()
+		r.settled = max(r.settled, time.Duration(ret))
 	}
 	r.history = append(r.history, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
 	if out.Outcome == "ok" && out.RV != "" && in.Kind != "get" {
@@ -136,6 +141,11 @@ func (r *recorder) client(ctx context.Context, id int, c kubernetes.Interface) {
 		// A write cut short when the run ends may still have committed: it is
 		// recorded as unknown like any other.
 		r.record(id, in, out, call, ret)
+		if outcome == "unknown" {
+			// Back off, as clients do: every write of unknown outcome multiplies
+			// the orders the checker must consider.
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 }
 

@@ -1,7 +1,7 @@
-// Package authorization holds what the access review resources share: turning a
-// review's spec into authorizer attributes and a decision into its status. Its
-// subpackages serve subjectaccessreviews, selfsubjectaccessreviews and
-// selfsubjectrulesreviews; every review is answered in the request's cluster.
+// Package authorization serves the access reviews: subjectaccessreviews (may a
+// given user do something), selfsubjectaccessreviews (`kubectl auth can-i`) and
+// selfsubjectrulesreviews (`kubectl auth can-i --list`), each answered in the
+// request's cluster.
 package authorization
 
 import (
@@ -12,9 +12,9 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
 
-// Attributes turns a review's resource or non-resource attributes into what
+// attributes turns a review's resource or non-resource attributes into what
 // the authorizer decides on.
-func Attributes(u user.Info, r *authorizationv1.ResourceAttributes, nr *authorizationv1.NonResourceAttributes) authorizer.AttributesRecord {
+func attributes(u user.Info, r *authorizationv1.ResourceAttributes, nr *authorizationv1.NonResourceAttributes) authorizer.AttributesRecord {
 	a := authorizer.AttributesRecord{User: u}
 	if r != nil {
 		a.Verb, a.Namespace, a.APIGroup, a.APIVersion = r.Verb, r.Namespace, r.Group, r.Version
@@ -26,8 +26,8 @@ func Attributes(u user.Info, r *authorizationv1.ResourceAttributes, nr *authoriz
 	return a
 }
 
-// Decide asks authz about a and returns the review's status.
-func Decide(ctx context.Context, authz authorizer.Authorizer, a authorizer.Attributes) authorizationv1.SubjectAccessReviewStatus {
+// decide asks authz about a and returns the review's status.
+func decide(ctx context.Context, authz authorizer.Authorizer, a authorizer.Attributes) authorizationv1.SubjectAccessReviewStatus {
 	decision, reason, err := authz.Authorize(ctx, a)
 	status := authorizationv1.SubjectAccessReviewStatus{
 		Allowed: decision == authorizer.DecisionAllow,

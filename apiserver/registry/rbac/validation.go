@@ -1,5 +1,5 @@
-// Package rbac validates RBAC objects as Kubernetes does; its subpackages serve
-// roles, role bindings, cluster roles and cluster role bindings.
+// Package rbac serves roles, role bindings, cluster roles and cluster role
+// bindings, validated as Kubernetes validates them.
 package rbac
 
 import (
@@ -12,14 +12,14 @@ import (
 	"github.com/warren-dev/warren/apiserver/registry"
 )
 
-// Name validates the name of an RBAC object: any path segment, so that names like
+// name validates the name of an RBAC object: any path segment, so that names like
 // "system:controller:x" are valid.
-func Name(name string, prefix bool) []string { return path.IsValidPathSegmentName(name) }
+func name(name string, prefix bool) []string { return path.IsValidPathSegmentName(name) }
 
-// RoleStrategy returns the strategy of Roles (namespaced) or ClusterRoles.
-func RoleStrategy(namespaced bool, rules func(runtime.Object) []rbacv1.PolicyRule) *registry.Strategy {
+// roleStrategy returns the strategy of Roles (namespaced) or ClusterRoles.
+func roleStrategy(namespaced bool, rules func(runtime.Object) []rbacv1.PolicyRule) *registry.Strategy {
 	s := registry.NewStrategy(namespaced)
-	s.Name = Name
+	s.Name = name
 	s.Check = func(obj runtime.Object) field.ErrorList {
 		var errs field.ErrorList
 		for i, rule := range rules(obj) {
@@ -53,11 +53,11 @@ func validateRule(rule rbacv1.PolicyRule, namespaced bool, p *field.Path) field.
 	return errs
 }
 
-// BindingStrategy returns the strategy of RoleBindings (namespaced) or
+// bindingStrategy returns the strategy of RoleBindings (namespaced) or
 // ClusterRoleBindings; binding returns an object's role reference and subjects.
-func BindingStrategy(namespaced bool, binding func(runtime.Object) (rbacv1.RoleRef, []rbacv1.Subject)) *registry.Strategy {
+func bindingStrategy(namespaced bool, binding func(runtime.Object) (rbacv1.RoleRef, []rbacv1.Subject)) *registry.Strategy {
 	s := registry.NewStrategy(namespaced)
-	s.Name = Name
+	s.Name = name
 	s.Check = func(obj runtime.Object) field.ErrorList {
 		ref, subjects := binding(obj)
 		errs := validateRoleRef(ref, namespaced, field.NewPath("roleRef"))
@@ -92,7 +92,7 @@ func validateRoleRef(ref rbacv1.RoleRef, namespaced bool, p *field.Path) field.E
 	if ref.Name == "" {
 		errs = append(errs, field.Required(p.Child("name"), ""))
 	} else {
-		for _, msg := range Name(ref.Name, false) {
+		for _, msg := range name(ref.Name, false) {
 			errs = append(errs, field.Invalid(p.Child("name"), ref.Name, msg))
 		}
 	}
