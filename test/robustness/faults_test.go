@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,19 +28,30 @@ type target struct {
 type scenario struct {
 	name     string
 	dialects []string
-	inject   func(ctx context.Context, t target) error
+	// clients is how many clients run; 0 means defaultClients.
+	clients int
+	inject  func(ctx context.Context, t target) error
 }
 
 var scenarios = []scenario{
-	{"kill-9", []string{"sqlite", "postgres"}, func(_ context.Context, t target) error {
-		t.server.Kill()
-		t.server.Launch()
-		return nil
+	{"kill-9", []string{"sqlite", "postgres"}, 0, kill},
+	// Many writers keep SQLite's group commit full, so the kill lands inside a
+	// burst of batched writes; the file must reopen with every acknowledged one.
+	{"kill-9-burst", []string{"sqlite"}, 24, func(ctx context.Context, t target) error {
+		time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
+		return kill(ctx, t)
 	}},
-	{"pg-restart-fast", []string{"postgres"}, func(ctx context.Context, _ target) error { return restartPostgres(ctx, "fast") }},
-	{"pg-restart-immediate", []string{"postgres"}, func(ctx context.Context, _ target) error { return restartPostgres(ctx, "immediate") }},
-	{"pg-terminate", []string{"postgres"}, terminateSessions},
-	{"stall", []string{"sqlite", "postgres"}, stall},
+	{"pg-restart-fast", []string{"postgres"}, 0, func(ctx context.Context, _ target) error { return restartPostgres(ctx, "fast") }},
+	{"pg-restart-immediate", []string{"postgres"}, 0, func(ctx context.Context, _ target) error { return restartPostgres(ctx, "immediate") }},
+	{"pg-terminate", []string{"postgres"}, 0, terminateSessions},
+	{"stall", []string{"sqlite", "postgres"}, 0, stall},
+}
+
+// kill ends warren with SIGKILL and starts it again on the same data.
+func kill(_ context.Context, t target) error {
+	t.server.Kill()
+	t.server.Launch()
+	return nil
 }
 
 // restartPostgres restarts the machine's PostgreSQL and waits until it serves.

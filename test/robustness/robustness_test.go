@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	clients = 4
+	defaultClients = 4
 	// faultEvery is the pause between faults.
 	faultEvery = 2 * time.Second
 )
@@ -117,8 +117,12 @@ func run(t *testing.T, sc scenario, dialect string, d time.Duration) summary {
 		rec := &recorder{start: time.Now(), history: state}
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
-		wg.Add(clients)
-		for id := range clients {
+		n := sc.clients
+		if n == 0 {
+			n = defaultClients
+		}
+		wg.Add(n)
+		for id := range n {
 			go func() { defer wg.Done(); rec.client(ctx, id, c) }()
 		}
 		end := time.Now().Add(roundLength)
@@ -221,6 +225,9 @@ func (n noRetryAfter) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// finalReader is the client id of the reads between rounds.
+const finalReader = -1
+
 // finalReads reads every key once the clients stopped, so that the history ends
 // with what the server durably holds, and returns that state as operations the
 // next round's history starts with.
@@ -238,9 +245,9 @@ func (r *recorder) finalReads(t *testing.T, c kubernetes.Interface) []porcupine.
 				if err == nil {
 					out.Value, out.RV = cm.Data["v"], cm.ResourceVersion
 				}
-				r.record(clients, input{Kind: "get", Key: key}, out, call, r.now())
+				r.record(finalReader, input{Kind: "get", Key: key}, out, call, r.now())
 				if err == nil {
-					state = append(state, porcupine.Operation{ClientId: clients, Call: -2, Return: -1,
+					state = append(state, porcupine.Operation{ClientId: finalReader, Call: -2, Return: -1,
 						Input: input{Kind: "create", Key: key, Value: out.Value}, Output: output{Outcome: "ok", RV: out.RV}})
 				}
 				break
