@@ -53,7 +53,9 @@ type apis struct {
 func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, error) {
 	a := &apis{namespaced: map[string]namespace.Contents{}}
 	var err error
-	build := func(name string, namespaced bool, f func(generic.RESTOptionsGetter) (*registry.REST, error)) *registry.REST {
+	// build makes a store; one that holds namespace contents is also one a
+	// deleted namespace is emptied of.
+	build := func(contents bool, f func(generic.RESTOptionsGetter) (*registry.REST, error)) *registry.REST {
 		if err != nil {
 			return nil
 		}
@@ -61,8 +63,8 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 		if r, err = f(getter); err != nil {
 			return nil
 		}
-		if namespaced {
-			a.namespaced[name] = r
+		if contents {
+			a.namespaced[r.DefaultQualifiedResource.String()] = r
 		}
 		return r
 	}
@@ -72,7 +74,7 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 	if a.serviceAccounts, err = serviceaccount.NewREST(getter); err != nil {
 		return nil, err
 	}
-	a.namespaced["serviceaccounts"] = a.serviceAccounts
+	a.namespaced[a.serviceAccounts.DefaultQualifiedResource.String()] = a.serviceAccounts
 	if a.namespaces, a.finalize, err = namespace.NewREST(getter, a.defaultServiceAccount); err != nil {
 		return nil, err
 	}
@@ -81,14 +83,16 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 		"namespaces/finalize":   a.finalize,
 		"serviceaccounts":       a.serviceAccounts,
 		"serviceaccounts/token": serviceaccount.NewTokenREST(a.serviceAccounts, signer),
-		"configmaps":            build("configmaps", true, configmap.NewREST),
-		"secrets":               build("secrets", true, secret.NewREST),
-		"events":                build("events", true, events("")),
+		"configmaps":            build(true, configmap.NewREST),
+		"secrets":               build(true, secret.NewREST),
+		"events":                build(true, events("")),
 	}
-	coordination := map[string]rest.Storage{"leases": build("leases", true, lease.NewREST)}
-	eventsGroup := map[string]rest.Storage{"events": build("events.events.k8s.io", false, events(eventsv1.GroupName))}
-	roles, roleBindings := build("roles", true, rbac.NewRoles), build("rolebindings", true, rbac.NewRoleBindings)
-	clusterRoles, clusterRoleBindings := build("clusterroles", false, rbac.NewClusterRoles), build("clusterrolebindings", false, rbac.NewClusterRoleBindings)
+	coordination := map[string]rest.Storage{"leases": build(true, lease.NewREST)}
+	// events.k8s.io Events are core Events under the same keys: emptying a
+	// namespace of core events empties it of these.
+	eventsGroup := map[string]rest.Storage{"events": build(false, events(eventsv1.GroupName))}
+	roles, roleBindings := build(true, rbac.NewRoles), build(true, rbac.NewRoleBindings)
+	clusterRoles, clusterRoleBindings := build(false, rbac.NewClusterRoles), build(false, rbac.NewClusterRoleBindings)
 	a.rbac = authorization.Stores{Roles: roles, RoleBindings: roleBindings, ClusterRoles: clusterRoles, ClusterRoleBindings: clusterRoleBindings}
 	rbacGroup := map[string]rest.Storage{
 		"roles":               roles,
