@@ -43,6 +43,8 @@ type apis struct {
 	finalize        *namespace.FinalizeREST
 	serviceAccounts *registry.REST
 	rbac            authorization.Stores
+	crds            *customresourcedefinition.REST
+	crdStatus       *customresourcedefinition.StatusREST
 	// namespaced are the stores a deleted namespace is emptied of.
 	namespaced map[string]namespace.Contents
 	legacy     genericapiserver.APIGroupInfo
@@ -103,14 +105,13 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 	if err != nil {
 		return nil, err
 	}
-	crds, err := customresourcedefinition.NewREST(scheme.Scheme, getter)
-	if err != nil {
+	if a.crds, err = customresourcedefinition.NewREST(scheme.Scheme, getter); err != nil {
 		return nil, fmt.Errorf("storage of customresourcedefinitions: %w", err)
 	}
-	registry.ClusterKeys(crds.Store, registry.Prefix(apiextensionsv1.Resource("customresourcedefinitions")), false)
+	a.crdStatus = customresourcedefinition.NewStatusREST(scheme.Scheme, a.crds)
 	apiextensions := map[string]rest.Storage{
-		"customresourcedefinitions":        crds,
-		"customresourcedefinitions/status": customresourcedefinition.NewStatusREST(scheme.Scheme, crds),
+		"customresourcedefinitions":        a.crds,
+		"customresourcedefinitions/status": a.crdStatus,
 	}
 
 	a.legacy = groupInfo("", corev1.SchemeGroupVersion.Version, core)

@@ -73,7 +73,7 @@ func (o *restOptions) decorate(config *storagebackend.ConfigForResource, prefix 
 		if err != nil {
 			return nil, nil, err
 		}
-		return &etcdMarked{Interface: s, prefix: prefix}, destroy, nil
+		return registry.ClusterKeyed(&etcdMarked{Interface: s, prefix: prefix}, prefix, config.GroupResource), destroy, nil
 	}
 	s, err := o.backend.NewStore(storage.ResourceConfig{
 		Codec:             config.Codec,
@@ -87,7 +87,7 @@ func (o *restOptions) decorate(config *storagebackend.ConfigForResource, prefix 
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage of %s: %w", config.GroupResource, err)
 	}
-	return s, func() {}, nil
+	return registry.ClusterKeyed(s, prefix, config.GroupResource), func() {}, nil
 }
 
 // etcdMarked gives objects stored in etcd their cluster annotation. warren's own

@@ -3,22 +3,17 @@ package authorization
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"sync"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
-	"k8s.io/klog/v2"
-	"k8s.io/utils/lru"
 
+	"github.com/warren-dev/warren/apiserver/clusterwatch"
 	"github.com/warren-dev/warren/apiserver/logicalcluster"
 )
 
@@ -38,11 +33,8 @@ type Stores struct {
 
 // RBAC is the per-cluster RBAC authorizer.
 type RBAC struct {
-	stores Stores
-	mu     sync.Mutex
-	// policies holds snapshots; invalidated the revision of each cluster's last
-	// RBAC change seen, so a snapshot listed before it is not cached.
-	policies, invalidated *lru.Cache
+	stores   Stores
+	policies *clusterwatch.Views[*policy]
 }
 
 var (
@@ -52,7 +44,9 @@ var (
 
 // NewRBAC returns the authorizer; Run keeps its snapshots fresh.
 func NewRBAC(stores Stores) *RBAC {
-	return &RBAC{stores: stores, policies: lru.New(cachedClusters), invalidated: lru.New(cachedClusters)}
+	r := &RBAC{stores: stores}
+	r.policies = clusterwatch.NewViews(cachedClusters, r.load, stores.ClusterRoles, stores.Roles, stores.ClusterRoleBindings, stores.RoleBindings)
+	return r
 }
 
 // binding is a role binding or cluster role binding (namespace "").
@@ -208,19 +202,11 @@ func (b *binding) appliesTo(u user.Info) bool {
 	return false
 }
 
-// policy returns the snapshot of cluster's RBAC, listing it if none is cached.
+// policy returns the snapshot of cluster's RBAC.
 func (r *RBAC) policy(ctx context.Context, cluster logicalcluster.Name) (*policy, error) {
-	if p, ok := r.policies.Get(cluster); ok {
-		return p.(*policy), nil
-	}
-	p, revision, err := r.load(ctx, cluster)
+	p, err := r.policies.Get(ctx, cluster)
 	if err != nil {
 		return nil, fmt.Errorf("reading the RBAC of cluster %s: %w", cluster, err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if last, ok := r.invalidated.Get(cluster); !ok || last.(uint64) <= revision {
-		r.policies.Add(cluster, p)
 	}
 	return p, nil
 }
@@ -235,13 +221,9 @@ func (r *RBAC) load(ctx context.Context, cluster logicalcluster.Name) (*policy, 
 		if err != nil {
 			return nil, err
 		}
-		l, err := meta.ListAccessor(obj)
+		rv, err := clusterwatch.Revision(obj)
 		if err != nil {
 			return nil, err
-		}
-		rv, err := strconv.ParseUint(l.GetResourceVersion(), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("list revision %q: %w", l.GetResourceVersion(), err)
 		}
 		if revision == 0 || rv < revision {
 			revision = rv
@@ -278,49 +260,4 @@ func (r *RBAC) load(ctx context.Context, cluster logicalcluster.Name) (*policy, 
 
 // Run drops a cluster's snapshot whenever one of its RBAC objects changes, until
 // ctx ends.
-func (r *RBAC) Run(ctx context.Context) {
-	for _, s := range []Store{r.stores.ClusterRoles, r.stores.Roles, r.stores.ClusterRoleBindings, r.stores.RoleBindings} {
-		go r.watch(ctx, s)
-	}
-	<-ctx.Done()
-}
-
-func (r *RBAC) watch(ctx context.Context, s Store) {
-	wildcard := logicalcluster.WithName(ctx, logicalcluster.Wildcard)
-	fromNow := false
-	for ctx.Err() == nil {
-		w, err := s.Watch(wildcard, &metainternalversion.ListOptions{SendInitialEvents: &fromNow})
-		if err != nil {
-			klog.FromContext(ctx).Error(err, "Watching RBAC objects failed; retrying")
-			sleep(ctx)
-			continue
-		}
-		// Changes before the watch started may be missing from snapshots.
-		r.policies.Clear()
-		r.consume(ctx, w)
-	}
-}
-
-func (r *RBAC) consume(ctx context.Context, w watch.Interface) {
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.ResultChan():
-			if !ok || ev.Type == watch.Error {
-				return
-			}
-			m, err := meta.Accessor(ev.Object)
-			if err != nil || ev.Type == watch.Bookmark {
-				continue
-			}
-			rv, _ := strconv.ParseUint(m.GetResourceVersion(), 10, 64)
-			cluster := logicalcluster.Name(m.GetAnnotations()[logicalcluster.Annotation])
-			r.mu.Lock()
-			r.invalidated.Add(cluster, rv)
-			r.policies.Remove(cluster)
-			r.mu.Unlock()
-		}
-	}
-}
+func (r *RBAC) Run(ctx context.Context) { r.policies.Run(ctx) }

@@ -2,52 +2,104 @@ package registry
 
 import (
 	"context"
-	"path"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	pathvalidation "k8s.io/apimachinery/pkg/api/validation/path"
-	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/storage"
 
 	"github.com/warren-dev/warren/apiserver/logicalcluster"
 )
 
-// ClusterKeys makes s build keys under prefix that carry the request's cluster.
-func ClusterKeys(s *genericregistry.Store, prefix string, namespaced bool) {
-	s.KeyRootFunc = func(ctx context.Context) string {
-		cluster, ok := logicalcluster.From(ctx)
-		if !ok {
-			// No key: storage refuses the empty key rather than list across clusters.
-			return ""
-		}
-		if cluster == logicalcluster.Wildcard {
-			return prefix
-		}
-		key := path.Join(prefix, string(cluster))
-		if ns, ok := genericapirequest.NamespaceFrom(ctx); ok && namespaced && ns != "" {
-			key = path.Join(key, ns)
-		}
-		return key
+// ClusterKeyed returns s with the request's cluster put into every key:
+// registry stores build keys /<prefix>/[<namespace>/]<name> as in Kubernetes, and
+// s sees /<prefix>/<cluster>/[<namespace>/]<name>. Doing it beneath the registry,
+// not in its key functions, covers stores that copy themselves for subresources
+// (custom resources' status and scale) and lets one store serve every cluster.
+//
+// A request across all clusters may only list and watch the whole resource; a
+// request without a cluster is refused.
+func ClusterKeyed(s storage.Interface, prefix string, resource schema.GroupResource) storage.Interface {
+	return &clusterKeyed{Interface: s, prefix: prefix, resource: resource}
+}
+
+type clusterKeyed struct {
+	storage.Interface
+	prefix   string
+	resource schema.GroupResource
+}
+
+// key returns the key of the request's cluster for key; acrossClusters says
+// whether the call may span all clusters.
+func (s *clusterKeyed) key(ctx context.Context, key string, acrossClusters bool) (string, error) {
+	cluster, ok := logicalcluster.From(ctx)
+	if !ok {
+		return "", apierrors.NewInternalError(errNoCluster)
 	}
-	s.KeyFunc = func(ctx context.Context, name string) (string, error) {
-		cluster, ok := logicalcluster.From(ctx)
-		if !ok {
-			return "", apierrors.NewInternalError(errNoCluster)
-		}
-		if cluster == logicalcluster.Wildcard {
-			return "", apierrors.NewMethodNotSupported(s.DefaultQualifiedResource, "this verb across all clusters (only list and watch are)")
-		}
-		if msgs := pathvalidation.IsValidPathSegmentName(name); len(msgs) > 0 {
-			return "", apierrors.NewBadRequest("invalid name " + name + ": " + msgs[0])
-		}
-		key := path.Join(prefix, string(cluster))
-		if namespaced {
-			ns, ok := genericapirequest.NamespaceFrom(ctx)
-			if !ok || ns == "" {
-				return "", apierrors.NewBadRequest("namespace parameter required")
-			}
-			key = path.Join(key, ns)
-		}
-		return key + "/" + name, nil
+	rest, ok := strings.CutPrefix(key, s.prefix)
+	if !ok || rest != "" && rest[0] != '/' {
+		return key, nil // not under the prefix: storage refuses it
 	}
+	if cluster != logicalcluster.Wildcard {
+		return s.prefix + "/" + string(cluster) + rest, nil
+	}
+	if !acrossClusters {
+		return "", apierrors.NewMethodNotSupported(s.resource, "this verb across all clusters (only list and watch are)")
+	}
+	if strings.Trim(rest, "/") != "" {
+		return "", apierrors.NewBadRequest("a request across all clusters covers every namespace; it cannot name one")
+	}
+	return s.prefix, nil
+}
+
+func (s *clusterKeyed) Create(ctx context.Context, key string, obj, out runtime.Object, ttl uint64) error {
+	key, err := s.key(ctx, key, false)
+	if err != nil {
+		return err
+	}
+	return s.Interface.Create(ctx, key, obj, out, ttl)
+}
+
+func (s *clusterKeyed) Delete(ctx context.Context, key string, out runtime.Object, preconditions *storage.Preconditions,
+	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object, opts storage.DeleteOptions) error {
+	key, err := s.key(ctx, key, false)
+	if err != nil {
+		return err
+	}
+	return s.Interface.Delete(ctx, key, out, preconditions, validateDeletion, cachedExistingObject, opts)
+}
+
+func (s *clusterKeyed) Watch(ctx context.Context, key string, opts storage.ListOptions) (watch.Interface, error) {
+	key, err := s.key(ctx, key, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.Interface.Watch(ctx, key, opts)
+}
+
+func (s *clusterKeyed) Get(ctx context.Context, key string, opts storage.GetOptions, objPtr runtime.Object) error {
+	key, err := s.key(ctx, key, false)
+	if err != nil {
+		return err
+	}
+	return s.Interface.Get(ctx, key, opts, objPtr)
+}
+
+func (s *clusterKeyed) GetList(ctx context.Context, key string, opts storage.ListOptions, listObj runtime.Object) error {
+	key, err := s.key(ctx, key, true)
+	if err != nil {
+		return err
+	}
+	return s.Interface.GetList(ctx, key, opts, listObj)
+}
+
+func (s *clusterKeyed) GuaranteedUpdate(ctx context.Context, key string, destination runtime.Object, ignoreNotFound bool,
+	preconditions *storage.Preconditions, tryUpdate storage.UpdateFunc, cachedExistingObject runtime.Object) error {
+	key, err := s.key(ctx, key, false)
+	if err != nil {
+		return err
+	}
+	return s.Interface.GuaranteedUpdate(ctx, key, destination, ignoreNotFound, preconditions, tryUpdate, cachedExistingObject)
 }

@@ -39,7 +39,7 @@ var (
 func (r *REST) ShortNames() []string { return r.shortNames }
 func (r *REST) Categories() []string { return r.categories }
 
-// NewREST returns the storage of r, its keys carrying the request's cluster.
+// NewREST returns the storage of r.
 func NewREST(getter generic.RESTOptionsGetter, r Resource) (*REST, error) {
 	store, err := NewStore(getter, r)
 	if err != nil {
@@ -70,7 +70,6 @@ func NewStore(getter generic.RESTOptionsGetter, r Resource) (*genericregistry.St
 	if err != nil {
 		return nil, fmt.Errorf("storage options of %s: %w", r.GroupResource, err)
 	}
-	ClusterKeys(s, opts.ResourcePrefix, r.Strategy.Namespaced)
 	if err := s.CompleteWithOptions(&generic.StoreOptions{RESTOptions: opts, AttrFunc: r.Strategy.attrs}); err != nil {
 		return nil, fmt.Errorf("storage of %s: %w", r.GroupResource, err)
 	}

@@ -1,0 +1,103 @@
+package clusterwatch
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/lru"
+
+	"github.com/warren-dev/warren/apiserver/logicalcluster"
+)
+
+// Load builds the view of a cluster and returns the revision it was read at
+// (the oldest of the lists it made; see Revision).
+type Load[V any] func(ctx context.Context, cluster logicalcluster.Name) (V, uint64, error)
+
+// Views caches a view per cluster, at most size of them, least recently used
+// first out. Run keeps them fresh.
+type Views[V any] struct {
+	load    Load[V]
+	sources []rest.Watcher
+	mu      sync.Mutex
+	// views holds built views; changed the revision of each cluster's last
+	// change seen, so a view read before it is not cached.
+	views, changed *lru.Cache
+}
+
+// NewViews returns a cache of views built by load from the objects of sources.
+func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] {
+	return &Views[V]{load: load, sources: sources, views: lru.New(size), changed: lru.New(size)}
+}
+
+// Get returns the view of cluster, building it if none is cached.
+func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, error) {
+	if view, ok := v.views.Get(cluster); ok {
+		return view.(V), nil
+	}
+	view, revision, err := v.load(ctx, cluster)
+	if err != nil {
+		return view, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if last, ok := v.changed.Get(cluster); !ok || last.(uint64) <= revision {
+		v.views.Add(cluster, view)
+	}
+	return view, nil
+}
+
+// Run drops a cluster's view whenever one of its objects in sources changes,
+// until ctx ends.
+func (v *Views[V]) Run(ctx context.Context) {
+	for _, s := range v.sources {
+		go v.follow(ctx, s)
+	}
+	<-ctx.Done()
+}
+
+// follow watches s from now on. Views built before a (re)started watch may have
+// missed changes, so each start drops them all.
+func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
+	wildcard := logicalcluster.WithName(ctx, logicalcluster.Wildcard)
+	fromNow := false
+	for ctx.Err() == nil {
+		stream, err := s.Watch(wildcard, &metainternalversion.ListOptions{SendInitialEvents: &fromNow})
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "Watching across clusters failed; retrying")
+			sleep(ctx, retryAfter)
+			continue
+		}
+		v.views.Clear()
+		consume(ctx, stream, "", func(ev Event) {
+			m, err := meta.Accessor(ev.Object)
+			if err != nil {
+				return
+			}
+			rv, _ := strconv.ParseUint(m.GetResourceVersion(), 10, 64)
+			v.mu.Lock()
+			v.changed.Add(ev.Cluster, rv)
+			v.views.Remove(ev.Cluster)
+			v.mu.Unlock()
+		})
+	}
+}
+
+// Revision returns the revision a list was read at.
+func Revision(list runtime.Object) (uint64, error) {
+	l, err := meta.ListAccessor(list)
+	if err != nil {
+		return 0, err
+	}
+	rv, err := strconv.ParseUint(l.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("list revision %q: %w", l.GetResourceVersion(), err)
+	}
+	return rv, nil
+}
