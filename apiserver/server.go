@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	authzpath "k8s.io/apiserver/pkg/authorization/path"
 	authzunion "k8s.io/apiserver/pkg/authorization/union"
+	genericfilters "k8s.io/apiserver/pkg/endpoints/filters"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -32,10 +34,12 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/apiserver/pkg/util/notfoundhandler"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/lru"
 
 	"github.com/warren-dev/warren/apiserver/authorization"
+	"github.com/warren-dev/warren/apiserver/crd"
 	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/openapi"
 	"github.com/warren-dev/warren/apiserver/pki"
@@ -135,15 +139,31 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	}
 	s.apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
 	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
+	builtins := crd.NewBuiltins()
+	config.AggregatedDiscoveryGroupManager = builtins
 	config.AdmissionControl = admission.NewChainHandler(
 		namespace.NewLifecycle(s.apis.namespaces),
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
+		crd.NewAdmission(builtins),
 	)
+	crds, err := crd.New(crd.Config{
+		CRDs:                s.apis.crds,
+		Options:             config.RESTOptionsGetter,
+		Authorizer:          config.Authorization.Authorizer,
+		Admission:           config.AdmissionControl,
+		MaxRequestBodyBytes: config.MaxRequestBodyBytes,
+		MinRequestTimeout:   time.Duration(config.MinRequestTimeout) * time.Second,
+		Builtins:            builtins,
+	}, notfoundhandler.New(scheme.Codecs, genericfilters.NoMuxAndDiscoveryIncompleteKey))
+	if err != nil {
+		return nil, err
+	}
 	config.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
-		return logicalcluster.Routing(genericapiserver.DefaultBuildHandlerChain(s.clusterFilters(h), c))
+		return logicalcluster.Routing(genericapiserver.DefaultBuildHandlerChain(s.clusterFilters(crds.Discovery(h)), c))
 	}
 
-	generic, err := config.Complete().New("warren", genericapiserver.NewEmptyDelegate())
+	// Requests no built-in API serves go to the custom resources of their cluster.
+	generic, err := config.Complete().New("warren", genericapiserver.NewEmptyDelegateWithCustomHandler(crds))
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +171,15 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	if err := s.apis.install(generic); err != nil {
 		return nil, err
 	}
-	controller := namespace.NewController(s.apis.namespaces, s.apis.finalize, s.apis.namespaced)
+	builtins.SetLegacy(generic.DiscoveryGroupManager)
+	crds.SetStaticOpenAPI(s.apis.legacy.StaticOpenAPISpec)
+	namespaces := namespace.NewController(s.apis.namespaces, s.apis.finalize, s.apis.namespaced)
+	crdController := crd.NewController(crds, s.apis.crdStatus)
 	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
-		go controller.Run(ctx)
+		go namespaces.Run(ctx)
 		go rbac.Run(ctx)
+		go crds.Run(ctx)
+		go crdController.Run(ctx)
 		return nil
 	}); err != nil {
 		return nil, err

@@ -1,0 +1,328 @@
+package crd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/conversion"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/handlers"
+	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+	"k8s.io/utils/lru"
+
+	"github.com/warren-dev/warren/apiserver/clusterwatch"
+	"github.com/warren-dev/warren/apiserver/logicalcluster"
+	"github.com/warren-dev/warren/apiserver/scheme"
+)
+
+const (
+	// cachedViews bounds how many clusters' CRD views are held.
+	cachedViews = 4096
+	// cachedServed bounds how many distinct CRD specs have built stores and
+	// request scopes; the least recently used are dropped.
+	cachedServed = 512
+)
+
+// listWatcher is the storage of CustomResourceDefinitions.
+type listWatcher interface {
+	rest.Lister
+	rest.Watcher
+}
+
+// Config is what the handler serves with.
+type Config struct {
+	// CRDs is the storage of CustomResourceDefinitions.
+	CRDs listWatcher
+	// Options gives custom resource stores their storage.
+	Options             generic.RESTOptionsGetter
+	Authorizer          authorizer.Authorizer
+	Admission           admission.Interface
+	MaxRequestBodyBytes int64
+	MinRequestTimeout   time.Duration
+	// Builtins records the built-in groups for each cluster's discovery.
+	Builtins *Builtins
+}
+
+// Handler serves the custom resources of every cluster: a request's cluster
+// decides which CRDs exist. It also serves the discovery and OpenAPI of CRD
+// groups, and, for clusters with CRDs, the merged root documents (Discovery).
+type Handler struct {
+	config     Config
+	views      *clusterwatch.Views[*view]
+	converters *conversion.CRConverterFactory
+	static     map[string]*spec.Schema
+	notFound   http.Handler
+
+	mu     sync.Mutex // serializes building served CRDs
+	served *lru.Cache // spec hash → *served
+}
+
+// New returns the handler; Run keeps its views of clusters' CRDs fresh.
+func New(c Config, notFound http.Handler) (*Handler, error) {
+	converters, err := conversion.NewCRConverterFactory(nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("CRD converters: %w", err)
+	}
+	return &Handler{
+		config:     c,
+		views:      clusterwatch.NewViews(cachedViews, loadView(c.CRDs), c.CRDs),
+		converters: converters,
+		notFound:   notFound,
+		served:     lru.New(cachedServed),
+	}, nil
+}
+
+// SetStaticOpenAPI gives the handler the OpenAPI models of the built-in types,
+// which server-side apply of custom resources needs; call it once the built-in
+// groups are installed, before serving.
+func (h *Handler) SetStaticOpenAPI(models map[string]*spec.Schema) { h.static = models }
+
+// Run keeps the views fresh until ctx ends.
+func (h *Handler) Run(ctx context.Context) { h.views.Run(ctx) }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
+	info, ok := genericapirequest.RequestInfoFrom(ctx)
+	cluster, hasCluster := logicalcluster.From(ctx)
+	if !ok || !hasCluster || cluster == logicalcluster.Wildcard || !strings.HasPrefix(info.Path, "/apis/") {
+		h.notFound.ServeHTTP(w, req)
+		return
+	}
+	v, err := h.views.Get(ctx, cluster)
+	if err != nil {
+		h.internalError(w, req, err)
+		return
+	}
+	if !info.IsResourceRequest {
+		h.serveGroupDiscovery(w, req, v, info)
+		return
+	}
+	crd, ok := v.served[schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}]
+	if !ok || !servesVersion(crd, info.APIVersion) || !scopeMatches(crd, info) {
+		h.notFound.ServeHTTP(w, req)
+		return
+	}
+	s, err := h.servedFor(crd)
+	if err != nil {
+		h.internalError(w, req, err)
+		return
+	}
+	sv, ok := s.versions[info.APIVersion]
+	if !ok {
+		h.notFound.ServeHTTP(w, req)
+		return
+	}
+	for _, msg := range sv.warnings {
+		warning.AddWarning(ctx, "", msg)
+	}
+	admit := h.config.Admission
+	if !crd.DeletionTimestamp.IsZero() || apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Terminating) {
+		admit = refuseCreate{admit}
+	}
+	var serve http.HandlerFunc
+	switch info.Subresource {
+	case "":
+		serve = h.resourceVerb(info.Verb, sv, admit)
+	case "status":
+		if sv.storage.Status != nil {
+			serve = subresourceVerb(info.Verb, sv.storage.Status, sv.status, admit)
+		}
+	case "scale":
+		if sv.storage.Scale != nil {
+			serve = subresourceVerb(info.Verb, sv.storage.Scale, sv.scale, admit)
+		}
+	}
+	if serve == nil {
+		err := apierrors.NewMethodNotSupported(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, info.Verb)
+		if info.Subresource != "" && info.Subresource != "status" && info.Subresource != "scale" || serveNone(info, sv) {
+			err = apierrors.NewNotFound(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource + "/" + info.Subresource}, info.Name)
+		}
+		responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{Group: info.APIGroup, Version: info.APIVersion}, w, req)
+		return
+	}
+	serve(w, req)
+}
+
+// serveNone says whether a named subresource is one the version lacks.
+func serveNone(info *genericapirequest.RequestInfo, sv *servedVersion) bool {
+	return info.Subresource == "status" && sv.storage.Status == nil || info.Subresource == "scale" && sv.storage.Scale == nil
+}
+
+// patchTypes are the patches custom resources take: no strategic merge, as
+// they have no Go types to carry merge keys.
+var patchTypes = []string{string(types.JSONPatchType), string(types.MergePatchType), string(types.ApplyYAMLPatchType)}
+
+func (h *Handler) resourceVerb(verb string, sv *servedVersion, admit admission.Interface) http.HandlerFunc {
+	store, scope := sv.storage.CustomResource, sv.main
+	switch verb {
+	case "get":
+		return handlers.GetResource(store, scope)
+	case "list":
+		return handlers.ListResource(store, store, scope, false, h.config.MinRequestTimeout)
+	case "watch":
+		return handlers.ListResource(store, store, scope, true, h.config.MinRequestTimeout)
+	case "create":
+		return handlers.CreateResource(store, scope, admit)
+	case "update":
+		return handlers.UpdateResource(store, scope, admit)
+	case "patch":
+		return handlers.PatchResource(store, scope, admit, patchTypes)
+	case "delete":
+		return handlers.DeleteResource(store, true, scope, admit)
+	case "deletecollection":
+		return handlers.DeleteCollection(store, true, scope, admit)
+	}
+	return nil
+}
+
+// subresource is the storage of status or scale.
+type subresource interface {
+	rest.Getter
+	rest.Updater
+	rest.Patcher
+}
+
+func subresourceVerb(verb string, store subresource, scope *handlers.RequestScope, admit admission.Interface) http.HandlerFunc {
+	switch verb {
+	case "get":
+		return handlers.GetResource(store, scope)
+	case "update":
+		return handlers.UpdateResource(store, scope, admit)
+	case "patch":
+		return handlers.PatchResource(store, scope, admit, patchTypes)
+	}
+	return nil
+}
+
+// serveGroupDiscovery serves /apis/<group> and /apis/<group>/<version> of the
+// cluster's CRD groups.
+func (h *Handler) serveGroupDiscovery(w http.ResponseWriter, req *http.Request, v *view, info *genericapirequest.RequestInfo) {
+	if err := v.discovery(); err != nil {
+		h.internalError(w, req, err)
+		return
+	}
+	parts := strings.Split(strings.Trim(info.Path, "/"), "/")
+	if len(parts) < 2 || len(parts) > 3 {
+		h.notFound.ServeHTTP(w, req)
+		return
+	}
+	g, ok := v.group(parts[1])
+	if !ok {
+		h.notFound.ServeHTTP(w, req)
+		return
+	}
+	if len(parts) == 2 {
+		writeDiscovery(w, req, &g)
+		return
+	}
+	resources, ok := v.resources[schema.GroupVersion{Group: parts[1], Version: parts[2]}]
+	if !ok {
+		h.notFound.ServeHTTP(w, req)
+		return
+	}
+	writeDiscovery(w, req, resourceList(parts[1]+"/"+parts[2], resources))
+}
+
+// servedFor returns the stores and scopes of crd's spec, building them on first use.
+func (h *Handler) servedFor(crd *apiextensionsv1.CustomResourceDefinition) (*served, error) {
+	hash, err := specHash(crd)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := h.served.Get(hash); ok {
+		return s.(*served), nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s, ok := h.served.Get(hash); ok {
+		return s.(*served), nil
+	}
+	s, err := newServed(&servingInputs{
+		options:      h.config.Options,
+		converters:   h.converters,
+		authorizer:   h.config.Authorizer,
+		static:       h.static,
+		maxBodyBytes: h.config.MaxRequestBodyBytes,
+	}, crd)
+	if err != nil {
+		return nil, fmt.Errorf("serving CRD %s: %w", crd.Name, err)
+	}
+	h.served.Add(hash, s)
+	return s, nil
+}
+
+func (h *Handler) internalError(w http.ResponseWriter, req *http.Request, err error) {
+	responsewriters.ErrorNegotiated(apierrors.NewInternalError(err), scheme.Codecs, schema.GroupVersion{}, w, req)
+}
+
+func servesVersion(crd *apiextensionsv1.CustomResourceDefinition, version string) bool {
+	for _, v := range crd.Spec.Versions {
+		if v.Name == version {
+			return v.Served
+		}
+	}
+	return false
+}
+
+// scopeMatches says whether a request's namespace fits the CRD's scope: a
+// namespaced resource may be listed, watched and deleted across namespaces.
+func scopeMatches(crd *apiextensionsv1.CustomResourceDefinition, info *genericapirequest.RequestInfo) bool {
+	if crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
+		return info.Namespace == ""
+	}
+	return info.Namespace != "" || info.Verb == "list" || info.Verb == "watch" || info.Verb == "deletecollection"
+}
+
+// refuseCreate refuses to create custom resources of a CRD being deleted.
+type refuseCreate struct {
+	admission.Interface
+}
+
+var errTerminating = errors.New("create not allowed while custom resource definition is terminating")
+
+func (r refuseCreate) Handles(op admission.Operation) bool {
+	return op == admission.Create || r.Interface.Handles(op)
+}
+
+func (r refuseCreate) Admit(ctx context.Context, a admission.Attributes, o admission.ObjectInterfaces) error {
+	if a.GetOperation() == admission.Create {
+		return apierrors.NewForbidden(a.GetResource().GroupResource(), a.GetName(), errTerminating)
+	}
+	if m, ok := r.Interface.(admission.MutationInterface); ok {
+		return m.Admit(ctx, a, o)
+	}
+	return nil
+}
+
+func (r refuseCreate) Validate(ctx context.Context, a admission.Attributes, o admission.ObjectInterfaces) error {
+	if a.GetOperation() == admission.Create {
+		return apierrors.NewForbidden(a.GetResource().GroupResource(), a.GetName(), errTerminating)
+	}
+	if v, ok := r.Interface.(admission.ValidationInterface); ok {
+		return v.Validate(ctx, a, o)
+	}
+	return nil
+}
+
+func hashOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
