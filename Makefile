@@ -6,7 +6,7 @@ GO ?= go
 # Tests against PostgreSQL use this server (trust authentication, database "test").
 export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api clean
+.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api bench-crds clean
 
 all: build
 
@@ -71,3 +71,10 @@ bench-storage:
 # flags, e.g. -clusters 10.
 bench-api:
 	$(GO) run ./bench/api $(BENCHFLAGS)
+
+# What CRDs cost per logical cluster: 1,000 clusters, each with its own CRD
+# (distinct specs, then identical ones), and the server's memory as they grow;
+# writes bench/results/crds-<storage>.json. BENCHFLAGS passes flags, e.g.
+# -storage postgres.
+bench-crds:
+	$(GO) run ./bench/crds $(BENCHFLAGS)

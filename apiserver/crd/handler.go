@@ -25,6 +25,8 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/utils/lru"
 
@@ -40,6 +42,21 @@ const (
 	// request scopes; the least recently used are dropped.
 	cachedServed = 512
 )
+
+var (
+	handlerBuilds = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "warren", Subsystem: "crd", Name: "handler_builds_total", StabilityLevel: metrics.ALPHA,
+		Help: "Custom resource handlers built: one per distinct CRD spec served, again after eviction.",
+	})
+	handlersHeld = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace: "warren", Subsystem: "crd", Name: "handlers", StabilityLevel: metrics.ALPHA,
+		Help: "Custom resource handlers held, each shared by every cluster whose CRD has its spec.",
+	})
+)
+
+func init() {
+	legacyregistry.MustRegister(handlerBuilds, handlersHeld)
+}
 
 // listWatcher is the storage of CustomResourceDefinitions.
 type listWatcher interface {
@@ -266,6 +283,8 @@ func (h *Handler) servedFor(crd *apiextensionsv1.CustomResourceDefinition) (*ser
 		return nil, fmt.Errorf("serving CRD %s: %w", crd.Name, err)
 	}
 	h.served.Add(hash, s)
+	handlerBuilds.Inc()
+	handlersHeld.Set(float64(h.served.Len()))
 	return s, nil
 }
 

@@ -16,10 +16,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/warren-dev/warren/bench/etcdserver"
 	"github.com/warren-dev/warren/bench/report"
+	"github.com/warren-dev/warren/bench/warrenproc"
 )
 
 var allBackends = []string{"warren-sqlite", "warren-postgres", "warren-etcd"}
@@ -66,7 +65,7 @@ func run(ctx context.Context, w *workload, backends []string, pgURL, out string)
 		return err
 	}
 	defer os.RemoveAll(dir)
-	binary, err := build(ctx, dir)
+	binary, err := warrenproc.Build(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -94,7 +93,7 @@ func runOne(ctx context.Context, w *workload, backend, binary, dir, pgURL string
 	case "warren-sqlite":
 	case "warren-postgres":
 		const shard = "bench_api"
-		if err := dropSchema(ctx, pgURL, shard); err != nil {
+		if err := warrenproc.DropSchema(ctx, pgURL, shard); err != nil {
 			return nil, serverFigures{}, err
 		}
 		args = []string{"--storage", pgURL, "--shard", shard}
@@ -108,31 +107,21 @@ func runOne(ctx context.Context, w *workload, backend, binary, dir, pgURL string
 	default:
 		return nil, serverFigures{}, fmt.Errorf("unknown back end %q (want one of %s)", backend, strings.Join(allBackends, ", "))
 	}
-	s, err := startServer(binary, filepath.Join(dir, "data"), args...)
+	s, err := warrenproc.Start(binary, filepath.Join(dir, "data"), args...)
 	if err != nil {
 		return nil, serverFigures{}, err
 	}
-	defer s.stop()
-	f := serverFigures{Backend: backend, ReadyMs: float64(s.ready.Microseconds()) / 1000}
-	if f.IdleRSSBytes, err = s.rss(); err != nil {
+	defer s.Stop()
+	f := serverFigures{Backend: backend, ReadyMs: float64(s.Ready.Microseconds()) / 1000}
+	if f.IdleRSSBytes, err = s.RSS(); err != nil {
 		return nil, f, err
 	}
 	results, err := w.run(ctx, backend, s)
 	if err != nil {
-		return nil, f, fmt.Errorf("%w\nwarren's log:\n%s", err, s.log.String())
+		return nil, f, fmt.Errorf("%w\nwarren's log:\n%s", err, s.Log())
 	}
-	f.LoadRSSBytes, err = s.rss()
+	f.LoadRSSBytes, err = s.RSS()
 	return results, f, err
-}
-
-func dropSchema(ctx context.Context, pgURL, schema string) error {
-	conn, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-	return err
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/warren-dev/warren/bench/report"
+	"github.com/warren-dev/warren/bench/warrenproc"
 )
 
 // workload is what every back end serves, the same for each.
@@ -33,14 +34,14 @@ type workload struct {
 
 // clients hands out one clientset per cluster, all sharing one HTTP transport.
 type clients struct {
-	s    *server
+	s    *warrenproc.Server
 	http *http.Client
 	mu   sync.Mutex
 	byCl map[string]kubernetes.Interface
 }
 
-func newClients(s *server) (*clients, error) {
-	cfg, err := s.config("root")
+func newClients(s *warrenproc.Server) (*clients, error) {
+	cfg, err := s.Config("root")
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ func (c *clients) in(cluster string) (kubernetes.Interface, error) {
 	if cs, ok := c.byCl[cluster]; ok {
 		return cs, nil
 	}
-	cfg, err := c.s.config(cluster)
+	cfg, err := c.s.Config(cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func (w *workload) configMap(i int) *corev1.ConfigMap {
 }
 
 // run measures every operation on one server.
-func (w *workload) run(ctx context.Context, backend string, s *server) ([]report.Result, error) {
+func (w *workload) run(ctx context.Context, backend string, s *warrenproc.Server) ([]report.Result, error) {
 	c, err := newClients(s)
 	if err != nil {
 		return nil, err
@@ -197,7 +198,7 @@ func (w *workload) profile(ctx context.Context, c *clients, name string) <-chan 
 		return done
 	}
 	go func() {
-		url := fmt.Sprintf("https://127.0.0.1:%d/debug/pprof/profile?seconds=1", c.s.port)
+		url := fmt.Sprintf("https://127.0.0.1:%d/debug/pprof/profile?seconds=1", c.s.Port)
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			done <- err

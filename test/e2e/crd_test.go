@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -692,4 +693,44 @@ func nextEvent(t *testing.T, w watch.Interface) watch.Event {
 		t.Fatal("no watch event within 20s")
 	}
 	return watch.Event{}
+}
+
+// TestCRDSharedHandlers: clusters whose CRDs have the same spec share one built
+// handler; a CRD with another spec gets its own, and sharing never mixes the
+// clusters' custom resources.
+func TestCRDSharedHandlers(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		shared := []string{"share-1", "share-2", "share-3"}
+		for _, cluster := range shared {
+			s.establish(cluster, sizedWidgets)
+			s.pipe(widget("in-"+cluster, "{size: 2}"), cluster, "create", "-f", "-")
+		}
+		if builds := s.metric("warren_crd_handler_builds_total"); builds != 1 {
+			t.Errorf("three clusters with the same CRD spec built %v handlers, want 1", builds)
+		}
+		s.establish("share-other", ownedWidgets)
+		s.pipe(widget("in-share-other", "{owner: me}"), "share-other", "create", "-f", "-")
+		if builds := s.metric("warren_crd_handler_builds_total"); builds != 2 {
+			t.Errorf("a CRD of another spec made %v handler builds in all, want 2", builds)
+		}
+		for _, cluster := range append(shared, "share-other") {
+			s.expect(cluster, "in-"+cluster, "get", "widgets", "-o", "jsonpath={.items[*].metadata.name}")
+		}
+	})
+}
+
+// metric reads a metric without labels from the server's /metrics.
+func (s *server) metric(name string) float64 {
+	s.t.Helper()
+	for _, line := range strings.Split(s.kubectl("root", "get", "--raw", "/metrics"), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				s.t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	s.t.Fatalf("/metrics has no %s", name)
+	return 0
 }

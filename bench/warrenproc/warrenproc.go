@@ -1,4 +1,7 @@
-package main
+// Package warrenproc runs the warren binary for benchmarks: it builds it,
+// starts it on a data directory and waits until it is ready, hands out the
+// admin's client configuration per cluster, and reads the process's memory.
+package warrenproc
 
 import (
 	"bytes"
@@ -15,29 +18,31 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// server is a warren process under benchmark.
-type server struct {
+// Server is a warren process under benchmark.
+type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	log     bytes.Buffer
-	port    int
 	dataDir string
-	// ready is how long the process took from start to answering /readyz.
-	ready time.Duration
+	// Port is where the server listens, on 127.0.0.1.
+	Port int
+	// Ready is how long the process took from start to answering /readyz.
+	Ready time.Duration
 }
 
-// startServer runs binary start with storage args and waits until it is ready.
-func startServer(binary, dataDir string, storageArgs ...string) (*server, error) {
+// Start runs binary start with storage args and waits until it is ready.
+func Start(binary, dataDir string, storageArgs ...string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	s := &server{port: port, dataDir: dataDir, exited: make(chan struct{})}
+	s := &Server{Port: port, dataDir: dataDir, exited: make(chan struct{})}
 	args := append([]string{"start", "--data-dir", dataDir, "--secure-port", strconv.Itoa(port)}, storageArgs...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
@@ -56,25 +61,25 @@ func startServer(binary, dataDir string, storageArgs ...string) (*server, error)
 		if resp, err := probe.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", port)); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				s.ready = time.Since(start)
+				s.Ready = time.Since(start)
 				return s, nil
 			}
 		}
 		if time.Since(start) > time.Minute {
-			s.stop()
+			s.Stop()
 			return nil, fmt.Errorf("warren not ready within a minute:\n%s", s.log.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// config is the admin's client configuration for cluster.
-func (s *server) config(cluster string) (*rest.Config, error) {
+// Config is the admin's client configuration for cluster.
+func (s *Server) Config(cluster string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(s.dataDir, "admin.kubeconfig"))
 	if err != nil {
 		return nil, err
 	}
-	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d/clusters/%s", s.port, cluster)
+	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d/clusters/%s", s.Port, cluster)
 	cfg.QPS, cfg.Burst = -1, 0
 	// Controllers talk protobuf to built-in APIs, as the benchmark does.
 	cfg.ContentType = runtime.ContentTypeProtobuf
@@ -82,8 +87,8 @@ func (s *server) config(cluster string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// rss is the server's resident memory in bytes.
-func (s *server) rss() (int64, error) {
+// RSS is the server's resident memory in bytes.
+func (s *Server) RSS() (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
@@ -97,8 +102,8 @@ func (s *server) rss() (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", s.cmd.Process.Pid)
 }
 
-// stop shuts the server down gracefully.
-func (s *server) stop() {
+// Stop shuts the server down gracefully.
+func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -106,6 +111,20 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
+}
+
+// Log is what the server has written so far.
+func (s *Server) Log() string { return s.log.String() }
+
+// DropSchema drops a PostgreSQL schema (a shard) and everything in it.
+func DropSchema(ctx context.Context, pgURL, schema string) error {
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	return err
 }
 
 func freePort() (int, error) {
@@ -117,8 +136,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// build compiles warren into dir.
-func build(ctx context.Context, dir string) (string, error) {
+// Build compiles warren into dir and returns the binary's path.
+func Build(ctx context.Context, dir string) (string, error) {
 	binary := filepath.Join(dir, "warren")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/warren-dev/warren/cmd/warren")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
