@@ -195,7 +195,11 @@ func (c *Controller) deleteInstances(ctx context.Context, internal *apiextension
 	if err != nil {
 		return err
 	}
-	s, err := c.handler.servedFor(crd)
+	d, err := newDefinition(crd)
+	if err != nil {
+		return err
+	}
+	s, err := c.handler.servedFor(d)
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	crd, ok := v.served[schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}]
-	if !ok || !servesVersion(crd, info.APIVersion) || !scopeMatches(crd, info) {
+	if !ok || !servesVersion(crd.CustomResourceDefinition, info.APIVersion) || !scopeMatches(crd.CustomResourceDefinition, info) {
 		h.notFound.ServeHTTP(w, req)
 		return
 	}
@@ -151,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		warning.AddWarning(ctx, "", msg)
 	}
 	admit := h.config.Admission
-	if !crd.DeletionTimestamp.IsZero() || apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Terminating) {
+	if !crd.DeletionTimestamp.IsZero() || apihelpers.IsCRDConditionTrue(crd.CustomResourceDefinition, apiextensionsv1.Terminating) {
 		admit = refuseCreate{admit}
 	}
 	var serve http.HandlerFunc
@@ -258,18 +258,15 @@ func (h *Handler) serveGroupDiscovery(w http.ResponseWriter, req *http.Request, 
 	writeDiscovery(w, req, resourceList(parts[1]+"/"+parts[2], resources))
 }
 
-// servedFor returns the stores and scopes of crd's spec, building them on first use.
-func (h *Handler) servedFor(crd *apiextensionsv1.CustomResourceDefinition) (*served, error) {
-	hash, err := specHash(crd)
-	if err != nil {
-		return nil, err
-	}
-	if s, ok := h.served.Get(hash); ok {
+// servedFor returns the stores and scopes of a CRD's spec, building them on
+// first use.
+func (h *Handler) servedFor(d *definition) (*served, error) {
+	if s, ok := h.served.Get(d.hash); ok {
 		return s.(*served), nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if s, ok := h.served.Get(hash); ok {
+	if s, ok := h.served.Get(d.hash); ok {
 		return s.(*served), nil
 	}
 	s, err := newServed(&servingInputs{
@@ -278,11 +275,11 @@ func (h *Handler) servedFor(crd *apiextensionsv1.CustomResourceDefinition) (*ser
 		authorizer:   h.config.Authorizer,
 		static:       h.static,
 		maxBodyBytes: h.config.MaxRequestBodyBytes,
-	}, crd)
+	}, d.CustomResourceDefinition)
 	if err != nil {
-		return nil, fmt.Errorf("serving CRD %s: %w", crd.Name, err)
+		return nil, fmt.Errorf("serving CRD %s: %w", d.Name, err)
 	}
-	h.served.Add(hash, s)
+	h.served.Add(d.hash, s)
 	handlerBuilds.Inc()
 	handlersHeld.Set(float64(h.served.Len()))
 	return s, nil

@@ -31,7 +31,7 @@ import (
 // resource, and — computed when first asked — their discovery and OpenAPI.
 type view struct {
 	// served are the CRDs whose names are accepted, by group and plural.
-	served map[schema.GroupResource]*apiextensionsv1.CustomResourceDefinition
+	served map[schema.GroupResource]*definition
 	// established are the CRDs discovery shows, by group then name.
 	established []*apiextensionsv1.CustomResourceDefinition
 
@@ -64,14 +64,18 @@ func loadView(crds listWatcher) clusterwatch.Load[*view] {
 		if err != nil {
 			return nil, 0, err
 		}
-		v := &view{served: map[schema.GroupResource]*apiextensionsv1.CustomResourceDefinition{}}
+		v := &view{served: map[schema.GroupResource]*definition{}}
 		for i := range obj.(*apiextensions.CustomResourceDefinitionList).Items {
 			crd, err := toV1(&obj.(*apiextensions.CustomResourceDefinitionList).Items[i])
 			if err != nil {
 				return nil, 0, err
 			}
 			if apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.NamesAccepted) || apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Established) {
-				v.served[schema.GroupResource{Group: crd.Spec.Group, Resource: crd.Status.AcceptedNames.Plural}] = crd
+				d, err := newDefinition(crd)
+				if err != nil {
+					return nil, 0, err
+				}
+				v.served[schema.GroupResource{Group: crd.Spec.Group, Resource: crd.Status.AcceptedNames.Plural}] = d
 			}
 			if apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Established) {
 				v.established = append(v.established, crd)
@@ -83,6 +87,20 @@ func loadView(crds listWatcher) clusterwatch.Load[*view] {
 		})
 		return v, revision, nil
 	}
+}
+
+// definition is a served CRD and the hash of what serving it depends on.
+type definition struct {
+	*apiextensionsv1.CustomResourceDefinition
+	hash string
+}
+
+func newDefinition(crd *apiextensionsv1.CustomResourceDefinition) (*definition, error) {
+	hash, err := specHash(crd)
+	if err != nil {
+		return nil, fmt.Errorf("hashing CRD %s: %w", crd.Name, err)
+	}
+	return &definition{CustomResourceDefinition: crd, hash: hash}, nil
 }
 
 func toV1(in *apiextensions.CustomResourceDefinition) (*apiextensionsv1.CustomResourceDefinition, error) {

@@ -695,6 +695,37 @@ func nextEvent(t *testing.T, w watch.Interface) watch.Event {
 	return watch.Event{}
 }
 
+// TestCRDPatchesAndCollections: custom resources take client-side apply (which
+// kubectl sends as a merge patch), JSON and merge patches, refuse strategic merge
+// patches as Kubernetes does (they have no Go types to carry merge keys), and
+// delete by collection, with and without a label selector.
+func TestCRDPatchesAndCollections(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		c := "crd-patch"
+		s.establish(c, sizedWidgets)
+		s.pipe(widget("w", "{size: 2}"), c, "apply", "-f", "-")
+		s.pipe(widget("w", "{size: 4, color: blue}"), c, "apply", "-f", "-")
+		s.expect(c, "4 blue", "get", "widget", "w", "-o", "jsonpath={.spec.size} {.spec.color}")
+		s.refused("", c, "application/merge-patch+json", "patch", "widget", "w", "-p", `{"spec":{"size":5}}`)
+		s.pipe("", c, "patch", "widget", "w", "--type=json", "-p", `[{"op":"replace","path":"/spec/size","value":6}]`)
+		s.pipe("", c, "patch", "widget", "w", "--type=merge", "-p", `{"spec":{"color":null}}`)
+		s.expect(c, "6 ", "get", "widget", "w", "-o", "jsonpath={.spec.size} {.spec.color}")
+
+		for _, name := range []string{"keep-1", "keep-2"} {
+			s.pipe(widget(name, "{size: 1}"), c, "create", "-f", "-")
+		}
+		s.kubectl(c, "label", "widget", "keep-1", "keep-2", "tier=keep")
+		ctx := context.Background()
+		widgets := dynamicFor(t, s, c).Resource(widgetsGVR).Namespace("default")
+		if err := widgets.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "tier!=keep"}); err != nil {
+			t.Fatalf("deleting the unlabelled widgets: %v", err)
+		}
+		s.expectNames(c, []string{"keep-1", "keep-2"}, "get", "widgets", "-o", "jsonpath={.items[*].metadata.name}")
+		s.kubectl(c, "delete", "widgets", "--all")
+		s.expect(c, "", "get", "widgets", "-o", "jsonpath={.items[*].metadata.name}")
+	})
+}
+
 // TestCRDSharedHandlers: clusters whose CRDs have the same spec share one built
 // handler; a CRD with another spec gets its own, and sharing never mixes the
 // clusters' custom resources.
