@@ -173,10 +173,6 @@ func writeDiscovery(w http.ResponseWriter, req *http.Request, obj runtime.Object
 	responsewriters.WriteObjectNegotiated(scheme.Codecs, negotiation.DefaultEndpointRestrictions, schema.GroupVersion{}, w, req, http.StatusOK, obj, false)
 }
 
-func resourceList(groupVersion string, resources []metav1.APIResource) *metav1.APIResourceList {
-	return &metav1.APIResourceList{GroupVersion: groupVersion, APIResources: resources}
-}
-
 // serveOpenAPIIndex serves the OpenAPI v3 index: the built-in group versions,
 // as next lists them, and the cluster's CRD group versions. Their URLs are
 // rooted at /openapi/v3, which clients resolve under the cluster's path.

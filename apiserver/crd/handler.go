@@ -15,6 +15,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/conversion"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/admission"
@@ -155,32 +156,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		admit = refuseCreate{admit}
 	}
 	var serve http.HandlerFunc
-	switch info.Subresource {
-	case "":
+	switch {
+	case info.Subresource == "":
 		serve = h.resourceVerb(info.Verb, sv, admit)
-	case "status":
-		if sv.storage.Status != nil {
-			serve = subresourceVerb(info.Verb, sv.storage.Status, sv.status, admit)
-		}
-	case "scale":
-		if sv.storage.Scale != nil {
-			serve = subresourceVerb(info.Verb, sv.storage.Scale, sv.scale, admit)
-		}
+	case info.Subresource == "status" && sv.storage.Status != nil:
+		serve = subresourceVerb(info.Verb, sv.storage.Status, sv.status, admit)
+	case info.Subresource == "scale" && sv.storage.Scale != nil:
+		serve = subresourceVerb(info.Verb, sv.storage.Scale, sv.scale, admit)
+	default: // a subresource this version does not have
+		h.notFound.ServeHTTP(w, req)
+		return
 	}
 	if serve == nil {
 		err := apierrors.NewMethodNotSupported(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, info.Verb)
-		if info.Subresource != "" && info.Subresource != "status" && info.Subresource != "scale" || serveNone(info, sv) {
-			err = apierrors.NewNotFound(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource + "/" + info.Subresource}, info.Name)
-		}
 		responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{Group: info.APIGroup, Version: info.APIVersion}, w, req)
 		return
 	}
 	serve(w, req)
-}
-
-// serveNone says whether a named subresource is one the version lacks.
-func serveNone(info *genericapirequest.RequestInfo, sv *servedVersion) bool {
-	return info.Subresource == "status" && sv.storage.Status == nil || info.Subresource == "scale" && sv.storage.Scale == nil
 }
 
 // patchTypes are the patches custom resources take: no strategic merge, as
@@ -255,7 +247,7 @@ func (h *Handler) serveGroupDiscovery(w http.ResponseWriter, req *http.Request, 
 		h.notFound.ServeHTTP(w, req)
 		return
 	}
-	writeDiscovery(w, req, resourceList(parts[1]+"/"+parts[2], resources))
+	writeDiscovery(w, req, &metav1.APIResourceList{GroupVersion: parts[1] + "/" + parts[2], APIResources: resources})
 }
 
 // servedFor returns the stores and scopes of a CRD's spec, building them on

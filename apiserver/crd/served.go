@@ -132,10 +132,10 @@ func structuralSchemas(crd *apiextensionsv1.CustomResourceDefinition) (*schemas,
 	}
 	for _, v := range crd.Spec.Versions {
 		internal, err := internalSchema(crd, v.Name)
-		if err != nil || internal == nil {
-			if err != nil {
-				return nil, err
-			}
+		if err != nil {
+			return nil, err
+		}
+		if internal == nil {
 			continue
 		}
 		structural, err := structuralschema.NewStructural(internal.OpenAPIV3Schema)

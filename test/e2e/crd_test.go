@@ -30,9 +30,9 @@ var (
 	crdsGVR    = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 )
 
-// sizedWidgets is cluster a's Widget: a size with a minimum and a default, and
-// a color from an enum.
-const sizedWidgets = `apiVersion: apiextensions.k8s.io/v1
+// widgetsV1 is the start of most CRDs of these tests: widgets.example.com, its
+// names and a served storage version v1, whose fields follow.
+const widgetsV1 = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: {name: widgets.example.com}
 spec:
@@ -43,7 +43,11 @@ spec:
   - name: v1
     served: true
     storage: true
-    schema:
+`
+
+// sizedWidgets is cluster a's Widget: a size with a minimum and a default, and
+// a color from an enum.
+const sizedWidgets = widgetsV1 + `    schema:
       openAPIV3Schema:
         type: object
         properties:
@@ -55,18 +59,7 @@ spec:
 `
 
 // ownedWidgets is cluster b's Widget: same name, unrelated schema.
-const ownedWidgets = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
+const ownedWidgets = widgetsV1 + `    schema:
       openAPIV3Schema:
         type: object
         properties:
@@ -80,18 +73,7 @@ spec:
 
 // scaledWidgets has status and scale subresources and printer columns, one of
 // them only in the wide output.
-const scaledWidgets = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    subresources:
+const scaledWidgets = widgetsV1 + `    subresources:
       status: {}
       scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
     additionalPrinterColumns:
@@ -130,18 +112,7 @@ const rangeSchema = `    schema:
               max: {type: integer}
 `
 
-const rangeWidgetsV1 = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-` + rangeSchema
+const rangeWidgetsV1 = widgetsV1 + rangeSchema
 
 // rangeWidgetsV1V2 adds a served v2 with the same schema; v1 stays the storage
 // version and conversion stays None.
