@@ -33,8 +33,12 @@ import (
 	"github.com/warren-dev/warren/apiserver/registry/core/secret"
 	"github.com/warren-dev/warren/apiserver/registry/core/serviceaccount"
 	"github.com/warren-dev/warren/apiserver/registry/rbac"
+	tenancyregistry "github.com/warren-dev/warren/apiserver/registry/tenancy"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/token"
+	"github.com/warren-dev/warren/tenancy"
+	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
 )
 
 // apis are the stores of every built-in resource, served in every cluster.
@@ -45,6 +49,7 @@ type apis struct {
 	rbac            authorization.Stores
 	crds            *customresourcedefinition.REST
 	crdStatus       *customresourcedefinition.StatusREST
+	tenancy         tenancy.Stores
 	// namespaced are the stores a deleted namespace is emptied of.
 	namespaced map[string]namespace.Contents
 	legacy     genericapiserver.APIGroupInfo
@@ -113,6 +118,10 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 		"customresourcedefinitions":        a.crds,
 		"customresourcedefinitions/status": a.crdStatus,
 	}
+	tenancyGroup, coreGroup, err := a.newTenancy(getter, a.namespaces, clusterRoleBindings)
+	if err != nil {
+		return nil, err
+	}
 
 	a.legacy = groupInfo("", corev1.SchemeGroupVersion.Version, core)
 	a.groups = []genericapiserver.APIGroupInfo{
@@ -120,8 +129,38 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 		groupInfo(coordinationv1.GroupName, "v1", coordination),
 		groupInfo(eventsv1.GroupName, "v1", eventsGroup),
 		groupInfo(apiextensionsv1.GroupName, "v1", apiextensions),
+		groupInfo(tenancyv1alpha1.GroupName, tenancyv1alpha1.SchemeGroupVersion.Version, tenancyGroup),
+		groupInfo(corev1alpha1.GroupName, corev1alpha1.SchemeGroupVersion.Version, coreGroup),
 	}
 	return a, nil
+}
+
+// newTenancy builds the stores of workspaces, workspace types and logical
+// clusters, and returns what the tenancy and core.warren.dev groups serve.
+func (a *apis) newTenancy(getter generic.RESTOptionsGetter, namespaces, clusterRoleBindings rest.Creater) (tenancyGroup, coreGroup map[string]rest.Storage, err error) {
+	workspaces, workspaceStatus, err := tenancyregistry.NewWorkspaces(getter)
+	if err != nil {
+		return nil, nil, err
+	}
+	types, err := tenancyregistry.NewWorkspaceTypes(getter)
+	if err != nil {
+		return nil, nil, err
+	}
+	clusters, clusterStore, clusterStatus, err := tenancyregistry.NewLogicalClusters(getter)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.tenancy = tenancy.Stores{
+		Workspaces:           workspaces,
+		WorkspaceTypes:       types,
+		LogicalClusters:      clusterStore,
+		WorkspaceStatus:      workspaceStatus,
+		LogicalClusterStatus: clusterStatus,
+		Namespaces:           namespaces,
+		ClusterRoleBindings:  clusterRoleBindings,
+	}
+	return map[string]rest.Storage{"workspaces": workspaces, "workspacetypes": types},
+		map[string]rest.Storage{"logicalclusters": clusters}, nil
 }
 
 // addReviews adds the access and token reviews, which answer with authz, rules

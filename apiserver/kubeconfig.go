@@ -8,8 +8,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/pki"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // writeKubeconfig writes <data-dir>/admin.kubeconfig for the installation's

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,10 +17,10 @@ import (
 	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/registry"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/storage"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // storedAs maps resources stored under another resource's keys and version:
@@ -39,7 +41,8 @@ var _ generic.RESTOptionsGetter = (*restOptions)(nil)
 func (o *restOptions) GetRESTOptions(gr schema.GroupResource, example runtime.Object) (generic.RESTOptions, error) {
 	gvr, ok := storedAs[gr]
 	if !ok {
-		gvr = schema.GroupVersionResource{Group: gr.Group, Version: "v1", Resource: gr.Resource}
+		gv, _ := scheme.StorageVersion(gr.Group)
+		gvr = gv.WithResource(gr.Resource)
 	}
 	codec, err := storageCodec(gvr.GroupVersion())
 	if err != nil {
@@ -56,11 +59,11 @@ func (o *restOptions) GetRESTOptions(gr schema.GroupResource, example runtime.Ob
 }
 
 // storageCodec encodes objects of gv as protobuf, the form Kubernetes stores
-// its built-in types in; it decodes JSON and protobuf.
+// its built-in types in, and the types without a protobuf form (warren's own,
+// CustomResourceDefinitions) as JSON; it decodes JSON and protobuf.
 func storageCodec(gv schema.GroupVersion) (runtime.Codec, error) {
 	info, ok := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
-	if !ok || strings.HasPrefix(gv.Group, "apiextensions.k8s.io") {
-		// CustomResourceDefinitions have no protobuf form.
+	if _, protobuf := scheme.StorageVersion(gv.Group); !ok || !protobuf {
 		return scheme.Codecs.LegacyCodec(gv), nil
 	}
 	return scheme.Codecs.CodecForVersions(info.Serializer, scheme.Codecs.UniversalDeserializer(), gv, runtime.InternalGroupVersioner), nil
@@ -129,4 +132,34 @@ func (s *etcdMarked) GuaranteedUpdate(ctx context.Context, key string, destinati
 		return out, ttl, err
 	}
 	return s.Interface.GuaranteedUpdate(ctx, key, destination, ignoreNotFound, preconditions, marked, cached)
+}
+
+// EraseCluster deletes every object of a logical cluster from etcd. etcd has no
+// index by cluster, so it reads every key (keys only, a page at a time) and
+// deletes those in the cluster: the third segment of /<group>/<resource>/<cluster>/….
+func (o *restOptions) EraseCluster(ctx context.Context, cluster string) (int, error) {
+	client, err := clientv3.New(clientv3.Config{Endpoints: o.etcd, DialTimeout: 10 * time.Second, Context: ctx})
+	if err != nil {
+		return 0, fmt.Errorf("erasing cluster %s: %w", cluster, err)
+	}
+	defer client.Close()
+	deleted := 0
+	for from := "/"; ; {
+		page, err := client.Get(ctx, from, clientv3.WithFromKey(), clientv3.WithKeysOnly(), clientv3.WithLimit(1000))
+		if err != nil {
+			return deleted, fmt.Errorf("erasing cluster %s: %w", cluster, err)
+		}
+		for _, kv := range page.Kvs {
+			if segments := strings.SplitN(string(kv.Key), "/", 5); len(segments) == 5 && segments[3] == cluster {
+				if _, err := client.Delete(ctx, string(kv.Key)); err != nil {
+					return deleted, fmt.Errorf("erasing cluster %s: %w", cluster, err)
+				}
+				deleted++
+			}
+		}
+		if !page.More {
+			return deleted, nil
+		}
+		from = string(page.Kvs[len(page.Kvs)-1].Key) + "\x00"
+	}
 }

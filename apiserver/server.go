@@ -9,9 +9,7 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -30,38 +28,32 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/lru"
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/crd"
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/openapi"
 	"github.com/warren-dev/warren/apiserver/pki"
 	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/token"
 	"github.com/warren-dev/warren/storage"
+	"github.com/warren-dev/warren/tenancy"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // healthPaths are served to everyone, authenticated or not.
 var healthPaths = []string{"/healthz", "/livez", "/readyz", "/healthz/*", "/livez/*", "/readyz/*"}
-
-// knownClusters bounds how many clusters the server remembers having prepared
-// (their default namespace made); forgetting one costs one read on its next request.
-const knownClusters = 4096
 
 // Server is a running warren apiserver.
 type Server struct {
 	generic *genericapiserver.GenericAPIServer
 	backend *storage.Backend
 	apis    *apis
-	known   *lru.Cache
 	// Kubeconfig is the path of the admin's kubeconfig.
 	Kubeconfig string
 }
@@ -95,7 +87,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	config.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
 	config.OpenAPIV3Config.Info.Title = "warren"
 
-	s := &Server{known: lru.New(knownClusters)}
+	s := &Server{}
 	built := false
 	defer func() {
 		if !built {
@@ -119,6 +111,15 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	if s.apis, err = newAPIs(config.RESTOptionsGetter, token.NewSigner(saKey)); err != nil {
 		return nil, err
 	}
+	if s.backend != nil {
+		s.apis.tenancy.Eraser = s.backend
+	} else {
+		s.apis.tenancy.Eraser = config.RESTOptionsGetter.(*restOptions)
+	}
+	if err := tenancy.Bootstrap(ctx, s.apis.tenancy, o.Shard); err != nil {
+		return nil, err
+	}
+	index := tenancy.NewIndex(s.apis.tenancy.Workspaces, s.apis.tenancy.LogicalClusters)
 
 	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", files.CACert)
 	if err != nil {
@@ -134,7 +135,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	config.Authentication.Authenticator = authn
 	config.Authentication.APIAudiences = authenticator.Audiences{token.APIAudience}
 	rbac := authorization.NewRBAC(s.apis.rbac)
-	if config.Authorization.Authorizer, err = newAuthorizer(rbac); err != nil {
+	if config.Authorization.Authorizer, err = newAuthorizer(tenancy.NewAccess(index, rbac), rbac); err != nil {
 		return nil, err
 	}
 	s.apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
@@ -145,6 +146,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		namespace.NewLifecycle(s.apis.namespaces),
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
+		tenancy.NewAdmission(index, s.apis.tenancy.WorkspaceTypes),
 	)
 	crds, err := crd.New(crd.Config{
 		CRDs:                s.apis.crds,
@@ -159,7 +161,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		return nil, err
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
-		return logicalcluster.Routing(genericapiserver.DefaultBuildHandlerChain(s.clusterFilters(crds.Discovery(h)), c))
+		return tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(wildcardFilter(crds.Discovery(h)), c))
 	}
 
 	// Requests no built-in API serves go to the custom resources of their cluster.
@@ -175,7 +177,10 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	crds.SetStaticOpenAPI(s.apis.legacy.StaticOpenAPISpec)
 	namespaces := namespace.NewController(s.apis.namespaces, s.apis.finalize, s.apis.namespaced)
 	crdController := crd.NewController(crds, s.apis.crdStatus)
+	workspaces := tenancy.NewLifecycle(s.apis.tenancy, index, o.Shard, "https://"+listenHost(o))
 	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
+		go index.Run(ctx)
+		go workspaces.Run(ctx)
 		go namespaces.Run(ctx)
 		go rbac.Run(ctx)
 		go crds.Run(ctx)
@@ -255,9 +260,10 @@ func healthOnly(a authenticator.Request) authenticator.Request {
 }
 
 // newAuthorizer allows health endpoints to everyone, everything (in every cluster
-// and across them) to the installation's admins, group system:masters, and the
-// rest as the RBAC of the request's cluster says.
-func newAuthorizer(rbac *authorization.RBAC) (authorizer.Authorizer, error) {
+// and across them) to the installation's admins, group system:masters; it denies
+// everything in a workspace to those who may not enter it (access), and leaves
+// the rest to the RBAC of the request's cluster.
+func newAuthorizer(access, rbac authorizer.Authorizer) (authorizer.Authorizer, error) {
 	health, err := authzpath.NewAuthorizer(healthPaths)
 	if err != nil {
 		return nil, err
@@ -265,14 +271,14 @@ func newAuthorizer(rbac *authorization.RBAC) (authorizer.Authorizer, error) {
 	return authzunion.New(
 		authzunion.NamedAuthorizer{AuthorizerName: "health", Authorizer: health},
 		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)},
+		authzunion.NamedAuthorizer{AuthorizerName: "workspace-access", Authorizer: access},
 		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbac},
 	)
 }
 
-// clusterFilters run after authorization, in front of the API handlers: a
-// wildcard request may only list and watch, and a cluster's first request
-// makes its default namespace.
-func (s *Server) clusterFilters(h http.Handler) http.Handler {
+// wildcardFilter runs after authorization, in front of the API handlers: a
+// request across all clusters may only list and watch.
+func wildcardFilter(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx := req.Context()
 		cluster, _ := logicalcluster.From(ctx)
@@ -282,9 +288,6 @@ func (s *Server) clusterFilters(h http.Handler) http.Handler {
 				responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{}, w, req)
 				return
 			}
-		} else if err := s.prepare(ctx, cluster); err != nil {
-			responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{}, w, req)
-			return
 		}
 		h.ServeHTTP(w, req)
 	})
@@ -301,28 +304,6 @@ func wildcardAllows(info *genericapirequest.RequestInfo) error {
 	if info.Namespace != "" {
 		return apierrors.NewBadRequest("a request across all clusters covers every namespace; it cannot name one")
 	}
-	return nil
-}
-
-// prepare makes sure a cluster has its default namespace, once per cluster the
-// server remembers.
-func (s *Server) prepare(ctx context.Context, cluster logicalcluster.Name) error {
-	if _, ok := s.known.Get(cluster); ok {
-		return nil
-	}
-	ctx = genericapirequest.WithNamespace(ctx, "")
-	_, err := s.apis.namespaces.Get(ctx, metav1.NamespaceDefault, &metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: metav1.NamespaceDefault}}
-		_, err = s.apis.namespaces.Create(ctx, ns, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			err = nil
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("preparing cluster %s: %w", cluster, err)
-	}
-	s.known.Add(cluster, struct{}{})
 	return nil
 }
 

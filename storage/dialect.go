@@ -37,6 +37,9 @@ type dialect interface {
 	// expired returns up to limit live rows whose TTL ran out at or before now
 	// (Unix milliseconds), soonest first.
 	expired(ctx context.Context, now int64, limit int) ([]row, error)
+	// clusterRows returns the keys and revisions (no values) of up to limit live
+	// rows whose cluster column is exactly cluster, read through the cluster's index.
+	clusterRows(ctx context.Context, cluster string, limit int) ([]row, error)
 	// listen starts announcing the revisions other processes commit, from a
 	// goroutine that ends with ctx; 0 announces an unknown revision. Databases that
 	// only one process writes announce nothing.

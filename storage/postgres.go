@@ -292,6 +292,21 @@ func (p *postgres) expired(ctx context.Context, now int64, limit int) ([]row, er
 	return expired, nil
 }
 
+func (p *postgres) clusterRows(ctx context.Context, cluster string, limit int) ([]row, error) {
+	rows, err := p.pool.Query(ctx, `SELECT key, revision FROM objects WHERE cluster = $1 LIMIT $2`, cluster, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.key, &x.revision)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
+	}
+	return keys, nil
+}
+
 // listen announces the commits of other processes: every batch notifies on the
 // shard's channel in its transaction, with its last revision, so an announcement
 // arrives after the commit. It listens on a connection of its own; when that

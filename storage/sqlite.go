@@ -358,6 +358,27 @@ func (s *sqlite) expired(ctx context.Context, now int64, limit int) ([]row, erro
 	return out, rows.Err()
 }
 
+func (s *sqlite) clusterRows(ctx context.Context, cluster string, limit int) ([]row, error) {
+	rows, err := s.reader.QueryContext(ctx,
+		`SELECT key, revision FROM objects INDEXED BY objects_cluster WHERE cluster = ?1 LIMIT ?2`, cluster, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
+	}
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		var x row
+		if err := rows.Scan(&x.key, &x.revision); err != nil {
+			return nil, fmt.Errorf("reading the cluster's keys: %w", err)
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
+	}
+	return out, nil
+}
+
 // listen has nothing to announce: this process's writer is the file's only one.
 func (s *sqlite) listen(context.Context, func(int64)) {}
 

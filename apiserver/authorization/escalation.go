@@ -11,7 +11,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
 
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // Escalation is the admission that keeps RBAC from being a way up: a user may

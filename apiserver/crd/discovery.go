@@ -19,8 +19,8 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	"k8s.io/kube-openapi/pkg/handler3"
 
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // Builtins is the aggregated discovery manager of the built-in groups. It

@@ -31,9 +31,9 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/utils/lru"
 
-	"github.com/warren-dev/warren/apiserver/clusterwatch"
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/tenancy/clusterwatch"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 const (

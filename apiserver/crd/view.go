@@ -22,9 +22,9 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/kube-openapi/pkg/spec3"
 
-	"github.com/warren-dev/warren/apiserver/clusterwatch"
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/tenancy/clusterwatch"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // view is what one cluster's CRDs make of its API: the CRDs it serves, by

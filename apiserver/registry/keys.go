@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/storage"
 
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // ClusterKeyed returns s with the request's cluster put into every key:

@@ -22,6 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
 )
 
 // Scheme knows every type warren serves, in its v1 and internal versions.
@@ -35,17 +38,32 @@ var Codecs = serializer.NewCodecFactory(Scheme)
 var OpenAPIScheme = runtime.NewScheme()
 
 // Served lists the group versions warren serves built in, each with its install
-// function.
+// function and whether its types have a protobuf form (warren's own do not).
 var Served = []struct {
 	GroupVersion schema.GroupVersion
 	AddToScheme  func(*runtime.Scheme) error
+	Protobuf     bool
 }{
-	{corev1.SchemeGroupVersion, corev1.AddToScheme},
-	{rbacv1.SchemeGroupVersion, rbacv1.AddToScheme},
-	{coordinationv1.SchemeGroupVersion, coordinationv1.AddToScheme},
-	{eventsv1.SchemeGroupVersion, eventsv1.AddToScheme},
-	{authorizationv1.SchemeGroupVersion, authorizationv1.AddToScheme},
-	{authenticationv1.SchemeGroupVersion, authenticationv1.AddToScheme},
+	{corev1.SchemeGroupVersion, corev1.AddToScheme, true},
+	{rbacv1.SchemeGroupVersion, rbacv1.AddToScheme, true},
+	{coordinationv1.SchemeGroupVersion, coordinationv1.AddToScheme, true},
+	{eventsv1.SchemeGroupVersion, eventsv1.AddToScheme, true},
+	{authorizationv1.SchemeGroupVersion, authorizationv1.AddToScheme, true},
+	{authenticationv1.SchemeGroupVersion, authenticationv1.AddToScheme, true},
+	{tenancyv1alpha1.SchemeGroupVersion, tenancyv1alpha1.AddToScheme, false},
+	{corev1alpha1.SchemeGroupVersion, corev1alpha1.AddToScheme, false},
+}
+
+// StorageVersion returns the version a built-in group's objects are stored in and
+// whether they are stored as protobuf; other groups (custom resources,
+// apiextensions) are v1 and JSON.
+func StorageVersion(group string) (gv schema.GroupVersion, protobuf bool) {
+	for _, g := range Served {
+		if g.GroupVersion.Group == group {
+			return g.GroupVersion, g.Protobuf
+		}
+	}
+	return schema.GroupVersion{Group: group, Version: "v1"}, false
 }
 
 func init() {

@@ -13,8 +13,8 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
-	"github.com/warren-dev/warren/apiserver/clusterwatch"
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
+	"github.com/warren-dev/warren/tenancy/clusterwatch"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // Controller empties deleted namespaces, in every cluster, then removes them.

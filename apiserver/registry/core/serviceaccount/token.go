@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/registry/rest"
 
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
 	"github.com/warren-dev/warren/apiserver/token"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 const (

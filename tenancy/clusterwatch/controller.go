@@ -2,6 +2,8 @@ package clusterwatch
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
@@ -10,7 +12,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // Ref names an object of a cluster.
@@ -31,13 +33,25 @@ type Controller struct {
 	// Sync reconciles an object; an error retries it later, rate limited. It
 	// must be idempotent: several processes may run it for the same object.
 	Sync func(ctx context.Context, r Ref) error
+	// Workers is how many objects are reconciled at once (never one object
+	// twice at once); 0 means 1.
+	Workers int
+
+	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[Ref]]
 }
+
+// Waiting is what Sync returns when an object waits for others: it is
+// reconciled again later, rate limited, and not reported as a failure.
+type Waiting struct{ Reason string }
+
+func (w Waiting) Error() string { return w.Reason }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Ref](),
 		workqueue.TypedRateLimitingQueueConfig[Ref]{Name: c.Name})
 	defer queue.ShutDown()
+	c.queue.Store(&queue)
 	go Follow(ctx, c.Source, c.Selector, func(ev Event) {
 		if ev.Type != watch.Added && ev.Type != watch.Modified {
 			return
@@ -46,11 +60,21 @@ func (c *Controller) Run(ctx context.Context) {
 			queue.Add(Ref{Cluster: ev.Cluster, Name: m.GetName()})
 		}
 	})
-	go func() {
-		for c.next(ctx, queue) {
-		}
-	}()
+	for range max(c.Workers, 1) {
+		go func() {
+			for c.next(ctx, queue) {
+			}
+		}()
+	}
 	<-ctx.Done()
+}
+
+// Enqueue asks for r to be reconciled, as a change of it would; before Run it
+// does nothing.
+func (c *Controller) Enqueue(r Ref) {
+	if q := c.queue.Load(); q != nil {
+		(*q).Add(r)
+	}
 }
 
 func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[Ref]) bool {
@@ -60,7 +84,9 @@ func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimiting
 	}
 	defer queue.Done(r)
 	if err := c.Sync(ctx, r); err != nil {
-		klog.FromContext(ctx).Error(err, "Reconciling failed; retrying", "controller", c.Name, "cluster", r.Cluster, "name", r.Name)
+		if !errors.As(err, new(Waiting)) {
+			klog.FromContext(ctx).Error(err, "Reconciling failed; retrying", "controller", c.Name, "cluster", r.Cluster, "name", r.Name)
+		}
 		queue.AddRateLimited(r)
 		return true
 	}

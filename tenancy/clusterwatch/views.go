@@ -13,7 +13,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/lru"
 
-	"github.com/warren-dev/warren/apiserver/logicalcluster"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // Load builds the view of a cluster and returns the revision it was read at
@@ -81,12 +81,21 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 				return
 			}
 			rv, _ := strconv.ParseUint(m.GetResourceVersion(), 10, 64)
-			v.mu.Lock()
-			v.changed.Add(ev.Cluster, rv)
-			v.views.Remove(ev.Cluster)
-			v.mu.Unlock()
+			v.Changed(ev.Cluster, rv)
 		})
 	}
+}
+
+// Changed drops the view of cluster, which changed at revision; views read
+// before it are not cached. Run calls it for every change it sees; a writer may
+// call it sooner for its own changes.
+func (v *Views[V]) Changed(cluster logicalcluster.Name, revision uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if last, ok := v.changed.Get(cluster); !ok || last.(uint64) < revision {
+		v.changed.Add(cluster, revision)
+	}
+	v.views.Remove(cluster)
 }
 
 // Revision returns the revision a list was read at.

@@ -1,0 +1,168 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/utils/lru"
+
+	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/warren-dev/warren/tenancy/clusterwatch"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
+)
+
+// cachedClusters bounds how many clusters (and as many parent-child links) the
+// index holds; a cluster out of it costs one read on its next request.
+const cachedClusters = 1 << 16
+
+// Cluster is what the index knows of a logical cluster: its LogicalCluster.
+type Cluster struct {
+	Name logicalcluster.Name
+	*corev1alpha1.LogicalCluster
+}
+
+// Path returns the cluster's path.
+func (c *Cluster) Path() Path { return Path(c.Spec.Path) }
+
+// Index resolves paths and names to logical clusters. It reads the
+// LogicalCluster of a cluster once and keeps it until a change of it is seen
+// (Run) or the cluster is dropped for room; a child workspace's cluster is kept
+// for as long as that cluster exists, since a workspace's cluster never changes.
+// Nothing is cached of clusters that do not exist.
+type Index struct {
+	workspaces rest.Getter
+	clusters   *clusterwatch.Views[*Cluster]
+	children   *lru.Cache // child → logicalcluster.Name
+}
+
+type child struct {
+	parent logicalcluster.Name
+	name   string
+}
+
+// Source is a resource the index and controllers read and follow.
+type Source interface {
+	rest.Getter
+	rest.Watcher
+}
+
+// NewIndex returns an index over the workspaces and logical clusters stores;
+// Run keeps it fresh.
+func NewIndex(workspaces rest.Getter, clusters Source) *Index {
+	load := func(ctx context.Context, name logicalcluster.Name) (*Cluster, uint64, error) {
+		obj, err := clusters.Get(in(ctx, name), corev1alpha1.Name, &metav1.GetOptions{})
+		if err != nil {
+			return nil, 0, err
+		}
+		lc := obj.(*corev1alpha1.LogicalCluster)
+		// The object's revision is at most the one it was read at, so no
+		// change after the read goes unseen.
+		rv, err := strconv.ParseUint(lc.ResourceVersion, 10, 64)
+		if err != nil {
+			return nil, 0, fmt.Errorf("revision of the logical cluster %s: %w", name, err)
+		}
+		return &Cluster{Name: name, LogicalCluster: lc}, rv, nil
+	}
+	return &Index{
+		workspaces: workspaces,
+		clusters:   clusterwatch.NewViews(cachedClusters, load, clusters),
+		children:   lru.New(cachedClusters),
+	}
+}
+
+// Run drops what the index holds of a cluster whenever its LogicalCluster
+// changes, until ctx ends.
+func (x *Index) Run(ctx context.Context) { x.clusters.Run(ctx) }
+
+// Changed tells the index that the LogicalCluster of name changed at revision,
+// before the change is seen by Run: a controller that has just made a cluster
+// Terminating calls it so this process stops serving it at once.
+func (x *Index) Changed(name logicalcluster.Name, revision uint64) {
+	x.clusters.Changed(name, revision)
+}
+
+// Cluster returns the logical cluster name, or NotFound.
+func (x *Index) Cluster(ctx context.Context, name logicalcluster.Name) (*Cluster, error) {
+	c, err := x.clusters.Get(ctx, name)
+	if apierrors.IsNotFound(err) {
+		return nil, notFound(string(name))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading logical cluster %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Resolve returns the logical cluster of s, a path or a logical cluster name,
+// or NotFound.
+func (x *Index) Resolve(ctx context.Context, s string) (*Cluster, error) {
+	if !IsPath(s) {
+		if err := logicalcluster.Validate(s); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		return x.Cluster(ctx, logicalcluster.Name(s))
+	}
+	p, err := ParsePath(s)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	c, err := x.resolve(ctx, p, true)
+	if apierrors.IsNotFound(err) {
+		// A cached link may lead to a workspace deleted since (and perhaps
+		// made again, with a new cluster): follow the stored ones.
+		c, err = x.resolve(ctx, p, false)
+	}
+	return c, err
+}
+
+// resolve walks p from root, through cached links if cached.
+func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, error) {
+	name := logicalcluster.Root
+	var err error
+	for _, seg := range p.Segments() {
+		if name, err = x.child(ctx, name, seg, cached); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, notFound(string(p))
+			}
+			return nil, err
+		}
+	}
+	c, err := x.Cluster(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if c.Path() != p {
+		return nil, notFound(string(p))
+	}
+	return c, nil
+}
+
+// child returns the cluster of the workspace name in parent.
+func (x *Index) child(ctx context.Context, parent logicalcluster.Name, name string, cached bool) (logicalcluster.Name, error) {
+	key := child{parent, name}
+	if c, ok := x.children.Get(key); ok && cached {
+		return c.(logicalcluster.Name), nil
+	}
+	obj, err := x.workspaces.Get(in(ctx, parent), name, &metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	ws := obj.(*tenancyv1alpha1.Workspace)
+	if ws.Spec.Cluster == "" {
+		return "", notFound(name)
+	}
+	c := logicalcluster.Name(ws.Spec.Cluster)
+	x.children.Add(key, c)
+	return c, nil
+}
+
+var workspacesResource = tenancyv1alpha1.SchemeGroupVersion.WithResource("workspaces").GroupResource()
+
+func notFound(what string) error {
+	return apierrors.NewNotFound(workspacesResource, what)
+}

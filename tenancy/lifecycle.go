@@ -1,0 +1,309 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/warren-dev/warren/tenancy/clusterwatch"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
+)
+
+// Finalizer holds a deleted workspace until its children and its logical
+// cluster are gone.
+const Finalizer = "tenancy.warren.dev/logicalcluster"
+
+// OwnerAnnotation records, on a workspace, the user who created it.
+const OwnerAnnotation = "tenancy.warren.dev/owner"
+
+// AdminBinding is the ClusterRoleBinding making a workspace's creator its admin.
+const AdminBinding = "workspace-admin"
+
+// workers is how many workspaces the lifecycle controller works on at once.
+const workers = 8
+
+// Store is the storage of one resource as the registry serves it.
+type Store interface {
+	rest.Getter
+	rest.Lister
+	rest.Creater
+	rest.Updater
+	rest.GracefulDeleter
+	rest.Watcher
+}
+
+// Eraser deletes every stored object of a logical cluster.
+type Eraser interface {
+	EraseCluster(ctx context.Context, cluster string) (int, error)
+}
+
+// Stores are the resources workspaces are made of.
+type Stores struct {
+	Workspaces, WorkspaceTypes, LogicalClusters Store
+	// WorkspaceStatus and LogicalClusterStatus write only status.
+	WorkspaceStatus, LogicalClusterStatus rest.Updater
+	Namespaces, ClusterRoleBindings       rest.Creater
+	Eraser                                Eraser
+}
+
+// Lifecycle makes workspaces real: it creates a new workspace's logical cluster,
+// initialises it from the workspace's type and makes it Ready; it deletes a
+// deleted workspace's children, then every object of its cluster, then lets the
+// workspace go. One instance serves every cluster of the shard through one
+// wildcard watch; every step is idempotent, so a crash at any point resumes.
+type Lifecycle struct {
+	stores     Stores
+	index      *Index
+	shard      string
+	url        string
+	controller *clusterwatch.Controller
+}
+
+// NewLifecycle returns the controller; url is the server's URL workspace URLs
+// start with, shard the name of the shard it serves.
+func NewLifecycle(stores Stores, index *Index, shard, url string) *Lifecycle {
+	l := &Lifecycle{stores: stores, index: index, shard: shard, url: url}
+	l.controller = &clusterwatch.Controller{Name: "workspaces", Source: stores.Workspaces, Workers: workers, Sync: l.sync}
+	return l
+}
+
+// Run works until ctx ends.
+func (l *Lifecycle) Run(ctx context.Context) { l.controller.Run(ctx) }
+
+func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
+	obj, err := l.stores.Workspaces.Get(in(ctx, r.Cluster), r.Name, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ws := obj.(*tenancyv1alpha1.Workspace)
+	switch {
+	case ws.DeletionTimestamp != nil:
+		return l.finalize(ctx, r.Cluster, ws)
+	case ws.Status.Phase == corev1alpha1.Ready:
+		return nil
+	}
+	if err := l.initialize(ctx, r.Cluster, ws); err != nil {
+		stuck := metav1.Condition{Type: "Initialized", Status: metav1.ConditionFalse, Reason: "Failed", Message: err.Error()}
+		if serr := l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.Initializing, &stuck); serr != nil {
+			return errors.Join(err, serr)
+		}
+		return err
+	}
+	return l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.Ready, nil)
+}
+
+// initialize makes the logical cluster of ws, in parent, and its initial objects.
+func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace) error {
+	p, err := l.index.Cluster(ctx, parent)
+	if err != nil {
+		return err
+	}
+	name := logicalcluster.Name(ws.Spec.Cluster)
+	inside := in(ctx, name)
+	lc := &corev1alpha1.LogicalCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: corev1alpha1.Name},
+		Spec: corev1alpha1.LogicalClusterSpec{
+			Path:  string(p.Path().Join(ws.Name)),
+			Owner: &corev1alpha1.LogicalClusterOwner{Cluster: string(parent), Name: ws.Name, UID: string(ws.UID), User: ws.Annotations[OwnerAnnotation]},
+			Type:  ws.Spec.Type,
+		},
+		Status: corev1alpha1.LogicalClusterStatus{Phase: corev1alpha1.Initializing, Shard: l.shard},
+	}
+	obj, err := l.stores.LogicalClusters.Create(inside, lc, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		obj, err = l.stores.LogicalClusters.Get(inside, corev1alpha1.Name, &metav1.GetOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("creating logical cluster %s: %w", name, err)
+	}
+	lc = obj.(*corev1alpha1.LogicalCluster)
+	if lc.Spec.Owner == nil || lc.Spec.Owner.UID != string(ws.UID) {
+		return fmt.Errorf("logical cluster %s belongs to another workspace", name)
+	}
+	if lc.Status.Phase == corev1alpha1.Ready {
+		return nil
+	}
+	wt, err := l.workspaceType(ctx, ws.Spec.Type)
+	if err != nil {
+		return err
+	}
+	for _, ns := range append([]string{metav1.NamespaceDefault}, wt.Spec.InitialNamespaces...) {
+		if err := createNamespace(inside, l.stores.Namespaces, ns); err != nil {
+			return err
+		}
+	}
+	bindings := wt.Spec.InitialClusterRoleBindings
+	if owner := lc.Spec.Owner.User; owner != "" {
+		bindings = append(bindings, tenancyv1alpha1.InitialClusterRoleBinding{
+			Name: AdminBinding, ClusterRole: "cluster-admin",
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: owner}},
+		})
+	}
+	for _, b := range bindings {
+		crb := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: b.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: b.ClusterRole},
+			Subjects:   b.Subjects,
+		}
+		if _, err := l.stores.ClusterRoleBindings.Create(inside, crb, rest.ValidateAllObjectFunc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating cluster role binding %s in %s: %w", b.Name, name, err)
+		}
+	}
+	_, err = l.setClusterPhase(ctx, name, corev1alpha1.Ready)
+	return err
+}
+
+// createNamespace makes namespace ns in the cluster of ctx unless it exists.
+func createNamespace(ctx context.Context, namespaces rest.Creater, ns string) error {
+	ctx = genericapirequest.WithNamespace(ctx, "")
+	_, err := namespaces.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	return nil
+}
+
+// workspaceType reads the WorkspaceType ref names.
+func (l *Lifecycle) workspaceType(ctx context.Context, ref corev1alpha1.TypeReference) (*tenancyv1alpha1.WorkspaceType, error) {
+	return readType(ctx, l.index, l.stores.WorkspaceTypes, ref)
+}
+
+func readType(ctx context.Context, index *Index, types rest.Getter, ref corev1alpha1.TypeReference) (*tenancyv1alpha1.WorkspaceType, error) {
+	holder, err := index.Resolve(ctx, typePath(ref))
+	if err != nil {
+		return nil, err
+	}
+	obj, err := types.Get(in(ctx, holder.Name), ref.Name, &metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*tenancyv1alpha1.WorkspaceType), nil
+}
+
+// finalize deletes the children of ws, then its logical cluster, then lets ws go.
+func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace) error {
+	if !slices.Contains(ws.Finalizers, Finalizer) {
+		return nil
+	}
+	if ws.Status.Phase != corev1alpha1.Terminating {
+		if err := l.setStatus(ctx, parent, ws.Name, corev1alpha1.Terminating, nil); err != nil {
+			return err
+		}
+	}
+	name := logicalcluster.Name(ws.Spec.Cluster)
+	rv, err := l.setClusterPhase(ctx, name, corev1alpha1.Terminating)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	if err == nil {
+		// Serve the cluster no more from now on, not from when the change is seen.
+		l.index.Changed(name, rv)
+	}
+	inside := in(ctx, name)
+	list, err := l.stores.Workspaces.List(inside, &metainternalversion.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing the children of %s: %w", ws.Name, err)
+	}
+	children := list.(*tenancyv1alpha1.WorkspaceList).Items
+	for i := range children {
+		if children[i].DeletionTimestamp != nil {
+			continue
+		}
+		if _, _, err := l.stores.Workspaces.Delete(inside, children[i].Name, rest.ValidateAllObjectFunc, &metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting child %s of %s: %w", children[i].Name, ws.Name, err)
+		}
+	}
+	if len(children) > 0 {
+		// The last child to go enqueues ws again (below); retrying is a safety net.
+		return clusterwatch.Waiting{Reason: fmt.Sprintf("waiting for %d child workspaces of %s to be deleted", len(children), ws.Name)}
+	}
+	if _, err := l.stores.Eraser.EraseCluster(ctx, string(name)); err != nil {
+		return err
+	}
+	if err := l.update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
+		m, _ := meta.Accessor(obj)
+		m.SetFinalizers(slices.DeleteFunc(m.GetFinalizers(), func(f string) bool { return f == Finalizer }))
+	}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing workspace %s: %w", ws.Name, err)
+	}
+	// A terminating parent waits for this child.
+	if p, err := l.index.Cluster(ctx, parent); err == nil && p.Spec.Owner != nil {
+		l.controller.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(p.Spec.Owner.Cluster), Name: p.Spec.Owner.Name})
+	}
+	return nil
+}
+
+// setStatus sets the phase (and a condition, or none) of workspace name in parent,
+// and its URL.
+func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, name string, phase corev1alpha1.LogicalClusterPhase, condition *metav1.Condition) error {
+	p, err := l.index.Cluster(ctx, parent)
+	if err != nil {
+		return err
+	}
+	url := l.url + "/clusters/" + string(p.Path().Join(name))
+	return l.update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
+		ws := obj.(*tenancyv1alpha1.Workspace)
+		ws.Status.Phase, ws.Status.URL = phase, url
+		ws.Status.Conditions = nil
+		if condition != nil {
+			condition.LastTransitionTime = metav1.Now()
+			ws.Status.Conditions = []metav1.Condition{*condition}
+		}
+	})
+}
+
+// setClusterPhase sets the phase of a logical cluster and returns the revision
+// of the change.
+func (l *Lifecycle) setClusterPhase(ctx context.Context, name logicalcluster.Name, phase corev1alpha1.LogicalClusterPhase) (uint64, error) {
+	var rv string
+	err := l.update(ctx, l.stores.LogicalClusterStatus, name, corev1alpha1.Name, func(obj runtime.Object) {
+		obj.(*corev1alpha1.LogicalCluster).Status.Phase = phase
+	}, func(obj runtime.Object) { rv = obj.(*corev1alpha1.LogicalCluster).ResourceVersion })
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(rv, 10, 64)
+}
+
+// update applies change to the latest stored version of object name in cluster,
+// then calls each of done with the stored result.
+func (l *Lifecycle) update(ctx context.Context, store rest.Updater, cluster logicalcluster.Name, name string, change func(runtime.Object), done ...func(runtime.Object)) error {
+	info := rest.DefaultUpdatedObjectInfo(nil, func(_ context.Context, _, old runtime.Object) (runtime.Object, error) {
+		obj := old.DeepCopyObject()
+		change(obj)
+		return obj, nil
+	})
+	out, _, err := store.Update(in(ctx, cluster), name, info, rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
+	if err != nil {
+		return err
+	}
+	for _, f := range done {
+		f(out)
+	}
+	return nil
+}
+
+// typePath returns the path of the workspace holding the type ref names.
+func typePath(ref corev1alpha1.TypeReference) string {
+	if ref.Path == "" {
+		return string(RootPath)
+	}
+	return ref.Path
+}
