@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -21,6 +22,9 @@ type Options struct {
 	Storage string
 	// Shard is the Postgres schema of the shard served.
 	Shard string
+	// CompactionInterval is how often the log of changes is compacted, as
+	// kube-apiserver's --etcd-compaction-interval.
+	CompactionInterval time.Duration
 	// TokenAuthFile is a static token file in kube-apiserver's CSV format.
 	TokenAuthFile string
 	SecureServing *genericoptions.SecureServingOptionsWithLoopback
@@ -28,7 +32,7 @@ type Options struct {
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: "warren", SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
+	o := &Options{DataDir: ".warren", Shard: "warren", CompactionInterval: 5 * time.Minute, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o
@@ -39,6 +43,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the SQLite database, certificates and admin.kubeconfig")
 	fs.StringVar(&o.Storage, "storage", o.Storage, "a SQLite file (default <data-dir>/warren.db), a postgres:// URL, or etcd://host:port")
 	fs.StringVar(&o.Shard, "shard", o.Shard, "the PostgreSQL schema of the shard served")
+	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
 	o.SecureServing.AddFlags(fs)
 }
@@ -54,6 +59,9 @@ func (o *Options) Complete() error {
 // Validate reports every invalid option.
 func (o *Options) Validate() error {
 	errs := o.SecureServing.Validate()
+	if o.CompactionInterval <= 0 {
+		errs = append(errs, errors.New("--compaction-interval must be positive"))
+	}
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
 	}

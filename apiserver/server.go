@@ -97,7 +97,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	if etcd, ok := strings.CutPrefix(o.Storage, "etcd://"); ok {
 		config.RESTOptionsGetter = &restOptions{etcd: []string{"http://" + etcd}}
 	} else {
-		backend, err := storage.Open(ctx, storage.Config{Storage: o.Storage, Shard: o.Shard})
+		backend, err := storage.Open(ctx, storage.Config{Storage: o.Storage, Shard: o.Shard, CompactionInterval: o.CompactionInterval})
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/warren-dev/warren/bench/report"
 	"github.com/warren-dev/warren/bench/warrenproc"
+	"github.com/warren-dev/warren/tenancy"
 )
 
 // workload is what every back end serves, the same for each.
@@ -58,7 +59,7 @@ func (c *clients) in(cluster string) (kubernetes.Interface, error) {
 	if cs, ok := c.byCl[cluster]; ok {
 		return cs, nil
 	}
-	cfg, err := c.s.Config(cluster)
+	cfg, err := c.s.Config(string(tenancy.RootPath.Join(cluster)))
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +85,13 @@ func (w *workload) run(ctx context.Context, backend string, s *warrenproc.Server
 	c, err := newClients(s)
 	if err != nil {
 		return nil, err
+	}
+	// Every cluster is a workspace, made before anything is measured.
+	if _, _, err := report.Parallel(ctx, w.clusters, w.clients, nil, func(ctx context.Context, i int) error {
+		_, err := s.Workspace(ctx, clusterName(i))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("workspaces on %s: %w", backend, err)
 	}
 	var results []report.Result
 	phase := func(op string, n, workers int, f func(ctx context.Context, i int) error) error {

@@ -140,7 +140,7 @@ func run(ctx context.Context, mode string, clusters, objects, workers, every int
 // setUp gives cluster i its CRD, waits until it is served, and creates and
 // lists custom resources, which builds the CRD's handler.
 func setUp(ctx context.Context, s *warrenproc.Server, mode string, i, objects int) error {
-	cfg, err := s.Config(fmt.Sprintf("crds-%05d", i))
+	cfg, err := s.Workspace(ctx, fmt.Sprintf("crds-%05d", i))
 	if err != nil {
 		return err
 	}

@@ -111,8 +111,11 @@ func StartProgress(backend, op string) *Progress {
 	return p
 }
 
-// Add counts n more operations done out of total.
+// Add counts n more operations done out of total; a nil p counts nothing.
 func (p *Progress) Add(n, total int) {
+	if p == nil {
+		return
+	}
 	p.done.Add(int64(n))
 	p.total.Store(int64(total))
 }

@@ -19,9 +19,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/warren-dev/warren/tenancy"
+	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
+	"github.com/warren-dev/warren/tenancy/client"
 )
 
 // Server is a warren process under benchmark.
@@ -85,6 +90,26 @@ func (s *Server) Config(cluster string) (*rest.Config, error) {
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	return cfg, nil
+}
+
+// Workspace makes root's child name unless it exists, waits until it is Ready,
+// and returns the admin's client configuration for it.
+func (s *Server) Workspace(ctx context.Context, name string) (*rest.Config, error) {
+	root, err := s.Config(string(tenancy.RootPath))
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Create(ctx, string(tenancy.RootPath), name, corev1alpha1.TypeReference{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	if _, err := c.WaitReady(ctx, string(tenancy.RootPath), name, 10*time.Millisecond); err != nil {
+		return nil, err
+	}
+	return s.Config(string(tenancy.RootPath.Join(name)))
 }
 
 // RSS is the server's resident memory in bytes.

@@ -1,7 +1,7 @@
 // Package logicalcluster names the logical clusters warren serves and carries a
 // request's cluster in its context.
 //
-// A request's cluster is decided once, by Routing, before anything else reads the
+// A request's cluster is decided once, by tenancy.Routing, before anything else reads the
 // request; from then on every layer (authorization, registry keys, admission) takes
 // it from the context, so no layer can disagree about which cluster it serves.
 package logicalcluster

@@ -35,10 +35,15 @@ func TestHealthAndMetrics(t *testing.T) {
 				t.Errorf("anonymous %s: %d %s", path, code, body)
 			}
 		}
-		for _, path := range []string{"/metrics", "/api", "/api/v1/namespaces", "/clusters/other/api/v1/namespaces/default/configmaps", "/version"} {
+		s.Workspace("other")
+		for _, path := range []string{"/metrics", "/api", "/api/v1/namespaces", "/clusters/root:other/api/v1/namespaces/default/configmaps", "/version"} {
 			if code, _ := get(anonymous, path, ""); code != http.StatusUnauthorized {
 				t.Errorf("anonymous %s: %d, want 401", path, code)
 			}
+		}
+		// An unknown workspace is unknown to everyone.
+		if code, _ := get(anonymous, "/clusters/root:unknown/api", ""); code != http.StatusNotFound {
+			t.Errorf("anonymous in an unknown workspace: %d, want 404", code)
 		}
 		if code, _ := get(anonymous, "/metrics", "alice-token"); code != http.StatusForbidden {
 			t.Errorf("alice's /metrics: %d, want 403", code)

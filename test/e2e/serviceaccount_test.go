@@ -20,7 +20,7 @@ func TestServiceAccountTokens(t *testing.T) {
 		token := strings.TrimSpace(s.kubectl("home", "create", "token", "bot"))
 
 		who, err := s.kubectlAs(token, "home", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.extra.warren\\.dev/cluster}")
-		if err != nil || who != "system:serviceaccount:default:bot [\"home\"]" {
+		if err != nil || who != "system:serviceaccount:default:bot [\""+s.Workspace("home")+"\"]" {
 			t.Errorf("whoami in home: %v: %q", err, who)
 		}
 		eventually(t, "the token reads configmaps in home", func() error {

@@ -32,14 +32,14 @@ func TestWildcard(t *testing.T) {
 		}
 		out := s.kubectl("*", "get", "configmaps", "-A", "-o", `jsonpath={range .items[*]}{.metadata.annotations.warren\.dev/cluster}={.data.home}{"\n"}{end}`)
 		for _, cluster := range []string{"east", "west"} {
-			if !strings.Contains(out, cluster+"="+cluster) {
+			if !strings.Contains(out, s.Workspace(cluster)+"="+cluster) {
 				t.Errorf("wildcard list lacks %s's configmap, or its annotation:\n%s", cluster, out)
 			}
 		}
 		// Forged annotations are replaced by the truth.
 		s.kubectl("east", "annotate", "configmap", "shared-name", clusterAnnotation+"=west", "--overwrite")
-		if got := s.kubectl("east", "get", "configmap", "shared-name", "-o", `jsonpath={.metadata.annotations.warren\.dev/cluster}`); got != "east" {
-			t.Errorf("annotation after forging = %q, want east", got)
+		if got := s.kubectl("east", "get", "configmap", "shared-name", "-o", `jsonpath={.metadata.annotations.warren\.dev/cluster}`); got != s.Workspace("east") {
+			t.Errorf("annotation after forging = %q, want east's logical cluster %s", got, s.Workspace("east"))
 		}
 		// Only list and watch, and only for the admin.
 		if out, err := s.kubectlAs("", "*", "get", "configmap", "shared-name", "-n", "default"); err == nil || !strings.Contains(out, "MethodNotAllowed") {

@@ -21,8 +21,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/warren-dev/warren/tenancy"
+	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/warren-dev/warren/tenancy/client"
 )
 
 // Build compiles warren into dir and returns the binary's path.
@@ -70,6 +80,8 @@ type Server struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	log    *bytes.Buffer
+	// workspaces are the logical clusters of the workspaces Workspace made.
+	workspaces map[string]string
 }
 
 // Start starts binary on a free port with a fresh data directory and extra
@@ -187,21 +199,109 @@ func (s *Server) URL(path string) string {
 	return fmt.Sprintf("https://127.0.0.1:%d%s", s.Port, path)
 }
 
-// ClusterURL is the server URL of a logical cluster.
+// ClusterURL is the server URL of a workspace: a path (root:a:b), a logical
+// cluster name the server assigned, the wildcard "*", or any other name, which
+// is the child of root of that name, made by Workspace on first use.
 func (s *Server) ClusterURL(cluster string) string {
-	return s.URL("/clusters/" + cluster)
+	s.t.Helper()
+	return s.URL("/clusters/" + s.address(cluster))
 }
 
-// Config is a client-go configuration for cluster, as the admin.
+func (s *Server) address(cluster string) string {
+	s.mu.Lock()
+	_, made := s.workspaces[cluster]
+	assigned := false
+	for _, c := range s.workspaces {
+		assigned = assigned || c == cluster
+	}
+	s.mu.Unlock()
+	if cluster == "*" || tenancy.IsPath(cluster) || assigned {
+		return cluster
+	}
+	if !made {
+		s.Workspace(cluster)
+	}
+	return string(tenancy.RootPath.Join(cluster))
+}
+
+// Config is a client-go configuration for cluster (as ClusterURL takes it), as
+// the admin.
 func (s *Server) Config(cluster string) *rest.Config {
+	s.t.Helper()
+	cfg := s.adminConfig()
+	cfg.Host = s.ClusterURL(cluster)
+	return cfg
+}
+
+func (s *Server) adminConfig() *rest.Config {
 	s.t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cfg.Host = s.ClusterURL(cluster)
 	cfg.QPS, cfg.Burst = -1, 0
 	return cfg
+}
+
+// Workspace makes the child name of root, as the admin, waits until it is
+// Ready, lets every authenticated user enter it (what they may do inside is its
+// RBAC), and returns its logical cluster's name. It does so once per name.
+func (s *Server) Workspace(name string) string {
+	s.t.Helper()
+	s.mu.Lock()
+	cluster, ok := s.workspaces[name]
+	s.mu.Unlock()
+	if ok {
+		return cluster
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.New(s.adminConfig())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, string(tenancy.RootPath), name, corev1alpha1.TypeReference{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		s.t.Fatalf("workspace %s: %v", name, err)
+	}
+	ws, err := c.WaitReady(ctx, string(tenancy.RootPath), name, 20*time.Millisecond)
+	if err != nil {
+		s.t.Fatalf("workspace %s: %v", name, err)
+	}
+	s.openToAll(ctx, c, name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.workspaces == nil {
+		s.workspaces = map[string]string{}
+	}
+	s.workspaces[name] = ws.Spec.Cluster
+	return ws.Spec.Cluster
+}
+
+// openToAll lets every authenticated user enter root's child name.
+func (s *Server) openToAll(ctx context.Context, c *client.Client, name string) {
+	s.t.Helper()
+	root, err := kubernetes.NewForConfig(c.Config(string(tenancy.RootPath)))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "enter-" + name},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{tenancyv1alpha1.GroupName}, Resources: []string{tenancyv1alpha1.ContentResource},
+			ResourceNames: []string{name}, Verbs: []string{tenancyv1alpha1.AccessVerb},
+		}},
+	}
+	if _, err := root.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		s.t.Fatalf("access to workspace %s: %v", name, err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "enter-" + name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.AllAuthenticated}},
+	}
+	if _, err := root.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		s.t.Fatalf("access to workspace %s: %v", name, err)
+	}
 }
 
 // FreePort returns a free TCP port of the loopback interface.
