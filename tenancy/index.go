@@ -133,6 +133,9 @@ func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, err
 		}
 	}
 	c, err := x.Cluster(ctx, name)
+	if apierrors.IsNotFound(err) {
+		return nil, notFound(string(p))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -166,8 +166,13 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 			return fmt.Errorf("creating cluster role binding %s in %s: %w", b.Name, name, err)
 		}
 	}
-	_, err = l.setClusterPhase(ctx, name, corev1alpha1.Ready)
-	return err
+	rv, err := l.setClusterPhase(ctx, name, corev1alpha1.Ready)
+	if err != nil {
+		return err
+	}
+	// Serve the cluster from now on, not from when the change is seen.
+	l.index.Changed(name, rv)
+	return nil
 }
 
 // createNamespace makes namespace ns in the cluster of ctx unless it exists.

@@ -24,8 +24,8 @@ type Resolver func(ctx context.Context, pathOrName string) (*Cluster, error)
 // cluster, and any other path in root. It runs before every other filter:
 // request info, audit and authorization see the path without the prefix and the
 // cluster in the context. An unknown workspace is 404 for everyone; one that is
-// still initialising answers 503 with Retry-After; one being deleted serves
-// reads only.
+// still initialising answers 503 with Retry-After; one being deleted refuses
+// creates (POST).
 func Routing(resolve Resolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		target, rest, routed := split(req.URL.Path)
@@ -60,7 +60,9 @@ func serves(c *Cluster, method string) error {
 	case corev1alpha1.Ready:
 		return nil
 	case corev1alpha1.Terminating:
-		if method == http.MethodGet || method == http.MethodHead {
+		// As in a terminating namespace, nothing new may be made; what is
+		// there may still be read, changed (finalizers released) and deleted.
+		if method != http.MethodPost {
 			return nil
 		}
 		return apierrors.NewForbidden(workspacesResource, c.Spec.Path, fmt.Errorf("workspace %s is being deleted", c.Spec.Path))

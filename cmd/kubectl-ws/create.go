@@ -12,6 +12,7 @@ import (
 
 	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/warren-dev/warren/tenancy/client"
 )
 
 func newCreateCommand(o *options) *cobra.Command {
@@ -70,16 +71,16 @@ func describeType(typ corev1alpha1.TypeReference) string {
 // create creates the workspace name of type typ in the current workspace,
 // waits until it is ready, and enters it if enter is set.
 func (s *session) create(ctx context.Context, name string, typ corev1alpha1.TypeReference, enter bool) error {
-	srv, err := s.server(s.current.base)
+	c, err := s.connect(s.current.base)
 	if err != nil {
 		return err
 	}
-	ws, err := srv.createWorkspace(ctx, s.current.path, name, typ)
+	ws, err := c.Create(ctx, s.current.path, name, typ)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(s.out, "Workspace %q (type %s) created. Waiting for it to be ready...\n", name, describeType(ws.Spec.Type))
-	ws, err = s.waitReady(ctx, srv, name)
+	ws, err = s.waitReady(ctx, c, name)
 	if err != nil {
 		return err
 	}
@@ -92,11 +93,11 @@ func (s *session) create(ctx context.Context, name string, typ corev1alpha1.Type
 
 // waitReady polls the workspace name in the current workspace until its phase
 // is Ready, and fails if it is not within the options' timeout.
-func (s *session) waitReady(ctx context.Context, srv *server, name string) (*tenancyv1alpha1.Workspace, error) {
+func (s *session) waitReady(ctx context.Context, c *client.Client, name string) (*tenancyv1alpha1.Workspace, error) {
 	path := s.current.path + separator + name
 	var last *tenancyv1alpha1.Workspace
 	ready := func(ctx context.Context) (bool, error) {
-		ws, err := srv.getWorkspace(ctx, s.current.path, name)
+		ws, err := c.Get(ctx, s.current.path, name)
 		if err != nil {
 			return false, err
 		}

@@ -6,9 +6,11 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/discovery"
 
 	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/warren-dev/warren/tenancy/client"
 )
 
 // runEnter enters the workspace arg names, as "kubectl ws <arg>".
@@ -40,11 +42,11 @@ func (s *session) target(arg string) (location, error) {
 // enter checks that the user may enter target, makes it the current workspace
 // and says so.
 func (s *session) enter(ctx context.Context, target location) error {
-	srv, err := s.server(target.base)
+	c, err := s.connect(target.base)
 	if err != nil {
 		return err
 	}
-	if err := checkEnterable(ctx, srv, target.path); err != nil {
+	if err := checkEnterable(ctx, c, target.path); err != nil {
 		return err
 	}
 	if err := s.kubeconfig.switchTo(target); err != nil {
@@ -56,11 +58,11 @@ func (s *session) enter(ctx context.Context, target location) error {
 
 // checkEnterable says why the user cannot enter the workspace at path, or nil
 // if they can: it must exist, be ready and let the user in.
-func checkEnterable(ctx context.Context, srv *server, path string) error {
-	if err := checkReadyInParent(ctx, srv, path); err != nil {
+func checkEnterable(ctx context.Context, c *client.Client, path string) error {
+	if err := checkReadyInParent(ctx, c, path); err != nil {
 		return err
 	}
-	err := srv.checkAccess(ctx, path)
+	err := checkAccess(ctx, c, path)
 	switch {
 	case err == nil:
 		return nil
@@ -73,15 +75,27 @@ func checkEnterable(ctx context.Context, srv *server, path string) error {
 	}
 }
 
+// checkAccess asks the workspace at path for its API discovery, which the
+// server answers only to users who may enter the workspace. A workspace that
+// is not ready answers 503 with Retry-After: that is an answer too, not to be
+// retried.
+func checkAccess(ctx context.Context, c *client.Client, path string) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(c.Config(path))
+	if err != nil {
+		return fmt.Errorf("discovery client of workspace %q: %w", path, err)
+	}
+	return dc.RESTClient().Get().AbsPath("/api").MaxRetries(0).Do(ctx).Error()
+}
+
 // checkReadyInParent reads the Workspace of path in its parent and says why
 // it cannot be entered. Root has no parent, and a user who may not read the
 // parent may still be allowed inside: both pass.
-func checkReadyInParent(ctx context.Context, srv *server, path string) error {
+func checkReadyInParent(ctx context.Context, c *client.Client, path string) error {
 	parent, name, ok := splitParent(path)
 	if !ok {
 		return nil
 	}
-	ws, err := srv.getWorkspace(ctx, parent, name)
+	ws, err := c.Get(ctx, parent, name)
 	switch {
 	case apierrors.IsForbidden(err):
 		return nil

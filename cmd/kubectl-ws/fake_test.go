@@ -25,6 +25,9 @@ import (
 // fakeToken is the bearer token the fake server requires.
 const fakeToken = "fake-token"
 
+// workspacesResource is the resource of Workspaces, served in their parent.
+var workspacesResource = tenancyv1alpha1.SchemeGroupVersion.WithResource("workspaces")
+
 // fakeWarren fakes the few endpoints of a warren server that the plugin uses:
 // Workspaces (get, list, create) in a workspace and API discovery (/api) in a
 // workspace. Workspaces are keyed by path; root always exists.

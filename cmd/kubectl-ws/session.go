@@ -4,6 +4,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/warren-dev/warren/tenancy/client"
 )
 
 // session is one command's view of the kubeconfig: where it points and where
@@ -28,12 +30,13 @@ func newSession(cmd *cobra.Command, o *options) (*session, error) {
 	return &session{out: cmd.OutOrStdout(), opts: o, kubeconfig: k, current: current}, nil
 }
 
-// server returns a client of the server at base, with the current context's
-// credentials.
-func (s *session) server(base string) (*server, error) {
+// connect returns a client of the workspaces of the server at base, with the
+// current context's credentials.
+func (s *session) connect(base string) (*client.Client, error) {
 	config, err := s.kubeconfig.restConfig()
 	if err != nil {
 		return nil, err
 	}
-	return newServer(config, base)
+	config.Host = base
+	return client.New(config)
 }

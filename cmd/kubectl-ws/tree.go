@@ -12,6 +12,7 @@ import (
 
 	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/warren-dev/warren/tenancy/client"
 )
 
 func newTreeCommand(o *options) *cobra.Command {
@@ -24,11 +25,11 @@ func newTreeCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv, err := s.server(s.current.base)
+			c, err := s.connect(s.current.base)
 			if err != nil {
 				return err
 			}
-			root, err := srv.tree(cmd.Context(), s.current.path, s.current.path)
+			root, err := tree(cmd.Context(), c, s.current.path, s.current.path)
 			if err != nil {
 				return err
 			}
@@ -57,9 +58,9 @@ func (n *treeNode) label() string {
 // tree lists the workspaces below the workspace at path, recursively, into a
 // tree whose root is labelled name. A workspace whose children cannot be
 // listed becomes a node with a note saying why.
-func (s *server) tree(ctx context.Context, path, name string) (*treeNode, error) {
+func tree(ctx context.Context, c *client.Client, path, name string) (*treeNode, error) {
 	node := &treeNode{name: name}
-	workspaces, err := s.listWorkspaces(ctx, path)
+	workspaces, err := c.List(ctx, path)
 	if err != nil {
 		node.note = listFailureNote(err)
 		if node.note == "" {
@@ -69,7 +70,7 @@ func (s *server) tree(ctx context.Context, path, name string) (*treeNode, error)
 	}
 	sortByName(workspaces)
 	for i := range workspaces {
-		child, err := s.childTree(ctx, path, &workspaces[i])
+		child, err := childTree(ctx, c, path, &workspaces[i])
 		if err != nil {
 			return nil, err
 		}
@@ -80,11 +81,11 @@ func (s *server) tree(ctx context.Context, path, name string) (*treeNode, error)
 
 // childTree is the tree of ws, a workspace in the workspace at parent; only a
 // ready workspace can be listed.
-func (s *server) childTree(ctx context.Context, parent string, ws *tenancyv1alpha1.Workspace) (*treeNode, error) {
+func childTree(ctx context.Context, c *client.Client, parent string, ws *tenancyv1alpha1.Workspace) (*treeNode, error) {
 	if ws.Status.Phase != corev1alpha1.Ready {
 		return &treeNode{name: ws.Name, note: phaseOf(ws)}, nil
 	}
-	return s.tree(ctx, parent+separator+ws.Name, ws.Name)
+	return tree(ctx, c, parent+separator+ws.Name, ws.Name)
 }
 
 // listFailureNote is the note of a node whose workspaces could not be listed

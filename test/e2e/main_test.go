@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/warren-dev/warren/test/warrentest"
@@ -13,6 +14,10 @@ import (
 
 // binary is the warren binary under test, built once by TestMain.
 var binary string
+
+// pluginDir holds kubectl-ws, the kubectl plugin "kubectl ws", built once by
+// TestMain, for kubectl to find on the PATH.
+var pluginDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -29,9 +34,24 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if err := buildPlugin(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	pluginDir = dir
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		fmt.Fprintln(os.Stderr, "these tests drive the real kubectl, which is not on the PATH")
 		return 1
 	}
 	return m.Run()
+}
+
+// buildPlugin compiles kubectl-ws into dir.
+func buildPlugin(dir string) error {
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "kubectl-ws"), "github.com/warren-dev/warren/cmd/kubectl-ws")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building kubectl-ws: %w\n%s", err, out)
+	}
+	return nil
 }

@@ -5,5 +5,6 @@
 //
 // +k8s:deepcopy-gen=package
 // +k8s:openapi-gen=true
+// +k8s:openapi-model-package=dev.warren.core.v1alpha1
 // +groupName=core.warren.dev
 package v1alpha1

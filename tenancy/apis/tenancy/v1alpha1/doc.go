@@ -4,5 +4,6 @@
 //
 // +k8s:deepcopy-gen=package
 // +k8s:openapi-gen=true
+// +k8s:openapi-model-package=dev.warren.tenancy.v1alpha1
 // +groupName=tenancy.warren.dev
 package v1alpha1
