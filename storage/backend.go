@@ -150,6 +150,7 @@ func serve(ctx context.Context, cfg Config, db dialect) (*Backend, error) {
 	}
 	b.compacted.Store(compacted)
 	b.hub = newHub(b, current)
+	openBackends.add(b)
 	b.run(runCtx, b.writeLoop)
 	b.run(runCtx, b.hub.tail)
 	b.run(runCtx, b.hub.notifyProgress)
@@ -186,6 +187,7 @@ func (b *Backend) Ready() error {
 // may be called more than once.
 func (b *Backend) Close() {
 	b.closeOnce.Do(func() {
+		openBackends.remove(b)
 		b.stop()
 		b.wg.Wait()
 		b.hub.close()

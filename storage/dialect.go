@@ -40,6 +40,8 @@ type dialect interface {
 	// clusterRows returns the keys and revisions (no values) of up to limit live
 	// rows whose cluster column is exactly cluster, read through the cluster's index.
 	clusterRows(ctx context.Context, cluster string, limit int) ([]row, error)
+	// databaseBytes is the space the shard's database takes on disk.
+	databaseBytes(ctx context.Context) (int64, error)
 	// listen starts announcing the revisions other processes commit, from a
 	// goroutine that ends with ctx; 0 announces an unknown revision. Databases that
 	// only one process writes announce nothing.

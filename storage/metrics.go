@@ -1,10 +1,15 @@
 package storage
 
 import (
+	"context"
+	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
 )
 
 // The store's metrics appear on the apiserver's /metrics through the legacy
@@ -71,10 +76,66 @@ var (
 	})
 )
 
+// databaseSizeTimeout bounds the reading of the database sizes in a scrape of
+// /metrics; a scrape that runs out of it goes without the size.
+const databaseSizeTimeout = 2 * time.Second
+
+var databaseBytes = metrics.NewDesc("warren_storage_database_bytes",
+	"Bytes the databases of the shards this process serves take: a SQLite file with its WAL, a Postgres schema's tables with their indexes and TOAST. Read at each scrape.",
+	nil, nil, metrics.ALPHA, "")
+
+// databaseSizes reports warren_storage_database_bytes for the open backends,
+// reading their sizes when /metrics is scraped.
+type databaseSizes struct {
+	metrics.BaseStableCollector
+	mu       sync.Mutex
+	backends map[*Backend]struct{}
+}
+
+var openBackends = &databaseSizes{backends: map[*Backend]struct{}{}}
+
+func (d *databaseSizes) add(b *Backend) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.backends[b] = struct{}{}
+}
+
+func (d *databaseSizes) remove(b *Backend) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.backends, b)
+}
+
+func (d *databaseSizes) DescribeWithStability(ch chan<- *metrics.Desc) { ch <- databaseBytes }
+
+// CollectWithStability sums the backends' sizes; if any cannot be read in time,
+// it reports none rather than a partial sum.
+func (d *databaseSizes) CollectWithStability(ch chan<- metrics.Metric) {
+	d.mu.Lock()
+	backends := slices.Collect(maps.Keys(d.backends))
+	d.mu.Unlock()
+	if len(backends) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), databaseSizeTimeout)
+	defer cancel()
+	var total int64
+	for _, b := range backends {
+		n, err := b.db.databaseBytes(ctx)
+		if err != nil {
+			klog.ErrorS(err, "Reading the database size for /metrics failed")
+			return
+		}
+		total += n
+	}
+	ch <- metrics.NewLazyConstMetric(databaseBytes, metrics.GaugeValue, float64(total))
+}
+
 var registerMetrics sync.Once
 
 func init() {
 	registerMetrics.Do(func() {
 		legacyregistry.MustRegister(batchSize, commitDuration, compactionDuration, dispatchedRevision, watchLag, rows, watchers, watchOverflows)
+		legacyregistry.CustomMustRegister(openBackends)
 	})
 }

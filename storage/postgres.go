@@ -307,6 +307,20 @@ func (p *postgres) clusterRows(ctx context.Context, cluster string, limit int) (
 	return keys, nil
 }
 
+// databaseBytes sums the sizes of the shard schema's tables with their indexes
+// and TOAST. It reads the catalog and takes no lock that a write waits for.
+func (p *postgres) databaseBytes(ctx context.Context) (int64, error) {
+	var n int64
+	err := p.pool.QueryRow(ctx,
+		`SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+		   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		  WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm')`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("reading the size of the shard's tables: %w", err)
+	}
+	return n, nil
+}
+
 // listen announces the commits of other processes: every batch notifies on the
 // shard's channel in its transaction, with its last revision, so an announcement
 // arrives after the commit. It listens on a connection of its own; when that

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 
 	"github.com/golang-migrate/migrate/v4/database"
@@ -17,6 +19,7 @@ import (
 // its writer is the file's only writing connection, so it needs no notifications,
 // and readers read snapshots beside it.
 type sqlite struct {
+	path   string
 	writer *sql.DB // one connection; BEGIN IMMEDIATE takes the write lock at once
 	reader *sql.DB // several read-only connections
 }
@@ -64,7 +67,7 @@ func openSQLite(ctx context.Context, path string) (*sqlite, error) {
 	readers := max(2, runtime.GOMAXPROCS(0))
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
-	return &sqlite{writer: writer, reader: reader}, nil
+	return &sqlite{path: path, writer: writer, reader: reader}, nil
 }
 
 // sqliteMigrationDriver returns golang-migrate's driver on a connection of its own to
@@ -377,6 +380,25 @@ func (s *sqlite) clusterRows(ctx context.Context, cluster string, limit int) ([]
 		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
 	}
 	return out, nil
+}
+
+// databaseBytes is the main file's pages, as a reader's snapshot sees them,
+// plus the WAL file. Readers run beside the writer, so this never waits for a
+// write.
+func (s *sqlite) databaseBytes(ctx context.Context) (int64, error) {
+	var main int64
+	if err := s.reader.QueryRowContext(ctx,
+		`SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s`).Scan(&main); err != nil {
+		return 0, fmt.Errorf("reading the size of %s: %w", s.path, err)
+	}
+	wal, err := os.Stat(s.path + "-wal")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return main, nil
+	case err != nil:
+		return 0, fmt.Errorf("reading the size of the WAL: %w", err)
+	}
+	return main + wal.Size(), nil
 }
 
 // listen has nothing to announce: this process's writer is the file's only one.

@@ -85,6 +85,12 @@ func Chart(base string, results []Result) error {
 		plots[i] = []*plot.Plot{p}
 	}
 	width, height := vg.Length(len(ops)*len(backends))*barWidth+3*vg.Inch, 9*vg.Inch
+	return WritePanels(base, plots, width, height)
+}
+
+// WritePanels draws plots, one panel per row, on a page of width × height and
+// writes it to base.svg and base.png.
+func WritePanels(base string, plots [][]*plot.Plot, width, height vg.Length) error {
 	for _, format := range []struct {
 		ext    string
 		canvas vg.CanvasWriterTo
@@ -92,7 +98,7 @@ func Chart(base string, results []Result) error {
 		{".svg", vgsvg.New(width, height)},
 		{".png", vgimg.PngCanvas{Canvas: vgimg.New(width, height)}},
 	} {
-		tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadY: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8}
+		tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8}
 		canvases := plot.Align(plots, tiles, draw.New(format.canvas))
 		for i := range plots {
 			plots[i][0].Draw(canvases[i][0])
