@@ -119,7 +119,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	if err := tenancy.Bootstrap(ctx, s.apis.tenancy, o.Shard); err != nil {
 		return nil, err
 	}
-	index := tenancy.NewIndex(s.apis.tenancy.Workspaces, s.apis.tenancy.LogicalClusters)
+	index := tenancy.NewIndex(s.apis.tenancy.Workspaces, s.apis.tenancy.LogicalClusters, s.apis.tenancy.WorkspaceTypes)
 
 	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", files.CACert)
 	if err != nil {
@@ -146,7 +146,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		namespace.NewLifecycle(s.apis.namespaces),
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
-		tenancy.NewAdmission(index, s.apis.tenancy.WorkspaceTypes),
+		tenancy.NewAdmission(index),
 	)
 	crds, err := crd.New(crd.Config{
 		CRDs:                s.apis.crds,

@@ -7,7 +7,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
-	"k8s.io/apiserver/pkg/registry/rest"
 
 	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
@@ -22,7 +21,6 @@ import (
 type Admission struct {
 	*admission.Handler
 	index *Index
-	types rest.Getter
 }
 
 var (
@@ -30,9 +28,9 @@ var (
 	_ admission.ValidationInterface = (*Admission)(nil)
 )
 
-// NewAdmission returns the plugin over the WorkspaceTypes store.
-func NewAdmission(index *Index, types rest.Getter) *Admission {
-	return &Admission{Handler: admission.NewHandler(admission.Create), index: index, types: types}
+// NewAdmission returns the plugin.
+func NewAdmission(index *Index) *Admission {
+	return &Admission{Handler: admission.NewHandler(admission.Create), index: index}
 }
 
 var typePathField = field.NewPath("spec", "type")
@@ -94,7 +92,7 @@ func (a *Admission) Validate(ctx context.Context, attrs admission.Attributes, _ 
 		return apierrors.NewInvalid(tenancyv1alpha1.SchemeGroupVersion.WithKind("Workspace").GroupKind(), ws.Name,
 			field.ErrorList{field.Invalid(typePathField, typeName(ws.Spec.Type), detail)})
 	}
-	wt, err := readType(ctx, a.index, a.types, ws.Spec.Type)
+	wt, err := a.index.Type(ctx, ws.Spec.Type)
 	if apierrors.IsNotFound(err) {
 		return invalid("no such workspace type")
 	}
@@ -120,7 +118,7 @@ func (a *Admission) parent(ctx context.Context) (*Cluster, *tenancyv1alpha1.Work
 	if err != nil {
 		return nil, nil, err
 	}
-	wt, err := readType(ctx, a.index, a.types, parent.Spec.Type)
+	wt, err := a.index.Type(ctx, parent.Spec.Type)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the type %s of %s: %w", typeName(parent.Spec.Type), parent.Path(), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/utils/lru"
@@ -38,7 +39,13 @@ type Index struct {
 	workspaces rest.Getter
 	clusters   *clusterwatch.Views[*Cluster]
 	children   *lru.Cache // child → logicalcluster.Name
+	// types are the WorkspaceTypes of each cluster that holds any, by name.
+	types      *clusterwatch.Views[map[string]*tenancyv1alpha1.WorkspaceType]
+	typesStore rest.Getter
 }
+
+// cachedTypeHolders bounds how many clusters' workspace types the index holds.
+const cachedTypeHolders = 1024
 
 type child struct {
 	parent logicalcluster.Name
@@ -48,12 +55,13 @@ type child struct {
 // Source is a resource the index and controllers read and follow.
 type Source interface {
 	rest.Getter
+	rest.Lister
 	rest.Watcher
 }
 
-// NewIndex returns an index over the workspaces and logical clusters stores;
-// Run keeps it fresh.
-func NewIndex(workspaces rest.Getter, clusters Source) *Index {
+// NewIndex returns an index over the workspaces, logical clusters and
+// workspace types stores; Run keeps it fresh.
+func NewIndex(workspaces rest.Getter, clusters, types Source) *Index {
 	load := func(ctx context.Context, name logicalcluster.Name) (*Cluster, uint64, error) {
 		obj, err := clusters.Get(in(ctx, name), corev1alpha1.Name, &metav1.GetOptions{})
 		if err != nil {
@@ -68,16 +76,58 @@ func NewIndex(workspaces rest.Getter, clusters Source) *Index {
 		}
 		return &Cluster{Name: name, LogicalCluster: lc}, rv, nil
 	}
+	loadTypes := func(ctx context.Context, name logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, uint64, error) {
+		list, err := types.List(in(ctx, name), &metainternalversion.ListOptions{})
+		if err != nil {
+			return nil, 0, err
+		}
+		rv, err := clusterwatch.Revision(list)
+		if err != nil {
+			return nil, 0, err
+		}
+		items := list.(*tenancyv1alpha1.WorkspaceTypeList).Items
+		byName := make(map[string]*tenancyv1alpha1.WorkspaceType, len(items))
+		for i := range items {
+			byName[items[i].Name] = &items[i]
+		}
+		return byName, rv, nil
+	}
 	return &Index{
 		workspaces: workspaces,
 		clusters:   clusterwatch.NewViews(cachedClusters, load, clusters),
 		children:   lru.New(cachedClusters),
+		types:      clusterwatch.NewViews(cachedTypeHolders, loadTypes, types),
+		typesStore: types,
 	}
 }
 
-// Run drops what the index holds of a cluster whenever its LogicalCluster
-// changes, until ctx ends.
-func (x *Index) Run(ctx context.Context) { x.clusters.Run(ctx) }
+// Run drops what the index holds of a cluster whenever its LogicalCluster or
+// one of its WorkspaceTypes changes, until ctx ends.
+func (x *Index) Run(ctx context.Context) {
+	go x.types.Run(ctx)
+	x.clusters.Run(ctx)
+}
+
+// Type returns the WorkspaceType ref names, or NotFound.
+func (x *Index) Type(ctx context.Context, ref corev1alpha1.TypeReference) (*tenancyv1alpha1.WorkspaceType, error) {
+	holder, err := x.Resolve(ctx, typePath(ref))
+	if err != nil {
+		return nil, err
+	}
+	types, err := x.types.Get(ctx, holder.Name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the workspace types of %s: %w", holder.Path(), err)
+	}
+	if wt, ok := types[ref.Name]; ok {
+		return wt, nil
+	}
+	// A type made a moment ago may not have reached the cached view yet.
+	obj, err := x.typesStore.Get(in(ctx, holder.Name), ref.Name, &metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*tenancyv1alpha1.WorkspaceType), nil
+}
 
 // Changed tells the index that the LogicalCluster of name changed at revision,
 // before the change is seen by Run: a controller that has just made a cluster

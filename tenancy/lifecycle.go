@@ -140,7 +140,7 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	if lc.Status.Phase == corev1alpha1.Ready {
 		return nil
 	}
-	wt, err := l.workspaceType(ctx, ws.Spec.Type)
+	wt, err := l.index.Type(ctx, ws.Spec.Type)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,8 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 			return err
 		}
 	}
-	bindings := wt.Spec.InitialClusterRoleBindings
+	// wt is shared by the index: extend a copy.
+	bindings := slices.Clone(wt.Spec.InitialClusterRoleBindings)
 	if owner := lc.Spec.Owner.User; owner != "" {
 		bindings = append(bindings, tenancyv1alpha1.InitialClusterRoleBinding{
 			Name: AdminBinding, ClusterRole: "cluster-admin",
@@ -183,23 +184,6 @@ func createNamespace(ctx context.Context, namespaces rest.Creater, ns string) er
 		return fmt.Errorf("creating namespace %s: %w", ns, err)
 	}
 	return nil
-}
-
-// workspaceType reads the WorkspaceType ref names.
-func (l *Lifecycle) workspaceType(ctx context.Context, ref corev1alpha1.TypeReference) (*tenancyv1alpha1.WorkspaceType, error) {
-	return readType(ctx, l.index, l.stores.WorkspaceTypes, ref)
-}
-
-func readType(ctx context.Context, index *Index, types rest.Getter, ref corev1alpha1.TypeReference) (*tenancyv1alpha1.WorkspaceType, error) {
-	holder, err := index.Resolve(ctx, typePath(ref))
-	if err != nil {
-		return nil, err
-	}
-	obj, err := types.Get(in(ctx, holder.Name), ref.Name, &metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return obj.(*tenancyv1alpha1.WorkspaceType), nil
 }
 
 // finalize deletes the children of ws, then its logical cluster, then lets ws go.

@@ -862,3 +862,59 @@ func postgresCount(ctx context.Context, shard, query string, args ...any) (int64
 	err = conn.QueryRow(ctx, query, args...).Scan(&n)
 	return n, err
 }
+
+// sandboxType is a workspace type of the test's own, in root: its workspaces
+// start with a namespace and a binding besides the defaults, may be made only
+// in root, and may have no children.
+const sandboxType = `apiVersion: tenancy.warren.dev/v1alpha1
+kind: WorkspaceType
+metadata:
+  name: sandbox
+spec:
+  initialNamespaces: [tools]
+  initialClusterRoleBindings:
+  - name: devs-view
+    clusterRole: view
+    subjects: [{kind: Group, apiGroup: rbac.authorization.k8s.io, name: devs}]
+  limitAllowedParents: {types: [{name: root, path: root}]}
+  limitAllowedChildren: {none: true}
+`
+
+// TestWorkspaceCustomType makes a workspace type and uses it at once: the new
+// workspace starts with the type's namespaces and bindings, and the type's
+// placement rules hold.
+func TestWorkspaceCustomType(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		s.pipe(sandboxType, "root", "create", "-f", "-")
+		s.pipe(workspaceManifest("box", "spec: {type: {name: sandbox}}"), "root", "create", "-f", "-")
+		s.kubectl("root", "wait", "--for=jsonpath={.status.phase}=Ready", "workspace/box", "--timeout=20s")
+		s.expectNames("root:box", []string{"namespace/default", "namespace/tools"}, "get", "namespaces", "-o", "name")
+		s.expectNames("root:box", []string{"clusterrolebinding.rbac.authorization.k8s.io/devs-view", "clusterrolebinding.rbac.authorization.k8s.io/workspace-admin"},
+			"get", "clusterrolebindings", "-o", "name")
+		// bob (group devs) may view inside once he may enter.
+		s.kubectl("root", "create", "clusterrole", "enter-box", "--verb=access", "--resource=workspaces/content", "--resource-name=box")
+		s.kubectl("root", "create", "clusterrolebinding", "bob-enters-box", "--clusterrole=enter-box", "--user=bob")
+		s.kubectl("root:box", "create", "configmap", "seen", "-n", "tools")
+		eventually(t, "bob views configmaps in root:box", func() error {
+			out, err := s.kubectlAs("bob-token", "root:box", "get", "configmaps", "-n", "tools", "-o", "name")
+			if err != nil || strings.TrimSpace(out) != "configmap/seen" {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		if out, err := s.kubectlAs("bob-token", "root:box", "create", "configmap", "nope", "-n", "tools"); err == nil || !strings.Contains(out, "forbidden") {
+			t.Errorf("bob, a viewer, creates in root:box: %v\n%s", err, out)
+		}
+		// A sandbox has no children, and lives only in root.
+		out, err := s.kubectlIn(workspaceManifest("kid", ""), "root:box", "create", "-f", "-")
+		if err == nil || !strings.Contains(out, "spec.type") || !strings.Contains(out, "may not have children of this type") {
+			t.Errorf("a child of a sandbox: %v\n%s", err, out)
+		}
+		s.makeWorkspace("root", "org", "organization")
+		out, err = s.kubectlIn(workspaceManifest("box", "spec: {type: {name: sandbox}}"), "root:org", "create", "-f", "-")
+		if err == nil || !strings.Contains(out, "may not be created in root:org") {
+			t.Errorf("a sandbox in an organization: %v\n%s", err, out)
+		}
+	})
+}
