@@ -108,7 +108,8 @@ func (x *Index) Run(ctx context.Context) {
 	x.clusters.Run(ctx)
 }
 
-// Type returns the WorkspaceType ref names, or NotFound.
+// Type returns the WorkspaceType ref names, or NotFound. The index shares it:
+// callers must not change it.
 func (x *Index) Type(ctx context.Context, ref corev1alpha1.TypeReference) (*tenancyv1alpha1.WorkspaceType, error) {
 	holder, err := x.Resolve(ctx, typePath(ref))
 	if err != nil {
@@ -130,8 +131,9 @@ func (x *Index) Type(ctx context.Context, ref corev1alpha1.TypeReference) (*tena
 }
 
 // Changed tells the index that the LogicalCluster of name changed at revision,
-// before the change is seen by Run: a controller that has just made a cluster
-// Terminating calls it so this process stops serving it at once.
+// before the change is seen by Run: the lifecycle calls it for its own phase
+// changes, so this process serves a Ready cluster, and stops serving a
+// Terminating one, at once.
 func (x *Index) Changed(name logicalcluster.Name, revision uint64) {
 	x.clusters.Changed(name, revision)
 }
