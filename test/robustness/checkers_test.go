@@ -63,6 +63,10 @@ func TestCheckersCatchViolations(t *testing.T) {
 		{"missing event", []watchEvent{{"ADDED", "k", "a", "5"}}, nil, "never reached the watcher"},
 		{"wrong value", []watchEvent{{"ADDED", "k", "a", "5"}, {"MODIFIED", "k", "x", "7"}}, nil, "arrived as"},
 		{"skipped by a relist", []watchEvent{{"ADDED", "k", "a", "5"}}, [][2]int64{{5, 9}}, ""},
+		{"deleted as last delivered", []watchEvent{{"ADDED", "k", "a", "5"}, {"MODIFIED", "k", "b", "7"}, {"DELETED", "k", "b", "8"}}, nil, ""},
+		{"deleted with a stale previous object", []watchEvent{{"ADDED", "k", "a", "5"}, {"MODIFIED", "k", "b", "7"}, {"DELETED", "k", "a", "8"}}, nil,
+			"the previous event of k delivered"},
+		{"deleted after a relist", []watchEvent{{"ADDED", "k", "a", "5"}, {"MODIFIED", "k", "b", "7"}, {"DELETED", "k", "c", "9"}}, [][2]int64{{7, 8}}, ""},
 	}
 	for _, s := range streams {
 		w := &watcher{start: 1, last: 9, events: s.events, gaps: s.gaps}

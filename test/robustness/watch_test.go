@@ -141,7 +141,7 @@ func (w *watcher) check(acked []ackedWrite) []string {
 	for _, ev := range w.events {
 		byRV[ev.RV] = ev
 	}
-	violations := append([]string(nil), w.violations...)
+	violations := append(append([]string(nil), w.violations...), w.previousObjects()...)
 	for _, a := range acked {
 		r := revision(a.RV)
 		if r <= w.start || r > w.last || w.skipped(r) {
@@ -154,6 +154,35 @@ func (w *watcher) check(acked []ackedWrite) []string {
 			violations = append(violations, fmt.Sprintf("acknowledged %s of %s at %s never reached the watcher", a.Kind, a.Key, a.RV))
 		case ev.Key != a.Key || ev.Type != want || ev.Value != a.Value:
 			violations = append(violations, fmt.Sprintf("acknowledged %s of %s=%s at %s arrived as %s %s=%s", a.Kind, a.Key, a.Value, a.RV, ev.Type, ev.Key, ev.Value))
+		}
+	}
+	return violations
+}
+
+// previousObjects checks the previous object events carry: a DELETED event
+// delivers the object as it was before the delete, which must be what the
+// stream's previous event of that key delivered. A relist forgets what was
+// delivered before it.
+func (w *watcher) previousObjects() []string {
+	var violations []string
+	delivered := map[string]string{}
+	last := w.start
+	for _, ev := range w.events {
+		r := revision(ev.RV)
+		for _, g := range w.gaps {
+			if g[0] >= last && g[0] < r {
+				clear(delivered)
+			}
+		}
+		last = r
+		prev, seen := delivered[ev.Key]
+		if ev.Type != string(watch.Deleted) {
+			delivered[ev.Key] = ev.Value
+			continue
+		}
+		delete(delivered, ev.Key)
+		if seen && prev != ev.Value {
+			violations = append(violations, fmt.Sprintf("DELETED %s at %s carries %s=%q; the previous event of %s delivered %q", ev.Key, ev.RV, ev.Key, ev.Value, ev.Key, prev))
 		}
 	}
 	return violations
