@@ -226,7 +226,7 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 	if _, err := l.stores.Eraser.EraseCluster(ctx, string(name)); err != nil {
 		return err
 	}
-	if err := l.update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
+	if _, err := l.update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
 		m, _ := meta.Accessor(obj)
 		m.SetFinalizers(slices.DeleteFunc(m.GetFinalizers(), func(f string) bool { return f == Finalizer }))
 	}); err != nil && !apierrors.IsNotFound(err) {
@@ -247,7 +247,7 @@ func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, n
 		return err
 	}
 	url := l.url + "/clusters/" + string(p.Path().Join(name))
-	return l.update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
+	_, err = l.update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
 		ws := obj.(*tenancyv1alpha1.Workspace)
 		ws.Status.Phase, ws.Status.URL = phase, url
 		ws.Status.Conditions = nil
@@ -256,37 +256,31 @@ func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, n
 			ws.Status.Conditions = []metav1.Condition{*condition}
 		}
 	})
+	return err
 }
 
 // setClusterPhase sets the phase of a logical cluster and returns the revision
 // of the change.
 func (l *Lifecycle) setClusterPhase(ctx context.Context, name logicalcluster.Name, phase corev1alpha1.LogicalClusterPhase) (uint64, error) {
-	var rv string
-	err := l.update(ctx, l.stores.LogicalClusterStatus, name, corev1alpha1.Name, func(obj runtime.Object) {
+	out, err := l.update(ctx, l.stores.LogicalClusterStatus, name, corev1alpha1.Name, func(obj runtime.Object) {
 		obj.(*corev1alpha1.LogicalCluster).Status.Phase = phase
-	}, func(obj runtime.Object) { rv = obj.(*corev1alpha1.LogicalCluster).ResourceVersion })
+	})
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseUint(rv, 10, 64)
+	return strconv.ParseUint(out.(*corev1alpha1.LogicalCluster).ResourceVersion, 10, 64)
 }
 
-// update applies change to the latest stored version of object name in cluster,
-// then calls each of done with the stored result.
-func (l *Lifecycle) update(ctx context.Context, store rest.Updater, cluster logicalcluster.Name, name string, change func(runtime.Object), done ...func(runtime.Object)) error {
+// update applies change to the latest stored version of object name in cluster
+// and returns the stored result.
+func (l *Lifecycle) update(ctx context.Context, store rest.Updater, cluster logicalcluster.Name, name string, change func(runtime.Object)) (runtime.Object, error) {
 	info := rest.DefaultUpdatedObjectInfo(nil, func(_ context.Context, _, old runtime.Object) (runtime.Object, error) {
 		obj := old.DeepCopyObject()
 		change(obj)
 		return obj, nil
 	})
 	out, _, err := store.Update(in(ctx, cluster), name, info, rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
-	if err != nil {
-		return err
-	}
-	for _, f := range done {
-		f(out)
-	}
-	return nil
+	return out, err
 }
 
 // typePath returns the path of the workspace holding the type ref names.

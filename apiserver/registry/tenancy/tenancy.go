@@ -79,16 +79,23 @@ func NewWorkspaces(getter generic.RESTOptionsGetter) (*registry.REST, *genericre
 	if err != nil {
 		return nil, nil, err
 	}
-	status := *main.Store
-	st := *s
-	st.Prepare = func(obj, old runtime.Object) {
+	status := statusOnly(main.Store, s, func(obj, old runtime.Object) {
 		ws, prev := obj.(*tenancyv1alpha1.Workspace), old.(*tenancyv1alpha1.Workspace)
 		st := ws.Status
 		*ws = *prev.DeepCopy()
 		ws.Status = st
-	}
+	})
+	return main, status, nil
+}
+
+// statusOnly returns a copy of store whose updates keep what keep copies from
+// the stored object (everything but status).
+func statusOnly(store *genericregistry.Store, s *registry.Strategy, keep func(obj, old runtime.Object)) *genericregistry.Store {
+	status := *store
+	st := *s
+	st.Prepare = keep
 	status.UpdateStrategy = &st
-	return main, &status, nil
+	return &status
 }
 
 // keepOwner keeps the owner annotation of prev on ws: clients cannot change it.
@@ -236,14 +243,11 @@ func NewLogicalClusters(getter generic.RESTOptionsGetter) (served rest.Storage, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	statusStore := *store
-	st := *s
-	st.Prepare = func(obj, old runtime.Object) {
+	status = statusOnly(store, s, func(obj, old runtime.Object) {
 		lc, prev := obj.(*corev1alpha1.LogicalCluster), old.(*corev1alpha1.LogicalCluster)
 		st := lc.Status
 		*lc = *prev.DeepCopy()
 		lc.Status = st
-	}
-	statusStore.UpdateStrategy = &st
-	return readOnly{store}, store, &statusStore, nil
+	})
+	return readOnly{store}, store, status, nil
 }
