@@ -130,12 +130,20 @@ func (x *Index) Type(ctx context.Context, ref corev1alpha1.TypeReference) (*tena
 	return obj.(*tenancyv1alpha1.WorkspaceType), nil
 }
 
-// Changed tells the index that the LogicalCluster of name changed at revision,
+// Stored tells the index that lc, the LogicalCluster of name, was just stored,
 // before the change is seen by Run: the lifecycle calls it for its own phase
 // changes, so this process serves a Ready cluster, and stops serving a
-// Terminating one, at once.
-func (x *Index) Changed(name logicalcluster.Name, revision uint64) {
-	x.clusters.Changed(name, revision)
+// Terminating one, at once, and the cluster's first request reads nothing.
+func (x *Index) Stored(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) error {
+	rv, err := strconv.ParseUint(lc.ResourceVersion, 10, 64)
+	if err != nil {
+		return fmt.Errorf("revision of the logical cluster %s: %w", name, err)
+	}
+	x.clusters.Stored(name, &Cluster{Name: name, LogicalCluster: lc}, rv)
+	if o := lc.Spec.Owner; o != nil {
+		x.children.Add(child{logicalcluster.Name(o.Cluster), o.Name}, name)
+	}
+	return nil
 }
 
 // Cluster returns the logical cluster name, or NotFound.

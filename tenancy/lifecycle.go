@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -77,8 +76,15 @@ type Lifecycle struct {
 // start with, shard the name of the shard it serves.
 func NewLifecycle(stores Stores, index *Index, shard, url string) *Lifecycle {
 	l := &Lifecycle{stores: stores, index: index, shard: shard, url: url}
-	l.controller = &clusterwatch.Controller{Name: "workspaces", Source: stores.Workspaces, Workers: workers, Sync: l.sync}
+	l.controller = &clusterwatch.Controller{Name: "workspaces", Source: stores.Workspaces, Workers: workers, Sync: l.sync, Settled: settled}
 	return l
+}
+
+// settled tells a Ready workspace that is not being deleted: sync has nothing to
+// do for it.
+func settled(obj runtime.Object) bool {
+	ws, ok := obj.(*tenancyv1alpha1.Workspace)
+	return ok && ws.DeletionTimestamp == nil && ws.Status.Phase == corev1alpha1.Ready
 }
 
 // Run works until ctx ends.
@@ -167,13 +173,12 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 			return fmt.Errorf("creating cluster role binding %s in %s: %w", b.Name, name, err)
 		}
 	}
-	rv, err := l.setClusterPhase(ctx, name, corev1alpha1.Ready)
+	ready, err := l.setClusterPhase(ctx, name, corev1alpha1.Ready)
 	if err != nil {
 		return err
 	}
 	// Serve the cluster from now on, not from when the change is seen.
-	l.index.Changed(name, rv)
-	return nil
+	return l.index.Stored(name, ready)
 }
 
 // createNamespace makes namespace ns in the cluster of ctx unless it exists.
@@ -197,13 +202,15 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 		}
 	}
 	name := logicalcluster.Name(ws.Spec.Cluster)
-	rv, err := l.setClusterPhase(ctx, name, corev1alpha1.Terminating)
+	terminating, err := l.setClusterPhase(ctx, name, corev1alpha1.Terminating)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	if err == nil {
 		// Serve the cluster no more from now on, not from when the change is seen.
-		l.index.Changed(name, rv)
+		if err := l.index.Stored(name, terminating); err != nil {
+			return err
+		}
 	}
 	inside := in(ctx, name)
 	list, err := l.stores.Workspaces.List(inside, &metainternalversion.ListOptions{})
@@ -259,16 +266,16 @@ func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, n
 	return err
 }
 
-// setClusterPhase sets the phase of a logical cluster and returns the revision
-// of the change.
-func (l *Lifecycle) setClusterPhase(ctx context.Context, name logicalcluster.Name, phase corev1alpha1.LogicalClusterPhase) (uint64, error) {
+// setClusterPhase sets the phase of a logical cluster and returns its
+// LogicalCluster as stored.
+func (l *Lifecycle) setClusterPhase(ctx context.Context, name logicalcluster.Name, phase corev1alpha1.LogicalClusterPhase) (*corev1alpha1.LogicalCluster, error) {
 	out, err := l.update(ctx, l.stores.LogicalClusterStatus, name, corev1alpha1.Name, func(obj runtime.Object) {
 		obj.(*corev1alpha1.LogicalCluster).Status.Phase = phase
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return strconv.ParseUint(out.(*corev1alpha1.LogicalCluster).ResourceVersion, 10, 64)
+	return out.(*corev1alpha1.LogicalCluster), nil
 }
 
 // update applies change to the latest stored version of object name in cluster

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/client-go/util/workqueue"
@@ -30,6 +31,10 @@ type Controller struct {
 	Source rest.Watcher
 	// Selector limits which objects are reconciled; nil means all.
 	Selector fields.Selector
+	// Settled, if set, tells objects that need no work as they are: their
+	// events queue nothing, so an object the controller has finished with costs
+	// nothing when it changes again or when the watch starts over.
+	Settled func(obj runtime.Object) bool
 	// Sync reconciles an object; an error retries it later, rate limited. It
 	// must be idempotent: several processes may run it for the same object.
 	Sync func(ctx context.Context, r Ref) error
@@ -53,7 +58,7 @@ func (c *Controller) Run(ctx context.Context) {
 	defer queue.ShutDown()
 	c.queue.Store(&queue)
 	go Follow(ctx, c.Source, c.Selector, func(ev Event) {
-		if ev.Type != watch.Added && ev.Type != watch.Modified {
+		if ev.Type != watch.Added && ev.Type != watch.Modified || c.Settled != nil && c.Settled(ev.Object) {
 			return
 		}
 		if m, err := meta.Accessor(ev.Object); err == nil {

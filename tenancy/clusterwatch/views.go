@@ -31,6 +31,13 @@ type Views[V any] struct {
 	views, changed *lru.Cache
 }
 
+// built is a view and the revision it is current at: it holds every change of
+// its cluster up to there.
+type built[V any] struct {
+	view     V
+	revision uint64
+}
+
 // NewViews returns a cache of views built by load from the objects of sources.
 func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] {
 	return &Views[V]{load: load, sources: sources, views: lru.New(size), changed: lru.New(size)}
@@ -38,8 +45,8 @@ func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] 
 
 // Get returns the view of cluster, building it if none is cached.
 func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, error) {
-	if view, ok := v.views.Get(cluster); ok {
-		return view.(V), nil
+	if b, ok := v.views.Get(cluster); ok {
+		return b.(built[V]).view, nil
 	}
 	view, revision, err := v.load(ctx, cluster)
 	if err != nil {
@@ -48,9 +55,22 @@ func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, err
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if last, ok := v.changed.Get(cluster); !ok || last.(uint64) <= revision {
-		v.views.Add(cluster, view)
+		v.views.Add(cluster, built[V]{view, revision})
 	}
 	return view, nil
+}
+
+// Stored caches view as the view of cluster after a change its caller made at
+// revision, so the next Get needs no load; a later change already seen wins.
+func (v *Views[V]) Stored(cluster logicalcluster.Name, view V, revision uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if last, ok := v.changed.Get(cluster); ok && last.(uint64) > revision {
+		v.views.Remove(cluster)
+		return
+	}
+	v.changed.Add(cluster, revision)
+	v.views.Add(cluster, built[V]{view, revision})
 }
 
 // Run drops a cluster's view whenever one of its objects in sources changes,
@@ -86,16 +106,18 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 	}
 }
 
-// Changed drops the view of cluster, which changed at revision; views read
-// before it are not cached. Run calls it for every change it sees; a writer may
-// call it sooner for its own changes.
+// Changed drops the view of cluster, which changed at revision, unless the view
+// already holds that change; views read before it are not cached. Run calls it
+// for every change it sees; a writer may call it sooner for its own changes.
 func (v *Views[V]) Changed(cluster logicalcluster.Name, revision uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if last, ok := v.changed.Get(cluster); !ok || last.(uint64) < revision {
 		v.changed.Add(cluster, revision)
 	}
-	v.views.Remove(cluster)
+	if b, ok := v.views.Get(cluster); ok && b.(built[V]).revision < revision {
+		v.views.Remove(cluster)
+	}
 }
 
 // Revision returns the revision a list was read at.
