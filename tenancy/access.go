@@ -36,7 +36,7 @@ func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (au
 	if err != nil {
 		return authorizer.DecisionNoOpinion, "", err
 	}
-	owner, u := c.Spec.Owner, attrs.GetUser()
+	owner, u := c.Owner, attrs.GetUser()
 	if owner == nil || u == nil {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
@@ -63,9 +63,9 @@ func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (au
 	if decision == authorizer.DecisionAllow {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
-	parent, _ := c.Path().Parent()
+	parent, _ := c.Path.Parent()
 	return authorizer.DecisionDeny, fmt.Sprintf("%q may not enter workspace %s: that needs the verb %q on %s %q in %s",
-		u.GetName(), c.Path(), tenancyv1alpha1.AccessVerb, tenancyv1alpha1.ContentResource, owner.Name, parent), nil
+		u.GetName(), c.Path, tenancyv1alpha1.AccessVerb, tenancyv1alpha1.ContentResource, owner.Name, parent), nil
 }
 
 // ConditionsAwareAuthorize implements authorizer.Authorizer; its decisions are

@@ -85,8 +85,8 @@ func (a *Admission) Validate(ctx context.Context, attrs admission.Attributes, _ 
 	if err != nil {
 		return err
 	}
-	if phase := parent.Status.Phase; phase != corev1alpha1.Ready {
-		return admission.NewForbidden(attrs, fmt.Errorf("workspace %s is %s", parent.Path(), phase))
+	if phase := parent.Phase; phase != corev1alpha1.Ready {
+		return admission.NewForbidden(attrs, fmt.Errorf("workspace %s is %s", parent.Path, phase))
 	}
 	invalid := func(detail string) error {
 		return apierrors.NewInvalid(tenancyv1alpha1.SchemeGroupVersion.WithKind("Workspace").GroupKind(), ws.Name,
@@ -99,11 +99,11 @@ func (a *Admission) Validate(ctx context.Context, attrs admission.Attributes, _ 
 	if err != nil {
 		return err
 	}
-	if !selects(wt.Spec.LimitAllowedParents, parent.Spec.Type) {
-		return invalid(fmt.Sprintf("a workspace of this type may not be created in %s, whose type is %s", parent.Path(), typeName(parent.Spec.Type)))
+	if !selects(wt.Spec.LimitAllowedParents, parent.Type) {
+		return invalid(fmt.Sprintf("a workspace of this type may not be created in %s, whose type is %s", parent.Path, typeName(parent.Type)))
 	}
 	if !selects(parentType.Spec.LimitAllowedChildren, ws.Spec.Type) {
-		return invalid(fmt.Sprintf("workspaces of type %s (as %s is) may not have children of this type", typeName(parent.Spec.Type), parent.Path()))
+		return invalid(fmt.Sprintf("workspaces of type %s (as %s is) may not have children of this type", typeName(parent.Type), parent.Path))
 	}
 	return nil
 }
@@ -118,9 +118,9 @@ func (a *Admission) parent(ctx context.Context) (*Cluster, *tenancyv1alpha1.Work
 	if err != nil {
 		return nil, nil, err
 	}
-	wt, err := a.index.Type(ctx, parent.Spec.Type)
+	wt, err := a.index.Type(ctx, parent.Type)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the type %s of %s: %w", typeName(parent.Spec.Type), parent.Path(), err)
+		return nil, nil, fmt.Errorf("reading the type %s of %s: %w", typeName(parent.Type), parent.Path, err)
 	}
 	return parent, wt, nil
 }

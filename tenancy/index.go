@@ -21,14 +21,21 @@ import (
 // index holds; a cluster out of it costs one read on its next request.
 const cachedClusters = 1 << 16
 
-// Cluster is what the index knows of a logical cluster: its LogicalCluster.
+// Cluster is what the index knows of a logical cluster, from its
+// LogicalCluster: only what routing, admission and the lifecycle ask, since the
+// index holds tens of thousands of them.
 type Cluster struct {
-	Name logicalcluster.Name
-	*corev1alpha1.LogicalCluster
+	Name  logicalcluster.Name
+	Path  Path
+	Owner *corev1alpha1.LogicalClusterOwner // nil for root
+	Type  corev1alpha1.TypeReference
+	Phase corev1alpha1.LogicalClusterPhase
 }
 
-// Path returns the cluster's path.
-func (c *Cluster) Path() Path { return Path(c.Spec.Path) }
+// clusterOf returns the index's entry for lc, the LogicalCluster of name.
+func clusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) *Cluster {
+	return &Cluster{Name: name, Path: Path(lc.Spec.Path), Owner: lc.Spec.Owner, Type: lc.Spec.Type, Phase: lc.Status.Phase}
+}
 
 // Index resolves paths and names to logical clusters. It reads the
 // LogicalCluster of a cluster once and keeps it until a change of it is seen
@@ -74,7 +81,7 @@ func NewIndex(workspaces rest.Getter, clusters, types Source) *Index {
 		if err != nil {
 			return nil, 0, fmt.Errorf("revision of the logical cluster %s: %w", name, err)
 		}
-		return &Cluster{Name: name, LogicalCluster: lc}, rv, nil
+		return clusterOf(name, lc), rv, nil
 	}
 	loadTypes := func(ctx context.Context, name logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, uint64, error) {
 		list, err := types.List(in(ctx, name), &metainternalversion.ListOptions{})
@@ -117,7 +124,7 @@ func (x *Index) Type(ctx context.Context, ref corev1alpha1.TypeReference) (*tena
 	}
 	types, err := x.types.Get(ctx, holder.Name)
 	if err != nil {
-		return nil, fmt.Errorf("reading the workspace types of %s: %w", holder.Path(), err)
+		return nil, fmt.Errorf("reading the workspace types of %s: %w", holder.Path, err)
 	}
 	if wt, ok := types[ref.Name]; ok {
 		return wt, nil
@@ -139,7 +146,7 @@ func (x *Index) Stored(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster
 	if err != nil {
 		return fmt.Errorf("revision of the logical cluster %s: %w", name, err)
 	}
-	x.clusters.Stored(name, &Cluster{Name: name, LogicalCluster: lc}, rv)
+	x.clusters.Stored(name, clusterOf(name, lc), rv)
 	if o := lc.Spec.Owner; o != nil {
 		x.children.Add(child{logicalcluster.Name(o.Cluster), o.Name}, name)
 	}
@@ -199,7 +206,7 @@ func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, err
 	if err != nil {
 		return nil, err
 	}
-	if c.Path() != p {
+	if c.Path != p {
 		return nil, notFound(string(p))
 	}
 	return c, nil

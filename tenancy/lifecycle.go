@@ -126,7 +126,7 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	lc := &corev1alpha1.LogicalCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: corev1alpha1.Name},
 		Spec: corev1alpha1.LogicalClusterSpec{
-			Path:  string(p.Path().Join(ws.Name)),
+			Path:  string(p.Path.Join(ws.Name)),
 			Owner: &corev1alpha1.LogicalClusterOwner{Cluster: string(parent), Name: ws.Name, UID: string(ws.UID), User: ws.Annotations[OwnerAnnotation]},
 			Type:  ws.Spec.Type,
 		},
@@ -240,8 +240,8 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 		return fmt.Errorf("releasing workspace %s: %w", ws.Name, err)
 	}
 	// A terminating parent waits for this child.
-	if p, err := l.index.Cluster(ctx, parent); err == nil && p.Spec.Owner != nil {
-		l.controller.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(p.Spec.Owner.Cluster), Name: p.Spec.Owner.Name})
+	if p, err := l.index.Cluster(ctx, parent); err == nil && p.Owner != nil {
+		l.controller.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(p.Owner.Cluster), Name: p.Owner.Name})
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, n
 	if err != nil {
 		return err
 	}
-	url := l.url + "/clusters/" + string(p.Path().Join(name))
+	url := l.url + "/clusters/" + string(p.Path.Join(name))
 	_, err = l.update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
 		ws := obj.(*tenancyv1alpha1.Workspace)
 		ws.Status.Phase, ws.Status.URL = phase, url

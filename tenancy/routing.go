@@ -56,7 +56,7 @@ func Routing(resolve Resolver, next http.Handler) http.Handler {
 
 // serves says why c does not serve a request of method, or nil if it does.
 func serves(c *Cluster, method string) error {
-	switch c.Status.Phase {
+	switch c.Phase {
 	case corev1alpha1.Ready:
 		return nil
 	case corev1alpha1.Terminating:
@@ -65,9 +65,9 @@ func serves(c *Cluster, method string) error {
 		if method != http.MethodPost {
 			return nil
 		}
-		return apierrors.NewForbidden(workspacesResource, c.Spec.Path, fmt.Errorf("workspace %s is being deleted", c.Spec.Path))
+		return apierrors.NewForbidden(workspacesResource, string(c.Path), fmt.Errorf("workspace %s is being deleted", c.Path))
 	default:
-		err := apierrors.NewServiceUnavailable(fmt.Sprintf("workspace %s is %s", c.Spec.Path, c.Status.Phase))
+		err := apierrors.NewServiceUnavailable(fmt.Sprintf("workspace %s is %s", c.Path, c.Phase))
 		err.ErrStatus.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}
 		return err
 	}

@@ -24,8 +24,7 @@ func shapes(_ context.Context, s string) (*Cluster, error) {
 	} else if err := logicalcluster.Validate(s); err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
-	lc := &corev1alpha1.LogicalCluster{Status: corev1alpha1.LogicalClusterStatus{Phase: corev1alpha1.Ready}}
-	return &Cluster{Name: logicalcluster.Name(s), LogicalCluster: lc}, nil
+	return &Cluster{Name: logicalcluster.Name(s), Phase: corev1alpha1.Ready}, nil
 }
 
 // FuzzRouting sends arbitrary paths through Routing: it never panics, answers
