@@ -32,9 +32,14 @@ type Cluster struct {
 	Phase corev1alpha1.LogicalClusterPhase
 }
 
-// clusterOf returns the index's entry for lc, the LogicalCluster of name.
-func clusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) *Cluster {
-	return &Cluster{Name: name, Path: Path(lc.Spec.Path), Owner: lc.Spec.Owner, Type: lc.Spec.Type, Phase: lc.Status.Phase}
+// clusterOf returns the index's entry for lc, the LogicalCluster of name, and
+// lc's revision.
+func clusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*Cluster, uint64, error) {
+	rv, err := strconv.ParseUint(lc.ResourceVersion, 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("revision of the logical cluster %s: %w", name, err)
+	}
+	return &Cluster{Name: name, Path: Path(lc.Spec.Path), Owner: lc.Spec.Owner, Type: lc.Spec.Type, Phase: lc.Status.Phase}, rv, nil
 }
 
 // Index resolves paths and names to logical clusters. It reads the
@@ -74,14 +79,9 @@ func NewIndex(workspaces rest.Getter, clusters, types Source) *Index {
 		if err != nil {
 			return nil, 0, err
 		}
-		lc := obj.(*corev1alpha1.LogicalCluster)
 		// The object's revision is at most the one it was read at, so no
 		// change after the read goes unseen.
-		rv, err := strconv.ParseUint(lc.ResourceVersion, 10, 64)
-		if err != nil {
-			return nil, 0, fmt.Errorf("revision of the logical cluster %s: %w", name, err)
-		}
-		return clusterOf(name, lc), rv, nil
+		return clusterOf(name, obj.(*corev1alpha1.LogicalCluster))
 	}
 	loadTypes := func(ctx context.Context, name logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, uint64, error) {
 		list, err := types.List(in(ctx, name), &metainternalversion.ListOptions{})
@@ -142,11 +142,11 @@ func (x *Index) Type(ctx context.Context, ref corev1alpha1.TypeReference) (*tena
 // changes, so this process serves a Ready cluster, and stops serving a
 // Terminating one, at once, and the cluster's first request reads nothing.
 func (x *Index) Stored(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) error {
-	rv, err := strconv.ParseUint(lc.ResourceVersion, 10, 64)
+	c, rv, err := clusterOf(name, lc)
 	if err != nil {
-		return fmt.Errorf("revision of the logical cluster %s: %w", name, err)
+		return err
 	}
-	x.clusters.Stored(name, clusterOf(name, lc), rv)
+	x.clusters.Stored(name, c, rv)
 	if o := lc.Spec.Owner; o != nil {
 		x.children.Add(child{logicalcluster.Name(o.Cluster), o.Name}, name)
 	}
