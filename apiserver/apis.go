@@ -22,6 +22,9 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/registry"
 	authnreviews "github.com/warren-dev/warren/apiserver/registry/authentication"
@@ -37,8 +40,6 @@ import (
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/token"
 	"github.com/warren-dev/warren/tenancy"
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
 )
 
 // apis are the stores of every built-in resource, served in every cluster.
@@ -118,7 +119,7 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 		"customresourcedefinitions":        a.crds,
 		"customresourcedefinitions/status": a.crdStatus,
 	}
-	tenancyGroup, coreGroup, err := a.newTenancy(getter, a.namespaces, clusterRoleBindings)
+	tenancyGroup, coreGroup, err := a.newTenancy(getter, a.namespaces, clusterRoles, clusterRoleBindings)
 	if err != nil {
 		return nil, err
 	}
@@ -129,15 +130,15 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 		groupInfo(coordinationv1.GroupName, "v1", coordination),
 		groupInfo(eventsv1.GroupName, "v1", eventsGroup),
 		groupInfo(apiextensionsv1.GroupName, "v1", apiextensions),
-		groupInfo(tenancyv1alpha1.GroupName, tenancyv1alpha1.SchemeGroupVersion.Version, tenancyGroup),
-		groupInfo(corev1alpha1.GroupName, corev1alpha1.SchemeGroupVersion.Version, coreGroup),
+		groupInfo(tenancyv1alpha1.SchemeGroupVersion.Group, tenancyv1alpha1.SchemeGroupVersion.Version, tenancyGroup),
+		groupInfo(corev1alpha1.SchemeGroupVersion.Group, corev1alpha1.SchemeGroupVersion.Version, coreGroup),
 	}
 	return a, nil
 }
 
-// newTenancy builds the stores of workspaces, workspace types and logical
-// clusters, and returns what the tenancy and core.warren.dev groups serve.
-func (a *apis) newTenancy(getter generic.RESTOptionsGetter, namespaces, clusterRoleBindings rest.Creater) (tenancyGroup, coreGroup map[string]rest.Storage, err error) {
+// newTenancy builds the stores of workspaces, workspace types, logical clusters
+// and shards, and returns what the tenancy.kcp.io and core.kcp.io groups serve.
+func (a *apis) newTenancy(getter generic.RESTOptionsGetter, namespaces, clusterRoles, clusterRoleBindings rest.Creater) (tenancyGroup, coreGroup map[string]rest.Storage, err error) {
 	workspaces, workspaceStatus, err := tenancyregistry.NewWorkspaces(getter)
 	if err != nil {
 		return nil, nil, err
@@ -150,17 +151,23 @@ func (a *apis) newTenancy(getter generic.RESTOptionsGetter, namespaces, clusterR
 	if err != nil {
 		return nil, nil, err
 	}
+	shards, err := tenancyregistry.NewShards(getter)
+	if err != nil {
+		return nil, nil, err
+	}
 	a.tenancy = tenancy.Stores{
 		Workspaces:           workspaces,
 		WorkspaceTypes:       types,
 		LogicalClusters:      clusterStore,
+		Shards:               shards,
 		WorkspaceStatus:      workspaceStatus,
 		LogicalClusterStatus: clusterStatus,
 		Namespaces:           namespaces,
+		ClusterRoles:         clusterRoles,
 		ClusterRoleBindings:  clusterRoleBindings,
 	}
 	return map[string]rest.Storage{"workspaces": workspaces, "workspacetypes": types},
-		map[string]rest.Storage{"logicalclusters": clusters}, nil
+		map[string]rest.Storage{"logicalclusters": clusters, "shards": shards}, nil
 }
 
 // addReviews adds the access and token reviews, which answer with authz, rules

@@ -116,7 +116,8 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	} else {
 		s.apis.tenancy.Eraser = config.RESTOptionsGetter.(*restOptions)
 	}
-	if err := tenancy.Bootstrap(ctx, s.apis.tenancy, o.Shard); err != nil {
+	url := "https://" + listenHost(o)
+	if err := tenancy.Bootstrap(ctx, s.apis.tenancy, o.Shard, url); err != nil {
 		return nil, err
 	}
 	index := tenancy.NewIndex(s.apis.tenancy.Workspaces, s.apis.tenancy.LogicalClusters, s.apis.tenancy.WorkspaceTypes)
@@ -135,7 +136,16 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	config.Authentication.Authenticator = authn
 	config.Authentication.APIAudiences = authenticator.Audiences{token.APIAudience}
 	rbac := authorization.NewRBAC(s.apis.rbac)
-	if config.Authorization.Authorizer, err = newAuthorizer(tenancy.NewAccess(index, rbac), rbac); err != nil {
+	if config.Authorization.Authorizer, err = newAuthorizer(tenancy.NewAccess(index, rbac, adminGroups...), rbac); err != nil {
+		return nil, err
+	}
+	// Whether a user may use a workspace type is decided in the type's
+	// workspace by its RBAC alone, as kcp's deep access review decides it.
+	use, err := authzunion.New(
+		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(adminGroups...)},
+		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbac},
+	)
+	if err != nil {
 		return nil, err
 	}
 	s.apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
@@ -146,7 +156,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		namespace.NewLifecycle(s.apis.namespaces),
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
-		tenancy.NewAdmission(index),
+		tenancy.NewAdmission(index, use, url),
 	)
 	crds, err := crd.New(crd.Config{
 		CRDs:                s.apis.crds,
@@ -161,7 +171,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		return nil, err
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
-		return tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(wildcardFilter(crds.Discovery(h)), c))
+		return tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(crds.Discovery(h))), c))
 	}
 
 	// Requests no built-in API serves go to the custom resources of their cluster.
@@ -177,7 +187,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	crds.SetStaticOpenAPI(s.apis.legacy.StaticOpenAPISpec)
 	namespaces := namespace.NewController(s.apis.namespaces, s.apis.finalize, s.apis.namespaced)
 	crdController := crd.NewController(crds, s.apis.crdStatus)
-	workspaces := tenancy.NewLifecycle(s.apis.tenancy, index, o.Shard, "https://"+listenHost(o))
+	workspaces := tenancy.NewLifecycle(s.apis.tenancy, index, o.Shard, url)
 	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
 		go index.Run(ctx)
 		go workspaces.Run(ctx)
@@ -259,19 +269,24 @@ func healthOnly(a authenticator.Request) authenticator.Request {
 	})
 }
 
-// newAuthorizer allows health endpoints to everyone, everything (in every cluster
-// and across them) to the installation's admins, group system:masters; it denies
-// everything in a workspace to those who may not enter it (access), and leaves
-// the rest to the RBAC of the request's cluster.
+// adminGroups are the installation's admins: Kubernetes' and kcp's. They may
+// do anything in every cluster and across them; no workspace grants or
+// withholds it.
+var adminGroups = []string{user.SystemPrivilegedGroup, "system:kcp:admin"}
+
+// newAuthorizer decides, first, who may enter the request's workspace at all
+// (access, which also looks the workspace up), then allows health endpoints to
+// everyone, everything to the installation's admins, and leaves the rest to the
+// RBAC of the request's cluster.
 func newAuthorizer(access, rbac authorizer.Authorizer) (authorizer.Authorizer, error) {
 	health, err := authzpath.NewAuthorizer(healthPaths)
 	if err != nil {
 		return nil, err
 	}
 	return authzunion.New(
-		authzunion.NamedAuthorizer{AuthorizerName: "health", Authorizer: health},
-		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)},
 		authzunion.NamedAuthorizer{AuthorizerName: "workspace-access", Authorizer: access},
+		authzunion.NamedAuthorizer{AuthorizerName: "health", Authorizer: health},
+		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(adminGroups...)},
 		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbac},
 	)
 }

@@ -2,70 +2,103 @@ package tenancy
 
 import (
 	"context"
-	"fmt"
+	"slices"
+	"strings"
 
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
+// AccessVerb is the verb on the non-resource path "/" of a workspace that lets
+// a user enter it, granted by the workspace's own RBAC (cluster-admin there
+// includes it), as in kcp.
+const AccessVerb = "access"
+
+// accessDenied is the one reason a user gets for a workspace they may not
+// enter, whether it exists or not.
+const accessDenied = "access denied"
+
 // Access decides who may enter a workspace at all; what they may do inside is
-// then the workspace's own RBAC. A user may enter a workspace they created, a
-// service account the workspace it lives in, and anyone else only with the
-// verb "access" on workspaces/content of that workspace in the parent's RBAC.
-// It never allows by itself: it denies or has no opinion.
+// then the workspace's own RBAC. It runs first among the authorizers, so it is
+// where a request's workspace is looked up: for everyone but the installation's
+// admins, a workspace that does not exist, one not yet serving and one they may
+// not enter are denied alike, with the same reason, so nobody learns which
+// workspaces exist. A service account may always enter the workspace it lives
+// in; anyone else needs the verb "access" on "/" in the workspace's RBAC.
+// Anonymous requests (health checks) are left to the other authorizers at the
+// server's own paths and denied in any named workspace. It never allows by
+// itself: it denies or has no opinion.
 type Access struct {
-	index  *Index
-	parent authorizer.Authorizer
+	index *Index
+	rbac  authorizer.Authorizer
+	// admins are the groups whose members may go anywhere.
+	admins []string
 }
 
-// NewAccess returns the authorizer; parent decides the "access" verb in the
-// parent workspace (its RBAC).
-func NewAccess(index *Index, parent authorizer.Authorizer) *Access {
-	return &Access{index: index, parent: parent}
+// NewAccess returns the authorizer; rbac decides "access" in a workspace (its
+// own RBAC), and members of the admins groups are never denied.
+func NewAccess(index *Index, rbac authorizer.Authorizer, admins ...string) *Access {
+	return &Access{index: index, rbac: rbac, admins: admins}
 }
 
 // Authorize implements authorizer.Authorizer.
 func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
-	name, ok := logicalcluster.From(ctx)
-	if !ok || name == logicalcluster.Root || name == logicalcluster.Wildcard {
+	u := attrs.GetUser()
+	if u == nil {
+		return authorizer.DecisionDeny, accessDenied, nil
+	}
+	if slices.ContainsFunc(u.GetGroups(), func(g string) bool { return slices.Contains(a.admins, g) }) {
+		// An admin is told what is there, and what is not (Serving).
+		return authorizer.DecisionNoOpinion, "", nil
+	}
+	if slices.Contains(u.GetGroups(), user.AllUnauthenticated) {
+		if logicalcluster.Requested(ctx) {
+			return authorizer.DecisionDeny, accessDenied, nil
+		}
+		return authorizer.DecisionNoOpinion, "", nil
+	}
+	name, resolved := logicalcluster.From(ctx)
+	if !resolved {
+		return authorizer.DecisionDeny, accessDenied, nil
+	}
+	if name == logicalcluster.Wildcard {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
 	c, err := a.index.Cluster(ctx, name)
 	if err != nil {
-		return authorizer.DecisionNoOpinion, "", err
+		return authorizer.DecisionDeny, accessDenied, nil
 	}
-	owner, u := c.Owner, attrs.GetUser()
-	if owner == nil || u == nil {
+	switch c.Phase {
+	case corev1alpha1.LogicalClusterPhaseReady, corev1alpha1.LogicalClusterPhaseTerminating:
+	default:
+		return authorizer.DecisionDeny, accessDenied, nil
+	}
+	if ownServiceAccount(u, name) {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
-	if owner.User != "" && u.GetName() == owner.User {
-		return authorizer.DecisionNoOpinion, "", nil
-	}
-	if home := u.GetExtra()[logicalcluster.UserExtra]; len(home) == 1 && home[0] == string(name) {
-		return authorizer.DecisionNoOpinion, "", nil
-	}
-	content := authorizer.AttributesRecord{
-		User:            u,
-		Verb:            tenancyv1alpha1.AccessVerb,
-		APIGroup:        tenancyv1alpha1.GroupName,
-		APIVersion:      tenancyv1alpha1.SchemeGroupVersion.Version,
-		Resource:        "workspaces",
-		Subresource:     "content",
-		Name:            owner.Name,
-		ResourceRequest: true,
-	}
-	decision, _, err := a.parent.Authorize(logicalcluster.WithName(ctx, logicalcluster.Name(owner.Cluster)), content)
+	enter := authorizer.AttributesRecord{User: u, Verb: AccessVerb, Path: "/"}
+	decision, _, err := a.rbac.Authorize(ctx, enter)
 	if err != nil {
 		return authorizer.DecisionNoOpinion, "", err
 	}
-	if decision == authorizer.DecisionAllow {
-		return authorizer.DecisionNoOpinion, "", nil
+	if decision != authorizer.DecisionAllow {
+		return authorizer.DecisionDeny, accessDenied, nil
 	}
-	parent, _ := c.Path.Parent()
-	return authorizer.DecisionDeny, fmt.Sprintf("%q may not enter workspace %s: that needs the verb %q on %s %q in %s",
-		u.GetName(), c.Path, tenancyv1alpha1.AccessVerb, tenancyv1alpha1.ContentResource, owner.Name, parent), nil
+	return authorizer.DecisionNoOpinion, "", nil
+}
+
+// ownServiceAccount reports whether u is a service account of cluster.
+func ownServiceAccount(u user.Info, cluster logicalcluster.Name) bool {
+	if !strings.HasPrefix(u.GetName(), serviceaccount.ServiceAccountUsernamePrefix) {
+		return false
+	}
+	home := u.GetExtra()[logicalcluster.UserExtra]
+	return len(home) == 1 && home[0] == string(cluster)
 }
 
 // ConditionsAwareAuthorize implements authorizer.Authorizer; its decisions are

@@ -2,25 +2,42 @@ package tenancy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/kcp-dev/sdk/apis/core"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
-// Admission places a new workspace in the tree: it defaults its type to the
-// parent type's default child type and refuses it where its type may not go
-// (a type the parent's type does not allow as a child, or one that does not
-// allow the parent's type as a parent), of a type that does not exist, or in a
-// parent that is not Ready.
+// UseVerb is the verb on a WorkspaceType, in the workspace holding it, that
+// lets a user create workspaces of that type.
+const UseVerb = "use"
+
+// Admission places a new workspace in the tree, as kcp's admission does: it
+// records the creator as the workspace's owner, defaults its type to the parent
+// type's default child type, resolves the type (a reference without a path
+// names the nearest type of that name up the tree), sets its URL, and refuses
+// it where its type may not go (a type the parent's type does not allow as a
+// child, or one that does not allow the parent's type as a parent, counting
+// every type a type extends), of a type that does not exist or that the
+// creator may not use, or in a parent that is not Ready. It also stamps
+// WorkspaceTypes with the path of the workspace holding them (kcp.io/path).
 type Admission struct {
 	*admission.Handler
 	index *Index
+	use   authorizer.Authorizer
+	url   string
 }
 
 var (
@@ -28,50 +45,121 @@ var (
 	_ admission.ValidationInterface = (*Admission)(nil)
 )
 
-// NewAdmission returns the plugin.
-func NewAdmission(index *Index) *Admission {
-	return &Admission{Handler: admission.NewHandler(admission.Create), index: index}
+// NewAdmission returns the plugin. use decides the verb "use" on types in the
+// workspace holding them by RBAC alone, as kcp's deep access review does (no
+// "access" to that workspace is needed); url is the server's external URL,
+// which workspace URLs start with.
+func NewAdmission(index *Index, use authorizer.Authorizer, url string) *Admission {
+	return &Admission{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, use: use, url: url}
 }
 
-var typePathField = field.NewPath("spec", "type")
+var typeField = field.NewPath("spec", "type")
 
 // workspace returns the workspace a create of attrs makes, if it is one.
 func workspace(attrs admission.Attributes) (*tenancyv1alpha1.Workspace, bool) {
-	if attrs.GetResource().GroupResource() != tenancyv1alpha1.SchemeGroupVersion.WithResource("workspaces").GroupResource() || attrs.GetSubresource() != "" {
+	if attrs.GetOperation() != admission.Create || attrs.GetResource().GroupResource() != workspacesResource || attrs.GetSubresource() != "" {
 		return nil, false
 	}
 	ws, ok := attrs.GetObject().(*tenancyv1alpha1.Workspace)
 	return ws, ok
 }
 
-// Admit implements admission.MutationInterface: it records the creator as the
-// workspace's owner and defaults its type.
+// Admit implements admission.MutationInterface.
 func (a *Admission) Admit(ctx context.Context, attrs admission.Attributes, _ admission.ObjectInterfaces) error {
+	if attrs.GetResource().GroupResource() == tenancyv1alpha1.Resource("workspacetypes") && attrs.GetSubresource() == "" {
+		return a.stampType(ctx, attrs)
+	}
 	ws, ok := workspace(attrs)
 	if !ok {
 		return nil
 	}
-	delete(ws.Annotations, OwnerAnnotation)
-	if u := attrs.GetUserInfo(); u != nil && u.GetName() != "" {
-		if ws.Annotations == nil {
-			ws.Annotations = map[string]string{}
-		}
-		ws.Annotations[OwnerAnnotation] = u.GetName()
+	if err := setOwner(ws, attrs.GetUserInfo()); err != nil {
+		return err
 	}
-	if ws.Spec.Type.Name != "" {
-		if ws.Spec.Type.Path == "" {
-			ws.Spec.Type.Path = string(RootPath)
-		}
-		return nil
-	}
-	_, parentType, err := a.parent(ctx)
+	parent, parentType, err := a.parent(ctx)
 	if err != nil {
 		return err
 	}
-	ws.Spec.Type = corev1alpha1.TypeReference{Name: Universal, Path: string(RootPath)}
-	if d := parentType.Spec.DefaultChildType; d != nil {
-		ws.Spec.Type = corev1alpha1.TypeReference{Name: d.Name, Path: typePath(*d)}
+	if ws.Spec.Type == nil || ws.Spec.Type.Name == "" {
+		d := parentType.Spec.DefaultChildWorkspaceType
+		if d == nil {
+			return admission.NewForbidden(attrs, fmt.Errorf("workspace type %s of %s has no default child type: spec.type must be set", typeName(canonical(parentType)), parent.Path))
+		}
+		ws.Spec.Type = d.DeepCopy()
 	}
+	if wt, err := a.index.findType(ctx, parent.Path, *ws.Spec.Type); err == nil {
+		// Validate refuses a type that cannot be found; here it only gets
+		// its path and labels.
+		ws.Spec.Type.Path = canonical(wt).Path
+		for k, v := range wt.Spec.AdditionalWorkspaceLabels {
+			if _, set := ws.Labels[k]; !set {
+				if ws.Labels == nil {
+					ws.Labels = map[string]string{}
+				}
+				ws.Labels[k] = v
+			}
+		}
+	}
+	ws.Spec.URL = a.url + clustersPrefix + string(parent.Path.Join(ws.Name))
+	return nil
+}
+
+// setOwner records u as the owner of ws, as kcp does: the installation's
+// admins own nothing, and nobody can name another owner.
+func setOwner(ws *tenancyv1alpha1.Workspace, u user.Info) error {
+	delete(ws.Annotations, tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey)
+	if u == nil || u.GetName() == "" || slices.Contains(u.GetGroups(), user.SystemPrivilegedGroup) {
+		return nil
+	}
+	info := authenticationv1.UserInfo{Username: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}
+	for k, v := range u.GetExtra() {
+		if info.Extra == nil {
+			info.Extra = map[string]authenticationv1.ExtraValue{}
+		}
+		info.Extra[k] = v
+	}
+	owner, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("recording the owner of workspace %s: %w", ws.Name, err)
+	}
+	if ws.Annotations == nil {
+		ws.Annotations = map[string]string{}
+	}
+	ws.Annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey] = string(owner)
+	return nil
+}
+
+// Owner returns the user who created ws, from its owner annotation, or nil.
+func Owner(annotations map[string]string) (*authenticationv1.UserInfo, error) {
+	s, ok := annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey]
+	if !ok {
+		return nil, nil
+	}
+	var u authenticationv1.UserInfo
+	if err := json.Unmarshal([]byte(s), &u); err != nil {
+		return nil, fmt.Errorf("annotation %s: %w", tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey, err)
+	}
+	return &u, nil
+}
+
+// stampType annotates a WorkspaceType with the path of its workspace.
+func (a *Admission) stampType(ctx context.Context, attrs admission.Attributes) error {
+	wt, ok := attrs.GetObject().(*tenancyv1alpha1.WorkspaceType)
+	if !ok {
+		return nil
+	}
+	name, ok := logicalcluster.From(ctx)
+	if !ok || name == logicalcluster.Wildcard {
+		return apierrors.NewBadRequest("a workspace type is written in one workspace")
+	}
+	c, err := a.index.Cluster(ctx, name)
+	if err != nil {
+		return err
+	}
+	if wt.Annotations == nil {
+		wt.Annotations = map[string]string{}
+	}
+	wt.Annotations[core.LogicalClusterPathAnnotationKey] = string(c.Path)
 	return nil
 }
 
@@ -85,27 +173,101 @@ func (a *Admission) Validate(ctx context.Context, attrs admission.Attributes, _ 
 	if err != nil {
 		return err
 	}
-	if phase := parent.Phase; phase != corev1alpha1.Ready {
+	if phase := parent.Phase; phase != corev1alpha1.LogicalClusterPhaseReady {
 		return admission.NewForbidden(attrs, fmt.Errorf("workspace %s is %s", parent.Path, phase))
 	}
 	invalid := func(detail string) error {
-		return apierrors.NewInvalid(tenancyv1alpha1.SchemeGroupVersion.WithKind("Workspace").GroupKind(), ws.Name,
-			field.ErrorList{field.Invalid(typePathField, typeName(ws.Spec.Type), detail)})
+		return apierrors.NewInvalid(tenancyv1alpha1.Kind("Workspace"), ws.Name,
+			field.ErrorList{field.Invalid(typeField, typeName(*ws.Spec.Type), detail)})
 	}
-	wt, err := a.index.Type(ctx, ws.Spec.Type)
+	wt, err := a.index.findType(ctx, parent.Path, *ws.Spec.Type)
 	if apierrors.IsNotFound(err) {
 		return invalid("no such workspace type")
 	}
 	if err != nil {
 		return err
 	}
-	if !selects(wt.Spec.LimitAllowedParents, parent.Type) {
-		return invalid(fmt.Sprintf("a workspace of this type may not be created in %s, whose type is %s", parent.Path, typeName(parent.Type)))
+	types, err := a.index.aliases(ctx, wt)
+	if err != nil {
+		return invalid(err.Error())
 	}
-	if !selects(parentType.Spec.LimitAllowedChildren, ws.Spec.Type) {
-		return invalid(fmt.Sprintf("workspaces of type %s (as %s is) may not have children of this type", typeName(parent.Type), parent.Path))
+	for _, t := range types {
+		if err := a.mayUse(ctx, attrs, t); err != nil {
+			return err
+		}
+	}
+	parentTypes, err := a.index.aliases(ctx, parentType)
+	if err != nil {
+		return fmt.Errorf("the type of %s: %w", parent.Path, err)
+	}
+	if msg := placement(parentTypes, types, typeName(parent.Type), typeName(*ws.Spec.Type)); msg != "" {
+		return invalid(msg)
 	}
 	return nil
+}
+
+// mayUse says why the creator of attrs may not use the type wt, or nil.
+func (a *Admission) mayUse(ctx context.Context, attrs admission.Attributes, wt *tenancyv1alpha1.WorkspaceType) error {
+	ref := canonical(wt)
+	holder, err := a.index.Resolve(ctx, ref.Path)
+	if err != nil {
+		return fmt.Errorf("the workspace of type %s: %w", typeName(ref), err)
+	}
+	use := authorizer.AttributesRecord{
+		User:            attrs.GetUserInfo(),
+		Verb:            UseVerb,
+		APIGroup:        tenancyv1alpha1.SchemeGroupVersion.Group,
+		APIVersion:      tenancyv1alpha1.SchemeGroupVersion.Version,
+		Resource:        "workspacetypes",
+		Name:            wt.Name,
+		ResourceRequest: true,
+	}
+	decision, _, err := a.use.Authorize(logicalcluster.WithName(ctx, holder.Name), use)
+	if err != nil {
+		return admission.NewForbidden(attrs, fmt.Errorf("unable to determine access to workspace type %s: %w", typeName(ref), err))
+	}
+	if decision != authorizer.DecisionAllow {
+		return admission.NewForbidden(attrs, fmt.Errorf("unable to use workspace type %s: missing verb='%s' permission on workspacetype", typeName(ref), UseVerb))
+	}
+	return nil
+}
+
+// placement says why a workspace whose type is child (with the types it
+// extends, childTypes) may not be created in one whose type is parent (with
+// parentTypes), or "" if it may.
+func placement(parentTypes, childTypes []*tenancyv1alpha1.WorkspaceType, parent, child string) string {
+	for _, c := range childTypes {
+		limit := c.Spec.LimitAllowedParents
+		switch {
+		case limit == nil:
+		case limit.None:
+			return fmt.Sprintf("workspace type %s cannot have any parent", child)
+		case len(limit.Types) > 0 && !implements(parentTypes, limit.Types):
+			return fmt.Sprintf("workspace type %s%s only allows %s parent workspaces, but parent type %s only implements %s",
+				child, extending(c, child), refNames(limit.Types), parent, names(parentTypes))
+		}
+	}
+	for _, p := range parentTypes {
+		limit := p.Spec.LimitAllowedChildren
+		switch {
+		case limit == nil:
+		case limit.None:
+			return fmt.Sprintf("workspace type %s cannot have any child", parent)
+		case len(limit.Types) > 0 && !implements(childTypes, limit.Types):
+			return fmt.Sprintf("workspace type %s%s only allows %s child workspaces, but child type %s only implements %s",
+				parent, extending(p, parent), refNames(limit.Types), child, names(childTypes))
+		}
+	}
+	return ""
+}
+
+// extending says, for messages, that a rule comes from a type that named
+// extends rather than from named itself.
+func extending(rule *tenancyv1alpha1.WorkspaceType, named string) string {
+	if n := typeName(canonical(rule)); n != named {
+		return " extends " + n + ", which"
+	}
+	return ""
 }
 
 // parent returns the cluster a workspace is being created in and its type.
@@ -123,28 +285,4 @@ func (a *Admission) parent(ctx context.Context) (*Cluster, *tenancyv1alpha1.Work
 		return nil, nil, fmt.Errorf("reading the type %s of %s: %w", typeName(parent.Type), parent.Path, err)
 	}
 	return parent, wt, nil
-}
-
-// selects reports whether s selects the type ref; no selector selects all.
-func selects(s *tenancyv1alpha1.TypeSelector, ref corev1alpha1.TypeReference) bool {
-	if s == nil {
-		return true
-	}
-	if s.None {
-		return false
-	}
-	if len(s.Types) == 0 {
-		return true
-	}
-	for _, t := range s.Types {
-		if t.Name == ref.Name && typePath(t) == typePath(ref) {
-			return true
-		}
-	}
-	return false
-}
-
-// typeName spells a type reference as <path>:<name>.
-func typeName(ref corev1alpha1.TypeReference) string {
-	return typePath(ref) + separator + ref.Name
 }

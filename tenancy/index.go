@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
@@ -11,8 +12,10 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/utils/lru"
 
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/kcp-dev/sdk/apis/core"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+
 	"github.com/warren-dev/warren/tenancy/clusterwatch"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -28,29 +31,38 @@ type Cluster struct {
 	Name  logicalcluster.Name
 	Path  Path
 	Owner *corev1alpha1.LogicalClusterOwner // nil for root
-	Type  corev1alpha1.TypeReference
-	Phase corev1alpha1.LogicalClusterPhase
+	Type  tenancyv1alpha1.WorkspaceTypeReference
+	Phase corev1alpha1.LogicalClusterPhaseType
 }
 
 // clusterOf returns the index's entry for lc, the LogicalCluster of name, and
-// lc's revision.
+// lc's revision. kcp keeps a logical cluster's path and type in annotations of
+// its LogicalCluster, and so does warren.
 func clusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*Cluster, uint64, error) {
 	rv, err := strconv.ParseUint(lc.ResourceVersion, 10, 64)
 	if err != nil {
 		return nil, 0, fmt.Errorf("revision of the logical cluster %s: %w", name, err)
 	}
-	return &Cluster{Name: name, Path: Path(lc.Spec.Path), Owner: lc.Spec.Owner, Type: lc.Spec.Type, Phase: lc.Status.Phase}, rv, nil
+	typ, err := ParseTypeName(lc.Annotations[tenancyv1alpha1.LogicalClusterTypeAnnotationKey])
+	if err != nil {
+		return nil, 0, fmt.Errorf("the logical cluster %s: %w", name, err)
+	}
+	return &Cluster{Name: name, Path: Path(lc.Annotations[core.LogicalClusterPathAnnotationKey]), Owner: lc.Spec.Owner, Type: typ, Phase: lc.Status.Phase}, rv, nil
 }
 
 // Index resolves paths and names to logical clusters. It reads the
 // LogicalCluster of a cluster once and keeps it until a change of it is seen
 // (Run) or the cluster is dropped for room; a child workspace's cluster is kept
 // for as long as that cluster exists, since a workspace's cluster never changes.
-// Nothing is cached of clusters that do not exist.
+// That a cluster or a child does not exist is cached for a moment (missTTL), so
+// a storm of requests to workspaces that are not there costs few reads.
 type Index struct {
 	workspaces rest.Getter
 	clusters   *clusterwatch.Views[*Cluster]
 	children   *lru.Cache // child → logicalcluster.Name
+	// misses are the clusters (by name) and children not found lately: each
+	// maps to the time until which it is taken for missing.
+	misses *lru.Cache
 	// types are the WorkspaceTypes of each cluster that holds any, by name.
 	types      *clusterwatch.Views[map[string]*tenancyv1alpha1.WorkspaceType]
 	typesStore rest.Getter
@@ -58,6 +70,15 @@ type Index struct {
 
 // cachedTypeHolders bounds how many clusters' workspace types the index holds.
 const cachedTypeHolders = 1024
+
+// cachedMisses bounds how many missing clusters and children the index
+// remembers; missTTL is for how long. A cluster made meanwhile by this process
+// is found at once (Stored forgets its misses); one made by another process
+// within missTTL, as a change seen late.
+const (
+	cachedMisses = 4096
+	missTTL      = time.Second
+)
 
 type child struct {
 	parent logicalcluster.Name
@@ -74,8 +95,14 @@ type Source interface {
 // NewIndex returns an index over the workspaces, logical clusters and
 // workspace types stores; Run keeps it fresh.
 func NewIndex(workspaces rest.Getter, clusters, types Source) *Index {
+	x := &Index{
+		workspaces: workspaces,
+		children:   lru.New(cachedClusters),
+		misses:     lru.New(cachedMisses),
+		typesStore: types,
+	}
 	load := func(ctx context.Context, name logicalcluster.Name) (*Cluster, uint64, error) {
-		obj, err := clusters.Get(in(ctx, name), corev1alpha1.Name, &metav1.GetOptions{})
+		obj, err := clusters.Get(in(ctx, name), corev1alpha1.LogicalClusterName, &metav1.GetOptions{})
 		if err != nil {
 			return nil, 0, err
 		}
@@ -84,6 +111,10 @@ func NewIndex(workspaces rest.Getter, clusters, types Source) *Index {
 		return clusterOf(name, obj.(*corev1alpha1.LogicalCluster))
 	}
 	loadTypes := func(ctx context.Context, name logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, uint64, error) {
+		holder, err := x.Cluster(ctx, name)
+		if err != nil {
+			return nil, 0, err
+		}
 		list, err := types.List(in(ctx, name), &metainternalversion.ListOptions{})
 		if err != nil {
 			return nil, 0, err
@@ -95,17 +126,27 @@ func NewIndex(workspaces rest.Getter, clusters, types Source) *Index {
 		items := list.(*tenancyv1alpha1.WorkspaceTypeList).Items
 		byName := make(map[string]*tenancyv1alpha1.WorkspaceType, len(items))
 		for i := range items {
-			byName[items[i].Name] = &items[i]
+			byName[items[i].Name] = withPath(&items[i], holder.Path)
 		}
 		return byName, rv, nil
 	}
-	return &Index{
-		workspaces: workspaces,
-		clusters:   clusterwatch.NewViews(cachedClusters, load, clusters),
-		children:   lru.New(cachedClusters),
-		types:      clusterwatch.NewViews(cachedTypeHolders, loadTypes, types),
-		typesStore: types,
+	x.clusters = clusterwatch.NewViews(cachedClusters, load, clusters)
+	x.types = clusterwatch.NewViews(cachedTypeHolders, loadTypes, types)
+	return x
+}
+
+// withPath returns wt annotated with the path of the workspace holding it,
+// as admission annotates every type written through the API.
+func withPath(wt *tenancyv1alpha1.WorkspaceType, p Path) *tenancyv1alpha1.WorkspaceType {
+	if wt.Annotations[core.LogicalClusterPathAnnotationKey] == string(p) {
+		return wt
 	}
+	wt = wt.DeepCopy()
+	if wt.Annotations == nil {
+		wt.Annotations = map[string]string{}
+	}
+	wt.Annotations[core.LogicalClusterPathAnnotationKey] = string(p)
+	return wt
 }
 
 // Run drops what the index holds of a cluster whenever its LogicalCluster or
@@ -117,7 +158,7 @@ func (x *Index) Run(ctx context.Context) {
 
 // Type returns the WorkspaceType ref names, or NotFound. The index shares it:
 // callers must not change it.
-func (x *Index) Type(ctx context.Context, ref corev1alpha1.TypeReference) (*tenancyv1alpha1.WorkspaceType, error) {
+func (x *Index) Type(ctx context.Context, ref tenancyv1alpha1.WorkspaceTypeReference) (*tenancyv1alpha1.WorkspaceType, error) {
 	holder, err := x.Resolve(ctx, typePath(ref))
 	if err != nil {
 		return nil, err
@@ -126,15 +167,15 @@ func (x *Index) Type(ctx context.Context, ref corev1alpha1.TypeReference) (*tena
 	if err != nil {
 		return nil, fmt.Errorf("reading the workspace types of %s: %w", holder.Path, err)
 	}
-	if wt, ok := types[ref.Name]; ok {
+	if wt, ok := types[string(ref.Name)]; ok {
 		return wt, nil
 	}
 	// A type made a moment ago may not have reached the cached view yet.
-	obj, err := x.typesStore.Get(in(ctx, holder.Name), ref.Name, &metav1.GetOptions{})
+	obj, err := x.typesStore.Get(in(ctx, holder.Name), string(ref.Name), &metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	return obj.(*tenancyv1alpha1.WorkspaceType), nil
+	return withPath(obj.(*tenancyv1alpha1.WorkspaceType), holder.Path), nil
 }
 
 // Stored tells the index that lc, the LogicalCluster of name, was just stored,
@@ -147,16 +188,30 @@ func (x *Index) Stored(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster
 		return err
 	}
 	x.clusters.Stored(name, c, rv)
+	x.misses.Remove(name)
 	if o := lc.Spec.Owner; o != nil {
-		x.children.Add(child{logicalcluster.Name(o.Cluster), o.Name}, name)
+		link := child{logicalcluster.Name(o.Cluster), o.Name}
+		x.children.Add(link, name)
+		x.misses.Remove(link)
 	}
 	return nil
 }
 
+// missing reports whether key (a cluster name or a child) was not found within
+// the last missTTL.
+func (x *Index) missing(key any) bool {
+	until, ok := x.misses.Get(key)
+	return ok && time.Now().Before(until.(time.Time))
+}
+
 // Cluster returns the logical cluster name, or NotFound.
 func (x *Index) Cluster(ctx context.Context, name logicalcluster.Name) (*Cluster, error) {
+	if x.missing(name) {
+		return nil, notFound(string(name))
+	}
 	c, err := x.clusters.Get(ctx, name)
 	if apierrors.IsNotFound(err) {
+		x.misses.Add(name, time.Now().Add(missTTL))
 		return nil, notFound(string(name))
 	}
 	if err != nil {
@@ -218,7 +273,13 @@ func (x *Index) child(ctx context.Context, parent logicalcluster.Name, name stri
 	if c, ok := x.children.Get(key); ok && cached {
 		return c.(logicalcluster.Name), nil
 	}
+	if x.missing(key) {
+		return "", notFound(name)
+	}
 	obj, err := x.workspaces.Get(in(ctx, parent), name, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		x.misses.Add(key, time.Now().Add(missTTL))
+	}
 	if err != nil {
 		return "", err
 	}

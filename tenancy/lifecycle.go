@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,21 +17,18 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	"github.com/kcp-dev/sdk/apis/core"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+	conditionsv1alpha1 "github.com/kcp-dev/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
+
 	"github.com/warren-dev/warren/tenancy/clusterwatch"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // Finalizer holds a deleted workspace until its children and its logical
-// cluster are gone.
-const Finalizer = "tenancy.warren.dev/logicalcluster"
-
-// OwnerAnnotation records, on a workspace, the user who created it.
-const OwnerAnnotation = "tenancy.warren.dev/owner"
-
-// AdminBinding is the ClusterRoleBinding making a workspace's creator its admin.
-const AdminBinding = "workspace-admin"
+// cluster are gone; kcp's name for it.
+const Finalizer = corev1alpha1.LogicalClusterFinalizerName
 
 // workers is how many workspaces the lifecycle controller works on at once.
 const workers = 8
@@ -52,11 +50,11 @@ type Eraser interface {
 
 // Stores are the resources workspaces are made of.
 type Stores struct {
-	Workspaces, WorkspaceTypes, LogicalClusters Store
+	Workspaces, WorkspaceTypes, LogicalClusters, Shards Store
 	// WorkspaceStatus and LogicalClusterStatus write only status.
-	WorkspaceStatus, LogicalClusterStatus rest.Updater
-	Namespaces, ClusterRoleBindings       rest.Creater
-	Eraser                                Eraser
+	WorkspaceStatus, LogicalClusterStatus         rest.Updater
+	Namespaces, ClusterRoles, ClusterRoleBindings rest.Creater
+	Eraser                                        Eraser
 }
 
 // Lifecycle makes workspaces real: it creates a new workspace's logical cluster,
@@ -72,8 +70,8 @@ type Lifecycle struct {
 	controller *clusterwatch.Controller
 }
 
-// NewLifecycle returns the controller; url is the server's URL workspace URLs
-// start with, shard the name of the shard it serves.
+// NewLifecycle returns the controller; url is the server's URL logical cluster
+// URLs start with, shard the name of the shard it serves.
 func NewLifecycle(stores Stores, index *Index, shard, url string) *Lifecycle {
 	l := &Lifecycle{stores: stores, index: index, shard: shard, url: url}
 	l.controller = &clusterwatch.Controller{Name: "workspaces", Source: stores.Workspaces, Workers: workers, Sync: l.sync, Settled: settled}
@@ -84,7 +82,7 @@ func NewLifecycle(stores Stores, index *Index, shard, url string) *Lifecycle {
 // do for it.
 func settled(obj runtime.Object) bool {
 	ws, ok := obj.(*tenancyv1alpha1.Workspace)
-	return ok && ws.DeletionTimestamp == nil && ws.Status.Phase == corev1alpha1.Ready
+	return ok && ws.DeletionTimestamp == nil && ws.Status.Phase == corev1alpha1.LogicalClusterPhaseReady
 }
 
 // Run works until ctx ends.
@@ -102,17 +100,30 @@ func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 	switch {
 	case ws.DeletionTimestamp != nil:
 		return l.finalize(ctx, r.Cluster, ws)
-	case ws.Status.Phase == corev1alpha1.Ready:
+	case ws.Status.Phase == corev1alpha1.LogicalClusterPhaseReady:
 		return nil
 	}
 	if err := l.initialize(ctx, r.Cluster, ws); err != nil {
-		stuck := metav1.Condition{Type: "Initialized", Status: metav1.ConditionFalse, Reason: "Failed", Message: err.Error()}
-		if serr := l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.Initializing, &stuck); serr != nil {
+		stuck := condition(tenancyv1alpha1.WorkspaceInitialized, false, tenancyv1alpha1.WorkspaceInitializedInitializerExists, err.Error())
+		if serr := l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.LogicalClusterPhaseInitializing, scheduled, stuck); serr != nil {
 			return errors.Join(err, serr)
 		}
 		return err
 	}
-	return l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.Ready, nil)
+	return l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.LogicalClusterPhaseReady, scheduled, condition(tenancyv1alpha1.WorkspaceInitialized, true, "", ""))
+}
+
+// scheduled is the condition of a workspace whose logical cluster exists: in
+// warren a workspace is placed where it is created.
+var scheduled = condition(tenancyv1alpha1.WorkspaceScheduled, true, "", "")
+
+// condition returns a condition of type t as kcp writes them.
+func condition(t conditionsv1alpha1.ConditionType, ok bool, reason, message string) conditionsv1alpha1.Condition {
+	c := conditionsv1alpha1.Condition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: message}
+	if !ok {
+		c.Status, c.Severity = corev1.ConditionFalse, conditionsv1alpha1.ConditionSeverityError
+	}
+	return c
 }
 
 // initialize makes the logical cluster of ws, in parent, and its initial objects.
@@ -121,46 +132,124 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	if err != nil {
 		return err
 	}
+	if ws.Spec.Type == nil {
+		return fmt.Errorf("workspace %s has no type", ws.Name)
+	}
+	wt, err := l.index.Type(ctx, *ws.Spec.Type)
+	if err != nil {
+		return err
+	}
+	types, err := l.index.aliases(ctx, wt)
+	if err != nil {
+		return err
+	}
+	initializers, err := l.initializers(ctx, types)
+	if err != nil {
+		return err
+	}
+	owner, err := Owner(ws.Annotations)
+	if err != nil {
+		return err
+	}
 	name := logicalcluster.Name(ws.Spec.Cluster)
 	inside := in(ctx, name)
 	lc := &corev1alpha1.LogicalCluster{
-		ObjectMeta: metav1.ObjectMeta{Name: corev1alpha1.Name},
-		Spec: corev1alpha1.LogicalClusterSpec{
-			Path:  string(p.Path.Join(ws.Name)),
-			Owner: &corev1alpha1.LogicalClusterOwner{Cluster: string(parent), Name: ws.Name, UID: string(ws.UID), User: ws.Annotations[OwnerAnnotation]},
-			Type:  ws.Spec.Type,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: corev1alpha1.LogicalClusterName,
+			Annotations: map[string]string{
+				core.LogicalClusterPathAnnotationKey:            string(p.Path.Join(ws.Name)),
+				tenancyv1alpha1.LogicalClusterTypeAnnotationKey: typeName(*ws.Spec.Type),
+				corev1alpha1.LogicalClusterShardAnnotationKey:   l.shard,
+			},
 		},
-		Status: corev1alpha1.LogicalClusterStatus{Phase: corev1alpha1.Initializing, Shard: l.shard},
+		Spec: corev1alpha1.LogicalClusterSpec{
+			Owner: &corev1alpha1.LogicalClusterOwner{
+				APIVersion: tenancyv1alpha1.SchemeGroupVersion.String(),
+				Resource:   "workspaces",
+				Name:       ws.Name,
+				Cluster:    string(parent),
+				UID:        ws.UID,
+			},
+			Initializers: initializers,
+		},
+		Status: corev1alpha1.LogicalClusterStatus{
+			Phase:        corev1alpha1.LogicalClusterPhaseInitializing,
+			URL:          l.url + clustersPrefix + string(name),
+			Initializers: initializers,
+		},
+	}
+	if owner != nil {
+		lc.Annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey] = ws.Annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey]
+		lc.Spec.CreatedBy = &corev1alpha1.OwnerUserInfo{Username: owner.Username, UID: owner.UID, Groups: owner.Groups, Extra: owner.Extra}
 	}
 	obj, err := l.stores.LogicalClusters.Create(inside, lc, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		obj, err = l.stores.LogicalClusters.Get(inside, corev1alpha1.Name, &metav1.GetOptions{})
+		obj, err = l.stores.LogicalClusters.Get(inside, corev1alpha1.LogicalClusterName, &metav1.GetOptions{})
 	}
 	if err != nil {
 		return fmt.Errorf("creating logical cluster %s: %w", name, err)
 	}
 	lc = obj.(*corev1alpha1.LogicalCluster)
-	if lc.Spec.Owner == nil || lc.Spec.Owner.UID != string(ws.UID) {
+	if lc.Spec.Owner == nil || lc.Spec.Owner.UID != ws.UID {
 		return fmt.Errorf("logical cluster %s belongs to another workspace", name)
 	}
-	if lc.Status.Phase == corev1alpha1.Ready {
+	if lc.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
 		return nil
 	}
-	wt, err := l.index.Type(ctx, ws.Spec.Type)
+	if err := initialObjects(inside, l.stores, types, owner); err != nil {
+		return fmt.Errorf("initialising logical cluster %s: %w", name, err)
+	}
+	ready, err := l.setClusterPhase(ctx, name, corev1alpha1.LogicalClusterPhaseReady)
 	if err != nil {
 		return err
 	}
-	for _, ns := range append([]string{metav1.NamespaceDefault}, wt.Spec.InitialNamespaces...) {
-		if err := createNamespace(inside, l.stores.Namespaces, ns); err != nil {
+	// Serve the cluster from now on, not from when the change is seen.
+	return l.index.Stored(name, ready)
+}
+
+// initializers are the initializers of a workspace of types (a type and those
+// it extends): one per type that declares it has one, named
+// <logical cluster of the type>:<type name>, as in kcp. warren itself is the
+// only initializer a type may have: the types that declare one are built in,
+// and warren's initialisation is theirs.
+func (l *Lifecycle) initializers(ctx context.Context, types []*tenancyv1alpha1.WorkspaceType) ([]corev1alpha1.LogicalClusterInitializer, error) {
+	var out []corev1alpha1.LogicalClusterInitializer
+	for _, t := range types {
+		if !t.Spec.Initializer {
+			continue
+		}
+		holder, err := l.index.Resolve(ctx, canonical(t).Path)
+		if err != nil {
+			return nil, fmt.Errorf("the workspace of type %s: %w", typeName(canonical(t)), err)
+		}
+		out = append(out, corev1alpha1.LogicalClusterInitializer(string(holder.Name)+separator+t.Name))
+	}
+	return out, nil
+}
+
+// initialObjects makes in the cluster of ctx what every new workspace starts
+// with: the namespace "default", the namespaces and cluster role bindings its
+// types ask for (see InitialNamespacesAnnotation), and the binding making its
+// creator, if any, cluster-admin.
+func initialObjects(ctx context.Context, stores Stores, types []*tenancyv1alpha1.WorkspaceType, owner *authenticationv1.UserInfo) error {
+	namespaces := []string{metav1.NamespaceDefault}
+	var bindings []InitialClusterRoleBinding
+	for _, t := range types {
+		ns, b, err := Initial(t)
+		if err != nil {
+			return err
+		}
+		namespaces, bindings = append(namespaces, ns...), append(bindings, b...)
+	}
+	for _, ns := range namespaces {
+		if err := createNamespace(ctx, stores.Namespaces, ns); err != nil {
 			return err
 		}
 	}
-	// wt is shared by the index: extend a copy.
-	bindings := slices.Clone(wt.Spec.InitialClusterRoleBindings)
-	if owner := lc.Spec.Owner.User; owner != "" {
-		bindings = append(bindings, tenancyv1alpha1.InitialClusterRoleBinding{
+	if owner != nil && owner.Username != "" {
+		bindings = append(bindings, InitialClusterRoleBinding{
 			Name: AdminBinding, ClusterRole: "cluster-admin",
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: owner}},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: owner.Username}},
 		})
 	}
 	for _, b := range bindings {
@@ -169,16 +258,11 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: b.ClusterRole},
 			Subjects:   b.Subjects,
 		}
-		if _, err := l.stores.ClusterRoleBindings.Create(inside, crb, rest.ValidateAllObjectFunc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating cluster role binding %s in %s: %w", b.Name, name, err)
+		if _, err := stores.ClusterRoleBindings.Create(ctx, crb, rest.ValidateAllObjectFunc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating cluster role binding %s: %w", b.Name, err)
 		}
 	}
-	ready, err := l.setClusterPhase(ctx, name, corev1alpha1.Ready)
-	if err != nil {
-		return err
-	}
-	// Serve the cluster from now on, not from when the change is seen.
-	return l.index.Stored(name, ready)
+	return nil
 }
 
 // createNamespace makes namespace ns in the cluster of ctx unless it exists.
@@ -196,13 +280,13 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 	if !slices.Contains(ws.Finalizers, Finalizer) {
 		return nil
 	}
-	if ws.Status.Phase != corev1alpha1.Terminating {
-		if err := l.setStatus(ctx, parent, ws.Name, corev1alpha1.Terminating, nil); err != nil {
+	if ws.Status.Phase != corev1alpha1.LogicalClusterPhaseTerminating {
+		if err := l.setStatus(ctx, parent, ws.Name, corev1alpha1.LogicalClusterPhaseTerminating); err != nil {
 			return err
 		}
 	}
 	name := logicalcluster.Name(ws.Spec.Cluster)
-	terminating, err := l.setClusterPhase(ctx, name, corev1alpha1.Terminating)
+	terminating, err := l.setClusterPhase(ctx, name, corev1alpha1.LogicalClusterPhaseTerminating)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -246,31 +330,45 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 	return nil
 }
 
-// setStatus sets the phase (and a condition, or none) of workspace name in parent,
-// and its URL.
-func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, name string, phase corev1alpha1.LogicalClusterPhase, condition *metav1.Condition) error {
-	p, err := l.index.Cluster(ctx, parent)
-	if err != nil {
-		return err
-	}
-	url := l.url + "/clusters/" + string(p.Path.Join(name))
-	_, err = l.update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
+// setStatus sets the phase of workspace name in parent, and its conditions to
+// set unless set is empty.
+func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, name string, phase corev1alpha1.LogicalClusterPhaseType, set ...conditionsv1alpha1.Condition) error {
+	_, err := l.update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
 		ws := obj.(*tenancyv1alpha1.Workspace)
-		ws.Status.Phase, ws.Status.URL = phase, url
-		ws.Status.Conditions = nil
-		if condition != nil {
-			condition.LastTransitionTime = metav1.Now()
-			ws.Status.Conditions = []metav1.Condition{*condition}
+		ws.Status.Phase = phase
+		if len(set) > 0 {
+			ws.Status.Conditions = setConditions(ws.Status.Conditions, set)
 		}
 	})
 	return err
 }
 
+// setConditions returns conditions with set in place of those of their types:
+// a condition keeps its transition time while its status stays.
+func setConditions(conditions conditionsv1alpha1.Conditions, set []conditionsv1alpha1.Condition) conditionsv1alpha1.Conditions {
+	out := make(conditionsv1alpha1.Conditions, 0, len(set))
+	now := metav1.Now()
+	for _, c := range set {
+		c.LastTransitionTime = now
+		for _, old := range conditions {
+			if old.Type == c.Type && old.Status == c.Status {
+				c.LastTransitionTime = old.LastTransitionTime
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // setClusterPhase sets the phase of a logical cluster and returns its
 // LogicalCluster as stored.
-func (l *Lifecycle) setClusterPhase(ctx context.Context, name logicalcluster.Name, phase corev1alpha1.LogicalClusterPhase) (*corev1alpha1.LogicalCluster, error) {
-	out, err := l.update(ctx, l.stores.LogicalClusterStatus, name, corev1alpha1.Name, func(obj runtime.Object) {
-		obj.(*corev1alpha1.LogicalCluster).Status.Phase = phase
+func (l *Lifecycle) setClusterPhase(ctx context.Context, name logicalcluster.Name, phase corev1alpha1.LogicalClusterPhaseType) (*corev1alpha1.LogicalCluster, error) {
+	out, err := l.update(ctx, l.stores.LogicalClusterStatus, name, corev1alpha1.LogicalClusterName, func(obj runtime.Object) {
+		lc := obj.(*corev1alpha1.LogicalCluster)
+		lc.Status.Phase = phase
+		if phase != corev1alpha1.LogicalClusterPhaseInitializing {
+			lc.Status.Initializers = nil
+		}
 	})
 	if err != nil {
 		return nil, err
@@ -288,12 +386,4 @@ func (l *Lifecycle) update(ctx context.Context, store rest.Updater, cluster logi
 	})
 	out, _, err := store.Update(in(ctx, cluster), name, info, rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
 	return out, err
-}
-
-// typePath returns the path of the workspace holding the type ref names.
-func typePath(ref corev1alpha1.TypeReference) string {
-	if ref.Path == "" {
-		return string(RootPath)
-	}
-	return ref.Path
 }

@@ -44,6 +44,16 @@ func ParsePath(s string) (Path, error) {
 	return Path(s), nil
 }
 
+// ValidateAddress says why s is neither a path nor a logical cluster name, or
+// nil if it is one: what may follow /clusters/, or name a type's workspace.
+func ValidateAddress(s string) error {
+	if IsPath(s) {
+		_, err := ParsePath(s)
+		return err
+	}
+	return logicalcluster.Validate(s)
+}
+
 // ValidateName says why name cannot name a workspace, or nil if it can.
 func ValidateName(name string) error {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {

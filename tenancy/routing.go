@@ -10,7 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -22,10 +23,11 @@ type Resolver func(ctx context.Context, pathOrName string) (*Cluster, error)
 
 // Routing serves /clusters/<path-or-name>/<rest> as /<rest> in that logical
 // cluster, and any other path in root. It runs before every other filter:
-// request info, audit and authorization see the path without the prefix and the
-// cluster in the context. An unknown workspace is 404 for everyone; one that is
-// still initialising answers 503 with Retry-After; one being deleted refuses
-// creates (POST).
+// request info, audit and authorization see the path without the prefix. It
+// checks only the shape of the path or name (a malformed one is 400 for
+// everyone); the workspace is looked up when the request's cluster is first
+// asked for, which the access authorizer does once the caller is
+// authenticated, so an anonymous request learns nothing and costs no read.
 func Routing(resolve Resolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		target, rest, routed := split(req.URL.Path)
@@ -33,19 +35,21 @@ func Routing(resolve Resolver, next http.Handler) http.Handler {
 			next.ServeHTTP(w, req.WithContext(logicalcluster.WithName(req.Context(), logicalcluster.Root)))
 			return
 		}
-		name := logicalcluster.Wildcard
-		if target != string(logicalcluster.Wildcard) {
-			c, err := resolve(req.Context(), target)
-			if err == nil {
-				err = serves(c, req.Method)
-			}
-			if err != nil {
-				writeStatus(w, err)
-				return
-			}
-			name = c.Name
+		if err := checkTarget(target); err != nil {
+			writeStatus(w, err)
+			return
 		}
-		r := req.WithContext(logicalcluster.WithName(req.Context(), name))
+		lookup := req.Context()
+		r := req.WithContext(logicalcluster.WithResolver(lookup, func() (logicalcluster.Name, error) {
+			if target == string(logicalcluster.Wildcard) {
+				return logicalcluster.Wildcard, nil
+			}
+			c, err := resolve(lookup, target)
+			if err != nil {
+				return "", err
+			}
+			return c.Name, nil
+		}))
 		u := *req.URL
 		u.Path, u.RawPath = rest, ""
 		r.URL = &u
@@ -54,12 +58,51 @@ func Routing(resolve Resolver, next http.Handler) http.Handler {
 	})
 }
 
+// checkTarget says why s names no workspace by its shape alone, or nil.
+func checkTarget(s string) error {
+	if s == string(logicalcluster.Wildcard) {
+		return nil
+	}
+	if err := ValidateAddress(s); err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	return nil
+}
+
+// Serving runs after authorization, in front of the API handlers, and serves a
+// request only if its cluster serves it: a workspace that does not exist is
+// 404 (only installation admins get this far; the access authorizer denied
+// everyone else alike whether or not it exists), one that is still
+// initialising answers 503 with Retry-After, one being deleted refuses creates
+// (POST).
+func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, error), next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ctx := req.Context()
+		if err := logicalcluster.Unresolved(ctx); err != nil {
+			writeStatus(w, err)
+			return
+		}
+		name, _ := logicalcluster.From(ctx)
+		if name != logicalcluster.Wildcard {
+			c, err := clusters(ctx, name)
+			if err == nil {
+				err = serves(c, req.Method)
+			}
+			if err != nil {
+				writeStatus(w, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
 // serves says why c does not serve a request of method, or nil if it does.
 func serves(c *Cluster, method string) error {
 	switch c.Phase {
-	case corev1alpha1.Ready:
+	case corev1alpha1.LogicalClusterPhaseReady:
 		return nil
-	case corev1alpha1.Terminating:
+	case corev1alpha1.LogicalClusterPhaseTerminating:
 		// As in a terminating namespace, nothing new may be made; what is
 		// there may still be read, changed (finalizers released) and deleted.
 		if method != http.MethodPost {

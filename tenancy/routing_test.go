@@ -9,7 +9,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -24,7 +25,7 @@ func shapes(_ context.Context, s string) (*Cluster, error) {
 	} else if err := logicalcluster.Validate(s); err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
-	return &Cluster{Name: logicalcluster.Name(s), Phase: corev1alpha1.Ready}, nil
+	return &Cluster{Name: logicalcluster.Name(s), Phase: corev1alpha1.LogicalClusterPhaseReady}, nil
 }
 
 // FuzzRouting sends arbitrary paths through Routing: it never panics, answers

@@ -74,6 +74,14 @@ var bootstrapRoles = map[string][]rbacv1.PolicyRule{
 	"system:public-info-viewer": {
 		{Verbs: []string{"get"}, NonResourceURLs: []string{"/healthz", "/livez", "/readyz", "/version", "/version/"}},
 	},
+	// kcp's: entering a workspace, and reading the workspaces in one.
+	"system:kcp:workspace:access": {
+		{Verbs: []string{"access"}, NonResourceURLs: []string{"/"}},
+	},
+	"system:kcp:tenancy:reader": {
+		{Verbs: readVerbs, APIGroups: []string{"tenancy.kcp.io"}, Resources: []string{"workspaces", "workspacetypes"}},
+		{Verbs: readVerbs, APIGroups: []string{"core.kcp.io"}, Resources: []string{"logicalclusters"}},
+	},
 }
 
 // bootstrapBindings grant bootstrap roles to groups in every cluster.

@@ -23,8 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 )
 
 // Scheme knows every type warren serves, in its v1 and internal versions.
@@ -38,7 +38,7 @@ var Codecs = serializer.NewCodecFactory(Scheme)
 var OpenAPIScheme = runtime.NewScheme()
 
 // Served lists the group versions warren serves built in, each with its install
-// function and whether its types have a protobuf form (warren's own do not).
+// function and whether its types have a protobuf form (kcp's do not).
 var Served = []struct {
 	GroupVersion schema.GroupVersion
 	AddToScheme  func(*runtime.Scheme) error

@@ -25,7 +25,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/warren-dev/warren/tenancy"
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
 	"github.com/warren-dev/warren/tenancy/client"
 )
 
@@ -103,7 +102,7 @@ func (s *Server) Workspace(ctx context.Context, name string) (*rest.Config, erro
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.Create(ctx, string(tenancy.RootPath), name, corev1alpha1.TypeReference{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.Create(ctx, string(tenancy.RootPath), name, nil); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
 	if _, err := c.WaitReady(ctx, string(tenancy.RootPath), name, 10*time.Millisecond); err != nil {

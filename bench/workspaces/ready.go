@@ -14,9 +14,10 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+
 	"github.com/warren-dev/warren/tenancy"
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
 	"github.com/warren-dev/warren/tenancy/client"
 )
 
@@ -158,5 +159,5 @@ func (r *readiness) markReady(w *orgWatch, name string) {
 
 func isReady(u *unstructured.Unstructured) bool {
 	phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-	return phase == string(corev1alpha1.Ready)
+	return phase == string(corev1alpha1.LogicalClusterPhaseReady)
 }

@@ -26,7 +26,6 @@ import (
 
 	"github.com/warren-dev/warren/bench/report"
 	"github.com/warren-dev/warren/tenancy"
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
 	"github.com/warren-dev/warren/tenancy/client"
 )
 
@@ -294,7 +293,7 @@ func (b *bench) createRange(ctx context.Context, lo, hi int) (time.Duration, err
 func (b *bench) ensureOrg(ctx context.Context, i int) error {
 	o := org(i)
 	parent, _ := o.Parent()
-	if _, err := b.workspace.Create(ctx, string(parent), o.Base(), corev1alpha1.TypeReference{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := b.workspace.Create(ctx, string(parent), o.Base(), nil); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
@@ -309,7 +308,7 @@ func (b *bench) create(ctx context.Context, i int) error {
 	start := time.Now()
 	created := true
 	err := b.ready.await(ctx, org(i), name(i), func() error {
-		_, err := b.workspace.Create(ctx, string(org(i)), name(i), corev1alpha1.TypeReference{})
+		_, err := b.workspace.Create(ctx, string(org(i)), name(i), nil)
 		if apierrors.IsAlreadyExists(err) {
 			created, err = false, nil
 		}

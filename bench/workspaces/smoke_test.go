@@ -13,8 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+
 	"github.com/warren-dev/warren/bench/warrenproc"
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
 )
 
 // TestSmoke runs the benchmark at 200 workspaces on a warren it starts, on
@@ -90,12 +91,12 @@ func checkWorkspaces(t *testing.T, kubeconfig string, p params) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	phases := map[string]corev1alpha1.LogicalClusterPhase{}
+	phases := map[string]corev1alpha1.LogicalClusterPhaseType{}
 	for _, ws := range workspaces {
 		phases[ws.Name] = ws.Status.Phase
 	}
 	for i := range p.Count {
-		if phases[name(i)] != corev1alpha1.Ready {
+		if phases[name(i)] != corev1alpha1.LogicalClusterPhaseReady {
 			t.Errorf("workspace %s is %q, want Ready", path(i), phases[name(i)])
 			continue
 		}

@@ -1,53 +1,47 @@
-// Package client reads, creates and waits for workspaces through a warren
-// server's API, for tools (kubectl ws, benchmarks) and tests. It addresses every
-// workspace of one server by path, with one set of credentials.
+// Package client reads, creates and waits for workspaces through a server's
+// API, for benchmarks and tests. It addresses every workspace of one server by
+// path, with one set of credentials, through kcp's generated cluster-aware
+// clientset, exactly as a kcp client would.
 package client
 
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
+	"github.com/kcp-dev/logicalcluster/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+	kcpclientset "github.com/kcp-dev/sdk/client/clientset/versioned/cluster"
 )
-
-var codecs = func() serializer.CodecFactory {
-	s := runtime.NewScheme()
-	if err := tenancyv1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := corev1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return serializer.NewCodecFactory(s)
-}()
 
 // Client is a client of the workspaces of one server.
 type Client struct {
 	// Base is the server's URL without any /clusters/ path.
 	Base   string
 	config *rest.Config
-	http   *http.Client
+	kcp    kcpclientset.ClusterInterface
 }
 
 // New returns a client with config's credentials; config's host may address
 // any workspace of the server.
 func New(config *rest.Config) (*Client, error) {
 	base, _, _ := strings.Cut(strings.TrimSuffix(config.Host, "/"), "/clusters/")
-	hc, err := rest.HTTPClientFor(config)
+	c := rest.CopyConfig(config)
+	c.Host = base
+	// kcp's types have no protobuf form.
+	c.ContentType, c.AcceptContentTypes = runtime.ContentTypeJSON, runtime.ContentTypeJSON
+	kcp, err := kcpclientset.NewForConfig(c)
 	if err != nil {
-		return nil, fmt.Errorf("HTTP client for %s: %w", base, err)
+		return nil, fmt.Errorf("kcp client of %s: %w", base, err)
 	}
-	return &Client{Base: base, config: config, http: hc}, nil
+	return &Client{Base: base, config: config, kcp: kcp}, nil
 }
 
 // Config returns the client configuration of the workspace at path (or of the
@@ -58,29 +52,13 @@ func (c *Client) Config(path string) *rest.Config {
 	return config
 }
 
-// workspaces returns a REST client of the tenancy API in the workspace at path.
-func (c *Client) workspaces(path string) (*rest.RESTClient, error) {
-	config := c.Config(path)
-	config.GroupVersion = &tenancyv1alpha1.SchemeGroupVersion
-	config.APIPath = "/apis"
-	config.NegotiatedSerializer = codecs.WithoutConversion()
-	// warren's own types have no protobuf form.
-	config.ContentType, config.AcceptContentTypes = runtime.ContentTypeJSON, runtime.ContentTypeJSON
-	rc, err := rest.RESTClientForConfigAndClient(config, c.http)
-	if err != nil {
-		return nil, fmt.Errorf("client of workspace %q: %w", path, err)
-	}
-	return rc, nil
-}
+// KCP returns the kcp clientset the client uses, for calls it does not wrap.
+func (c *Client) KCP() kcpclientset.ClusterInterface { return c.kcp }
 
 // Get reads the workspace name in the workspace at parent.
 func (c *Client) Get(ctx context.Context, parent, name string) (*tenancyv1alpha1.Workspace, error) {
-	rc, err := c.workspaces(parent)
+	ws, err := c.kcp.TenancyV1alpha1().Workspaces().Cluster(logicalcluster.NewPath(parent)).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		return nil, err
-	}
-	ws := &tenancyv1alpha1.Workspace{}
-	if err := rc.Get().Resource("workspaces").Name(name).Do(ctx).Into(ws); err != nil {
 		return nil, fmt.Errorf("getting workspace %q in %q: %w", name, parent, err)
 	}
 	return ws, nil
@@ -88,27 +66,19 @@ func (c *Client) Get(ctx context.Context, parent, name string) (*tenancyv1alpha1
 
 // List reads the workspaces in the workspace at path.
 func (c *Client) List(ctx context.Context, path string) ([]tenancyv1alpha1.Workspace, error) {
-	rc, err := c.workspaces(path)
+	list, err := c.kcp.TenancyV1alpha1().Workspaces().Cluster(logicalcluster.NewPath(path)).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, err
-	}
-	list := &tenancyv1alpha1.WorkspaceList{}
-	if err := rc.Get().Resource("workspaces").Do(ctx).Into(list); err != nil {
 		return nil, fmt.Errorf("listing workspaces in %q: %w", path, err)
 	}
 	return list.Items, nil
 }
 
 // Create creates the workspace name of type typ (the parent type's default if
-// empty) in the workspace at parent, and returns it as stored.
-func (c *Client) Create(ctx context.Context, parent, name string, typ corev1alpha1.TypeReference) (*tenancyv1alpha1.Workspace, error) {
-	rc, err := c.workspaces(parent)
-	if err != nil {
-		return nil, err
-	}
+// nil) in the workspace at parent, and returns it as stored.
+func (c *Client) Create(ctx context.Context, parent, name string, typ *tenancyv1alpha1.WorkspaceTypeReference) (*tenancyv1alpha1.Workspace, error) {
 	ws := &tenancyv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: tenancyv1alpha1.WorkspaceSpec{Type: typ}}
-	created := &tenancyv1alpha1.Workspace{}
-	if err := rc.Post().Resource("workspaces").Body(ws).Do(ctx).Into(created); err != nil {
+	created, err := c.kcp.TenancyV1alpha1().Workspaces().Cluster(logicalcluster.NewPath(parent)).Create(ctx, ws, metav1.CreateOptions{})
+	if err != nil {
 		return nil, fmt.Errorf("creating workspace %q in %q: %w", name, parent, err)
 	}
 	return created, nil
@@ -121,7 +91,7 @@ func (c *Client) WaitReady(ctx context.Context, parent, name string, interval ti
 	err := wait.PollUntilContextCancel(ctx, interval, true, func(ctx context.Context) (bool, error) {
 		var err error
 		ws, err = c.Get(ctx, parent, name)
-		return err == nil && ws.Status.Phase == corev1alpha1.Ready, err
+		return err == nil && ws.Status.Phase == corev1alpha1.LogicalClusterPhaseReady, err
 	})
 	if err != nil {
 		if ws != nil {

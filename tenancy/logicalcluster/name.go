@@ -1,14 +1,19 @@
 // Package logicalcluster names the logical clusters warren serves and carries a
 // request's cluster in its context.
 //
-// A request's cluster is decided once, by tenancy.Routing, before anything else reads the
-// request; from then on every layer (authorization, registry keys, admission) takes
-// it from the context, so no layer can disagree about which cluster it serves.
+// A request's cluster is decided once: tenancy.Routing reads the path or name a
+// request gives before anything else reads the request, and the first layer that
+// asks for the cluster after authentication (the workspace access authorizer)
+// resolves it; from then on every layer (authorization, registry keys,
+// admission) takes the same answer from the context, so no layer can disagree
+// about which cluster it serves, and nobody unauthenticated makes the server
+// look a workspace up.
 package logicalcluster
 
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -24,8 +29,9 @@ const (
 )
 
 // Annotation is set on every object read from storage to the name of the
-// cluster holding it, so objects of a wildcard list tell where they live.
-const Annotation = "warren.dev/cluster"
+// cluster holding it, so objects of a wildcard list tell where they live. It is
+// kcp's, so kcp's clients and libraries find the cluster where they expect it.
+const Annotation = "kcp.io/cluster"
 
 // Validate says why name cannot name a logical cluster, or nil if it can.
 func Validate(name string) error {
@@ -42,12 +48,56 @@ func WithName(ctx context.Context, name Name) context.Context {
 	return context.WithValue(ctx, contextKey{}, name)
 }
 
-// From returns the cluster ctx carries, if any.
+// pending is the cluster of a request that is resolved on first use.
+type pending struct {
+	once    sync.Once
+	resolve func() (Name, error)
+	name    Name
+	err     error
+}
+
+func (p *pending) get() (Name, error) {
+	p.once.Do(func() { p.name, p.err = p.resolve() })
+	return p.name, p.err
+}
+
+// WithResolver returns a copy of ctx whose cluster is what resolve returns,
+// called once, when the cluster is first asked for.
+func WithResolver(ctx context.Context, resolve func() (Name, error)) context.Context {
+	return context.WithValue(ctx, contextKey{}, &pending{resolve: resolve})
+}
+
+// From returns the cluster ctx carries, if any (none if it could not be
+// resolved: Unresolved tells why).
 func From(ctx context.Context) (Name, bool) {
-	name, ok := ctx.Value(contextKey{}).(Name)
-	return name, ok && name != ""
+	switch v := ctx.Value(contextKey{}).(type) {
+	case Name:
+		return v, v != ""
+	case *pending:
+		name, err := v.get()
+		return name, err == nil && name != ""
+	}
+	return "", false
+}
+
+// Requested reports whether the request of ctx named its cluster (a
+// /clusters/<path-or-name> prefix) rather than defaulting to root.
+func Requested(ctx context.Context) bool {
+	_, ok := ctx.Value(contextKey{}).(*pending)
+	return ok
+}
+
+// Unresolved returns why the cluster a request named could not be resolved, or
+// nil if it was (or ctx names none).
+func Unresolved(ctx context.Context) error {
+	if p, ok := ctx.Value(contextKey{}).(*pending); ok {
+		_, err := p.get()
+		return err
+	}
+	return nil
 }
 
 // UserExtra is the key of a user's extra information naming the cluster the user
-// belongs to (service accounts); such a user is nobody in any other cluster.
-const UserExtra = "warren.dev/cluster"
+// belongs to (service accounts); such a user is nobody in any other cluster. It
+// is the key kcp's service accounts carry.
+const UserExtra = "authentication.kubernetes.io/cluster-name"

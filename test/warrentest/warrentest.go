@@ -30,8 +30,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/warren-dev/warren/tenancy"
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
-	tenancyv1alpha1 "github.com/warren-dev/warren/tenancy/apis/tenancy/v1alpha1"
 	"github.com/warren-dev/warren/tenancy/client"
 )
 
@@ -260,7 +258,7 @@ func (s *Server) Workspace(name string) string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := c.Create(ctx, string(tenancy.RootPath), name, corev1alpha1.TypeReference{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.Create(ctx, string(tenancy.RootPath), name, nil); err != nil && !apierrors.IsAlreadyExists(err) {
 		s.t.Fatalf("workspace %s: %v", name, err)
 	}
 	ws, err := c.WaitReady(ctx, string(tenancy.RootPath), name, 20*time.Millisecond)
@@ -277,29 +275,20 @@ func (s *Server) Workspace(name string) string {
 	return ws.Spec.Cluster
 }
 
-// openToAll lets every authenticated user enter root's child name.
+// openToAll lets every authenticated user enter root's child name: its RBAC
+// binds them kcp's role granting "access" on "/".
 func (s *Server) openToAll(ctx context.Context, c *client.Client, name string) {
 	s.t.Helper()
-	root, err := kubernetes.NewForConfig(c.Config(string(tenancy.RootPath)))
+	inside, err := kubernetes.NewForConfig(c.Config(string(tenancy.RootPath.Join(name))))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "enter-" + name},
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{tenancyv1alpha1.GroupName}, Resources: []string{tenancyv1alpha1.ContentResource},
-			ResourceNames: []string{name}, Verbs: []string{tenancyv1alpha1.AccessVerb},
-		}},
-	}
-	if _, err := root.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		s.t.Fatalf("access to workspace %s: %v", name, err)
-	}
 	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "enter-" + name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		ObjectMeta: metav1.ObjectMeta{Name: "everyone-enters"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kcp:workspace:access"},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.AllAuthenticated}},
 	}
-	if _, err := root.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := inside.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		s.t.Fatalf("access to workspace %s: %v", name, err)
 	}
 }

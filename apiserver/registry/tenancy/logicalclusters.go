@@ -1,0 +1,99 @@
+package tenancy
+
+import (
+	"context"
+
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/registry/generic"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+
+	"github.com/warren-dev/warren/apiserver/registry"
+)
+
+// NewLogicalClusters returns the storage of logical clusters clients are served
+// (reads only), the store warren writes them through, and a copy of it that
+// writes only their status.
+func NewLogicalClusters(getter generic.RESTOptionsGetter) (served rest.Storage, store, status *genericregistry.Store, err error) {
+	s := registry.NewStrategy(false)
+	s.CheckChange = func(obj, old runtime.Object) field.ErrorList {
+		lc, prev := obj.(*corev1alpha1.LogicalCluster), old.(*corev1alpha1.LogicalCluster)
+		return apivalidation.ValidateImmutableField(lc.Spec, prev.Spec, field.NewPath("spec"))
+	}
+	store, err = registry.NewStore(getter, registry.Resource{
+		GroupResource: corev1alpha1.SchemeGroupVersion.WithResource("logicalclusters").GroupResource(),
+		SingularName:  "logicalcluster",
+		New:           func() runtime.Object { return &corev1alpha1.LogicalCluster{} },
+		NewList:       func() runtime.Object { return &corev1alpha1.LogicalClusterList{} },
+		Strategy:      s,
+		Table: registry.Table{
+			Columns: []metav1.TableColumnDefinition{
+				registry.Column("Phase", "string", "The current phase (e.g. Scheduling, Initializing, Ready)"),
+				registry.Column("URL", "string", "URL to access the logical cluster"),
+			},
+			Cells: func(obj runtime.Object) []any {
+				lc := obj.(*corev1alpha1.LogicalCluster)
+				return []any{string(lc.Status.Phase), lc.Status.URL}
+			},
+		},
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	status = statusOnly(store, s, func(obj, old runtime.Object) {
+		lc, prev := obj.(*corev1alpha1.LogicalCluster), old.(*corev1alpha1.LogicalCluster)
+		st := lc.Status
+		*lc = *prev.DeepCopy()
+		lc.Status = st
+	})
+	return readOnly{store}, store, status, nil
+}
+
+// statusOnly returns a copy of store whose updates keep what keep copies from
+// the stored object (everything but status).
+func statusOnly(store *genericregistry.Store, s *registry.Strategy, keep func(obj, old runtime.Object)) *genericregistry.Store {
+	status := *store
+	st := *s
+	st.Prepare = keep
+	status.UpdateStrategy = &st
+	return &status
+}
+
+// readOnly serves a store's reads only.
+type readOnly struct {
+	store *genericregistry.Store
+}
+
+var (
+	_ rest.Getter               = readOnly{}
+	_ rest.Lister               = readOnly{}
+	_ rest.Watcher              = readOnly{}
+	_ rest.SingularNameProvider = readOnly{}
+	_ rest.CategoriesProvider   = readOnly{}
+)
+
+func (r readOnly) New() runtime.Object     { return r.store.New() }
+func (r readOnly) Destroy()                {}
+func (r readOnly) NamespaceScoped() bool   { return r.store.NamespaceScoped() }
+func (r readOnly) GetSingularName() string { return r.store.GetSingularName() }
+func (r readOnly) Categories() []string    { return []string{"kcp"} }
+func (r readOnly) NewList() runtime.Object { return r.store.NewList() }
+func (r readOnly) Get(ctx context.Context, name string, opts *metav1.GetOptions) (runtime.Object, error) {
+	return r.store.Get(ctx, name, opts)
+}
+func (r readOnly) List(ctx context.Context, opts *metainternalversion.ListOptions) (runtime.Object, error) {
+	return r.store.List(ctx, opts)
+}
+func (r readOnly) Watch(ctx context.Context, opts *metainternalversion.ListOptions) (watch.Interface, error) {
+	return r.store.Watch(ctx, opts)
+}
+func (r readOnly) ConvertToTable(ctx context.Context, obj, opts runtime.Object) (*metav1.Table, error) {
+	return r.store.ConvertToTable(ctx, obj, opts)
+}
