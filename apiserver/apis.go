@@ -51,6 +51,7 @@ type apis struct {
 	crds            *customresourcedefinition.REST
 	crdStatus       *customresourcedefinition.StatusREST
 	tenancy         tenancy.Stores
+	workspaces      *tenancyregistry.Workspaces
 	// namespaced are the stores a deleted namespace is emptied of.
 	namespaced map[string]namespace.Contents
 	legacy     genericapiserver.APIGroupInfo
@@ -155,6 +156,7 @@ func (a *apis) newTenancy(getter generic.RESTOptionsGetter, namespaces, clusterR
 	if err != nil {
 		return nil, nil, err
 	}
+	a.workspaces = workspaces
 	a.tenancy = tenancy.Stores{
 		Workspaces:           workspaces,
 		WorkspaceTypes:       types,

@@ -27,12 +27,15 @@ type Options struct {
 	CompactionInterval time.Duration
 	// TokenAuthFile is a static token file in kube-apiserver's CSV format.
 	TokenAuthFile string
+	// HomeWorkspaces gives every user who may have one a home workspace on
+	// first use, as kcp's --enable-home-workspaces does.
+	HomeWorkspaces bool
 	SecureServing *genericoptions.SecureServingOptionsWithLoopback
 }
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: "warren", CompactionInterval: 5 * time.Minute, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
+	o := &Options{DataDir: ".warren", Shard: "warren", CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o
@@ -44,6 +47,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Storage, "storage", o.Storage, "a SQLite file (default <data-dir>/warren.db), a postgres:// URL, or etcd://host:port")
 	fs.StringVar(&o.Shard, "shard", o.Shard, "the PostgreSQL schema of the shard served")
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
+	fs.BoolVar(&o.HomeWorkspaces, "enable-home-workspaces", o.HomeWorkspaces, "make each user a home workspace (user:<name>, kubectl ws ~) on first use, if root's RBAC lets them create workspaces/~")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
 	o.SecureServing.AddFlags(fs)
 }

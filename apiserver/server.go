@@ -117,7 +117,9 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		s.apis.tenancy.Eraser = config.RESTOptionsGetter.(*restOptions)
 	}
 	url := "https://" + listenHost(o)
-	if err := tenancy.Bootstrap(ctx, s.apis.tenancy, o.Shard, url); err != nil {
+	// The Shard object is named after the schema, as an object name may be.
+	shard := strings.ReplaceAll(strings.ToLower(o.Shard), "_", "-")
+	if err := tenancy.Bootstrap(ctx, s.apis.tenancy, shard, url); err != nil {
 		return nil, err
 	}
 	index := tenancy.NewIndex(s.apis.tenancy.Workspaces, s.apis.tenancy.LogicalClusters, s.apis.tenancy.WorkspaceTypes)
@@ -187,7 +189,10 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	crds.SetStaticOpenAPI(s.apis.legacy.StaticOpenAPISpec)
 	namespaces := namespace.NewController(s.apis.namespaces, s.apis.finalize, s.apis.namespaced)
 	crdController := crd.NewController(crds, s.apis.crdStatus)
-	workspaces := tenancy.NewLifecycle(s.apis.tenancy, index, o.Shard, url)
+	workspaces := tenancy.NewLifecycle(s.apis.tenancy, index, shard, url)
+	if o.HomeWorkspaces {
+		s.apis.workspaces.Homes = tenancy.NewHomes(s.apis.tenancy, index, config.Authorization.Authorizer, shard, url)
+	}
 	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
 		go index.Run(ctx)
 		go workspaces.Run(ctx)

@@ -111,22 +111,24 @@ func setOwner(ws *tenancyv1alpha1.Workspace, u user.Info) error {
 	if u == nil || u.GetName() == "" || slices.Contains(u.GetGroups(), user.SystemPrivilegedGroup) {
 		return nil
 	}
-	info := authenticationv1.UserInfo{Username: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}
-	for k, v := range u.GetExtra() {
-		if info.Extra == nil {
-			info.Extra = map[string]authenticationv1.ExtraValue{}
-		}
-		info.Extra[k] = v
-	}
-	owner, err := json.Marshal(info)
+	owner, err := ownerAnnotation(userInfo(u))
 	if err != nil {
 		return fmt.Errorf("recording the owner of workspace %s: %w", ws.Name, err)
 	}
 	if ws.Annotations == nil {
 		ws.Annotations = map[string]string{}
 	}
-	ws.Annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey] = string(owner)
+	ws.Annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey] = owner
 	return nil
+}
+
+// ownerAnnotation is the value of kcp's owner annotation naming u.
+func ownerAnnotation(u authenticationv1.UserInfo) (string, error) {
+	b, err := json.Marshal(u)
+	if err != nil {
+		return "", fmt.Errorf("the owner annotation of %q: %w", u.Username, err)
+	}
+	return string(b), nil
 }
 
 // Owner returns the user who created ws, from its owner annotation, or nil.

@@ -51,13 +51,17 @@ func builtinTypes() []*tenancyv1alpha1.WorkspaceType {
 }
 
 // The RBAC root starts with, named as in kcp: every authenticated user may
-// enter root, read its workspaces and types, and use the built-in types but
-// root and home.
+// enter root, read its workspaces and types, use the built-in types but root
+// and home, and have a home workspace made.
 const (
 	RootAccessBinding = "system:kcp:tenancy:authenticated:access"
 	rootReaderBinding = "system:kcp:authenticated:tenancy:reader"
 	typesUseRole      = "system:kcp:universal-workspacetype-use"
 	typesUseBinding   = "system:kcp:authenticated:universal-workspacetype-use"
+	homeCreateRole    = "system:kcp:home-clusterworkspace-create"
+	// HomeCreateBinding lets its subjects have a home workspace made; editing
+	// its subjects chooses who may.
+	HomeCreateBinding = "system:kcp:configured-group:home-clusterworkspace-create"
 )
 
 // rootRBAC returns the cluster roles and bindings root starts with; the roles
@@ -78,10 +82,18 @@ func rootRBAC() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 			ResourceNames: []string{Universal, Organization, Team}, Verbs: []string{UseVerb},
 		}},
 	}
-	return []*rbacv1.ClusterRole{use}, []*rbacv1.ClusterRoleBinding{
+	home := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: homeCreateRole},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{tenancyv1alpha1.SchemeGroupVersion.Group}, Resources: []string{"workspaces"},
+			ResourceNames: []string{HomeWorkspace}, Verbs: []string{"get", "create"},
+		}},
+	}
+	return []*rbacv1.ClusterRole{use, home}, []*rbacv1.ClusterRoleBinding{
 		binding(RootAccessBinding, "system:kcp:workspace:access"),
 		binding(rootReaderBinding, "system:kcp:tenancy:reader"),
 		binding(typesUseBinding, typesUseRole),
+		binding(HomeCreateBinding, homeCreateRole),
 	}
 }
 

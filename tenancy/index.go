@@ -242,11 +242,16 @@ func (x *Index) Resolve(ctx context.Context, s string) (*Cluster, error) {
 	return c, err
 }
 
-// resolve walks p from root, through cached links if cached.
+// resolve walks p from root (or the home it starts at), through cached links
+// if cached.
 func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, error) {
 	name := logicalcluster.Root
+	user, segments := p.split()
+	if user != "" {
+		name = HomeName(user)
+	}
 	var err error
-	for _, seg := range p.Segments() {
+	for _, seg := range segments {
 		if name, err = x.child(ctx, name, seg, cached); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, notFound(string(p))

@@ -143,7 +143,7 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	if err != nil {
 		return err
 	}
-	initializers, err := l.initializers(ctx, types)
+	initializers, err := initializersOf(ctx, l.index, types)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	if err := initialObjects(inside, l.stores, types, owner); err != nil {
 		return fmt.Errorf("initialising logical cluster %s: %w", name, err)
 	}
-	ready, err := l.setClusterPhase(ctx, name, corev1alpha1.LogicalClusterPhaseReady)
+	ready, err := setClusterPhase(ctx, l.stores, name, corev1alpha1.LogicalClusterPhaseReady)
 	if err != nil {
 		return err
 	}
@@ -207,18 +207,18 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	return l.index.Stored(name, ready)
 }
 
-// initializers are the initializers of a workspace of types (a type and those
-// it extends): one per type that declares it has one, named
+// initializersOf are the initializers of a workspace of types (a type and
+// those it extends): one per type that declares it has one, named
 // <logical cluster of the type>:<type name>, as in kcp. warren itself is the
 // only initializer a type may have: the types that declare one are built in,
 // and warren's initialisation is theirs.
-func (l *Lifecycle) initializers(ctx context.Context, types []*tenancyv1alpha1.WorkspaceType) ([]corev1alpha1.LogicalClusterInitializer, error) {
+func initializersOf(ctx context.Context, index *Index, types []*tenancyv1alpha1.WorkspaceType) ([]corev1alpha1.LogicalClusterInitializer, error) {
 	var out []corev1alpha1.LogicalClusterInitializer
 	for _, t := range types {
 		if !t.Spec.Initializer {
 			continue
 		}
-		holder, err := l.index.Resolve(ctx, canonical(t).Path)
+		holder, err := index.Resolve(ctx, canonical(t).Path)
 		if err != nil {
 			return nil, fmt.Errorf("the workspace of type %s: %w", typeName(canonical(t)), err)
 		}
@@ -286,7 +286,7 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 		}
 	}
 	name := logicalcluster.Name(ws.Spec.Cluster)
-	terminating, err := l.setClusterPhase(ctx, name, corev1alpha1.LogicalClusterPhaseTerminating)
+	terminating, err := setClusterPhase(ctx, l.stores, name, corev1alpha1.LogicalClusterPhaseTerminating)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -317,7 +317,7 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 	if _, err := l.stores.Eraser.EraseCluster(ctx, string(name)); err != nil {
 		return err
 	}
-	if _, err := l.update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
+	if _, err := update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
 		m, _ := meta.Accessor(obj)
 		m.SetFinalizers(slices.DeleteFunc(m.GetFinalizers(), func(f string) bool { return f == Finalizer }))
 	}); err != nil && !apierrors.IsNotFound(err) {
@@ -333,7 +333,7 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 // setStatus sets the phase of workspace name in parent, and its conditions to
 // set unless set is empty.
 func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, name string, phase corev1alpha1.LogicalClusterPhaseType, set ...conditionsv1alpha1.Condition) error {
-	_, err := l.update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
+	_, err := update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
 		ws := obj.(*tenancyv1alpha1.Workspace)
 		ws.Status.Phase = phase
 		if len(set) > 0 {
@@ -362,8 +362,8 @@ func setConditions(conditions conditionsv1alpha1.Conditions, set []conditionsv1a
 
 // setClusterPhase sets the phase of a logical cluster and returns its
 // LogicalCluster as stored.
-func (l *Lifecycle) setClusterPhase(ctx context.Context, name logicalcluster.Name, phase corev1alpha1.LogicalClusterPhaseType) (*corev1alpha1.LogicalCluster, error) {
-	out, err := l.update(ctx, l.stores.LogicalClusterStatus, name, corev1alpha1.LogicalClusterName, func(obj runtime.Object) {
+func setClusterPhase(ctx context.Context, stores Stores, name logicalcluster.Name, phase corev1alpha1.LogicalClusterPhaseType) (*corev1alpha1.LogicalCluster, error) {
+	out, err := update(ctx, stores.LogicalClusterStatus, name, corev1alpha1.LogicalClusterName, func(obj runtime.Object) {
 		lc := obj.(*corev1alpha1.LogicalCluster)
 		lc.Status.Phase = phase
 		if phase != corev1alpha1.LogicalClusterPhaseInitializing {
@@ -378,7 +378,7 @@ func (l *Lifecycle) setClusterPhase(ctx context.Context, name logicalcluster.Nam
 
 // update applies change to the latest stored version of object name in cluster
 // and returns the stored result.
-func (l *Lifecycle) update(ctx context.Context, store rest.Updater, cluster logicalcluster.Name, name string, change func(runtime.Object)) (runtime.Object, error) {
+func update(ctx context.Context, store rest.Updater, cluster logicalcluster.Name, name string, change func(runtime.Object)) (runtime.Object, error) {
 	info := rest.DefaultUpdatedObjectInfo(nil, func(_ context.Context, _, old runtime.Object) (runtime.Object, error) {
 		obj := old.DeepCopyObject()
 		change(obj)

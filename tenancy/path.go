@@ -14,7 +14,8 @@ import (
 
 // Path is the address of a workspace in the tree: "root", "root:acme",
 // "root:acme:team-a". Every segment after root is a workspace's name in the
-// workspace before it.
+// workspace before it. A user's home workspace, which has no parent, is
+// "user:<name>" (kcp's alias), and its children are below it as below root.
 type Path string
 
 // RootPath is the path of the root workspace.
@@ -22,6 +23,12 @@ const RootPath Path = "root"
 
 // separator separates the segments of a path.
 const separator = ":"
+
+// homePrefix starts the path of a home workspace, before the user's name.
+const homePrefix = "user" + separator
+
+// HomePath returns the path of the home workspace of the user username.
+func HomePath(username string) Path { return Path(homePrefix + username) }
 
 // IsPath reports whether s is shaped like a path rather than a logical cluster
 // name: root, or anything with a separator. No logical cluster but root's is
@@ -32,16 +39,36 @@ func IsPath(s string) bool {
 
 // ParsePath returns s as a path, or why it is none.
 func ParsePath(s string) (Path, error) {
-	segments := strings.Split(s, separator)
-	if segments[0] != string(RootPath) {
-		return "", fmt.Errorf("invalid workspace path %q: it must start with %q", s, RootPath)
+	p := Path(s)
+	user, segments := p.split()
+	switch {
+	case user == "" && !strings.HasPrefix(s, string(RootPath)+separator) && s != string(RootPath):
+		return "", fmt.Errorf("invalid workspace path %q: it must start with %q or %q", s, RootPath, homePrefix)
+	case user != "" && !validUsername(user):
+		return "", fmt.Errorf("invalid workspace path %q: %q cannot name a user's home", s, user)
 	}
-	for _, seg := range segments[1:] {
+	for _, seg := range segments {
 		if err := ValidateName(seg); err != nil {
 			return "", fmt.Errorf("invalid workspace path %q: %w", s, err)
 		}
 	}
-	return Path(s), nil
+	return p, nil
+}
+
+// validUsername reports whether a home path can name the user: any name
+// without a separator, a slash or a control character.
+func validUsername(name string) bool {
+	return name != "" && !strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r < ' ' || r == 0x7f })
+}
+
+// split returns the user whose home p starts at ("" for root) and the
+// workspace names along p after it.
+func (p Path) split() (user string, segments []string) {
+	parts := strings.Split(string(p), separator)
+	if parts[0] == strings.TrimSuffix(homePrefix, separator) && len(parts) > 1 {
+		return parts[1], parts[2:]
+	}
+	return "", parts[1:]
 }
 
 // ValidateAddress says why s is neither a path nor a logical cluster name, or
@@ -62,21 +89,22 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// Segments returns the workspace names along p after root.
+// Segments returns the workspace names along p after root or the home it
+// starts at.
 func (p Path) Segments() []string {
-	return strings.Split(string(p), separator)[1:]
+	_, segments := p.split()
+	return segments
 }
 
 // Join returns the path of the child name of p.
 func (p Path) Join(name string) Path { return p + separator + Path(name) }
 
-// Parent returns the path of p's parent; root has none.
+// Parent returns the path of p's parent; root and homes have none.
 func (p Path) Parent() (Path, bool) {
-	i := strings.LastIndex(string(p), separator)
-	if i < 0 {
+	if len(p.Segments()) == 0 {
 		return "", false
 	}
-	return p[:i], true
+	return p[:strings.LastIndex(string(p), separator)], true
 }
 
 // Base returns the last segment of p: a workspace's name, or root.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,5 +100,48 @@ func TestPaths(t *testing.T) {
 		if n := NewClusterName(); IsPath(string(n)) || logicalcluster.Validate(string(n)) != nil || len(n) != clusterNameLength {
 			t.Fatalf("NewClusterName() = %q", n)
 		}
+	}
+}
+
+// TestHomePaths checks the paths of home workspaces (user:<name>, kcp's alias)
+// and the names of their logical clusters, which are kcp's for the same user.
+func TestHomePaths(t *testing.T) {
+	for _, tc := range []struct {
+		path, user string
+		segments   []string
+		parent     string
+	}{
+		{"user:alice", "alice", nil, ""},
+		{"user:alice@example.com:proj", "alice@example.com", []string{"proj"}, "user:alice@example.com"},
+		{"user:system:admin", "system", []string{"admin"}, "user:system"},
+	} {
+		p, err := ParsePath(tc.path)
+		if err != nil {
+			t.Fatalf("ParsePath(%q): %v", tc.path, err)
+		}
+		user, segments := p.split()
+		parent, hasParent := p.Parent()
+		if user != tc.user || !slices.Equal(segments, tc.segments) || parent != Path(tc.parent) || hasParent != (tc.parent != "") {
+			t.Errorf("%q: user %q, segments %q, parent %q (%v)", tc.path, user, segments, parent, hasParent)
+		}
+	}
+	for _, s := range []string{"user:", "user", "user:a/b", "user:alice:Bad", "user:alice::x"} {
+		if _, err := ParsePath(s); err == nil {
+			t.Errorf("ParsePath(%q) succeeded", s)
+		}
+	}
+	if got := HomePath("alice"); got != "user:alice" {
+		t.Errorf("HomePath(alice) = %q", got)
+	}
+	seen := map[logicalcluster.Name]string{}
+	for _, u := range []string{"alice", "bob", "system:admin", "a", ""} {
+		n := HomeName(u)
+		if err := logicalcluster.Validate(string(n)); err != nil || IsPath(string(n)) {
+			t.Errorf("HomeName(%q) = %q: %v", u, n, err)
+		}
+		if other, ok := seen[n]; ok {
+			t.Errorf("HomeName(%q) = HomeName(%q) = %q", u, other, n)
+		}
+		seen[n] = u
 	}
 }

@@ -71,10 +71,15 @@ func (x *Index) findType(ctx context.Context, from Path, ref tenancyv1alpha1.Wor
 			return wt, err
 		}
 		parent, ok := p.Parent()
-		if !ok {
+		switch {
+		case ok:
+			p = parent
+		case p != RootPath:
+			// A home has no parent; root's types are the last resort.
+			p = RootPath
+		default:
 			return nil, err
 		}
-		p = parent
 	}
 }
 

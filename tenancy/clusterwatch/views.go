@@ -22,6 +22,12 @@ type Load[V any] func(ctx context.Context, cluster logicalcluster.Name) (V, uint
 
 // Views caches a view per cluster, at most size of them, least recently used
 // first out. Run keeps them fresh.
+//
+// A view read at revision R is cached only if it cannot have missed a change:
+// no change of its cluster after R has been seen, no record of a change newer
+// than R was dropped for room, and every source's watch ran throughout the
+// load. So a cached view is never older than the last change seen, however
+// many clusters change meanwhile and whenever a watch restarts.
 type Views[V any] struct {
 	load    Load[V]
 	sources []rest.Watcher
@@ -29,6 +35,14 @@ type Views[V any] struct {
 	// views holds built views; changed the revision of each cluster's last
 	// change seen, so a view read before it is not cached.
 	views, changed *lru.Cache
+	// forgotten is the newest revision among the changes changed dropped for
+	// room: a view read before it may have missed one of them.
+	forgotten uint64
+	// down is how many sources' watches are not running; epoch counts the
+	// watches started. A view is cached only if down was 0 and epoch stayed
+	// the same while it was read.
+	down  int
+	epoch uint64
 }
 
 // built is a view and the revision it is current at: it holds every change of
@@ -40,7 +54,13 @@ type built[V any] struct {
 
 // NewViews returns a cache of views built by load from the objects of sources.
 func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] {
-	return &Views[V]{load: load, sources: sources, views: lru.New(size), changed: lru.New(size)}
+	v := &Views[V]{load: load, sources: sources, views: lru.New(size), down: len(sources)}
+	// The eviction function runs inside changed.Add, which is called with mu
+	// held.
+	v.changed = lru.NewWithEvictionFunc(size, func(_ lru.Key, revision any) {
+		v.forgotten = max(v.forgotten, revision.(uint64))
+	})
+	return v
 }
 
 // Get returns the view of cluster, building it if none is cached.
@@ -48,16 +68,29 @@ func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, err
 	if b, ok := v.views.Get(cluster); ok {
 		return b.(built[V]).view, nil
 	}
+	v.mu.Lock()
+	epoch := v.epoch
+	v.mu.Unlock()
 	view, revision, err := v.load(ctx, cluster)
 	if err != nil {
 		return view, err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if last, ok := v.changed.Get(cluster); !ok || last.(uint64) <= revision {
+	if v.epoch == epoch && v.current(cluster, revision) {
 		v.views.Add(cluster, built[V]{view, revision})
 	}
 	return view, nil
+}
+
+// current reports whether a view of cluster read at revision can hold every
+// change of it seen so far. mu must be held.
+func (v *Views[V]) current(cluster logicalcluster.Name, revision uint64) bool {
+	if v.down > 0 || revision < v.forgotten {
+		return false
+	}
+	last, ok := v.changed.Get(cluster)
+	return !ok || last.(uint64) <= revision
 }
 
 // Stored caches view as the view of cluster after a change its caller made at
@@ -65,7 +98,7 @@ func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, err
 func (v *Views[V]) Stored(cluster logicalcluster.Name, view V, revision uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if last, ok := v.changed.Get(cluster); ok && last.(uint64) > revision {
+	if !v.current(cluster, revision) {
 		v.views.Remove(cluster)
 		return
 	}
@@ -83,7 +116,8 @@ func (v *Views[V]) Run(ctx context.Context) {
 }
 
 // follow watches s from now on. Views built before a (re)started watch may have
-// missed changes, so each start drops them all.
+// missed changes, so each start drops them all; while the watch is down, no
+// view is held.
 func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 	wildcard := logicalcluster.WithName(ctx, logicalcluster.Wildcard)
 	fromNow := false
@@ -94,7 +128,11 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 			sleep(ctx, retryAfter)
 			continue
 		}
+		v.mu.Lock()
+		v.down--
+		v.epoch++
 		v.views.Clear()
+		v.mu.Unlock()
 		consume(ctx, stream, "", func(ev Event) {
 			m, err := meta.Accessor(ev.Object)
 			if err != nil {
@@ -103,6 +141,11 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 			rv, _ := strconv.ParseUint(m.GetResourceVersion(), 10, 64)
 			v.Changed(ev.Cluster, rv)
 		})
+		// Nothing invalidates views until the watch runs again.
+		v.mu.Lock()
+		v.down++
+		v.views.Clear()
+		v.mu.Unlock()
 	}
 }
 

@@ -2,7 +2,13 @@ package clusterwatch
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
+
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -58,4 +64,138 @@ func TestViewsKeepWhatTheyHold(t *testing.T) {
 	v.Changed("a", 13)
 	get(11, 4)
 	get(11, 5) // and is not cached
+}
+
+// TestViewsMissNoChangeForRoom: a view read before a change of its cluster is
+// not cached even when more clusters than the cache remembers change between
+// that change and the end of the read.
+func TestViewsMissNoChangeForRoom(t *testing.T) {
+	ctx := context.Background()
+	const size = 8
+	var v *Views[uint64]
+	loads := 0
+	v = NewViews[uint64](size, func(_ context.Context, cluster logicalcluster.Name) (uint64, uint64, error) {
+		loads++
+		if loads == 1 {
+			// While "a" is read at 5, it changes at 7 (a revoked binding),
+			// then many other clusters change.
+			v.Changed("a", 7)
+			for i := range 4 * size {
+				v.Changed(logicalcluster.Name(fmt.Sprint("other-", i)), uint64(8+i))
+			}
+			return 5, 5, nil
+		}
+		return 100, 100, nil
+	})
+	if got, _ := v.Get(ctx, "a"); got != 5 {
+		t.Fatalf("first Get = %d", got)
+	}
+	if got, _ := v.Get(ctx, "a"); got != 100 || loads != 2 {
+		t.Fatalf("second Get = %d after %d loads: the view read before the change was cached", got, loads)
+	}
+	if got, _ := v.Get(ctx, "a"); got != 100 || loads != 2 {
+		t.Fatalf("third Get = %d after %d loads: a current view was not cached", got, loads)
+	}
+}
+
+// restartable is a watch source whose watches the test ends at will.
+type restartable struct {
+	mu      sync.Mutex
+	watches []*watch.FakeWatcher
+	opened  chan struct{}
+}
+
+func (r *restartable) Watch(context.Context, *metainternalversion.ListOptions) (watch.Interface, error) {
+	w := watch.NewFake()
+	r.mu.Lock()
+	r.watches = append(r.watches, w)
+	r.mu.Unlock()
+	r.opened <- struct{}{}
+	return w, nil
+}
+
+// end ends the watch opened last.
+func (r *restartable) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watches[len(r.watches)-1].Stop()
+}
+
+// TestViewsAcrossWatchRestarts: no view is cached before the watch runs or
+// while it is down, a restart drops every view, and a view read across a
+// restart is not cached: changes made while no watch ran are never missed.
+func TestViewsAcrossWatchRestarts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &restartable{opened: make(chan struct{})}
+	revision := uint64(1)
+	loads := 0
+	var during func()
+	v := NewViews[uint64](8, func(context.Context, logicalcluster.Name) (uint64, uint64, error) {
+		loads++
+		if during != nil {
+			during()
+		}
+		return revision, revision, nil
+	}, src)
+	get := func(what string, wantLoads int) {
+		t.Helper()
+		if _, err := v.Get(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		if loads != wantLoads {
+			t.Fatalf("%s: %d loads, want %d", what, loads, wantLoads)
+		}
+	}
+	get("before the watch runs", 1)
+	get("before the watch runs, again", 2)
+	// cached waits until a Get loads nothing: the watch runs.
+	cached := func() {
+		t.Helper()
+		eventually(t, func() bool {
+			_, _ = v.Get(ctx, "a")
+			n := loads
+			_, _ = v.Get(ctx, "a")
+			return loads == n
+		})
+	}
+
+	go v.Run(ctx)
+	<-src.opened
+	cached()
+
+	// The watch ends (the server restarts it); a change made meanwhile is
+	// seen by no watch, so nothing may be kept until it runs again.
+	src.end()
+	revision = 2
+	eventually(t, func() bool { n := loads; _, _ = v.Get(ctx, "a"); return loads > n })
+	n := loads
+	get("while the watch is down", n+1)
+	get("while the watch is down, again", n+2)
+	<-src.opened
+	cached()
+
+	// A read that a restart overtakes is not cached.
+	v.Changed("a", 3)
+	revision = 3
+	during = func() {
+		during = nil
+		src.end()
+		<-src.opened
+	}
+	n = loads
+	get("read across a restart", n+1)
+	get("after a read across a restart", n+2)
+}
+
+// eventually waits for cond, or fails after a few seconds.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -568,19 +568,29 @@ func (s *server) expectNames(cluster string, want []string, args ...string) {
 // by column. No cell of these tests holds a space.
 func tableRow(t *testing.T, table, name string) ([]string, map[string]string) {
 	t.Helper()
-	lines := strings.Split(strings.TrimSpace(table), "\n")
+	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
 	header := strings.Fields(lines[0])
+	// kubectl aligns cells under their column's name, and leaves empty cells
+	// blank: cut each row at the columns' offsets.
+	offsets := make([]int, len(header))
+	from := 0
+	for i, column := range header {
+		offsets[i] = from + strings.Index(lines[0][from:], column)
+		from = offsets[i] + len(column)
+	}
 	for _, line := range lines[1:] {
-		cells := strings.Fields(line)
-		if len(cells) == 0 || cells[0] != name {
+		if cells := strings.Fields(line); len(cells) == 0 || cells[0] != name {
 			continue
-		}
-		if len(cells) != len(header) {
-			t.Fatalf("row of %s has %d cells under %d columns:\n%s", name, len(cells), len(header), table)
 		}
 		row := map[string]string{}
 		for i, column := range header {
-			row[column] = cells[i]
+			end := len(line)
+			if i+1 < len(offsets) {
+				end = min(offsets[i+1], len(line))
+			}
+			if offsets[i] < end {
+				row[column] = strings.TrimSpace(line[offsets[i]:end])
+			}
 		}
 		return header, row
 	}

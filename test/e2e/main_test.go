@@ -46,12 +46,18 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// buildPlugin compiles kubectl-ws into dir.
+// buildPlugin compiles the kubectl plugins, kubectl-ws and
+// kubectl-create-workspace ("kubectl create workspace"), into dir.
 func buildPlugin(dir string) error {
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "kubectl-ws"), "github.com/warren-dev/warren/cmd/kubectl-ws")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building kubectl-ws: %w\n%s", err, out)
+	for binary, pkg := range map[string]string{
+		"kubectl-ws":               "github.com/warren-dev/warren/cmd/kubectl-ws",
+		"kubectl-create-workspace": "github.com/warren-dev/warren/cmd/kubectl-create_workspace",
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, binary), pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %w\n%s", binary, err, out)
+		}
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 // tokens are the static users every test server knows, besides the admin.
 const tokens = `alice-token,alice,alice-uid
 bob-token,bob,bob-uid,"devs"
+carol-token,carol,carol-uid
 `
 
 // dialects are the storages every end-to-end test runs on.
@@ -100,6 +101,15 @@ func (s *server) tokenConfig(token, cluster string) *rest.Config {
 		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
 		QPS:             -1,
 	}
+}
+
+// tokenConfigAt is a client-go configuration for the user of token at
+// /clusters/<address>, taken as it is: a path or a logical cluster name,
+// existing or not.
+func (s *server) tokenConfigAt(token, address string) *rest.Config {
+	config := s.tokenConfig(token, "root")
+	config.Host = s.URL("/clusters/" + address)
+	return config
 }
 
 func (s *server) client(cluster string) kubernetes.Interface {

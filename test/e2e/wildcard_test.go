@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-const clusterAnnotation = "warren.dev/cluster"
+const clusterAnnotation = "kcp.io/cluster"
 
 // TestWildcard lists and watches configmaps of every cluster through
 // /clusters/*, as the admin only.

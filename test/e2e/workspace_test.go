@@ -27,8 +27,10 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+
 	"github.com/warren-dev/warren/tenancy"
-	corev1alpha1 "github.com/warren-dev/warren/tenancy/apis/core/v1alpha1"
 	"github.com/warren-dev/warren/tenancy/client"
 	"github.com/warren-dev/warren/test/warrentest"
 )
@@ -37,12 +39,12 @@ import (
 // two CPUs): each has servers, directories and schemas of its own, and most of
 // their time is spent waiting, on servers starting and stopping.
 
-// TestWorkspacePlugin drives kubectl ws through the real kubectl: it shows
-// root, creates an organization and enters it, creates a team (the
-// organization's default child type), goes down, up, back and to root, and
-// draws the tree. After every step the kubeconfig's server is the URL of the
-// workspace the plugin named, and plain kubectl on that kubeconfig addresses
-// it. kubectl get ws shows each workspace's type, phase and URL.
+// TestWorkspacePlugin drives kubectl ws and kubectl create workspace through
+// the real kubectl, as kcp's users run kcp's plugins: it shows root, creates an
+// organization and enters it, creates a team there, goes down, up, back and to
+// root, and draws the tree. After every step the kubeconfig's server is the
+// URL of the workspace the plugin named, and plain kubectl on that kubeconfig
+// addresses it. kubectl get ws shows kcp's columns.
 func TestWorkspacePlugin(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
@@ -53,37 +55,36 @@ func TestWorkspacePlugin(t *testing.T) {
 			// in is the workspace the kubeconfig addresses after the step.
 			in string
 		}{
-			{nil, currentSays("root"), "root"},
-			{[]string{"create", "acme", "--type", "organization", "--enter"}, createdSays("acme", "root:organization") + currentSays("root:acme"), "root:acme"},
-			{[]string{"create", "team-a"}, createdSays("team-a", "root:team"), "root:acme"},
-			{[]string{"team-a"}, currentSays("root:acme:team-a"), "root:acme:team-a"},
-			{[]string{".."}, currentSays("root:acme"), "root:acme"},
-			{[]string{"-"}, currentSays("root:acme:team-a"), "root:acme:team-a"},
-			{[]string{":root"}, currentSays("root"), "root"},
-			{[]string{"tree"}, "root\n└── acme\n    └── team-a\n", "root"},
+			{[]string{"ws", "."}, currentSays("root", ""), "root"},
+			{[]string{"create", "workspace", "acme", "--type", "organization", "--enter"}, createdSays("acme", "root:organization") + currentSays("root:acme", "root:organization"), "root:acme"},
+			{[]string{"create", "workspace", "team-a", "--type", "team"}, createdSays("team-a", "root:team"), "root:acme"},
+			{[]string{"ws", "team-a"}, currentSays("root:acme:team-a", "root:team"), "root:acme:team-a"},
+			{[]string{"ws", ".."}, currentSays("root:acme", ""), "root:acme"},
+			{[]string{"ws", "-"}, currentSays("root:acme:team-a", ""), "root:acme:team-a"},
+			{[]string{"ws", ":root"}, currentSays("root", "root"), "root"},
+			{[]string{"ws", "tree"}, ".\n└── root\n    └── acme\n        └── team-a\n\n", "root"},
 		} {
-			if got := mustWS(t, config, step.args...); got != step.want {
-				t.Fatalf("kubectl ws %s printed\n%s\nwant\n%s", strings.Join(step.args, " "), got, step.want)
+			if got := mustKubectl(t, config, step.args...); got != step.want {
+				t.Fatalf("kubectl %s printed\n%s\nwant\n%s", strings.Join(step.args, " "), got, step.want)
 			}
 			if got, want := currentServer(t, config), s.URL("/clusters/"+step.in); got != want {
-				t.Fatalf("after kubectl ws %s, the kubeconfig's server is %s, want %s", strings.Join(step.args, " "), got, want)
+				t.Fatalf("after kubectl %s, the kubeconfig's server is %s, want %s", strings.Join(step.args, " "), got, want)
 			}
-			if step.in != "root" {
-				if got := kubectlAddresses(t, config); got != step.in {
-					t.Fatalf("after kubectl ws %s, kubectl addresses %s, want %s", strings.Join(step.args, " "), got, step.in)
-				}
+			if got := kubectlAddresses(t, config); got != step.in {
+				t.Fatalf("after kubectl %s, kubectl addresses %s, want %s", strings.Join(step.args, " "), got, step.in)
 			}
 		}
 		header, row := tableRow(t, s.kubectl("root", "get", "ws"), "acme")
-		if want := []string{"NAME", "TYPE", "PHASE", "URL", "AGE"}; !slices.Equal(header, want) {
+		if want := []string{"NAME", "TYPE", "REGION", "PHASE", "URL", "AGE"}; !slices.Equal(header, want) {
 			t.Errorf("kubectl get ws columns %v, want %v", header, want)
 		}
-		if row["TYPE"] != "root:organization" || row["PHASE"] != "Ready" || row["URL"] != s.URL("/clusters/root:acme") {
-			t.Errorf("kubectl get ws shows acme as %v; want type root:organization, phase Ready, URL %s", row, s.URL("/clusters/root:acme"))
+		if row["TYPE"] != "organization" || row["PHASE"] != "Ready" || row["URL"] != s.URL("/clusters/root:acme") {
+			t.Errorf("kubectl get ws shows acme as %v; want type organization, phase Ready, URL %s", row, s.URL("/clusters/root:acme"))
 		}
-		if _, row := tableRow(t, s.kubectl("root:acme", "get", "workspaces"), "team-a"); row["TYPE"] != "root:team" || row["URL"] != s.URL("/clusters/root:acme:team-a") {
+		if _, row := tableRow(t, s.kubectl("root:acme", "get", "workspaces"), "team-a"); row["TYPE"] != "team" || row["URL"] != s.URL("/clusters/root:acme:team-a") {
 			t.Errorf("kubectl get workspaces in root:acme shows team-a as %v", row)
 		}
+		s.expect("root", "acme", "get", "kcp", "-o", "jsonpath={.items[?(@.kind==\"Workspace\")].metadata.name}")
 	})
 }
 
@@ -101,7 +102,7 @@ func TestWorkspaceTree(t *testing.T) {
 		children := map[string]string{}
 		for _, level := range []struct{ parent, name, verb, spec, typ string }{
 			{"root", "org", "apply", "spec: {type: {name: organization}}", "root:organization"},
-			{"root:org", "team", "apply", "", "root:team"},
+			{"root:org", "team", "apply", "", "root:universal"},
 			{"root:org:team", "project", "create", "spec: {type: {name: universal, path: root}}", "root:universal"},
 		} {
 			path := level.parent + ":" + level.name
@@ -117,7 +118,7 @@ func TestWorkspaceTree(t *testing.T) {
 		for _, path := range []string{"root", "root:org", "root:org:team", "root:org:team:project"} {
 			var want []string
 			if child, ok := children[path]; ok {
-				want = append(want, "workspace.tenancy.warren.dev/"+child)
+				want = append(want, "workspace.tenancy.kcp.io/"+child)
 			}
 			if path != "root" {
 				want = append([]string{"configmap/level"}, want...)
@@ -126,9 +127,10 @@ func TestWorkspaceTree(t *testing.T) {
 		}
 		for _, path := range []string{"root:org", "root:org:team", "root:org:team:project"} {
 			_, row := tableRow(t, s.kubectl(path, "get", "logicalcluster", "cluster"), "cluster")
-			if row["PATH"] != path || row["PHASE"] != "Ready" {
+			if row["PHASE"] != "Ready" || row["URL"] != s.URL("/clusters/"+clusters[path]) {
 				t.Errorf("%s: kubectl get logicalcluster cluster shows %v", path, row)
 			}
+			s.expect(path, path, "get", "logicalcluster", "cluster", "-o", `jsonpath={.metadata.annotations.kcp\.io/path}`)
 			parent, _ := tenancy.Path(path).Parent()
 			s.expect(path, clusters[string(parent)], "get", "logicalcluster", "cluster", "-o", "jsonpath={.spec.owner.cluster}")
 			byName := s.Config("root")
@@ -145,10 +147,16 @@ func TestWorkspaceTree(t *testing.T) {
 
 // TestWorkspaceServerSideApply makes a workspace with kubectl apply
 // --server-side, as GitOps tools do, and applies it again with a label: both
-// apply, and the workspace is Ready, labelled, of the type applied.
+// apply, and the workspace is Ready, labelled, of the type applied. kubectl
+// explain knows kcp's fields from the server's OpenAPI.
 func TestWorkspaceServerSideApply(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
+		for _, field := range []string{"workspace.spec.type", "workspace.spec.location.selector", "workspacetype.spec.limitAllowedParents", "logicalcluster.status.phase"} {
+			if out := s.kubectl("root", "explain", field); !strings.Contains(out, "FIELD:") || !strings.Contains(out, "DESCRIPTION:") {
+				t.Errorf("kubectl explain %s printed\n%s", field, out)
+			}
+		}
 		manifest := workspaceManifest("applied", "spec: {type: {name: organization}}")
 		s.pipe(manifest, "root", "apply", "--server-side", "-f", "-")
 		s.kubectl("root", "wait", "--for=jsonpath={.status.phase}=Ready", "workspace/applied", "--timeout=20s")
@@ -260,12 +268,14 @@ func contentsOf(t *testing.T, c kubernetes.Interface) contents {
 	return got
 }
 
-// TestWorkspaceAccess: alice, allowed by root's RBAC to enter root:acme and by
-// root:acme's to make workspaces there, makes root:acme:mine, whose admin she
-// is, and whose owner and logical cluster she cannot forge. She may not enter
-// root:acme before the grant, nor root:other or root:acme:team-b, which the
-// admin made, nor make workspaces in root:other; bob may not enter her
-// workspace. kubectl ws tells her so, and lets her into hers.
+// TestWorkspaceAccess: entering a workspace takes the verb "access" on "/" in
+// the workspace's own RBAC, as in kcp. alice, bound so in root:acme and
+// allowed there to make workspaces, makes root:acme:mine, whose admin she is
+// and whose owner and logical cluster she cannot forge. Before the binding, and
+// after it is removed, she is refused in root:acme exactly as in root:other,
+// root:acme:team-b (the admin's) and a workspace that does not exist; bob may
+// not enter her workspace. kubectl ws tells her which exist and which she may
+// not enter, as kcp's plugin does.
 func TestWorkspaceAccess(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
@@ -273,17 +283,18 @@ func TestWorkspaceAccess(t *testing.T) {
 		s.makeWorkspace("root", "acme", tenancy.Organization)
 		otherCluster := s.makeWorkspace("root", "other", "")
 		s.makeWorkspace("root:acme", "team-b", "")
-		entering := func(user, path, parent string) string {
-			name := tenancy.Path(path).Base()
-			return fmt.Sprintf(`%q may not enter workspace %s: that needs the verb "access" on workspaces/content %q in %s`, user, path, name, parent)
+		denied := func(user string) string {
+			return fmt.Sprintf(`User %q cannot list resource "configmaps" in API group "" in the namespace "default": access denied`, user)
 		}
-		_, err := clientFor(t, s.tokenConfig("alice-token", "root:acme")).CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-		expectAPIStatus(t, "alice lists namespaces in root:acme before the grant", err, 403, entering("alice", "root:acme", "root"))
+		aliceIn := func(address string) kubernetes.Interface { return clientFor(t, s.tokenConfigAt("alice-token", address)) }
+		for _, path := range []string{"root:acme", "root:nope", "root:acme:nope", "zzzzzzzzzzzzz"} {
+			_, err := aliceIn(path).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+			expectAPIStatus(t, "alice lists configmaps in "+path+" before the grant", err, 403, denied("alice"))
+		}
 
-		s.kubectl("root:acme", "create", "clusterrole", "workspace-maker", "--verb=create,get,list,watch", "--resource=workspaces.tenancy.warren.dev")
+		s.kubectl("root:acme", "create", "clusterrole", "workspace-maker", "--verb=create,get,list,watch", "--resource=workspaces.tenancy.kcp.io")
 		s.kubectl("root:acme", "create", "clusterrolebinding", "alice-makes-workspaces", "--clusterrole=workspace-maker", "--user=alice")
-		s.kubectl("root", "create", "clusterrole", "enter-acme", "--verb=access", "--resource=workspaces.tenancy.warren.dev/content", "--resource-name=acme")
-		s.kubectl("root", "create", "clusterrolebinding", "alice-enters-acme", "--clusterrole=enter-acme", "--user=alice")
+		s.kubectl("root:acme", "create", "clusterrolebinding", "alice-enters", "--clusterrole=system:kcp:workspace:access", "--user=alice")
 		alice, err := client.New(s.tokenConfig("alice-token", "root"))
 		if err != nil {
 			t.Fatal(err)
@@ -294,9 +305,9 @@ func TestWorkspaceAccess(t *testing.T) {
 		})
 
 		// She makes mine, trying to forge its owner, cluster and phase.
-		forged := fmt.Sprintf(`apiVersion: tenancy.warren.dev/v1alpha1
+		forged := fmt.Sprintf(`apiVersion: tenancy.kcp.io/v1alpha1
 kind: Workspace
-metadata: {name: mine, annotations: {tenancy.warren.dev/owner: admin}}
+metadata: {name: mine, annotations: {experimental.tenancy.kcp.io/owner: '{"username":"admin"}'}}
 spec: {cluster: %s}
 status: {phase: Ready}
 `, otherCluster)
@@ -307,10 +318,11 @@ status: {phase: Ready}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if owner := mine.Annotations[tenancy.OwnerAnnotation]; owner != "alice" || mine.Spec.Cluster == otherCluster || mine.Spec.Type.Name != tenancy.Team {
-			t.Errorf("alice's workspace: owner %q, cluster %s (root:other's is %s), type %v; want owner alice, a new cluster, type team", owner, mine.Spec.Cluster, otherCluster, mine.Spec.Type)
+		owner, err := tenancy.Owner(mine.Annotations)
+		if err != nil || owner == nil || owner.Username != "alice" || owner.UID != "alice-uid" || mine.Spec.Cluster == otherCluster || mine.Spec.Type.Name != tenancy.Universal {
+			t.Errorf("alice's workspace: owner %+v (%v), cluster %s (root:other's is %s), type %v; want owner alice, a new cluster, type universal", owner, err, mine.Spec.Cluster, otherCluster, mine.Spec.Type)
 		}
-		inMine := clientFor(t, s.tokenConfig("alice-token", "root:acme:mine"))
+		inMine := aliceIn("root:acme:mine")
 		if _, err := inMine.CoreV1().ConfigMaps("default").Create(ctx, configMap("hers"), metav1.CreateOptions{}); err != nil {
 			t.Errorf("alice creates a configmap in her workspace: %v", err)
 		}
@@ -322,36 +334,52 @@ status: {phase: Ready}
 			len(b[0].Subjects) != 1 || b[0].Subjects[0].Kind != "User" || b[0].Subjects[0].Name != "alice" {
 			t.Errorf("cluster role bindings of alice's workspace: %+v; want only %s, of cluster-admin to the user alice", b, tenancy.AdminBinding)
 		}
-		s.expect("root:acme:mine", "alice", "get", "logicalcluster", "cluster", "-o", "jsonpath={.spec.owner.user}")
+		s.expect("root:acme:mine", "alice", "get", "logicalcluster", "cluster", "-o", "jsonpath={.spec.createdBy.username}")
 
-		// Everything else stays closed.
-		_, err = clientFor(t, s.tokenConfig("alice-token", "root:other")).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
-		expectAPIStatus(t, "alice lists configmaps in root:other", err, 403, entering("alice", "root:other", "root"))
-		_, err = clientFor(t, s.tokenConfig("alice-token", "root:acme:team-b")).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
-		expectAPIStatus(t, "alice lists configmaps in root:acme:team-b", err, 403, entering("alice", "root:acme:team-b", "root:acme"))
-		_, err = alice.Create(ctx, "root:other", "sneaky", corev1alpha1.TypeReference{})
-		expectAPIStatus(t, "alice creates a workspace in root:other", err, 403, entering("alice", "root:other", "root"))
-		_, err = clientFor(t, s.tokenConfig("bob-token", "root:acme:mine")).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
-		expectAPIStatus(t, "bob lists configmaps in alice's workspace", err, 403, entering("bob", "root:acme:mine", "root:acme"))
+		// Everything else stays closed, and looks alike.
+		for _, path := range []string{"root:other", "root:acme:team-b", "root:acme:nope", "zzzzzzzzzzzzz", otherCluster} {
+			_, err := aliceIn(path).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+			expectAPIStatus(t, "alice lists configmaps in "+path, err, 403, denied("alice"))
+		}
+		_, err = alice.Create(ctx, "root:other", "sneaky", nil)
+		expectAPIStatus(t, "alice creates a workspace in root:other", err, 403, "access denied")
+		_, err = clientFor(t, s.tokenConfigAt("bob-token", "root:acme:mine")).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+		expectAPIStatus(t, "bob lists configmaps in alice's workspace", err, 403, denied("bob"))
 		s.expect("root:other", "", "get", "workspaces", "-o", "name")
 
 		config := s.tokenKubeconfig(t, "alice-token", "root")
 		before := readKubeconfig(t, config)
-		stderr := refusedWS(t, config, "root:other")
-		if !strings.HasPrefix(stderr, `error: you may not access workspace "root:other": `) || !strings.Contains(stderr, entering("alice", "root:other", "root")) {
-			t.Errorf("kubectl ws root:other as alice said %q; want that she may not access it, and the server's reason", stderr)
+		for _, tc := range []struct{ arg, want string }{
+			{":root:other", `Error: access to workspace "root:other" denied`},
+			{":root:nope", `Error: workspace "root:nope" not found`},
+		} {
+			if got := refusedWS(t, config, tc.arg); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("kubectl ws %s as alice said %q, want %q", tc.arg, got, tc.want)
+			}
 		}
 		if readKubeconfig(t, config) != before {
 			t.Error("a refused kubectl ws changed alice's kubeconfig")
 		}
-		if got := mustWS(t, config, "root:acme"); got != currentSays("root:acme") {
-			t.Errorf("kubectl ws root:acme as alice printed %q", got)
+		if got := mustWS(t, config, ":root:acme"); got != currentSays("root:acme", "root:organization") {
+			t.Errorf("kubectl ws :root:acme as alice printed %q", got)
 		}
-		if got, want := mustWS(t, config, "tree"), "root:acme\n├── mine\n└── team-b (not allowed to list its workspaces)\n"; got != want {
-			t.Errorf("kubectl ws tree as alice printed\n%s\nwant\n%s", got, want)
-		}
-		if got := mustWS(t, config, "mine"); got != currentSays("root:acme:mine") {
+		if got := mustWS(t, config, "mine"); got != currentSays("root:acme:mine", "root:universal") {
 			t.Errorf("kubectl ws mine as alice printed %q", got)
+		}
+
+		// Once the binding is gone, so is she.
+		s.kubectl("root:acme", "delete", "clusterrolebinding", "alice-enters")
+		eventually(t, "alice is refused in root:acme", func() error {
+			_, err := aliceIn("root:acme").CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+			if !apierrors.IsForbidden(err) {
+				return fmt.Errorf("alice lists configmaps in root:acme: %v", err)
+			}
+			return nil
+		})
+		_, err = aliceIn("root:acme").CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+		expectAPIStatus(t, "alice lists configmaps in root:acme after the binding went", err, 403, denied("alice"))
+		if _, err := inMine.CoreV1().ConfigMaps("default").Get(ctx, "hers", metav1.GetOptions{}); err != nil {
+			t.Errorf("alice reads her configmap in her own workspace, whose admin she stays: %v", err)
 		}
 	})
 }
@@ -396,7 +424,7 @@ func TestWorkspaceDeleteErases(t *testing.T) {
 			rootRows, keptRows := storageCount(t, s, unchanged, "root", before), storageCount(t, s, unchanged, kept, before)
 
 			s.kubectl("root", "delete", "workspace", "gone", "--wait=true", "--timeout=30s")
-			s.refused("", "root", `workspaces.tenancy.warren.dev "gone" not found`, "get", "workspace", "gone")
+			s.refused("", "root", `workspaces.tenancy.kcp.io "gone" not found`, "get", "workspace", "gone")
 			for _, address := range []string{"root:gone", "root:gone:kid", gone, kid} {
 				expectAPIStatus(t, "/clusters/"+address+" after the delete", s.request(s.Config("root"), "/clusters/"+address+"/api"), 404, "not found")
 			}
@@ -454,7 +482,7 @@ func TestWorkspaceTerminating(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if gone.Status.Phase != corev1alpha1.Terminating || !slices.Equal(kid.Finalizers, []string{hold}) {
+			if gone.Status.Phase != corev1alpha1.LogicalClusterPhaseTerminating || !slices.Equal(kid.Finalizers, []string{hold}) {
 				return fmt.Errorf("root:gone is %s, kid has finalizers %v", gone.Status.Phase, kid.Finalizers)
 			}
 			return nil
@@ -462,7 +490,7 @@ func TestWorkspaceTerminating(t *testing.T) {
 		s.expect("root:gone", "before", "get", "configmap", "before", "-o", "jsonpath={.metadata.name}")
 		_, err = s.client("root:gone").CoreV1().ConfigMaps("default").Create(ctx, configMap("after"), metav1.CreateOptions{})
 		expectAPIStatus(t, "creating a configmap in the terminating root:gone", err, 403, "workspace root:gone is being deleted")
-		_, err = admin.Create(ctx, "root:gone", "late", corev1alpha1.TypeReference{})
+		_, err = admin.Create(ctx, "root:gone", "late", nil)
 		expectAPIStatus(t, "creating a workspace in the terminating root:gone", err, 403, "workspace root:gone is being deleted")
 		expectAPIStatus(t, "the erased root:gone:kid", s.request(s.Config("root"), "/clusters/root:gone:kid/api"), 404, "not found")
 
@@ -484,7 +512,7 @@ func TestWorkspaceRestart(t *testing.T) {
 	eachDialect(t, func(t *testing.T, s *server) {
 		ctx := context.Background()
 		config := s.kubeconfigCopy(t)
-		mustWS(t, config, "create", "acme", "--type", "organization")
+		mustKubectl(t, config, "create", "workspace", "acme", "--type", "organization")
 		clusters := map[string]string{}
 		for _, path := range []string{"root:acme:team-a", "root:acme:team-b", "root:acme:team-a:proj"} {
 			parent, _ := tenancy.Path(path).Parent()
@@ -496,7 +524,7 @@ func TestWorkspaceRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		want := "root\n└── acme\n    ├── team-a\n    │   └── proj\n    └── team-b\n"
+		want := ".\n└── root\n    └── acme\n        ├── team-a\n        │   └── proj\n        └── team-b\n\n"
 		if got := mustWS(t, config, "tree"); got != want {
 			t.Fatalf("kubectl ws tree printed\n%s\nwant\n%s", got, want)
 		}
@@ -517,15 +545,15 @@ func TestWorkspaceRestart(t *testing.T) {
 			if cm, err := s.client(path).CoreV1().ConfigMaps("default").Get(ctx, "where", metav1.GetOptions{}); err != nil || cm.Data["path"] != path {
 				t.Errorf("after the restart, configmap where in %s: %v", path, err)
 			}
-			s.expect(path, path, "get", "logicalcluster", "cluster", "-o", "jsonpath={.spec.path}")
+			s.expect(path, path, "get", "logicalcluster", "cluster", "-o", `jsonpath={.metadata.annotations.kcp\.io/path}`)
 		}
-		mustWS(t, config, "root:acme:team-b")
-		if got := mustWS(t, config, "create", "late", "--enter"); got != createdSays("late", "root:universal")+currentSays("root:acme:team-b:late") {
-			t.Errorf("kubectl ws create late --enter after the restart printed\n%s", got)
+		mustWS(t, config, ":root:acme:team-b")
+		if got := mustKubectl(t, config, "create", "workspace", "late", "--enter"); got != createdSays("late", "root:universal")+currentSays("root:acme:team-b:late", "root:universal") {
+			t.Errorf("kubectl create workspace late --enter after the restart printed\n%s", got)
 		}
 		s.makeWorkspace("root", "new-org", tenancy.Organization)
 		mustWS(t, config, ":root")
-		want = "root\n├── acme\n│   ├── team-a\n│   │   └── proj\n│   └── team-b\n│       └── late\n└── new-org\n"
+		want = ".\n└── root\n    ├── acme\n    │   ├── team-a\n    │   │   └── proj\n    │   └── team-b\n    │       └── late\n    └── new-org\n\n"
 		if got := mustWS(t, config, "tree"); got != want {
 			t.Errorf("kubectl ws tree printed\n%s\nwant\n%s", got, want)
 		}
@@ -535,8 +563,10 @@ func TestWorkspaceRestart(t *testing.T) {
 // TestWorkspaceBadInput: invalid names, unknown types and types not allowed
 // where they are asked for are refused with 422 and make nothing; root cannot
 // be deleted, logical clusters are read-only, the type of a workspace cannot
-// change; unknown paths are 404 and malformed ones 400 for everyone; kubectl
-// ws refuses to enter what does not exist and leaves the kubeconfig alone.
+// change; malformed paths are 400 for everyone; an unknown workspace is 404
+// for the admin, and, for anyone else, 403 exactly as one they may not enter;
+// without credentials every workspace is 401 alike. kubectl ws refuses to
+// enter what does not exist and leaves the kubeconfig alone.
 func TestWorkspaceBadInput(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
@@ -551,52 +581,66 @@ func TestWorkspaceBadInput(t *testing.T) {
 			{"root", strings.Repeat("a", 64), "", "metadata.name", "must be no more than 63 characters"},
 			{"root", "a:b", "", "metadata.name", "a lowercase RFC 1123 label"},
 			{"root", "x", "nosuch", "spec.type", `"root:nosuch": no such workspace type`},
-			{"root:acme", "x", tenancy.Organization, "spec.type", "a workspace of this type may not be created in root:acme, whose type is root:organization"},
-			{"root", "x", tenancy.Team, "spec.type", "a workspace of this type may not be created in root, whose type is root:root"},
-			{"root", "x", tenancy.Root, "spec.type", "a workspace of this type may not be created in root"},
+			{"root", "x", "No_Type", "spec.type.name", "must be a lowercase RFC 1123 label"},
+			{"root:acme", "x", tenancy.Organization, "spec.type", "workspace type root:organization only allows [root:root] parent workspaces, but parent type root:organization only implements [root:organization root:universal]"},
+			{"root", "x", tenancy.Team, "spec.type", "workspace type root:team only allows [root:organization root:team] parent workspaces, but parent type root:root only implements [root:root root:universal]"},
+			{"root", "x", tenancy.Root, "spec.type", "workspace type root:root cannot have any parent"},
+			{"root", "x", tenancy.Home, "spec.type", "workspace type root:home cannot have any parent"},
 		} {
 			what := fmt.Sprintf("creating %q of type %q in %s", tc.name, tc.typ, tc.parent)
-			_, err := admin.Create(ctx, tc.parent, tc.name, corev1alpha1.TypeReference{Name: tc.typ})
+			_, err := admin.Create(ctx, tc.parent, tc.name, typeRef(tc.typ))
 			expectAPIStatus(t, what, err, 422, tc.detail)
 			if !hasCause(err, tc.field) {
 				t.Errorf("%s: %v names no field %s", what, err, tc.field)
 			}
 		}
-		s.expectNames("root", []string{"workspace.tenancy.warren.dev/acme"}, "get", "workspaces", "-o", "name")
+		s.expectNames("root", []string{"workspace.tenancy.kcp.io/acme"}, "get", "workspaces", "-o", "name")
 		s.expect("root:acme", "", "get", "workspaces", "-o", "name")
 
 		s.refused("", "root", "(MethodNotAllowed)", "delete", "logicalcluster", "cluster")
 		s.refused("", "root:acme", "(MethodNotAllowed)", "label", "logicalcluster", "cluster", "x=y")
-		s.refused("", "root", `workspaces.tenancy.warren.dev "root" not found`, "delete", "workspace", "root")
+		s.refused("", "root", `workspaces.tenancy.kcp.io "root" not found`, "delete", "workspace", "root")
 		s.expect("root", "Ready", "get", "logicalcluster", "cluster", "-o", "jsonpath={.status.phase}")
 		s.refused("", "root", "field is immutable", "patch", "workspace", "acme", "--type=merge", "-p", `{"spec":{"type":{"name":"universal"}}}`)
+		s.refused("", "root", "spec.mount: Forbidden", "patch", "workspace", "acme", "--type=merge", "-p", `{"spec":{"mount":{"ref":{"apiVersion":"v1","kind":"ConfigMap","name":"x"}}}}`)
 		s.expect("root", "root:organization", "get", "workspace", "acme", "-o", "jsonpath={.spec.type.path}:{.spec.type.name}")
 
-		for who, user := range map[string]*rest.Config{"the admin": s.Config("root"), "alice": s.tokenConfig("alice-token", "root")} {
-			for _, tc := range []struct {
-				address string
-				code    int32
-				message string
-			}{
-				{"root:nope", 404, `workspaces.tenancy.warren.dev "root:nope" not found`},
-				{"root:acme:nope", 404, `workspaces.tenancy.warren.dev "root:acme:nope" not found`},
-				{"zzzzzzzzzzzzz", 404, `workspaces.tenancy.warren.dev "zzzzzzzzzzzzz" not found`},
-				{"root::x", 400, `invalid workspace path "root::x"`},
-				{"root:Acme", 400, `invalid workspace path "root:Acme"`},
-				{"Root", 400, `invalid logical cluster name "Root"`},
-			} {
-				expectAPIStatus(t, who+" at /clusters/"+tc.address, s.request(user, "/clusters/"+tc.address+"/api"), tc.code, tc.message)
-			}
+		for _, tc := range []struct {
+			address string
+			code    int32
+			message string
+		}{
+			{"root:nope", 404, `workspaces.tenancy.kcp.io "root:nope" not found`},
+			{"root:acme:nope", 404, `workspaces.tenancy.kcp.io "root:acme:nope" not found`},
+			{"zzzzzzzzzzzzz", 404, `workspaces.tenancy.kcp.io "zzzzzzzzzzzzz" not found`},
+			{"root::x", 400, `invalid workspace path "root::x"`},
+			{"root:Acme", 400, `invalid workspace path "root:Acme"`},
+			{"Root", 400, `invalid logical cluster name "Root"`},
+		} {
+			expectAPIStatus(t, "the admin at /clusters/"+tc.address, s.request(s.Config("root"), "/clusters/"+tc.address+"/api"), tc.code, tc.message)
+		}
+		// alice may enter none of these; whether they exist she cannot tell.
+		alice := s.tokenConfig("alice-token", "root")
+		for _, address := range []string{"root:acme", "root:nope", "root:acme:nope", "zzzzzzzzzzzzz", s.makeWorkspace("root", "hidden", "")} {
+			expectAPIStatus(t, "alice at /clusters/"+address, s.request(alice, "/clusters/"+address+"/api"), 403, `User "alice" cannot get path "/api": access denied`)
+		}
+		for _, address := range []string{"root::x", "root:Acme"} {
+			expectAPIStatus(t, "alice at /clusters/"+address, s.request(alice, "/clusters/"+address+"/api"), 400, "invalid workspace path")
+		}
+		anonymous := rest.AnonymousClientConfig(alice)
+		for _, address := range []string{"root", "root:acme", "root:nope"} {
+			expectAPIStatus(t, "anonymous at /clusters/"+address, s.request(anonymous, "/clusters/"+address+"/api"), 401, "Unauthorized")
 		}
 
 		config := s.kubeconfigCopy(t)
 		before := readKubeconfig(t, config)
 		for _, tc := range []struct{ arg, want string }{
-			{"nope", `error: workspace "root:nope" not found`},
-			{"root:acme:nope", `error: workspace "root:acme:nope" not found`},
-			{"acme:nope:deeper", `error: workspace "root:acme:nope:deeper" not found`},
-			{"Bad_Name", `error: invalid workspace path "root:Bad_Name"`},
-			{"..", "error: root has no parent workspace"},
+			{"nope", "Error: the server could not find the requested resource"},
+			{":root:acme:nope", "Error: the server could not find the requested resource"},
+			{"acme:nope:deeper", "Error: the server could not find the requested resource"},
+			{"Bad_Name", "Error: invalid workspace path: Bad_Name"},
+			{"..", "Error: invalid workspace path: .."},
+			{"-", "Error: no previous workspace found in kubeconfig"},
 		} {
 			if got := refusedWS(t, config, tc.arg); !strings.HasPrefix(got, tc.want) {
 				t.Errorf("kubectl ws %s said %q, want %q", tc.arg, got, tc.want)
@@ -620,7 +664,7 @@ func (s *server) makeWorkspace(parent, name, typ string) string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := c.Create(ctx, parent, name, corev1alpha1.TypeReference{Name: typ}); err != nil {
+	if _, err := c.Create(ctx, parent, name, typeRef(typ)); err != nil {
 		s.t.Fatal(err)
 	}
 	ws, err := c.WaitReady(ctx, parent, name, 20*time.Millisecond)
@@ -630,10 +674,18 @@ func (s *server) makeWorkspace(parent, name, typ string) string {
 	return ws.Spec.Cluster
 }
 
+// typeRef refers to the type name, or to none if name is empty.
+func typeRef(name string) *tenancyv1alpha1.WorkspaceTypeReference {
+	if name == "" {
+		return nil
+	}
+	return &tenancyv1alpha1.WorkspaceTypeReference{Name: tenancyv1alpha1.WorkspaceTypeName(name)}
+}
+
 // workspaceManifest is the YAML of the Workspace name with spec, a YAML
 // fragment.
 func workspaceManifest(name, spec string) string {
-	return "apiVersion: tenancy.warren.dev/v1alpha1\nkind: Workspace\nmetadata:\n  name: " + name + "\n" + spec + "\n"
+	return "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: " + name + "\n" + spec + "\n"
 }
 
 // siblingObjects are objects of the same names in every workspace, each
@@ -671,9 +723,13 @@ rules: [{apiGroups: [""], resources: [configmaps], resourceNames: [%[2]s], verbs
 `, path, name)
 }
 
-// currentSays is what kubectl ws says when path is the current workspace.
-func currentSays(path string) string {
-	return fmt.Sprintf("Current workspace is %q.\n", path)
+// currentSays is what kubectl ws says when path is the current workspace, of
+// type typ if the plugin knows it.
+func currentSays(path, typ string) string {
+	if typ == "" {
+		return fmt.Sprintf("Current workspace is '%s'.\n", path)
+	}
+	return fmt.Sprintf("Current workspace is '%s' (type %s).\n", path, typ)
 }
 
 // createdSays is what kubectl ws create says of the workspace name of type typ.
@@ -739,9 +795,17 @@ func kubectlOn(config string, args ...string) (stdout, stderr string, err error)
 // test unless it succeeds without complaint, and returns what it printed.
 func mustWS(t *testing.T, config string, args ...string) string {
 	t.Helper()
-	stdout, stderr, err := kubectlOn(config, append([]string{"ws", "--kubeconfig", config}, args...)...)
+	return mustKubectl(t, config, append([]string{"ws"}, args...)...)
+}
+
+// mustKubectl runs "kubectl args..." (a plugin's command) on the kubeconfig
+// file config, fails the test unless it succeeds without complaint, and
+// returns what it printed.
+func mustKubectl(t *testing.T, config string, args ...string) string {
+	t.Helper()
+	stdout, stderr, err := kubectlOn(config, args...)
 	if err != nil || stderr != "" {
-		t.Fatalf("kubectl ws %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr)
+		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr)
 	}
 	return stdout
 }
@@ -751,7 +815,7 @@ func mustWS(t *testing.T, config string, args ...string) string {
 // returns its error output.
 func refusedWS(t *testing.T, config string, args ...string) string {
 	t.Helper()
-	stdout, stderr, err := kubectlOn(config, append([]string{"ws", "--kubeconfig", config}, args...)...)
+	stdout, stderr, err := kubectlOn(config, append([]string{"ws"}, args...)...)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || stdout != "" {
 		t.Errorf("kubectl ws %s: %v, printed %q; want a failure", strings.Join(args, " "), err, stdout)
@@ -778,7 +842,7 @@ func currentServer(t *testing.T, config string) string {
 // kubeconfig file config, as its LogicalCluster tells.
 func kubectlAddresses(t *testing.T, config string) string {
 	t.Helper()
-	stdout, stderr, err := kubectlOn(config, "--kubeconfig", config, "get", "logicalcluster", "cluster", "-o", "jsonpath={.spec.path}")
+	stdout, stderr, err := kubectlOn(config, "get", "logicalcluster", "cluster", "-o", `jsonpath={.metadata.annotations.kcp\.io/path}`)
 	if err != nil {
 		t.Fatalf("kubectl get logicalcluster cluster: %v\n%s", err, stderr)
 	}
@@ -864,37 +928,37 @@ func postgresCount(ctx context.Context, shard, query string, args ...any) (int64
 }
 
 // sandboxType is a workspace type of the test's own, in root: its workspaces
-// start with a namespace and a binding besides the defaults, may be made only
-// in root, and may have no children.
-const sandboxType = `apiVersion: tenancy.warren.dev/v1alpha1
+// start with a namespace and a binding besides the defaults (warren's
+// annotations), may be made only in root, and may have no children.
+const sandboxType = `apiVersion: tenancy.kcp.io/v1alpha1
 kind: WorkspaceType
 metadata:
   name: sandbox
+  annotations:
+    initialization.warren.dev/namespaces: tools
+    initialization.warren.dev/cluster-role-bindings: '[{"name": "devs-view", "clusterRole": "view", "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "devs"}]}]'
 spec:
-  initialNamespaces: [tools]
-  initialClusterRoleBindings:
-  - name: devs-view
-    clusterRole: view
-    subjects: [{kind: Group, apiGroup: rbac.authorization.k8s.io, name: devs}]
   limitAllowedParents: {types: [{name: root, path: root}]}
   limitAllowedChildren: {none: true}
 `
 
 // TestWorkspaceCustomType makes a workspace type and uses it at once: the new
 // workspace starts with the type's namespaces and bindings, and the type's
-// placement rules hold.
+// placement rules hold. The type is stamped with its workspace's path and
+// defaults its child type as kcp's does; types warren cannot serve are refused.
 func TestWorkspaceCustomType(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
 		s.pipe(sandboxType, "root", "create", "-f", "-")
+		s.expect("root", "root root:universal", "get", "workspacetype", "sandbox", "-o",
+			`jsonpath={.metadata.annotations.kcp\.io/path} {.spec.defaultChildWorkspaceType.path}:{.spec.defaultChildWorkspaceType.name}`)
 		s.pipe(workspaceManifest("box", "spec: {type: {name: sandbox}}"), "root", "create", "-f", "-")
 		s.kubectl("root", "wait", "--for=jsonpath={.status.phase}=Ready", "workspace/box", "--timeout=20s")
 		s.expectNames("root:box", []string{"namespace/default", "namespace/tools"}, "get", "namespaces", "-o", "name")
-		s.expectNames("root:box", []string{"clusterrolebinding.rbac.authorization.k8s.io/devs-view", "clusterrolebinding.rbac.authorization.k8s.io/workspace-admin"},
-			"get", "clusterrolebindings", "-o", "name")
+		// The admin, who made it, owns nothing (as in kcp): devs-view is all.
+		s.expectNames("root:box", []string{"clusterrolebinding.rbac.authorization.k8s.io/devs-view"}, "get", "clusterrolebindings", "-o", "name")
 		// bob (group devs) may view inside once he may enter.
-		s.kubectl("root", "create", "clusterrole", "enter-box", "--verb=access", "--resource=workspaces/content", "--resource-name=box")
-		s.kubectl("root", "create", "clusterrolebinding", "bob-enters-box", "--clusterrole=enter-box", "--user=bob")
+		s.kubectl("root:box", "create", "clusterrolebinding", "bob-enters", "--clusterrole=system:kcp:workspace:access", "--user=bob")
 		s.kubectl("root:box", "create", "configmap", "seen", "-n", "tools")
 		eventually(t, "bob views configmaps in root:box", func() error {
 			out, err := s.kubectlAs("bob-token", "root:box", "get", "configmaps", "-n", "tools", "-o", "name")
@@ -908,13 +972,79 @@ func TestWorkspaceCustomType(t *testing.T) {
 		}
 		// A sandbox has no children, and lives only in root.
 		out, err := s.kubectlIn(workspaceManifest("kid", ""), "root:box", "create", "-f", "-")
-		if err == nil || !strings.Contains(out, "spec.type") || !strings.Contains(out, "may not have children of this type") {
+		if err == nil || !strings.Contains(out, "spec.type") || !strings.Contains(out, "workspace type root:sandbox cannot have any child") {
 			t.Errorf("a child of a sandbox: %v\n%s", err, out)
 		}
 		s.makeWorkspace("root", "org", "organization")
 		out, err = s.kubectlIn(workspaceManifest("box", "spec: {type: {name: sandbox}}"), "root:org", "create", "-f", "-")
-		if err == nil || !strings.Contains(out, "may not be created in root:org") {
+		if err == nil || !strings.Contains(out, "workspace type root:sandbox only allows [root:root] parent workspaces") {
 			t.Errorf("a sandbox in an organization: %v\n%s", err, out)
 		}
+		for _, tc := range []struct{ spec, says string }{
+			{"spec: {initializer: true}", "spec.initializer: Forbidden"},
+			{"spec: {terminator: true}", "spec.terminator: Forbidden"},
+			{"spec: {limitAllowedParents: {none: true, types: [{name: root}]}}", "exactly one of none and types must be set"},
+			{"spec: {extend: {with: [{name: Bad}]}}", "spec.extend.with[0].name: Invalid value"},
+		} {
+			manifest := "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata: {name: odd}\n" + tc.spec + "\n"
+			if out, err := s.kubectlIn(manifest, "root", "create", "-f", "-"); err == nil || !strings.Contains(out, tc.says) {
+				t.Errorf("a workspace type with %s: %v\n%s", tc.spec, err, out)
+			}
+		}
+		for _, name := range []string{"any", "system"} {
+			manifest := "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata: {name: " + name + "}\n"
+			if out, err := s.kubectlIn(manifest, "root", "create", "-f", "-"); err == nil || !strings.Contains(out, "is reserved") {
+				t.Errorf("a workspace type named %s: %v\n%s", name, err, out)
+			}
+		}
+	})
+}
+
+// TestWorkspaceTypeUse: a workspace type of another workspace may be used only
+// with the verb "use" on it there, as in kcp; the built-in types are usable by
+// every authenticated user. alice, admin of her own workspace, may make
+// universal and team-less children there, but not of root:acme's type lab
+// until root:acme grants her "use" on it, and a refused type leaves nothing of
+// its initial bindings anywhere.
+func TestWorkspaceTypeUse(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		s.makeWorkspace("root", "acme", tenancy.Organization)
+		lab := strings.Replace(strings.Replace(sandboxType, "name: sandbox", "name: lab", 1),
+			"  limitAllowedParents: {types: [{name: root, path: root}]}\n", "", 1)
+		s.pipe(lab, "root:acme", "create", "-f", "-")
+		s.makeWorkspace("root", "alices", tenancy.Universal)
+		s.kubectl("root:alices", "create", "clusterrolebinding", "alice-admin", "--clusterrole=cluster-admin", "--user=alice")
+		alice, err := client.New(s.tokenConfig("alice-token", "root"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		labType := &tenancyv1alpha1.WorkspaceTypeReference{Name: "lab", Path: "root:acme"}
+		eventually(t, "alice makes a universal workspace in root:alices", func() error {
+			_, err := alice.Create(ctx, "root:alices", "plain", nil)
+			return err
+		})
+		_, err = alice.Create(ctx, "root:alices", "x", labType)
+		expectAPIStatus(t, "alice makes a workspace of root:acme's type lab", err, 403,
+			"unable to use workspace type root:acme:lab: missing verb='use' permission on workspacetype")
+		s.expectNames("root:alices", []string{"workspace.tenancy.kcp.io/plain"}, "get", "workspaces", "-o", "name")
+
+		// kubectl create clusterrole knows no verb "use" on workspace types.
+		s.pipe(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: lab-user}
+rules: [{apiGroups: [tenancy.kcp.io], resources: [workspacetypes], resourceNames: [lab], verbs: [use]}]
+`, "root:acme", "create", "-f", "-")
+		s.kubectl("root:acme", "create", "clusterrolebinding", "alice-uses-lab", "--clusterrole=lab-user", "--user=alice")
+		eventually(t, "alice makes a workspace of type lab once she may use it", func() error {
+			_, err := alice.Create(ctx, "root:alices", "x", labType)
+			return err
+		})
+		if _, err := alice.WaitReady(ctx, "root:alices", "x", 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		s.expectNames("root:alices:x", []string{"clusterrolebinding.rbac.authorization.k8s.io/devs-view", "clusterrolebinding.rbac.authorization.k8s.io/workspace-admin"},
+			"get", "clusterrolebindings", "-o", "name")
 	})
 }

@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"context"
 	"maps"
 	"slices"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/registry/generic"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
@@ -18,11 +20,29 @@ import (
 
 	"github.com/warren-dev/warren/apiserver/registry"
 	"github.com/warren-dev/warren/tenancy"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
+
+// Workspaces is the storage of workspaces. In root, the name "~" is the
+// caller's home workspace, as in kcp, when Homes is set.
+type Workspaces struct {
+	*registry.REST
+	// Homes makes and answers for home workspaces; nil turns them off.
+	Homes *tenancy.Homes
+}
+
+// Get implements rest.Getter.
+func (w *Workspaces) Get(ctx context.Context, name string, opts *metav1.GetOptions) (runtime.Object, error) {
+	if cluster, _ := logicalcluster.From(ctx); name == tenancy.HomeWorkspace && cluster == logicalcluster.Root && w.Homes != nil {
+		u, _ := genericapirequest.UserFrom(ctx)
+		return w.Homes.Get(ctx, u)
+	}
+	return w.REST.Get(ctx, name, opts)
+}
 
 // NewWorkspaces returns the storage of workspaces and a copy of it that writes
 // only their status (and the phase label that mirrors it).
-func NewWorkspaces(getter generic.RESTOptionsGetter) (*registry.REST, *genericregistry.Store, error) {
+func NewWorkspaces(getter generic.RESTOptionsGetter) (*Workspaces, *genericregistry.Store, error) {
 	s := registry.NewStrategy(false)
 	s.Name = apivalidation.NameIsDNSLabel
 	s.Prepare = func(obj, old runtime.Object) {
@@ -100,7 +120,7 @@ func NewWorkspaces(getter generic.RESTOptionsGetter) (*registry.REST, *genericre
 		ws.Status = st
 		ws.Labels = withPhase(ws.Labels, st.Phase)
 	})
-	return main, status, nil
+	return &Workspaces{REST: main}, status, nil
 }
 
 // withPhase returns labels with kcp's label of a workspace's phase.
