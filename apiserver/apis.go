@@ -106,7 +106,7 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 	rbacGroup := map[string]rest.Storage{
 		"roles":               roles,
 		"rolebindings":        roleBindings,
-		"clusterroles":        clusterRoles,
+		"clusterroles":        rbac.WithBootstrap(clusterRoles, authorization.BootstrapRoles()),
 		"clusterrolebindings": clusterRoleBindings,
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -138,7 +139,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 	config.Authentication.Authenticator = authn
 	config.Authentication.APIAudiences = authenticator.Audiences{token.APIAudience}
 	rbac := authorization.NewRBAC(s.apis.rbac)
-	if config.Authorization.Authorizer, err = newAuthorizer(tenancy.NewAccess(index, rbac, adminGroups...), rbac); err != nil {
+	if config.Authorization.Authorizer, err = newAuthorizer(tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
 		return nil, err
 	}
 	// Whether a user may use a workspace type is decided in the type's
@@ -259,7 +260,46 @@ func authentication(o *Options, ca dynamiccertificates.CAContentProvider, servic
 		group.NewAuthenticatedGroupAdder(authnunion.New(authenticators...)),
 		healthOnly(anonymous.NewAuthenticator(nil)),
 	)
-	return all, tokens, nil
+	return impersonationScoped(all), tokens, nil
+}
+
+// impersonationWorkspace is the key of the requestor's extra information that
+// names the workspace a request impersonating someone is made in.
+const impersonationWorkspace = "impersonation.warren.dev/workspace"
+
+// impersonationScoped names, in the requestor's extra information, the
+// workspace a request that impersonates someone is made in. k8s.io/apiserver's
+// impersonation filter remembers for a few seconds which impersonations a
+// requestor was allowed, keyed by the requestor and the impersonated user
+// alone; a workspace's RBAC decides impersonation in it, so without the
+// workspace in the key an impersonation allowed in one workspace would pass
+// unchecked in any other.
+func impersonationScoped(a authenticator.Request) authenticator.Request {
+	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
+		resp, ok, err := a.AuthenticateRequest(req)
+		if !ok || err != nil || !impersonates(req) {
+			return resp, ok, err
+		}
+		u := resp.User
+		extra := maps.Clone(u.GetExtra())
+		if extra == nil {
+			extra = map[string][]string{}
+		}
+		extra[impersonationWorkspace] = []string{logicalcluster.Target(req.Context())}
+		scoped := *resp
+		scoped.User = &user.DefaultInfo{Name: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(), Extra: extra}
+		return &scoped, true, nil
+	})
+}
+
+// impersonates reports whether req asks to act as someone else.
+func impersonates(req *http.Request) bool {
+	for h := range req.Header {
+		if strings.HasPrefix(h, "Impersonate-") {
+			return true
+		}
+	}
+	return false
 }
 
 // healthOnly lets a authenticate requests to health paths only.
@@ -278,6 +318,13 @@ func healthOnly(a authenticator.Request) authenticator.Request {
 // do anything in every cluster and across them; no workspace grants or
 // withholds it.
 var adminGroups = []string{user.SystemPrivilegedGroup, "system:kcp:admin"}
+
+// reservedGroups are kcp's system groups besides the admins': no workspace can
+// grant impersonating them.
+var reservedGroups = []string{
+	"system:kcp:logical-cluster-admin", "system:kcp:external-logical-cluster-admin",
+	"system:kcp:tenancy:workspace-bootstrapper", user.AllAuthenticated,
+}
 
 // newAuthorizer decides, first, who may enter the request's workspace at all
 // (access, which also looks the workspace up), then allows health endpoints to

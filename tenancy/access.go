@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -33,24 +34,37 @@ const accessDenied = "access denied"
 // Anonymous requests (health checks) are left to the other authorizers at the
 // server's own paths and denied in any named workspace. It never allows by
 // itself: it denies or has no opinion.
+//
+// It also keeps installation-wide identities out of reach of workspaces, as
+// kcp does: no workspace's RBAC, even cluster-admin there, lets anyone but
+// members of system:masters impersonate a reserved group they are not in.
 type Access struct {
 	index *Index
 	rbac  authorizer.Authorizer
-	// admins are the groups whose members may go anywhere.
-	admins []string
+	// admins are the groups whose members may go anywhere; reserved the
+	// groups only their members may impersonate.
+	admins, reserved []string
 }
 
 // NewAccess returns the authorizer; rbac decides "access" in a workspace (its
-// own RBAC), and members of the admins groups are never denied.
-func NewAccess(index *Index, rbac authorizer.Authorizer, admins ...string) *Access {
-	return &Access{index: index, rbac: rbac, admins: admins}
+// own RBAC), members of the admins groups are never denied entry, and the
+// admins and reserved groups may be impersonated only by their members.
+func NewAccess(index *Index, rbac authorizer.Authorizer, admins, reserved []string) *Access {
+	return &Access{index: index, rbac: rbac, admins: admins, reserved: append(slices.Clone(admins), reserved...)}
 }
+
+// impersonationDenied is kcp's reason for refusing to impersonate a reserved
+// group.
+const impersonationDenied = "impersonation is not allowed for the requestor"
 
 // Authorize implements authorizer.Authorizer.
 func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
 	u := attrs.GetUser()
 	if u == nil {
 		return authorizer.DecisionDeny, accessDenied, nil
+	}
+	if a.impersonatesReserved(u, attrs) {
+		return authorizer.DecisionDeny, impersonationDenied, nil
 	}
 	if slices.ContainsFunc(u.GetGroups(), func(g string) bool { return slices.Contains(a.admins, g) }) {
 		// An admin is told what is there, and what is not (Serving).
@@ -90,6 +104,27 @@ func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (au
 		return authorizer.DecisionDeny, accessDenied, nil
 	}
 	return authorizer.DecisionNoOpinion, "", nil
+}
+
+// impersonatesReserved reports whether attrs ask whether u may impersonate a
+// reserved group u is not in (or every group at once), and u is no member of
+// system:masters. Both of k8s.io/apiserver's ways of asking count: the verb
+// "impersonate" on groups of the core group, and the constrained
+// "impersonate:<mode>" on groups of authentication.k8s.io.
+func (a *Access) impersonatesReserved(u user.Info, attrs authorizer.Attributes) bool {
+	verb := attrs.GetVerb()
+	if attrs.GetResource() != "groups" || (verb != "impersonate" && !strings.HasPrefix(verb, "impersonate:")) {
+		return false
+	}
+	if g := attrs.GetAPIGroup(); g != "" && g != authenticationv1.GroupName {
+		return false
+	}
+	groups := u.GetGroups()
+	g := attrs.GetName()
+	if slices.Contains(groups, user.SystemPrivilegedGroup) {
+		return false
+	}
+	return g == "*" || slices.Contains(a.reserved, g) && !slices.Contains(groups, g)
 }
 
 // ownServiceAccount reports whether u is a service account of cluster.

@@ -40,7 +40,7 @@ func Routing(resolve Resolver, next http.Handler) http.Handler {
 			return
 		}
 		lookup := req.Context()
-		r := req.WithContext(logicalcluster.WithResolver(lookup, func() (logicalcluster.Name, error) {
+		r := req.WithContext(logicalcluster.WithResolver(lookup, target, func() (logicalcluster.Name, error) {
 			if target == string(logicalcluster.Wildcard) {
 				return logicalcluster.Wildcard, nil
 			}

@@ -1,7 +1,12 @@
 package authorization
 
 import (
+	"maps"
+	"slices"
+	"strings"
+
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
 
@@ -31,8 +36,8 @@ var (
 func rules(verbs []string, resources ...map[string][]string) []rbacv1.PolicyRule {
 	var out []rbacv1.PolicyRule
 	for _, byGroup := range resources {
-		for group, rs := range byGroup {
-			out = append(out, rbacv1.PolicyRule{Verbs: verbs, APIGroups: []string{group}, Resources: rs})
+		for _, group := range slices.Sorted(maps.Keys(byGroup)) {
+			out = append(out, rbacv1.PolicyRule{Verbs: verbs, APIGroups: []string{group}, Resources: byGroup[group]})
 		}
 	}
 	return out
@@ -97,5 +102,24 @@ func groups(names ...string) []rbacv1.Subject {
 	for i, n := range names {
 		out[i] = rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: n}
 	}
+	return out
+}
+
+// BootstrapRoles returns the bootstrap cluster roles, sorted by name, as the
+// objects a cluster shows them as (they are stored nowhere).
+func BootstrapRoles() []rbacv1.ClusterRole {
+	out := make([]rbacv1.ClusterRole, 0, len(bootstrapRoles))
+	for name, rules := range bootstrapRoles {
+		out = append(out, rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name,
+				// As Kubernetes marks its own.
+				Labels:      map[string]string{"kubernetes.io/bootstrapping": "rbac-defaults"},
+				Annotations: map[string]string{"rbac.authorization.kubernetes.io/autoupdate": "true"},
+			},
+			Rules: rules,
+		})
+	}
+	slices.SortFunc(out, func(a, b rbacv1.ClusterRole) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

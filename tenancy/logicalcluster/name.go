@@ -50,6 +50,8 @@ func WithName(ctx context.Context, name Name) context.Context {
 
 // pending is the cluster of a request that is resolved on first use.
 type pending struct {
+	// target is the path or name the request gave.
+	target  string
 	once    sync.Once
 	resolve func() (Name, error)
 	name    Name
@@ -61,10 +63,23 @@ func (p *pending) get() (Name, error) {
 	return p.name, p.err
 }
 
-// WithResolver returns a copy of ctx whose cluster is what resolve returns,
-// called once, when the cluster is first asked for.
-func WithResolver(ctx context.Context, resolve func() (Name, error)) context.Context {
-	return context.WithValue(ctx, contextKey{}, &pending{resolve: resolve})
+// WithResolver returns a copy of ctx whose cluster, named target in the
+// request, is what resolve returns, called once, when the cluster is first
+// asked for.
+func WithResolver(ctx context.Context, target string, resolve func() (Name, error)) context.Context {
+	return context.WithValue(ctx, contextKey{}, &pending{target: target, resolve: resolve})
+}
+
+// Target returns the path or name of its cluster the request of ctx gave, or
+// the name of the cluster it is in if it gave none; it resolves nothing.
+func Target(ctx context.Context) string {
+	switch v := ctx.Value(contextKey{}).(type) {
+	case Name:
+		return string(v)
+	case *pending:
+		return v.target
+	}
+	return ""
 }
 
 // From returns the cluster ctx carries, if any (none if it could not be
