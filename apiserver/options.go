@@ -30,7 +30,7 @@ type Options struct {
 	// HomeWorkspaces gives every user who may have one a home workspace on
 	// first use, as kcp's --enable-home-workspaces does.
 	HomeWorkspaces bool
-	SecureServing *genericoptions.SecureServingOptionsWithLoopback
+	SecureServing  *genericoptions.SecureServingOptionsWithLoopback
 }
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.

@@ -289,7 +289,9 @@ func TestWorkspaceAccess(t *testing.T) {
 		denied := func(user string) string {
 			return fmt.Sprintf(`User %q cannot list resource "configmaps" in API group "" in the namespace "default": access denied`, user)
 		}
-		aliceIn := func(address string) kubernetes.Interface { return clientFor(t, s.tokenConfigAt("alice-token", address)) }
+		aliceIn := func(address string) kubernetes.Interface {
+			return clientFor(t, s.tokenConfigAt("alice-token", address))
+		}
 		for _, path := range []string{"root:acme", "root:nope", "root:acme:nope", "zzzzzzzzzzzzz"} {
 			_, err := aliceIn(path).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
 			expectAPIStatus(t, "alice lists configmaps in "+path+" before the grant", err, 403, denied("alice"))
