@@ -41,7 +41,7 @@ const (
 type claims struct {
 	jwt.RegisteredClaims
 	Kubernetes kubernetesClaims `json:"kubernetes.io"`
-	Cluster    string           `json:"warren.dev/cluster"`
+	Cluster    string           `json:"kcp.io/cluster"`
 }
 
 type kubernetesClaims struct {

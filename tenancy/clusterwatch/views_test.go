@@ -68,10 +68,11 @@ func TestViewsKeepWhatTheyHold(t *testing.T) {
 
 // TestViewsMissNoChangeForRoom: a view read before a change of its cluster is
 // not cached even when more clusters than the cache remembers change between
-// that change and the end of the read.
+// that change and the end of the read (1,100 here, beyond the 1,024 clusters
+// the RBAC authorizer holds views of: a revoked binding stops authorizing).
 func TestViewsMissNoChangeForRoom(t *testing.T) {
 	ctx := context.Background()
-	const size = 8
+	const size = 1024
 	var v *Views[uint64]
 	loads := 0
 	v = NewViews[uint64](size, func(_ context.Context, cluster logicalcluster.Name) (uint64, uint64, error) {
@@ -80,7 +81,7 @@ func TestViewsMissNoChangeForRoom(t *testing.T) {
 			// While "a" is read at 5, it changes at 7 (a revoked binding),
 			// then many other clusters change.
 			v.Changed("a", 7)
-			for i := range 4 * size {
+			for i := range 1100 {
 				v.Changed(logicalcluster.Name(fmt.Sprint("other-", i)), uint64(8+i))
 			}
 			return 5, 5, nil

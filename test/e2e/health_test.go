@@ -41,9 +41,16 @@ func TestHealthAndMetrics(t *testing.T) {
 				t.Errorf("anonymous %s: %d, want 401", path, code)
 			}
 		}
-		// An unknown workspace is unknown to everyone.
-		if code, _ := get(anonymous, "/clusters/root:unknown/api", ""); code != http.StatusNotFound {
-			t.Errorf("anonymous in an unknown workspace: %d, want 404", code)
+		// Without credentials, an unknown workspace looks like any other.
+		if code, _ := get(anonymous, "/clusters/root:unknown/api", ""); code != http.StatusUnauthorized {
+			t.Errorf("anonymous in an unknown workspace: %d, want 401", code)
+		}
+		// Health is the server's, at its own paths: inside a workspace, it
+		// tells an anonymous caller nothing.
+		for _, path := range []string{"/clusters/root:other/healthz", "/clusters/root:unknown/readyz"} {
+			if code, _ := get(anonymous, path, ""); code != http.StatusForbidden {
+				t.Errorf("anonymous %s: %d, want 403", path, code)
+			}
 		}
 		if code, _ := get(anonymous, "/metrics", "alice-token"); code != http.StatusForbidden {
 			t.Errorf("alice's /metrics: %d, want 403", code)

@@ -30,7 +30,7 @@ func TestWildcard(t *testing.T) {
 		for _, cluster := range []string{"east", "west"} {
 			s.kubectl(cluster, "create", "configmap", "shared-name", "--from-literal=home="+cluster)
 		}
-		out := s.kubectl("*", "get", "configmaps", "-A", "-o", `jsonpath={range .items[*]}{.metadata.annotations.warren\.dev/cluster}={.data.home}{"\n"}{end}`)
+		out := s.kubectl("*", "get", "configmaps", "-A", "-o", `jsonpath={range .items[*]}{.metadata.annotations.kcp\.io/cluster}={.data.home}{"\n"}{end}`)
 		for _, cluster := range []string{"east", "west"} {
 			if !strings.Contains(out, s.Workspace(cluster)+"="+cluster) {
 				t.Errorf("wildcard list lacks %s's configmap, or its annotation:\n%s", cluster, out)
@@ -38,7 +38,7 @@ func TestWildcard(t *testing.T) {
 		}
 		// Forged annotations are replaced by the truth.
 		s.kubectl("east", "annotate", "configmap", "shared-name", clusterAnnotation+"=west", "--overwrite")
-		if got := s.kubectl("east", "get", "configmap", "shared-name", "-o", `jsonpath={.metadata.annotations.warren\.dev/cluster}`); got != s.Workspace("east") {
+		if got := s.kubectl("east", "get", "configmap", "shared-name", "-o", `jsonpath={.metadata.annotations.kcp\.io/cluster}`); got != s.Workspace("east") {
 			t.Errorf("annotation after forging = %q, want east's logical cluster %s", got, s.Workspace("east"))
 		}
 		// Only list and watch, and only for the admin.
