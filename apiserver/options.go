@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
+
+	"github.com/warren-dev/warren/storage"
 )
 
 // Options are the settings of `warren start`.
@@ -35,7 +37,7 @@ type Options struct {
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: "warren", CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
+	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o

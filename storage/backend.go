@@ -20,6 +20,10 @@ import (
 	"github.com/warren-dev/warren/migrations"
 )
 
+// DefaultShard is the shard served, and migrated, when none is named: the root
+// shard, named as kcp names it.
+const DefaultShard = "root"
+
 // Config says where a shard is stored and how its background work runs.
 type Config struct {
 	// Storage is a SQLite file path (optionally written sqlite://PATH) or a
@@ -153,6 +157,7 @@ func serve(ctx context.Context, cfg Config, db dialect) (*Backend, error) {
 	openBackends.add(b)
 	b.run(runCtx, b.writeLoop)
 	b.run(runCtx, b.hub.tail)
+	b.run(runCtx, func(ctx context.Context) { b.db.listen(ctx, b.hub.announce) })
 	b.run(runCtx, b.hub.notifyProgress)
 	b.run(runCtx, b.expireLoop)
 	if cfg.CompactionInterval > 0 {

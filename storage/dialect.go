@@ -42,9 +42,9 @@ type dialect interface {
 	clusterRows(ctx context.Context, cluster string, limit int) ([]row, error)
 	// databaseBytes is the space the shard's database takes on disk.
 	databaseBytes(ctx context.Context) (int64, error)
-	// listen starts announcing the revisions other processes commit, from a
-	// goroutine that ends with ctx; 0 announces an unknown revision. Databases that
-	// only one process writes announce nothing.
+	// listen announces the revisions other processes commit until ctx ends;
+	// 0 announces an unknown revision. Databases that only one process writes
+	// announce nothing and return at once.
 	listen(ctx context.Context, announce func(revision int64))
 	close()
 }

@@ -13,7 +13,6 @@ import (
 // by its code and text (and retry once without managed fields), and its Status
 // answers the client 413 with the sizes.
 type tooLargeError struct {
-	key         string
 	size, limit int
 }
 

@@ -93,7 +93,6 @@ func (h *hub) announce(revision int64) {
 // tail reads the log whenever something may have been written, and at least every
 // poll interval; the outcome of each read is the backend's health.
 func (h *hub) tail(ctx context.Context) {
-	h.b.db.listen(ctx, h.announce)
 	ticker := time.NewTicker(h.b.cfg.PollInterval)
 	defer ticker.Stop()
 	for {

@@ -321,28 +321,26 @@ func (p *postgres) databaseBytes(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// listen announces the commits of other processes: every batch notifies on the
-// shard's channel in its transaction, with its last revision, so an announcement
-// arrives after the commit. It listens on a connection of its own; when that
-// breaks, notifications may have been lost, so after reconnecting it announces
-// revision 0 (unknown) and the reader catches up.
+// listen announces the commits of other processes until ctx ends: every batch
+// notifies on the shard's channel in its transaction, with its last revision,
+// so an announcement arrives after the commit. It listens on a connection of
+// its own; when that breaks, notifications may have been lost, so after
+// reconnecting it announces revision 0 (unknown) and the reader catches up.
 func (p *postgres) listen(ctx context.Context, announce func(revision int64)) {
-	go func() {
-		logger := klog.FromContext(ctx)
-		backoff := 100 * time.Millisecond
-		for ctx.Err() == nil {
-			err := p.listenOnce(ctx, announce)
-			if ctx.Err() != nil {
-				return
-			}
-			logger.Error(err, "Listening for writes of other processes failed; retrying", "channel", p.channel, "backoff", backoff)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 5*time.Second)
+	logger := klog.FromContext(ctx)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := p.listenOnce(ctx, announce)
+		if ctx.Err() != nil {
+			return
 		}
-	}()
+		logger.Error(err, "Listening for writes of other processes failed; retrying", "channel", p.channel, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 func (p *postgres) listenOnce(ctx context.Context, announce func(int64)) error {

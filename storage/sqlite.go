@@ -12,7 +12,8 @@ import (
 
 	"github.com/golang-migrate/migrate/v4/database"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlitedriver "modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqlite stores a shard in one SQLite file in WAL mode. One process owns the file:
@@ -22,6 +23,11 @@ type sqlite struct {
 	path   string
 	writer *sql.DB // one connection; BEGIN IMMEDIATE takes the write lock at once
 	reader *sql.DB // several read-only connections
+	// checkpointer is one connection that gives the WAL back to the file
+	// system after compactions. It waits for nobody: a checkpoint that would
+	// wait for readers of old snapshots (a long list) gives up and is tried
+	// again at the next compaction, so writes never queue behind it.
+	checkpointer *sql.DB
 }
 
 func openSQLite(ctx context.Context, path string) (*sqlite, error) {
@@ -67,7 +73,14 @@ func openSQLite(ctx context.Context, path string) (*sqlite, error) {
 	readers := max(2, runtime.GOMAXPROCS(0))
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
-	return &sqlite{path: path, writer: writer, reader: reader}, nil
+	checkpointer, err := sql.Open("sqlite", dsn(url.Values{"_busy_timeout": {"0"}}))
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	checkpointer.SetMaxOpenConns(1)
+	return &sqlite{path: path, writer: writer, reader: reader, checkpointer: checkpointer}, nil
 }
 
 // sqliteMigrationDriver returns golang-migrate's driver on a connection of its own to
@@ -86,6 +99,7 @@ func sqliteMigrationDriver(path string) (database.Driver, error) {
 }
 
 func (s *sqlite) close() {
+	s.checkpointer.Close()
 	s.reader.Close()
 	s.writer.Close()
 }
@@ -336,11 +350,32 @@ func (s *sqlite) compact(ctx context.Context, revision int64) error {
 			break
 		}
 	}
-	// Give the WAL back to the file system once the deletions are in the database.
-	if _, err := s.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		return fmt.Errorf("checkpointing the WAL: %w", err)
+	return s.checkpoint(ctx)
+}
+
+// checkpoint gives the WAL back to the file system once the compaction's
+// deletions are in the database. PASSIVE copies what it can without taking the
+// write lock; TRUNCATE then only resets the emptied log, and, waiting for
+// nobody, gives up at once (busy) while a reader still needs the log.
+func (s *sqlite) checkpoint(ctx context.Context) error {
+	for _, mode := range []string{"PASSIVE", "TRUNCATE"} {
+		var busy, frames, copied int
+		err := s.checkpointer.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &copied)
+		if err != nil && !isBusy(err) {
+			return fmt.Errorf("checkpointing the WAL (%s): %w", mode, err)
+		}
+		if err != nil || busy != 0 {
+			return nil
+		}
 	}
 	return nil
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY: another connection holds
+// a lock the statement would have had to wait for.
+func isBusy(err error) bool {
+	var e *sqlitedriver.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func (s *sqlite) expired(ctx context.Context, now int64, limit int) ([]row, error) {

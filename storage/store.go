@@ -265,7 +265,7 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object,
 // put writes value under key if the key's live revision is expect.
 func (s *Store) put(ctx context.Context, key string, value []byte, expect int64, ttl uint64) (writeResult, error) {
 	if len(value) > s.b.cfg.MaxObjectSize {
-		return writeResult{}, &tooLargeError{key: key, size: len(value), limit: s.b.cfg.MaxObjectSize}
+		return writeResult{}, &tooLargeError{size: len(value), limit: s.b.cfg.MaxObjectSize}
 	}
 	w := &write{key: key, columns: s.columns(key), value: value, expect: expect}
 	if ttl > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -242,14 +243,10 @@ func (x *Index) Resolve(ctx context.Context, s string) (*Cluster, error) {
 	return c, err
 }
 
-// resolve walks p from root (or the home it starts at), through cached links
-// if cached.
+// resolve walks p from the cluster it starts at (root, a home, a cluster by
+// name), through cached links if cached.
 func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, error) {
-	name := logicalcluster.Root
-	user, segments := p.split()
-	if user != "" {
-		name = HomeName(user)
-	}
+	name, _, segments := p.split()
 	var err error
 	for _, seg := range segments {
 		if name, err = x.child(ctx, name, seg, cached); err != nil {
@@ -266,7 +263,9 @@ func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, err
 	if err != nil {
 		return nil, err
 	}
-	if c.Path != p {
+	// A cached link may have led elsewhere than p (a workspace deleted and
+	// made again): the cluster's own path must end p.
+	if p.canonical() && c.Path != p || !p.canonical() && !strings.HasSuffix(string(c.Path), separator+strings.Join(segments, separator)) {
 		return nil, notFound(string(p))
 	}
 	return c, nil

@@ -13,9 +13,12 @@ import (
 )
 
 // Path is the address of a workspace in the tree: "root", "root:acme",
-// "root:acme:team-a". Every segment after root is a workspace's name in the
-// workspace before it. A user's home workspace, which has no parent, is
+// "root:acme:team-a". Every segment after the first is a workspace's name in
+// the workspace before it. A user's home workspace, which has no parent, is
 // "user:<name>" (kcp's alias), and its children are below it as below root.
+// As in kcp, a path may also start at any logical cluster by its name
+// ("2x7kq9v4m1c8:team-a"); a workspace's canonical path, the one its
+// LogicalCluster records, starts at root or at a home.
 type Path string
 
 // RootPath is the path of the root workspace.
@@ -40,12 +43,12 @@ func IsPath(s string) bool {
 // ParsePath returns s as a path, or why it is none.
 func ParsePath(s string) (Path, error) {
 	p := Path(s)
-	user, segments := p.split()
+	start, user, segments := p.split()
 	switch {
-	case user == "" && !strings.HasPrefix(s, string(RootPath)+separator) && s != string(RootPath):
-		return "", fmt.Errorf("invalid workspace path %q: it must start with %q or %q", s, RootPath, homePrefix)
-	case user != "" && !validUsername(user):
+	case strings.HasPrefix(s, homePrefix) && !validUsername(user):
 		return "", fmt.Errorf("invalid workspace path %q: %q cannot name a user's home", s, user)
+	case !strings.HasPrefix(s, homePrefix) && logicalcluster.Validate(string(start)) != nil:
+		return "", fmt.Errorf("invalid workspace path %q: it must start with %q, %q or a logical cluster's name", s, RootPath, homePrefix)
 	}
 	for _, seg := range segments {
 		if err := ValidateName(seg); err != nil {
@@ -61,14 +64,21 @@ func validUsername(name string) bool {
 	return name != "" && !strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r < ' ' || r == 0x7f })
 }
 
-// split returns the user whose home p starts at ("" for root) and the
-// workspace names along p after it.
-func (p Path) split() (user string, segments []string) {
+// split returns the logical cluster p starts at, the user whose home that is
+// ("" if it is none), and the workspace names along p after it.
+func (p Path) split() (start logicalcluster.Name, user string, segments []string) {
 	parts := strings.Split(string(p), separator)
 	if parts[0] == strings.TrimSuffix(homePrefix, separator) && len(parts) > 1 {
-		return parts[1], parts[2:]
+		return HomeName(parts[1]), parts[1], parts[2:]
 	}
-	return "", parts[1:]
+	return logicalcluster.Name(parts[0]), "", parts[1:]
+}
+
+// canonical reports whether p starts where a canonical path does: at root or
+// at a home.
+func (p Path) canonical() bool {
+	start, user, _ := p.split()
+	return user != "" || start == logicalcluster.Root
 }
 
 // ValidateAddress says why s is neither a path nor a logical cluster name, or
@@ -89,17 +99,17 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// Segments returns the workspace names along p after root or the home it
-// starts at.
+// Segments returns the workspace names along p after the cluster it starts at.
 func (p Path) Segments() []string {
-	_, segments := p.split()
+	_, _, segments := p.split()
 	return segments
 }
 
 // Join returns the path of the child name of p.
 func (p Path) Join(name string) Path { return p + separator + Path(name) }
 
-// Parent returns the path of p's parent; root and homes have none.
+// Parent returns the path of p's parent; a path of one cluster (root, a home,
+// a logical cluster by name) has none.
 func (p Path) Parent() (Path, bool) {
 	if len(p.Segments()) == 0 {
 		return "", false

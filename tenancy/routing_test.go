@@ -76,12 +76,12 @@ func FuzzRouting(f *testing.F) {
 
 // TestPaths checks the path grammar: what parses, and how paths split and join.
 func TestPaths(t *testing.T) {
-	for _, s := range []string{"root", "root:a", "root:acme:team-a", "root:" + strings.Repeat("a", 63)} {
+	for _, s := range []string{"root", "root:a", "root:acme:team-a", "root:" + strings.Repeat("a", 63), "2x7kq9v4m1c8:team-a", "user"} {
 		if _, err := ParsePath(s); err != nil {
 			t.Errorf("ParsePath(%q): %v", s, err)
 		}
 	}
-	for _, s := range []string{"", "a", "root:", "root::a", ":root", "root:A", "root:a_b", "toor:a", "root:" + strings.Repeat("a", 64)} {
+	for _, s := range []string{"", "root:", "root::a", ":root", "root:A", "root:a_b", "Toor:a", "to_or:a", "root:" + strings.Repeat("a", 64)} {
 		if _, err := ParsePath(s); err == nil {
 			t.Errorf("ParsePath(%q) succeeded", s)
 		}
@@ -119,13 +119,13 @@ func TestHomePaths(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParsePath(%q): %v", tc.path, err)
 		}
-		user, segments := p.split()
+		_, user, segments := p.split()
 		parent, hasParent := p.Parent()
 		if user != tc.user || !slices.Equal(segments, tc.segments) || parent != Path(tc.parent) || hasParent != (tc.parent != "") {
 			t.Errorf("%q: user %q, segments %q, parent %q (%v)", tc.path, user, segments, parent, hasParent)
 		}
 	}
-	for _, s := range []string{"user:", "user", "user:a/b", "user:alice:Bad", "user:alice::x"} {
+	for _, s := range []string{"user:", "user:a/b", "user:alice:Bad", "user:alice::x"} {
 		if _, err := ParsePath(s); err == nil {
 			t.Errorf("ParsePath(%q) succeeded", s)
 		}

@@ -24,7 +24,7 @@ func newMigrateCommand() *cobra.Command {
 		Short: "Migrate a shard's database schema (warren start migrates up by itself)",
 	}
 	cmd.PersistentFlags().StringVar(&o.storage, "storage", ".warren/warren.db", "SQLite file or postgres:// URL of the shard")
-	cmd.PersistentFlags().StringVar(&o.shard, "shard", "root", "Postgres schema of the shard (ignored for SQLite)")
+	cmd.PersistentFlags().StringVar(&o.shard, "shard", storage.DefaultShard, "Postgres schema of the shard (ignored for SQLite)")
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:   "up",

@@ -83,6 +83,14 @@ func TestWorkspaceHome(t *testing.T) {
 		if out, err := s.kubectlAs("alice-token", "user:alice:proj", "get", "configmaps"); err != nil {
 			t.Errorf("alice in user:alice:proj: %v\n%s", err, out)
 		}
+		// From her home, kubectl ws walks down and up by paths that start at
+		// its logical cluster, as kcp's plugin does.
+		if got, want := mustWS(t, config, "proj"), currentSays(home+":proj", "root:universal"); got != want {
+			t.Errorf("kubectl ws proj from her home printed %q, want %q", got, want)
+		}
+		if got, want := mustWS(t, config, ".."), currentSays(home, ""); got != want {
+			t.Errorf("kubectl ws .. from %s:proj printed %q, want %q", home, got, want)
+		}
 		// bob may not enter it, whichever way he names it.
 		for address, config := range map[string]*rest.Config{home: byName("bob-token"), "user:alice": s.tokenConfig("bob-token", "user:alice"), "user:alice:proj": s.tokenConfig("bob-token", "user:alice:proj")} {
 			_, err := clientFor(t, config).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
