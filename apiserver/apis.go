@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -203,6 +204,9 @@ func (a *apis) install(s *genericapiserver.GenericAPIServer) error {
 
 func groupInfo(name, version string, resources map[string]rest.Storage) genericapiserver.APIGroupInfo {
 	info := genericapiserver.NewDefaultAPIGroupInfo(name, scheme.Scheme, runtime.NewParameterCodec(scheme.Scheme), scheme.Codecs)
+	// The one version served (the scheme also knows apiextensions' v1beta1,
+	// for conversion only).
+	info.PrioritizedVersions = []schema.GroupVersion{{Group: name, Version: version}}
 	info.VersionedResourcesStorageMap[version] = resources
 	return info
 }

@@ -33,7 +33,6 @@ import (
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
-	"k8s.io/klog/v2"
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/crd"
@@ -57,6 +56,8 @@ type Server struct {
 	apis    *apis
 	// Kubeconfig is the path of the admin's kubeconfig.
 	Kubeconfig string
+	// URL is where the server serves.
+	URL string
 }
 
 // NewServer opens the storage and builds the apiserver the options describe.
@@ -118,6 +119,7 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 		s.apis.tenancy.Eraser = config.RESTOptionsGetter.(*restOptions)
 	}
 	url := "https://" + listenHost(o)
+	s.URL = url
 	// The Shard object is named after the schema, as an object name may be.
 	shard := strings.ReplaceAll(strings.ToLower(o.Shard), "_", "-")
 	if err := tenancy.Bootstrap(ctx, s.apis.tenancy, shard, url); err != nil {
@@ -220,7 +222,6 @@ func NewServer(ctx context.Context, o *Options) (*Server, error) {
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.close()
-	klog.FromContext(ctx).Info("warren is serving; use it with: export KUBECONFIG=" + s.Kubeconfig)
 	return s.generic.PrepareRun().RunWithContext(ctx)
 }
 

@@ -2,12 +2,10 @@ package storage
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/warren-dev/warren/test/pgtest"
 )
 
 // TestWritesAndWatchesSurvivePostgresRestart restarts the PostgreSQL server under
@@ -32,7 +30,9 @@ func TestWritesAndWatchesSurvivePostgresRestart(t *testing.T) {
 
 			writes := startBurst(s, 4, 5*time.Second, 50*time.Millisecond)
 			time.Sleep(300 * time.Millisecond)
-			restartPostgres(t, mode)
+			if err := pgtest.Restart(ctx, mode); err != nil {
+				t.Fatal(err)
+			}
 			// Writes go through again once the pool has reconnected.
 			deadline := time.Now().Add(30 * time.Second)
 			for {
@@ -52,32 +52,5 @@ func TestWritesAndWatchesSurvivePostgresRestart(t *testing.T) {
 			t.Logf("%d writes acknowledged, %d failed during the restart, %d stored; the watcher saw all of them",
 				len(writes.acknowledged), writes.failed, stored)
 		})
-	}
-}
-
-// restartPostgres restarts the machine's PostgreSQL cluster and waits until it
-// accepts connections again.
-func restartPostgres(t *testing.T, mode string) {
-	t.Helper()
-	versions, err := os.ReadDir("/etc/postgresql")
-	if err != nil || len(versions) == 0 {
-		t.Fatalf("finding the PostgreSQL cluster under /etc/postgresql: %v", err)
-	}
-	version := versions[len(versions)-1].Name()
-	out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", mode).CombinedOutput()
-	if err != nil {
-		t.Fatalf("restarting PostgreSQL (%s): %v\n%s", mode, err, out)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := pgx.Connect(context.Background(), postgresURL())
-		if err == nil {
-			conn.Close(context.Background())
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PostgreSQL did not come back within 30 s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"k8s.io/apiserver/pkg/storage"
+
+	"github.com/warren-dev/warren/test/pgtest"
 )
 
 // TestReadinessFollowsTheDatabase makes the shard's tables unreachable (its schema
@@ -29,7 +31,7 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 	}
 	waitFor("ready", true)
 
-	conn, err := pgx.Connect(ctx, postgresURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

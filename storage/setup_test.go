@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/api/apitesting"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,6 +18,8 @@ import (
 	"k8s.io/apiserver/pkg/storage"
 	storagetesting "k8s.io/apiserver/pkg/storage/testing"
 	"k8s.io/apiserver/pkg/storage/value"
+
+	"github.com/warren-dev/warren/test/pgtest"
 )
 
 var (
@@ -35,14 +35,6 @@ func init() {
 
 // dialects are the databases every storage test runs on.
 var dialects = []string{"sqlite", "postgres"}
-
-// postgresURL is the test server: a local PostgreSQL with trust authentication.
-func postgresURL() string {
-	if u := os.Getenv("WARREN_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
 
 // newBackend opens a fresh shard on the dialect: a new SQLite file, or a new
 // Postgres schema that is dropped when the test ends.
@@ -88,30 +80,16 @@ func newShard(t testing.TB, dialect string) (storage, shard string) {
 	if dialect == "sqlite" {
 		return filepath.Join(t.TempDir(), "warren.db"), ""
 	}
-	shard = "test_" + randomSuffix()
-	t.Cleanup(func() { dropSchema(t, shard) })
-	return postgresURL(), shard
+	return pgtest.URL(), pgtest.Schema(t, "test_")
 }
 
+// randomSuffix is 12 random hex digits: a name no other test uses.
 func randomSuffix() string {
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-func dropSchema(t testing.TB, name string) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, postgresURL())
-	if err != nil {
-		t.Errorf("connecting to drop schema %s: %v", name, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("dropping schema %s: %v", name, err)
-	}
 }
 
 // testPrefix is what the test transformer puts before every stored value.

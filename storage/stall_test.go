@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/apis/example"
 	"k8s.io/apiserver/pkg/storage"
+
+	"github.com/warren-dev/warren/test/pgtest"
 )
 
 // TestReadsGoOnWhileWritesStall has another session hold the shard's revision row
@@ -28,7 +30,7 @@ func TestReadsGoOnWhileWritesStall(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	staller, err := pgx.Connect(ctx, postgresURL())
+	staller, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/warren-dev/warren/test/pgtest"
 )
 
 // TestStoreRecoversWhenPostgresTerminatesItsConnections terminates every session
@@ -23,7 +25,7 @@ func TestStoreRecoversWhenPostgresTerminatesItsConnections(t *testing.T) {
 	}
 	w := watchFrom(t, s, "/pods/", start)
 
-	admin, err := pgx.Connect(ctx, postgresURL())
+	admin, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

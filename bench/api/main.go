@@ -18,7 +18,8 @@ import (
 
 	"github.com/warren-dev/warren/bench/etcdserver"
 	"github.com/warren-dev/warren/bench/report"
-	"github.com/warren-dev/warren/bench/warrenproc"
+	"github.com/warren-dev/warren/test/pgtest"
+	"github.com/warren-dev/warren/test/warrentest"
 )
 
 var allBackends = []string{"warren-sqlite", "warren-postgres", "warren-etcd"}
@@ -45,7 +46,7 @@ func main() {
 	flag.IntVar(&w.lists, "lists", 1000, "lists of a random cluster's configmaps")
 	flag.IntVar(&w.watchWrites, "watch-writes", 500, "updates whose watch latency is measured")
 	flag.StringVar(&backends, "backends", strings.Join(allBackends, ","), "back ends to run, comma-separated")
-	flag.StringVar(&pgURL, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to run on")
+	flag.StringVar(&pgURL, "postgres", pgtest.URL(), "PostgreSQL to run on")
 	flag.StringVar(&w.profiles, "profiles", "", "directory for the server's CPU profile of each phase (<backend>-<op>.pprof)")
 	flag.StringVar(&out, "out", "bench/results", "directory of api.json, api-server.json and the charts api.svg and api.png")
 	flag.Parse()
@@ -65,7 +66,7 @@ func run(ctx context.Context, w *workload, backends []string, pgURL, out string)
 		return err
 	}
 	defer os.RemoveAll(dir)
-	binary, err := warrenproc.Build(ctx, dir)
+	binary, err := warrentest.Build(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func runOne(ctx context.Context, w *workload, backend, binary, dir, pgURL string
 	case "warren-sqlite":
 	case "warren-postgres":
 		const shard = "bench_api"
-		if err := warrenproc.DropSchema(ctx, pgURL, shard); err != nil {
+		if err := pgtest.DropSchema(ctx, pgURL, shard); err != nil {
 			return nil, serverFigures{}, err
 		}
 		args = []string{"--storage", pgURL, "--shard", shard}
@@ -107,12 +108,12 @@ func runOne(ctx context.Context, w *workload, backend, binary, dir, pgURL string
 	default:
 		return nil, serverFigures{}, fmt.Errorf("unknown back end %q (want one of %s)", backend, strings.Join(allBackends, ", "))
 	}
-	s, err := warrenproc.Start(binary, filepath.Join(dir, "data"), args...)
+	s, err := warrentest.StartProcess(binary, filepath.Join(dir, "data"), args...)
 	if err != nil {
 		return nil, serverFigures{}, err
 	}
-	defer s.Stop()
-	f := serverFigures{Backend: backend, ReadyMs: float64(s.Ready.Microseconds()) / 1000}
+	defer func() { _ = s.Stop() }() // a slow stop changes nothing measured
+	f := serverFigures{Backend: backend, ReadyMs: float64(s.ReadyIn.Microseconds()) / 1000}
 	if f.IdleRSSBytes, err = s.RSS(); err != nil {
 		return nil, f, err
 	}

@@ -14,13 +14,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/warren-dev/warren/bench/report"
-	"github.com/warren-dev/warren/bench/warrenproc"
 	"github.com/warren-dev/warren/tenancy"
+	"github.com/warren-dev/warren/test/warrentest"
 )
 
 // workload is what every back end serves, the same for each.
@@ -35,14 +36,14 @@ type workload struct {
 
 // clients hands out one clientset per cluster, all sharing one HTTP transport.
 type clients struct {
-	s    *warrenproc.Server
+	s    *warrentest.Process
 	http *http.Client
 	mu   sync.Mutex
 	byCl map[string]kubernetes.Interface
 }
 
-func newClients(s *warrenproc.Server) (*clients, error) {
-	cfg, err := s.Config("root")
+func newClients(s *warrentest.Process) (*clients, error) {
+	cfg, err := protobufConfig(s, string(tenancy.RootPath))
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func (c *clients) in(cluster string) (kubernetes.Interface, error) {
 	if cs, ok := c.byCl[cluster]; ok {
 		return cs, nil
 	}
-	cfg, err := c.s.Config(string(tenancy.RootPath.Join(cluster)))
+	cfg, err := protobufConfig(c.s, string(tenancy.RootPath.Join(cluster)))
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +70,18 @@ func (c *clients) in(cluster string) (kubernetes.Interface, error) {
 	}
 	c.byCl[cluster] = cs
 	return cs, nil
+}
+
+// protobufConfig is the admin's configuration for cluster, talking protobuf to
+// built-in APIs as controllers do.
+func protobufConfig(s *warrentest.Process, cluster string) (*rest.Config, error) {
+	cfg, err := s.AdminConfig(cluster)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	return cfg, nil
 }
 
 func clusterName(i int) string { return fmt.Sprintf("bench-%05d", i) }
@@ -81,14 +94,14 @@ func (w *workload) configMap(i int) *corev1.ConfigMap {
 }
 
 // run measures every operation on one server.
-func (w *workload) run(ctx context.Context, backend string, s *warrenproc.Server) ([]report.Result, error) {
+func (w *workload) run(ctx context.Context, backend string, s *warrentest.Process) ([]report.Result, error) {
 	c, err := newClients(s)
 	if err != nil {
 		return nil, err
 	}
 	// Every cluster is a workspace, made before anything is measured.
 	if _, _, err := report.Parallel(ctx, w.clusters, w.clients, nil, func(ctx context.Context, i int) error {
-		_, err := s.Workspace(ctx, clusterName(i))
+		_, err := s.CreateWorkspace(ctx, clusterName(i))
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("workspaces on %s: %w", backend, err)

@@ -27,7 +27,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/warren-dev/warren/bench/report"
-	"github.com/warren-dev/warren/bench/warrenproc"
+	"github.com/warren-dev/warren/tenancy"
+	"github.com/warren-dev/warren/test/pgtest"
+	"github.com/warren-dev/warren/test/warrentest"
 )
 
 var (
@@ -54,7 +56,7 @@ func main() {
 	flag.IntVar(&workers, "concurrency", 8, "clusters set up at once")
 	flag.IntVar(&every, "every", 100, "clusters between memory samples")
 	flag.StringVar(&storage, "storage", "sqlite", "sqlite or postgres")
-	flag.StringVar(&pgURL, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to run on")
+	flag.StringVar(&pgURL, "postgres", pgtest.URL(), "PostgreSQL to run on")
 	flag.StringVar(&out, "out", "bench/results", "directory of crds-<storage>.json")
 	flag.Parse()
 
@@ -85,7 +87,7 @@ func run(ctx context.Context, mode string, clusters, objects, workers, every int
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	binary, err := warrenproc.Build(ctx, dir)
+	binary, err := warrentest.Build(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -93,13 +95,13 @@ func run(ctx context.Context, mode string, clusters, objects, workers, every int
 	if storage == "postgres" {
 		shard := "bench_crds_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		args = []string{"--storage", pgURL, "--shard", shard}
-		defer func() { _ = warrenproc.DropSchema(context.Background(), pgURL, shard) }()
+		defer func() { _ = pgtest.DropSchema(context.Background(), pgURL, shard) }()
 	}
-	s, err := warrenproc.Start(binary, filepath.Join(dir, "data"), args...)
+	s, err := warrentest.StartProcess(binary, filepath.Join(dir, "data"), args...)
 	if err != nil {
 		return nil, err
 	}
-	defer s.Stop()
+	defer func() { _ = s.Stop() }() // a slow stop changes nothing measured
 
 	measure := func(n int, start time.Time) (sample, error) {
 		rss, err := s.RSS()
@@ -139,8 +141,12 @@ func run(ctx context.Context, mode string, clusters, objects, workers, every int
 
 // setUp gives cluster i its CRD, waits until it is served, and creates and
 // lists custom resources, which builds the CRD's handler.
-func setUp(ctx context.Context, s *warrenproc.Server, mode string, i, objects int) error {
-	cfg, err := s.Workspace(ctx, fmt.Sprintf("crds-%05d", i))
+func setUp(ctx context.Context, s *warrentest.Process, mode string, i, objects int) error {
+	name := fmt.Sprintf("crds-%05d", i)
+	if _, err := s.CreateWorkspace(ctx, name); err != nil {
+		return err
+	}
+	cfg, err := s.AdminConfig(string(tenancy.RootPath.Join(name)))
 	if err != nil {
 		return err
 	}
@@ -219,13 +225,12 @@ func crd(field string) *unstructured.Unstructured {
 }
 
 // heapInUse reads the Go heap in use from the server's /metrics.
-func heapInUse(s *warrenproc.Server) (int64, error) {
-	cfg, err := s.Config("root")
+func heapInUse(s *warrentest.Process) (int64, error) {
+	cfg, err := s.AdminConfig("root")
 	if err != nil {
 		return 0, err
 	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", s.Port)
+	cfg.Host = s.URL("")
 	transport, err := rest.TransportFor(cfg)
 	if err != nil {
 		return 0, err

@@ -33,6 +33,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/warren-dev/warren/bench/report"
+	"github.com/warren-dev/warren/test/pgtest"
 )
 
 var (
@@ -72,7 +73,7 @@ func main() {
 	flag.Int64Var(&w.pageSize, "page-size", 500, "page size of the list of everything")
 	flag.IntVar(&w.watchWrites, "watch-writes", 1000, "writes whose watch latency is measured")
 	flag.StringVar(&backends, "backends", strings.Join(allBackends, ","), "back ends to run, comma-separated")
-	flag.StringVar(&pgURL, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to run on")
+	flag.StringVar(&pgURL, "postgres", pgtest.URL(), "PostgreSQL to run on")
 	flag.StringVar(&out, "out", "bench/results", "directory of storage.json, storage-disk.json and the charts storage.svg and storage.png")
 	flag.StringVar(&dir, "dir", "", "directory for SQLite files and etcd data (default: a new temporary one)")
 	flag.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run to this file")

@@ -27,7 +27,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/warren-dev/warren/bench/warrenproc"
+	"github.com/warren-dev/warren/test/pgtest"
+	"github.com/warren-dev/warren/test/warrentest"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func main() {
 	)
 	flag.StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig of a running warren (or -start)")
 	flag.StringVar(&start, "start", "", "build and start a warren of its own on sqlite or postgres, gone after the run")
-	flag.StringVar(&pgURL, "postgres", postgresURL(), "PostgreSQL for -start postgres (a fresh schema, dropped after the run)")
+	flag.StringVar(&pgURL, "postgres", pgtest.URL(), "PostgreSQL for -start postgres (a fresh schema, dropped after the run)")
 	flag.IntVar(&p.Count, "count", 1000, "workspaces, N")
 	flag.IntVar(&p.Objects, "objects", 1, "configmaps per workspace, K")
 	flag.IntVar(&p.Concurrency, "concurrency", 16, fmt.Sprintf("workspaces created at once, C (at most %d)", resumeMargin))
@@ -72,7 +73,7 @@ func benchmark(ctx context.Context, kubeconfig, start, pgURL, out, name string, 
 			return err
 		}
 		defer os.RemoveAll(dir)
-		binary, err := warrenproc.Build(ctx, dir)
+		binary, err := warrentest.Build(ctx, dir)
 		if err != nil {
 			return err
 		}
@@ -81,7 +82,7 @@ func benchmark(ctx context.Context, kubeconfig, start, pgURL, out, name string, 
 			return err
 		}
 		defer w.stop()
-		kubeconfig, serverLog, p.Storage = w.kubeconfig, w.Log, start
+		kubeconfig, serverLog, p.Storage = w.Kubeconfig, w.Log, start
 	case kubeconfig == "":
 		return errors.New("give -kubeconfig of a running warren, or -start sqlite|postgres")
 	}
@@ -109,15 +110,14 @@ func runFromKubeconfig(ctx context.Context, kubeconfig string, p params, base st
 
 // warren is a server the benchmark started.
 type warren struct {
-	*warrenproc.Server
-	kubeconfig string
+	*warrentest.Process
 	dropSchema func()
 }
 
 // startWarren starts binary on a data directory under dir, on a SQLite file or
 // a fresh schema of the PostgreSQL at pgURL.
 func startWarren(ctx context.Context, binary, dir, storage, pgURL string) (*warren, error) {
-	w := &warren{kubeconfig: filepath.Join(dir, "data-"+storage, "admin.kubeconfig"), dropSchema: func() {}}
+	w := &warren{dropSchema: func() {}}
 	var args []string
 	switch storage {
 	case "sqlite":
@@ -125,7 +125,7 @@ func startWarren(ctx context.Context, binary, dir, storage, pgURL string) (*warr
 		shard := "bench_workspaces_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		args = []string{"--storage", pgURL, "--shard", shard}
 		w.dropSchema = func() {
-			if err := warrenproc.DropSchema(context.WithoutCancel(ctx), pgURL, shard); err != nil {
+			if err := pgtest.DropSchema(context.WithoutCancel(ctx), pgURL, shard); err != nil {
 				fmt.Fprintf(os.Stderr, "bench: dropping schema %s: %v\n", shard, err)
 			}
 		}
@@ -133,7 +133,7 @@ func startWarren(ctx context.Context, binary, dir, storage, pgURL string) (*warr
 		return nil, fmt.Errorf("-start %q: want sqlite or postgres", storage)
 	}
 	var err error
-	if w.Server, err = warrenproc.Start(binary, filepath.Dir(w.kubeconfig), args...); err != nil {
+	if w.Process, err = warrentest.StartProcess(binary, filepath.Join(dir, "data-"+storage), args...); err != nil {
 		w.dropSchema()
 		return nil, err
 	}
@@ -142,15 +142,8 @@ func startWarren(ctx context.Context, binary, dir, storage, pgURL string) (*warr
 
 // stop stops the server and drops its schema.
 func (w *warren) stop() {
-	w.Stop()
-	w.dropSchema()
-}
-
-// postgresURL is WARREN_TEST_POSTGRES, as the Makefile sets it, or the local
-// test server.
-func postgresURL() string {
-	if u := os.Getenv("WARREN_TEST_POSTGRES"); u != "" {
-		return u
+	if err := w.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	w.dropSchema()
 }

@@ -1,21 +1,18 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 
-	"github.com/warren-dev/warren/bench/warrenproc"
+	"github.com/warren-dev/warren/test/pgtest"
+	"github.com/warren-dev/warren/test/warrentest"
 )
 
 // TestSmoke runs the benchmark at 200 workspaces on a warren it starts, on
@@ -23,7 +20,7 @@ import (
 // see it resume with nothing left to create. Speed is reported, not asserted.
 func TestSmoke(t *testing.T) {
 	ctx := t.Context()
-	binary, err := warrenproc.Build(ctx, t.TempDir())
+	binary, err := warrentest.Build(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,14 +28,16 @@ func TestSmoke(t *testing.T) {
 	for _, storage := range []string{"sqlite", "postgres"} {
 		t.Run(storage, func(t *testing.T) {
 			if storage == "postgres" {
-				ensurePostgres(t)
+				if err := pgtest.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
-			w, err := startWarren(ctx, binary, t.TempDir(), storage, postgresURL())
+			w, err := startWarren(ctx, binary, t.TempDir(), storage, pgtest.URL())
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(w.stop)
-			kubeconfig := w.kubeconfig
+			kubeconfig := w.Kubeconfig
 			base := filepath.Join(t.TempDir(), "workspaces-smoke")
 
 			res, err := runFromKubeconfig(ctx, kubeconfig, p, base)
@@ -144,36 +143,6 @@ func checkResults(t *testing.T, file string, p params) {
 		}
 		if c.Workspaces > 0 && len(c.Latency) != 3 {
 			t.Errorf("checkpoint at %d workspaces has %d latencies, want get, list and watch", c.Workspaces, len(c.Latency))
-		}
-	}
-}
-
-// ensurePostgres starts the machine's PostgreSQL if it does not answer.
-func ensurePostgres(t *testing.T) {
-	t.Helper()
-	up := func() bool {
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, postgresURL())
-		if err != nil {
-			return false
-		}
-		conn.Close(ctx)
-		return true
-	}
-	if up() {
-		return
-	}
-	versions, err := os.ReadDir("/etc/postgresql")
-	if err != nil || len(versions) == 0 {
-		t.Fatalf("PostgreSQL at %s does not answer and none is installed to start: %v", postgresURL(), err)
-	}
-	if out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", versions[0].Name(), "main", "start").CombinedOutput(); err != nil {
-		t.Logf("starting PostgreSQL: %v\n%s", err, out)
-	}
-	for deadline := time.Now().Add(30 * time.Second); !up(); time.Sleep(time.Second) {
-		if time.Now().After(deadline) {
-			t.Fatalf("PostgreSQL at %s does not answer", postgresURL())
 		}
 	}
 }

@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/warren-dev/warren/test/pgtest"
 )
 
 // warren runs the command line with args and returns what it printed.
@@ -24,25 +22,7 @@ func warren(t *testing.T, args ...string) (string, error) {
 }
 
 func TestMigrateUpDownVersion(t *testing.T) {
-	shard := "cli_" + func() string {
-		b := make([]byte, 6)
-		if _, err := rand.Read(b); err != nil {
-			t.Fatal(err)
-		}
-		return hex.EncodeToString(b)
-	}()
-	const postgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), postgres)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", shard, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{shard}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", shard, err)
-		}
-	})
+	postgres, shard := pgtest.URL(), pgtest.Schema(t, "cli_")
 	for name, flags := range map[string][]string{
 		"sqlite":   {"--storage", filepath.Join(t.TempDir(), "new", "warren.db")},
 		"postgres": {"--storage", postgres, "--shard", shard},

@@ -66,3 +66,22 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	})
 }
+
+// TestQuietStart: at its default verbosity, warren start prints what a user
+// acts on (where it serves and the kubeconfig to use) and none of upstream's
+// informational lines; --v=1 brings them back.
+func TestQuietStart(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite")
+	log := s.Log()
+	if !strings.Contains(log, "warren serves "+s.URL("")) || !strings.Contains(log, "export KUBECONFIG="+s.Kubeconfig) {
+		t.Errorf("warren start printed no kubeconfig to use:\n%s", log)
+	}
+	if strings.Contains(log, "Adding GroupVersion") || strings.Contains(log, "Skipping API") {
+		t.Errorf("warren start printed upstream's informational lines at the default verbosity:\n%s", log)
+	}
+	verbose := startServerWith(t, "--v=1")
+	if !strings.Contains(verbose.Log(), "Adding GroupVersion") {
+		t.Errorf("warren start --v=1 printed no informational lines:\n%s", verbose.Log())
+	}
+}

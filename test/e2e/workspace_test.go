@@ -32,6 +32,7 @@ import (
 
 	"github.com/warren-dev/warren/tenancy"
 	"github.com/warren-dev/warren/tenancy/client"
+	"github.com/warren-dev/warren/test/pgtest"
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
@@ -919,7 +920,7 @@ func sqliteCount(ctx context.Context, file, query string, args ...any) (int64, e
 }
 
 func postgresCount(ctx context.Context, shard, query string, args ...any) (int64, error) {
-	conn, err := pgx.Connect(ctx, warrentest.PostgresURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		return 0, err
 	}

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the stall fault takes SQLite's write lock
 
+	"github.com/warren-dev/warren/test/pgtest"
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
@@ -41,8 +40,8 @@ var scenarios = []scenario{
 		time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
 		return kill(ctx, t)
 	}},
-	{"pg-restart-fast", []string{"postgres"}, 0, func(ctx context.Context, _ target) error { return restartPostgres(ctx, "fast") }},
-	{"pg-restart-immediate", []string{"postgres"}, 0, func(ctx context.Context, _ target) error { return restartPostgres(ctx, "immediate") }},
+	{"pg-restart-fast", []string{"postgres"}, 0, func(ctx context.Context, _ target) error { return pgtest.Restart(ctx, "fast") }},
+	{"pg-restart-immediate", []string{"postgres"}, 0, func(ctx context.Context, _ target) error { return pgtest.Restart(ctx, "immediate") }},
 	{"pg-terminate", []string{"postgres"}, 0, terminateSessions},
 	{"stall", []string{"sqlite", "postgres"}, 0, stall},
 }
@@ -50,37 +49,12 @@ var scenarios = []scenario{
 // kill ends warren with SIGKILL and starts it again on the same data.
 func kill(_ context.Context, t target) error {
 	t.server.Kill()
-	t.server.Launch()
-	return nil
-}
-
-// restartPostgres restarts the machine's PostgreSQL and waits until it serves.
-func restartPostgres(ctx context.Context, mode string) error {
-	versions, err := os.ReadDir("/etc/postgresql")
-	if err != nil || len(versions) == 0 {
-		return fmt.Errorf("finding the PostgreSQL cluster: %v", err)
-	}
-	cmd := exec.CommandContext(ctx, "pg_ctlcluster", "--skip-systemctl-redirect", versions[0].Name(), "main", "restart", "-m", mode)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("restarting PostgreSQL (%s): %w\n%s", mode, err, out)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := pgx.Connect(ctx, warrentest.PostgresURL())
-		if err == nil {
-			conn.Close(ctx)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("PostgreSQL not back within 30s: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return t.server.Process.Launch()
 }
 
 // terminateSessions ends every session warren holds on its shard, server side.
 func terminateSessions(ctx context.Context, t target) error {
-	conn, err := pgx.Connect(ctx, warrentest.PostgresURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		return err
 	}
@@ -96,7 +70,7 @@ const stallFor = 2 * time.Second
 // revision row; SQLite: the database's write lock) while the clients go on.
 func stall(ctx context.Context, t target) error {
 	if t.dialect == "postgres" {
-		conn, err := pgx.Connect(ctx, warrentest.PostgresURL())
+		conn, err := pgx.Connect(ctx, pgtest.URL())
 		if err != nil {
 			return err
 		}
