@@ -3,7 +3,6 @@ package apiserver
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -103,8 +102,7 @@ type etcdMarked struct {
 }
 
 func (s *etcdMarked) mark(key string, obj runtime.Object) {
-	rest := strings.TrimPrefix(strings.TrimPrefix(key, s.prefix), "/")
-	cluster, _, _ := strings.Cut(rest, "/")
+	cluster, _, _ := storage.SplitClusterKey(s.prefix, key)
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return
@@ -150,7 +148,7 @@ func (o *restOptions) EraseCluster(ctx context.Context, cluster string) (int, er
 			return deleted, fmt.Errorf("erasing cluster %s: %w", cluster, err)
 		}
 		for _, kv := range page.Kvs {
-			if segments := strings.SplitN(string(kv.Key), "/", 5); len(segments) == 5 && segments[3] == cluster {
+			if storage.ClusterOf(string(kv.Key)) == cluster {
 				if _, err := client.Delete(ctx, string(kv.Key)); err != nil {
 					return deleted, fmt.Errorf("erasing cluster %s: %w", cluster, err)
 				}

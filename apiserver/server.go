@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -38,6 +37,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/crd"
 	"github.com/warren-dev/warren/apiserver/openapi"
 	"github.com/warren-dev/warren/apiserver/pki"
+	"github.com/warren-dev/warren/apiserver/registry"
 	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/token"
@@ -366,13 +366,7 @@ func wildcardAllows(info *genericapirequest.RequestInfo) error {
 		return nil
 	}
 	gr := schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}
-	if info.Verb != "list" && info.Verb != "watch" {
-		return apierrors.NewMethodNotSupported(gr, info.Verb+" across all clusters (only list and watch are)")
-	}
-	if info.Namespace != "" {
-		return apierrors.NewBadRequest("a request across all clusters covers every namespace; it cannot name one")
-	}
-	return nil
+	return registry.AcrossClusters(gr, info.Verb == "list" || info.Verb == "watch", info.Namespace != "")
 }
 
 // listenHost is the host clients reach the server at.

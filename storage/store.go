@@ -128,16 +128,12 @@ func (s *Store) prepareKey(key string, recursive bool) (string, error) {
 // columns splits a key into cluster, namespace and name: the segments after the
 // resource prefix are [cluster/][namespace/]name.
 func (s *Store) columns(key string) keyColumns {
-	rest := strings.Trim(strings.TrimPrefix(key, s.resourcePrefix), "/")
 	var c keyColumns
 	if s.clustered {
-		c.cluster, rest, _ = strings.Cut(rest, "/")
+		c.cluster, c.namespace, c.name = SplitClusterKey(s.resourcePrefix, key)
+		return c
 	}
-	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
-		c.namespace, c.name = rest[:i], rest[i+1:]
-	} else {
-		c.name = rest
-	}
+	c.namespace, c.name = splitName(strings.Trim(strings.TrimPrefix(key, s.resourcePrefix), "/"))
 	return c
 }
 

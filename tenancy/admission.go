@@ -238,26 +238,32 @@ func (a *Admission) mayUse(ctx context.Context, attrs admission.Attributes, wt *
 // extends, childTypes) may not be created in one whose type is parent (with
 // parentTypes), or "" if it may.
 func placement(parentTypes, childTypes []*tenancyv1alpha1.WorkspaceType, parent, child string) string {
-	for _, c := range childTypes {
-		limit := c.Spec.LimitAllowedParents
-		switch {
-		case limit == nil:
-		case limit.None:
-			return fmt.Sprintf("workspace type %s cannot have any parent", child)
-		case len(limit.Types) > 0 && !implements(parentTypes, limit.Types):
-			return fmt.Sprintf("workspace type %s%s only allows %s parent workspaces, but parent type %s only implements %s",
-				child, extending(c, child), refNames(limit.Types), parent, names(parentTypes))
-		}
+	allowedParents := func(t *tenancyv1alpha1.WorkspaceType) *tenancyv1alpha1.WorkspaceTypeSelector {
+		return t.Spec.LimitAllowedParents
 	}
-	for _, p := range parentTypes {
-		limit := p.Spec.LimitAllowedChildren
+	if msg := limits(childTypes, allowedParents, parentTypes, child, parent, "parent"); msg != "" {
+		return msg
+	}
+	allowedChildren := func(t *tenancyv1alpha1.WorkspaceType) *tenancyv1alpha1.WorkspaceTypeSelector {
+		return t.Spec.LimitAllowedChildren
+	}
+	return limits(parentTypes, allowedChildren, childTypes, parent, child, "child")
+}
+
+// limits says why types (the type named and those it extends) do not allow
+// others (the type other and those it extends) as their relation ("parent" or
+// "child") by the selectors limit returns, or "" if they do.
+func limits(types []*tenancyv1alpha1.WorkspaceType, limit func(*tenancyv1alpha1.WorkspaceType) *tenancyv1alpha1.WorkspaceTypeSelector,
+	others []*tenancyv1alpha1.WorkspaceType, named, other, relation string) string {
+	for _, t := range types {
+		l := limit(t)
 		switch {
-		case limit == nil:
-		case limit.None:
-			return fmt.Sprintf("workspace type %s cannot have any child", parent)
-		case len(limit.Types) > 0 && !implements(childTypes, limit.Types):
-			return fmt.Sprintf("workspace type %s%s only allows %s child workspaces, but child type %s only implements %s",
-				parent, extending(p, parent), refNames(limit.Types), child, names(childTypes))
+		case l == nil:
+		case l.None:
+			return fmt.Sprintf("workspace type %s cannot have any %s", named, relation)
+		case len(l.Types) > 0 && !implements(others, l.Types):
+			return fmt.Sprintf("workspace type %s%s only allows %s %s workspaces, but %s type %s only implements %s",
+				named, extending(t, named), refNames(l.Types), relation, relation, other, names(others))
 		}
 	}
 	return ""

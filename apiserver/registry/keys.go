@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/storage"
 
+	warrenstorage "github.com/warren-dev/warren/storage"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -19,8 +20,8 @@ import (
 // not in its key functions, covers stores that copy themselves for subresources
 // (custom resources' status and scale) and lets one store serve every cluster.
 //
-// A request across all clusters may only list and watch the whole resource; a
-// request without a cluster is refused.
+// A request across all clusters may only list and watch the whole resource
+// (AcrossClusters); a request without a cluster is refused.
 func ClusterKeyed(s storage.Interface, prefix string, resource schema.GroupResource) storage.Interface {
 	return &clusterKeyed{Interface: s, prefix: prefix, resource: resource}
 }
@@ -43,15 +44,25 @@ func (s *clusterKeyed) key(ctx context.Context, key string, acrossClusters bool)
 		return key, nil // not under the prefix: storage refuses it
 	}
 	if cluster != logicalcluster.Wildcard {
-		return s.prefix + "/" + string(cluster) + rest, nil
+		return warrenstorage.ClusterKey(s.prefix, string(cluster), rest), nil
 	}
-	if !acrossClusters {
-		return "", apierrors.NewMethodNotSupported(s.resource, "this verb across all clusters (only list and watch are)")
-	}
-	if strings.Trim(rest, "/") != "" {
-		return "", apierrors.NewBadRequest("a request across all clusters covers every namespace; it cannot name one")
+	if err := AcrossClusters(s.resource, acrossClusters, strings.Trim(rest, "/") != ""); err != nil {
+		return "", err
 	}
 	return s.prefix, nil
+}
+
+// AcrossClusters says why a request across all clusters (/clusters/*) may not
+// do what it asks of resource, or nil: across clusters there are only lists
+// and watches (listing), of every namespace at once (not inNamespace).
+func AcrossClusters(resource schema.GroupResource, listing, inNamespace bool) error {
+	if !listing {
+		return apierrors.NewMethodNotSupported(resource, "this verb across all clusters (only list and watch are)")
+	}
+	if inNamespace {
+		return apierrors.NewBadRequest("a request across all clusters covers every namespace; it cannot name one")
+	}
+	return nil
 }
 
 func (s *clusterKeyed) Create(ctx context.Context, key string, obj, out runtime.Object, ttl uint64) error {

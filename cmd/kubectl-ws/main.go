@@ -4,20 +4,6 @@
 // shares.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
+import "github.com/warren-dev/warren/cmd/kubectl-ws/plugin"
 
-	"github.com/warren-dev/warren/cmd/kubectl-ws/plugin"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := plugin.NewWorkspaceCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
-	stop()
-	// cobra has printed the error.
-	if err != nil {
-		os.Exit(1)
-	}
-}
+func main() { plugin.Main(plugin.NewWorkspaceCommand) }

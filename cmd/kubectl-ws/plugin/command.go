@@ -1,10 +1,12 @@
 package plugin
 
 import (
+	"context"
 	goflag "flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -96,6 +98,18 @@ func NewWorkspaceCommand(out, errOut io.Writer) *cobra.Command {
 // printing like NewWorkspaceCommand.
 func NewCreateWorkspaceCommand(out, errOut io.Writer) *cobra.Command {
 	return newCreateWorkspaceCommand(newOptions(out, errOut))
+}
+
+// Main runs the command newCommand makes on the process's arguments and
+// streams, until it ends or an interrupt, and exits 1 if it failed (cobra has
+// printed the error): the whole of a plugin binary's main.
+func Main(newCommand func(out, errOut io.Writer) *cobra.Command) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := newCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		os.Exit(1)
+	}
 }
 
 func newCreateWorkspaceCommand(o *options) *cobra.Command {
