@@ -28,16 +28,48 @@ var storedAs = map[schema.GroupResource]schema.GroupVersionResource{
 	{Group: "events.k8s.io", Resource: "events"}: corev1.SchemeGroupVersion.WithResource("events"),
 }
 
-// restOptions hands every registry store its storage: a warren storage.Store on
-// the backend, or upstream's etcd3 store.
-type restOptions struct {
-	backend *storage.Backend // nil when serving from etcd
-	etcd    []string
+// Storage is where a server keeps the objects of every resource, given to it
+// in its Config: a shard of warren's SQL storage, or, for comparison, upstream's
+// etcd3 store. It hands every registry store its storage, with the request's
+// cluster in every key.
+type Storage interface {
+	generic.RESTOptionsGetter
+	// EraseCluster deletes every stored object of a logical cluster.
+	EraseCluster(ctx context.Context, cluster string) (int, error)
+	// Ready says why the storage cannot serve now, or nil; /readyz asks it.
+	Ready() error
+	// Close releases the storage; the server closes it when it stops.
+	Close()
 }
 
-var _ generic.RESTOptionsGetter = (*restOptions)(nil)
+// NewSQLStorage returns the storage of a shard of warren's SQL storage, which
+// it owns from now on.
+func NewSQLStorage(b *storage.Backend) Storage { return &sqlStorage{backend: b} }
 
-func (o *restOptions) GetRESTOptions(gr schema.GroupResource, example runtime.Object) (generic.RESTOptions, error) {
+// NewEtcdStorage returns upstream's etcd3 store on the etcd at endpoints.
+func NewEtcdStorage(endpoints []string) Storage { return &etcdStorage{endpoints: endpoints} }
+
+// sqlStorage gives every resource a warren storage.Store on the backend.
+type sqlStorage struct {
+	backend *storage.Backend
+}
+
+// etcdStorage gives every resource an etcd3 store of upstream's.
+type etcdStorage struct {
+	endpoints []string
+}
+
+func (s *sqlStorage) GetRESTOptions(gr schema.GroupResource, _ runtime.Object) (generic.RESTOptions, error) {
+	return restOptions(gr, nil, s.decorate)
+}
+
+func (s *etcdStorage) GetRESTOptions(gr schema.GroupResource, _ runtime.Object) (generic.RESTOptions, error) {
+	return restOptions(gr, s.endpoints, s.decorate)
+}
+
+// restOptions are the options of resource gr: stored in its storage version
+// (or under the resource it is stored as), under its prefix.
+func restOptions(gr schema.GroupResource, servers []string, decorator generic.StorageDecorator) (generic.RESTOptions, error) {
 	gvr, ok := storedAs[gr]
 	if !ok {
 		gv, _ := scheme.StorageVersion(gr.Group)
@@ -48,10 +80,10 @@ func (o *restOptions) GetRESTOptions(gr schema.GroupResource, example runtime.Ob
 		return generic.RESTOptions{}, err
 	}
 	cfg := storagebackend.NewDefaultConfig("", codec)
-	cfg.Transport.ServerList = o.etcd
+	cfg.Transport.ServerList = servers
 	return generic.RESTOptions{
 		StorageConfig:           cfg.ForResource(gr),
-		Decorator:               o.decorate,
+		Decorator:               decorator,
 		DeleteCollectionWorkers: 1,
 		ResourcePrefix:          registry.Prefix(gvr.GroupResource()),
 	}, nil
@@ -68,16 +100,9 @@ func storageCodec(gv schema.GroupVersion) (runtime.Codec, error) {
 	return scheme.Codecs.CodecForVersions(info.Serializer, scheme.Codecs.UniversalDeserializer(), gv, runtime.InternalGroupVersioner), nil
 }
 
-func (o *restOptions) decorate(config *storagebackend.ConfigForResource, prefix string, _ func(runtime.Object) (string, error),
+func (s *sqlStorage) decorate(config *storagebackend.ConfigForResource, prefix string, _ func(runtime.Object) (string, error),
 	newFunc, newListFunc func() runtime.Object, _ apistorage.AttrFunc, _ apistorage.IndexerFuncs, _ *cache.Indexers) (apistorage.Interface, factory.DestroyFunc, error) {
-	if o.backend == nil {
-		s, destroy, err := factory.Create(*config, newFunc, newListFunc, prefix)
-		if err != nil {
-			return nil, nil, err
-		}
-		return registry.ClusterKeyed(&etcdMarked{Interface: s, prefix: prefix}, prefix, config.GroupResource), destroy, nil
-	}
-	s, err := o.backend.NewStore(storage.ResourceConfig{
+	store, err := s.backend.NewStore(storage.ResourceConfig{
 		Codec:             config.Codec,
 		NewFunc:           newFunc,
 		NewListFunc:       newListFunc,
@@ -89,8 +114,30 @@ func (o *restOptions) decorate(config *storagebackend.ConfigForResource, prefix 
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage of %s: %w", config.GroupResource, err)
 	}
-	return registry.ClusterKeyed(s, prefix, config.GroupResource), func() {}, nil
+	return registry.ClusterKeyed(store, prefix, config.GroupResource), func() {}, nil
 }
+
+func (s *sqlStorage) EraseCluster(ctx context.Context, cluster string) (int, error) {
+	return s.backend.EraseCluster(ctx, cluster)
+}
+
+func (s *sqlStorage) Ready() error { return s.backend.Ready() }
+func (s *sqlStorage) Close()       { s.backend.Close() }
+
+func (s *etcdStorage) decorate(config *storagebackend.ConfigForResource, prefix string, _ func(runtime.Object) (string, error),
+	newFunc, newListFunc func() runtime.Object, _ apistorage.AttrFunc, _ apistorage.IndexerFuncs, _ *cache.Indexers) (apistorage.Interface, factory.DestroyFunc, error) {
+	store, destroy, err := factory.Create(*config, newFunc, newListFunc, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	return registry.ClusterKeyed(&etcdMarked{Interface: store, prefix: prefix}, prefix, config.GroupResource), destroy, nil
+}
+
+// Ready leaves etcd's health to the stores' own checks.
+func (s *etcdStorage) Ready() error { return nil }
+
+// Close has nothing to release: each store's client is destroyed with it.
+func (s *etcdStorage) Close() {}
 
 // etcdMarked gives objects stored in etcd their cluster annotation. warren's own
 // storage derives it from the key on every read; etcd3's store cannot, as lists
@@ -135,8 +182,8 @@ func (s *etcdMarked) GuaranteedUpdate(ctx context.Context, key string, destinati
 // EraseCluster deletes every object of a logical cluster from etcd. etcd has no
 // index by cluster, so it reads every key (keys only, a page at a time) and
 // deletes those in the cluster: the third segment of /<group>/<resource>/<cluster>/….
-func (o *restOptions) EraseCluster(ctx context.Context, cluster string) (int, error) {
-	client, err := clientv3.New(clientv3.Config{Endpoints: o.etcd, DialTimeout: 10 * time.Second, Context: ctx})
+func (s *etcdStorage) EraseCluster(ctx context.Context, cluster string) (int, error) {
+	client, err := clientv3.New(clientv3.Config{Endpoints: s.endpoints, DialTimeout: 10 * time.Second, Context: ctx})
 	if err != nil {
 		return 0, fmt.Errorf("erasing cluster %s: %w", cluster, err)
 	}

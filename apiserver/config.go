@@ -1,0 +1,247 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	authzunion "k8s.io/apiserver/pkg/authorization/union"
+	genericfilters "k8s.io/apiserver/pkg/endpoints/filters"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/apiserver/pkg/util/notfoundhandler"
+
+	"github.com/warren-dev/warren/apiserver/authorization"
+	"github.com/warren-dev/warren/apiserver/crd"
+	"github.com/warren-dev/warren/apiserver/openapi"
+	"github.com/warren-dev/warren/apiserver/pki"
+	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
+	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/apiserver/token"
+	"github.com/warren-dev/warren/storage"
+	"github.com/warren-dev/warren/tenancy"
+)
+
+// Config is what a server is built from: the generic apiserver's config, the
+// storage of its objects, its keys and warren's own settings. Options.Config
+// makes one from flags; a process serving several shards makes one per shard,
+// each with its Storage. Complete().New() builds the server.
+type Config struct {
+	Generic *genericapiserver.RecommendedConfig
+	// Storage keeps every object; the server owns it from New on (and closes
+	// it if New fails).
+	Storage Storage
+	// ClientCA is the CA whose client certificates authenticate users.
+	ClientCA dynamiccertificates.CAContentProvider
+	// ServiceAccountKey signs and verifies service account tokens.
+	ServiceAccountKey *ecdsa.PrivateKey
+	// TokenAuthFile, if set, holds static bearer tokens.
+	TokenAuthFile string
+	// Shard names the shard served, as its Shard object is named.
+	Shard string
+	// URL is where clients reach the server; workspace URLs start with it.
+	URL string
+	// HomeWorkspaces makes users' home workspaces on first use.
+	HomeWorkspaces bool
+	// Kubeconfig is the path of the admin's kubeconfig.
+	Kubeconfig string
+}
+
+// Config completes and validates the options, writes what the data directory
+// holds (certificates, keys, the admin's kubeconfig), opens the storage, and
+// returns the server's Config.
+func (o *Options) Config(ctx context.Context) (*Config, error) {
+	if err := o.Complete(); err != nil {
+		return nil, err
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	files := pki.FilesIn(o.DataDir)
+	if err := pki.Ensure(files, servingHosts(o)); err != nil {
+		return nil, fmt.Errorf("certificates in %s: %w", o.DataDir, err)
+	}
+	o.SecureServing.ServerCert.CertKey.CertFile = files.ServingCert
+	o.SecureServing.ServerCert.CertKey.KeyFile = files.ServingKey
+
+	generic := genericapiserver.NewRecommendedConfig(scheme.Codecs)
+	generic.EffectiveVersion = newEffectiveVersion()
+	if err := o.SecureServing.ApplyTo(&generic.SecureServing, &generic.LoopbackClientConfig); err != nil {
+		return nil, fmt.Errorf("serving: %w", err)
+	}
+	namer := openapinamer.NewDefinitionNamer(scheme.OpenAPIScheme)
+	generic.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	generic.OpenAPIConfig.Info.Title = "warren"
+	generic.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	generic.OpenAPIV3Config.Info.Title = "warren"
+
+	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", files.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	saKey, err := pki.ServiceAccountKey(files)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig, err := writeKubeconfig(o, files)
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{
+		Generic:           generic,
+		ClientCA:          ca,
+		ServiceAccountKey: saKey,
+		TokenAuthFile:     o.TokenAuthFile,
+		// The Shard object is named after the schema, as an object name may be.
+		Shard:          strings.ReplaceAll(strings.ToLower(o.Shard), "_", "-"),
+		URL:            "https://" + listenHost(o),
+		HomeWorkspaces: o.HomeWorkspaces,
+		Kubeconfig:     kubeconfig,
+	}
+	if etcd, ok := strings.CutPrefix(o.Storage, "etcd://"); ok {
+		c.Storage = NewEtcdStorage([]string{"http://" + etcd})
+		return c, nil
+	}
+	backend, err := storage.Open(ctx, storage.Config{Storage: o.Storage, Shard: o.Shard, CompactionInterval: o.CompactionInterval})
+	if err != nil {
+		return nil, err
+	}
+	c.Storage = NewSQLStorage(backend)
+	return c, nil
+}
+
+// completedConfig is a Config whose generic part is ready to build from.
+type completedConfig struct {
+	*Config
+}
+
+// CompletedConfig is what Complete returns; only it builds a server.
+type CompletedConfig struct {
+	*completedConfig
+}
+
+// Complete fills in what follows from the rest of the config: the generic
+// apiserver's storage is warren's.
+func (c *Config) Complete() CompletedConfig {
+	c.Generic.RESTOptionsGetter = c.Storage
+	// The TLS handshake asks for client certificates signed by the CA.
+	c.Generic.SecureServing.ClientCA = c.ClientCA
+	return CompletedConfig{&completedConfig{c}}
+}
+
+// New builds the server: the stores of every API, root, the workspace index,
+// authentication, authorization and admission, the handler chain, and the
+// controllers, which start when it runs. Whatever fails, the storage is closed.
+func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
+	if c.Storage == nil {
+		return nil, errors.New("a server needs a storage")
+	}
+	s := &Server{storage: c.Storage, Kubeconfig: c.Kubeconfig, URL: c.URL}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	config := c.Generic
+	apis, err := newAPIs(c.Storage, token.NewSigner(c.ServiceAccountKey))
+	if err != nil {
+		return nil, err
+	}
+	apis.tenancy.Eraser = c.Storage
+	if err := tenancy.Bootstrap(ctx, apis.tenancy, c.Shard, c.URL); err != nil {
+		return nil, err
+	}
+	index := tenancy.NewIndex(apis.tenancy.Workspaces, apis.tenancy.LogicalClusters, apis.tenancy.WorkspaceTypes)
+
+	serviceAccounts := token.NewAuthenticator(&c.ServiceAccountKey.PublicKey, apis.serviceAccounts)
+	authn, tokens, err := authentication(c.TokenAuthFile, c.ClientCA, serviceAccounts)
+	if err != nil {
+		return nil, err
+	}
+	config.Authentication.Authenticator = authn
+	config.Authentication.APIAudiences = authenticator.Audiences{token.APIAudience}
+	rbac := authorization.NewRBAC(apis.rbac)
+	if config.Authorization.Authorizer, err = newAuthorizer(tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
+		return nil, err
+	}
+	// Whether a user may use a workspace type is decided in the type's
+	// workspace by its RBAC alone, as kcp's deep access review decides it.
+	use, err := authzunion.New(
+		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(adminGroups...)},
+		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbac},
+	)
+	if err != nil {
+		return nil, err
+	}
+	apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
+	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
+	builtins := crd.NewBuiltins()
+	config.AggregatedDiscoveryGroupManager = builtins
+	config.AdmissionControl = admission.NewChainHandler(
+		namespace.NewLifecycle(apis.namespaces),
+		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
+		crd.NewAdmission(builtins),
+		tenancy.NewAdmission(index, use, c.URL),
+	)
+	crds, err := crd.New(crd.Config{
+		CRDs:                apis.crds,
+		Options:             c.Storage,
+		Authorizer:          config.Authorization.Authorizer,
+		Admission:           config.AdmissionControl,
+		MaxRequestBodyBytes: config.MaxRequestBodyBytes,
+		MinRequestTimeout:   time.Duration(config.MinRequestTimeout) * time.Second,
+		Builtins:            builtins,
+	}, notfoundhandler.New(scheme.Codecs, genericfilters.NoMuxAndDiscoveryIncompleteKey))
+	if err != nil {
+		return nil, err
+	}
+	config.BuildHandlerChainFunc = func(h http.Handler, gc *genericapiserver.Config) http.Handler {
+		return tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(crds.Discovery(h))), gc))
+	}
+
+	// Requests no built-in API serves go to the custom resources of their cluster.
+	generic, err := config.Complete().New("warren", genericapiserver.NewEmptyDelegateWithCustomHandler(crds))
+	if err != nil {
+		return nil, err
+	}
+	s.generic = generic
+	if err := apis.install(generic); err != nil {
+		return nil, err
+	}
+	builtins.SetLegacy(generic.DiscoveryGroupManager)
+	crds.SetStaticOpenAPI(apis.legacy.StaticOpenAPISpec)
+	namespaces := namespace.NewController(apis.namespaces, apis.finalize, apis.namespaced)
+	crdController := crd.NewController(crds, apis.crdStatus)
+	workspaces := tenancy.NewLifecycle(apis.tenancy, index, c.Shard, c.URL)
+	if c.HomeWorkspaces {
+		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.URL)
+	}
+	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
+		go index.Run(ctx)
+		go workspaces.Run(ctx)
+		go namespaces.Run(ctx)
+		go rbac.Run(ctx)
+		go crds.Run(ctx)
+		go crdController.Run(ctx)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := generic.AddReadyzChecks(healthz.NamedCheck("storage", func(*http.Request) error { return c.Storage.Ready() })); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
