@@ -203,6 +203,7 @@ func (c *Controller) deleteInstances(ctx context.Context, internal *apiextension
 	if err != nil {
 		return err
 	}
+	defer s.release()
 	version, err := apihelpers.GetCRDStorageVersion(crd)
 	if err != nil {
 		return err

@@ -104,7 +104,7 @@ func New(c Config, notFound http.Handler) (*Handler, error) {
 		views:      clusterwatch.NewViews(cachedViews, loadView(c.CRDs), c.CRDs),
 		converters: converters,
 		notFound:   notFound,
-		served:     lru.New(cachedServed),
+		served:     newServedCache(cachedServed),
 	}, nil
 }
 
@@ -143,6 +143,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.internalError(w, req, err)
 		return
 	}
+	defer s.release()
 	sv, ok := s.versions[info.APIVersion]
 	if !ok {
 		h.notFound.ServeHTTP(w, req)
@@ -250,15 +251,21 @@ func (h *Handler) serveGroupDiscovery(w http.ResponseWriter, req *http.Request, 
 	writeDiscovery(w, req, &metav1.APIResourceList{GroupVersion: parts[1] + "/" + parts[2], APIResources: resources})
 }
 
+// newServedCache returns a cache of size served specs that evicts the least
+// recently used, to be destroyed once idle.
+func newServedCache(size int) *lru.Cache {
+	return lru.NewWithEvictionFunc(size, func(_ lru.Key, s any) { s.(*served).evict() })
+}
+
 // servedFor returns the stores and scopes of a CRD's spec, building them on
-// first use.
+// first use, acquired for one request: the caller releases them.
 func (h *Handler) servedFor(d *definition) (*served, error) {
-	if s, ok := h.served.Get(d.hash); ok {
+	if s, ok := h.served.Get(d.hash); ok && s.(*served).acquire() {
 		return s.(*served), nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if s, ok := h.served.Get(d.hash); ok {
+	if s, ok := h.served.Get(d.hash); ok && s.(*served).acquire() {
 		return s.(*served), nil
 	}
 	s, err := newServed(&servingInputs{
@@ -271,6 +278,7 @@ func (h *Handler) servedFor(d *definition) (*served, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serving CRD %s: %w", d.Name, err)
 	}
+	s.acquire()
 	h.served.Add(d.hash, s)
 	handlerBuilds.Inc()
 	handlersHeld.Set(float64(h.served.Len()))

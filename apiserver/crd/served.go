@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
@@ -38,6 +39,55 @@ import (
 // comes with each request, so clusters whose CRDs have the same spec share it.
 type served struct {
 	versions map[string]*servedVersion
+
+	// Stores hold resources (an etcd client each, on etcd) that are released
+	// once the served is evicted from the handler's cache and no request uses
+	// it any more: a request (a watch, too) keeps what it began with.
+	mu        sync.Mutex
+	users     int
+	evicted   bool
+	destroyed bool
+}
+
+// acquire marks s in use by a request, or reports false if it is evicted:
+// the request builds it again.
+func (s *served) acquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.evicted {
+		return false
+	}
+	s.users++
+	return true
+}
+
+// release ends a request's use of s.
+func (s *served) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users--
+	s.destroyIfIdle()
+}
+
+// evict marks s out of the cache: it is destroyed when its last request ends.
+func (s *served) evict() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evicted = true
+	s.destroyIfIdle()
+}
+
+// destroyIfIdle releases the stores of an evicted, unused s, once. s.mu must
+// be held.
+func (s *served) destroyIfIdle() {
+	if !s.evicted || s.users > 0 || s.destroyed {
+		return
+	}
+	s.destroyed = true
+	for _, v := range s.versions {
+		// Status and scale share the resource's store.
+		v.storage.CustomResource.Destroy()
+	}
 }
 
 type servedVersion struct {
