@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/golang-migrate/migrate/v4"
-	"github.com/golang-migrate/migrate/v4/database"
 	"k8s.io/apiserver/pkg/storage"
 	"k8s.io/klog/v2"
 
@@ -78,9 +77,6 @@ func (c Config) complete() (Config, error) {
 	if c.Storage == "" {
 		return c, errors.New("no storage given")
 	}
-	if isPostgres(c.Storage) && !shardName.MatchString(c.Shard) {
-		return c, fmt.Errorf("invalid shard name %q: want lower-case letters, digits and _, at most 48, not starting with a digit", c.Shard)
-	}
 	return c, nil
 }
 
@@ -88,7 +84,24 @@ func isPostgres(storage string) bool {
 	return strings.HasPrefix(storage, "postgres://") || strings.HasPrefix(storage, "postgresql://")
 }
 
-func sqlitePath(storage string) string { return strings.TrimPrefix(storage, "sqlite://") }
+// openDialect opens the database a storage location names — PostgreSQL for a
+// postgres:// URL, whose schema shard holds the shard, else a SQLite file — and
+// names its dialect. It is the one place that tells them apart.
+func openDialect(ctx context.Context, location, shard string) (dialect, string, error) {
+	if isPostgres(location) {
+		if !shardName.MatchString(shard) {
+			return nil, "", fmt.Errorf("invalid shard name %q: want lower-case letters, digits and _, at most 48, not starting with a digit", shard)
+		}
+		db, err := openPostgres(ctx, location, shard)
+		return db, "postgres", err
+	}
+	path := strings.TrimPrefix(location, "sqlite://")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, "", fmt.Errorf("creating the directory of %s: %w", path, err)
+	}
+	db, err := openSQLite(ctx, path)
+	return db, "sqlite", err
+}
 
 // Backend is one shard's storage: the database, the writer that commits every
 // change of the shard in batches, and the log reader that feeds watchers. Stores
@@ -124,12 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}); err != nil {
 		return nil, err
 	}
-	var db dialect
-	if isPostgres(cfg.Storage) {
-		db, err = openPostgres(ctx, cfg.Storage, cfg.Shard)
-	} else {
-		db, err = openSQLite(ctx, sqlitePath(cfg.Storage))
-	}
+	db, _, err := openDialect(ctx, cfg.Storage, cfg.Shard)
 	if err != nil {
 		return nil, err
 	}
@@ -203,28 +211,12 @@ func (b *Backend) Close() {
 // Migrate runs fn on golang-migrate set up for the shard's schema, for operators
 // (`warren migrate`) and for Open.
 func Migrate(ctx context.Context, location, shard string, fn func(*migrate.Migrate) error) error {
-	var driver database.Driver
-	var dialectName string
-	var err error
-	if isPostgres(location) {
-		dialectName = "postgres"
-		if !shardName.MatchString(shard) {
-			return fmt.Errorf("invalid shard name %q", shard)
-		}
-		var p *postgres
-		if p, err = openPostgres(ctx, location, shard); err != nil {
-			return err
-		}
-		defer p.close()
-		driver, err = p.migrationDriver(shard)
-	} else {
-		dialectName = "sqlite"
-		path := sqlitePath(location)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return fmt.Errorf("creating the directory of %s: %w", path, err)
-		}
-		driver, err = sqliteMigrationDriver(path)
+	db, dialectName, err := openDialect(ctx, location, shard)
+	if err != nil {
+		return err
 	}
+	defer db.close()
+	driver, err := db.migrationDriver()
 	if err != nil {
 		return fmt.Errorf("preparing migrations: %w", err)
 	}

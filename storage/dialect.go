@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"errors"
+
+	"github.com/golang-migrate/migrate/v4/database"
 )
 
 // dialect is everything the store needs from a database. The store's logic (revisions,
@@ -46,6 +48,9 @@ type dialect interface {
 	// 0 announces an unknown revision. Databases that only one process writes
 	// announce nothing and return at once.
 	listen(ctx context.Context, announce func(revision int64))
+	// migrationDriver returns golang-migrate's driver for the shard, on a
+	// connection of its own that closing the driver closes.
+	migrationDriver() (database.Driver, error)
 	close()
 }
 

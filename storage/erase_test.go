@@ -485,11 +485,7 @@ func newHookedBackend(t *testing.T, kind string, h *hookedDialect) *Backend {
 	cfg := b.cfg
 	b.Close()
 	var err error
-	if kind == "postgres" {
-		h.dialect, err = openPostgres(ctx, cfg.Storage, cfg.Shard)
-	} else {
-		h.dialect, err = openSQLite(ctx, sqlitePath(cfg.Storage))
-	}
+	h.dialect, _, err = openDialect(ctx, cfg.Storage, cfg.Shard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 // the schema as its search_path, so the SQL below names tables without a schema.
 type postgres struct {
 	pool    *pgxpool.Pool
+	schema  string // the shard's
 	channel string // NOTIFY channel of the shard
 }
 
@@ -51,13 +52,13 @@ func openPostgres(ctx context.Context, url, shard string) (*postgres, error) {
 			return nil, fmt.Errorf("creating schema %q: %w", shard, err)
 		}
 	}
-	return &postgres{pool: pool, channel: "warren_" + shard}, nil
+	return &postgres{pool: pool, schema: shard, channel: "warren_" + shard}, nil
 }
 
 // migrationDriver returns golang-migrate's driver for the shard's schema; closing it
 // leaves the pool open.
-func (p *postgres) migrationDriver(shard string) (database.Driver, error) {
-	return migratepgx.WithInstance(stdlib.OpenDBFromPool(p.pool), &migratepgx.Config{SchemaName: shard})
+func (p *postgres) migrationDriver() (database.Driver, error) {
+	return migratepgx.WithInstance(stdlib.OpenDBFromPool(p.pool), &migratepgx.Config{SchemaName: p.schema})
 }
 
 func (p *postgres) close() { p.pool.Close() }

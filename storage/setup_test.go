@@ -56,13 +56,7 @@ func newCountingBackend(t testing.TB, kind string, cfg Config) (*Backend, *count
 	b := newBackend(t, kind, cfg) // creates and migrates the shard
 	cfg = b.cfg
 	b.Close()
-	var db dialect
-	var err error
-	if kind == "postgres" {
-		db, err = openPostgres(ctx, cfg.Storage, cfg.Shard)
-	} else {
-		db, err = openSQLite(ctx, sqlitePath(cfg.Storage))
-	}
+	db, _, err := openDialect(ctx, cfg.Storage, cfg.Shard)
 	if err != nil {
 		t.Fatal(err)
 	}

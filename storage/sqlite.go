@@ -83,9 +83,10 @@ func openSQLite(ctx context.Context, path string) (*sqlite, error) {
 	return &sqlite{path: path, writer: writer, reader: reader, checkpointer: checkpointer}, nil
 }
 
-// sqliteMigrationDriver returns golang-migrate's driver on a connection of its own to
+// migrationDriver returns golang-migrate's driver on a connection of its own to
 // the file; closing the driver closes it.
-func sqliteMigrationDriver(path string) (database.Driver, error) {
+func (s *sqlite) migrationDriver() (database.Driver, error) {
+	path := s.path
 	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000&_journal_mode=WAL")
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
