@@ -104,16 +104,10 @@ func rootRBAC() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 // describes the running server, is brought up to date.
 func Bootstrap(ctx context.Context, stores Stores, shard, url string) error {
 	inside := in(ctx, logicalcluster.Root)
-	root := &corev1alpha1.LogicalCluster{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: corev1alpha1.LogicalClusterName,
-			Annotations: map[string]string{
-				core.LogicalClusterPathAnnotationKey:            string(RootPath),
-				tenancyv1alpha1.LogicalClusterTypeAnnotationKey: string(RootPath) + separator + Root,
-				corev1alpha1.LogicalClusterShardAnnotationKey:   shard,
-			},
-		},
-		Status: corev1alpha1.LogicalClusterStatus{Phase: corev1alpha1.LogicalClusterPhaseReady, URL: url + clustersPrefix + string(logicalcluster.Root)},
+	root, err := newLogicalCluster(logicalcluster.Root, RootPath, tenancyv1alpha1.WorkspaceTypeReference{Name: Root, Path: string(RootPath)},
+		shard, url, corev1alpha1.LogicalClusterPhaseReady, nil, nil)
+	if err != nil {
+		return err
 	}
 	create := func(what string, store rest.Creater, obj runtime.Object) error {
 		if _, err := store.Create(inside, obj, rest.ValidateAllObjectFunc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

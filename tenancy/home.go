@@ -14,7 +14,6 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	kcpcrypto "github.com/kcp-dev/apimachinery/v2/pkg/util/crypto"
-	"github.com/kcp-dev/sdk/apis/core"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 
@@ -25,6 +24,9 @@ import (
 // caller's home workspace: GET /clusters/root/apis/tenancy.kcp.io/v1alpha1/workspaces/~,
 // what kcp's `kubectl ws ~` asks.
 const HomeWorkspace = "~"
+
+// homeType is the type of every home workspace.
+var homeType = tenancyv1alpha1.WorkspaceTypeReference{Name: Home, Path: string(RootPath)}
 
 // homeStall is how long a home may stay Initializing, made by a request that
 // is still at it, before another request takes the initialisation over.
@@ -86,7 +88,7 @@ func (h *Homes) Get(ctx context.Context, u user.Info) (*tenancyv1alpha1.Workspac
 	return &tenancyv1alpha1.Workspace{
 		ObjectMeta: metav1.ObjectMeta{Name: corev1alpha1.LogicalClusterName, CreationTimestamp: lc.CreationTimestamp},
 		Spec: tenancyv1alpha1.WorkspaceSpec{
-			Type:    &tenancyv1alpha1.WorkspaceTypeReference{Name: Home, Path: string(RootPath)},
+			Type:    homeType.DeepCopy(),
 			Cluster: string(name),
 			URL:     lc.Status.URL,
 		},
@@ -129,29 +131,9 @@ func (h *Homes) create(ctx context.Context, u user.Info, name logicalcluster.Nam
 		return nil, false, err
 	}
 	owner := userInfo(u)
-	ownerJSON, err := ownerAnnotation(owner)
+	lc, err = newLogicalCluster(name, HomePath(u.GetName()), homeType, h.shard, h.url, corev1alpha1.LogicalClusterPhaseInitializing, initializers, &owner)
 	if err != nil {
 		return nil, false, err
-	}
-	lc = &corev1alpha1.LogicalCluster{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: corev1alpha1.LogicalClusterName,
-			Annotations: map[string]string{
-				core.LogicalClusterPathAnnotationKey:                    string(HomePath(u.GetName())),
-				tenancyv1alpha1.LogicalClusterTypeAnnotationKey:         string(RootPath) + separator + Home,
-				corev1alpha1.LogicalClusterShardAnnotationKey:           h.shard,
-				tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey: ownerJSON,
-			},
-		},
-		Spec: corev1alpha1.LogicalClusterSpec{
-			CreatedBy:    &corev1alpha1.OwnerUserInfo{Username: owner.Username, UID: owner.UID, Groups: owner.Groups, Extra: owner.Extra},
-			Initializers: initializers,
-		},
-		Status: corev1alpha1.LogicalClusterStatus{
-			Phase:        corev1alpha1.LogicalClusterPhaseInitializing,
-			URL:          h.url + clustersPrefix + string(name),
-			Initializers: initializers,
-		},
 	}
 	obj, err := h.stores.LogicalClusters.Create(in(ctx, name), lc, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -184,7 +166,7 @@ func (h *Homes) initialize(ctx context.Context, u user.Info, name logicalcluster
 
 // types returns the type home and those it extends.
 func (h *Homes) types(ctx context.Context) ([]*tenancyv1alpha1.WorkspaceType, error) {
-	wt, err := h.index.Type(ctx, tenancyv1alpha1.WorkspaceTypeReference{Name: Home, Path: string(RootPath)})
+	wt, err := h.index.Type(ctx, homeType)
 	if err != nil {
 		return nil, fmt.Errorf("the workspace type root:home: %w", err)
 	}

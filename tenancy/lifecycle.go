@@ -153,34 +153,16 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	}
 	name := logicalcluster.Name(ws.Spec.Cluster)
 	inside := in(ctx, name)
-	lc := &corev1alpha1.LogicalCluster{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: corev1alpha1.LogicalClusterName,
-			Annotations: map[string]string{
-				core.LogicalClusterPathAnnotationKey:            string(p.Path.Join(ws.Name)),
-				tenancyv1alpha1.LogicalClusterTypeAnnotationKey: typeName(*ws.Spec.Type),
-				corev1alpha1.LogicalClusterShardAnnotationKey:   l.shard,
-			},
-		},
-		Spec: corev1alpha1.LogicalClusterSpec{
-			Owner: &corev1alpha1.LogicalClusterOwner{
-				APIVersion: tenancyv1alpha1.SchemeGroupVersion.String(),
-				Resource:   "workspaces",
-				Name:       ws.Name,
-				Cluster:    string(parent),
-				UID:        ws.UID,
-			},
-			Initializers: initializers,
-		},
-		Status: corev1alpha1.LogicalClusterStatus{
-			Phase:        corev1alpha1.LogicalClusterPhaseInitializing,
-			URL:          l.url + clustersPrefix + string(name),
-			Initializers: initializers,
-		},
+	lc, err := newLogicalCluster(name, p.Path.Join(ws.Name), *ws.Spec.Type, l.shard, l.url, corev1alpha1.LogicalClusterPhaseInitializing, initializers, owner)
+	if err != nil {
+		return err
 	}
-	if owner != nil {
-		lc.Annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey] = ws.Annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey]
-		lc.Spec.CreatedBy = &corev1alpha1.OwnerUserInfo{Username: owner.Username, UID: owner.UID, Groups: owner.Groups, Extra: owner.Extra}
+	lc.Spec.Owner = &corev1alpha1.LogicalClusterOwner{
+		APIVersion: tenancyv1alpha1.SchemeGroupVersion.String(),
+		Resource:   "workspaces",
+		Name:       ws.Name,
+		Cluster:    string(parent),
+		UID:        ws.UID,
 	}
 	obj, err := l.stores.LogicalClusters.Create(inside, lc, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -205,6 +187,35 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	}
 	// Serve the cluster from now on, not from when the change is seen.
 	return l.index.Stored(name, ready)
+}
+
+// newLogicalCluster returns the LogicalCluster of cluster name, at path, of
+// type typ, on shard at url, in phase with initializers, made by owner (nil:
+// by nobody, or by an admin): what kcp records of a logical cluster, its path,
+// type, shard and creator in annotations.
+func newLogicalCluster(name logicalcluster.Name, path Path, typ tenancyv1alpha1.WorkspaceTypeReference, shard, url string,
+	phase corev1alpha1.LogicalClusterPhaseType, initializers []corev1alpha1.LogicalClusterInitializer, owner *authenticationv1.UserInfo) (*corev1alpha1.LogicalCluster, error) {
+	lc := &corev1alpha1.LogicalCluster{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: corev1alpha1.LogicalClusterName,
+			Annotations: map[string]string{
+				core.LogicalClusterPathAnnotationKey:            string(path),
+				tenancyv1alpha1.LogicalClusterTypeAnnotationKey: typeName(typ),
+				corev1alpha1.LogicalClusterShardAnnotationKey:   shard,
+			},
+		},
+		Spec:   corev1alpha1.LogicalClusterSpec{Initializers: initializers},
+		Status: corev1alpha1.LogicalClusterStatus{Phase: phase, URL: url + clustersPrefix + string(name), Initializers: initializers},
+	}
+	if owner != nil {
+		annotation, err := ownerAnnotation(*owner)
+		if err != nil {
+			return nil, err
+		}
+		lc.Annotations[tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey] = annotation
+		lc.Spec.CreatedBy = &corev1alpha1.OwnerUserInfo{Username: owner.Username, UID: owner.UID, Groups: owner.Groups, Extra: owner.Extra}
+	}
+	return lc, nil
 }
 
 // initializersOf are the initializers of a workspace of types (a type and
