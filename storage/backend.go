@@ -85,22 +85,28 @@ func isPostgres(storage string) bool {
 }
 
 // openDialect opens the database a storage location names — PostgreSQL for a
-// postgres:// URL, whose schema shard holds the shard, else a SQLite file — and
-// names its dialect. It is the one place that tells them apart.
-func openDialect(ctx context.Context, location, shard string) (dialect, string, error) {
+// postgres:// URL, whose schema shard holds the shard, else a SQLite file. It
+// is the one place that tells them apart.
+func openDialect(ctx context.Context, location, shard string) (dialect, error) {
 	if isPostgres(location) {
 		if !shardName.MatchString(shard) {
-			return nil, "", fmt.Errorf("invalid shard name %q: want lower-case letters, digits and _, at most 48, not starting with a digit", shard)
+			return nil, fmt.Errorf("invalid shard name %q: want lower-case letters, digits and _, at most 48, not starting with a digit", shard)
 		}
 		db, err := openPostgres(ctx, location, shard)
-		return db, "postgres", err
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
 	}
 	path := strings.TrimPrefix(location, "sqlite://")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, "", fmt.Errorf("creating the directory of %s: %w", path, err)
+		return nil, fmt.Errorf("creating the directory of %s: %w", path, err)
 	}
 	db, err := openSQLite(ctx, path)
-	return db, "sqlite", err
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
 
 // Backend is one shard's storage: the database, the writer that commits every
@@ -108,7 +114,7 @@ func openDialect(ctx context.Context, location, shard string) (dialect, string, 
 // for any number of resources share one Backend.
 type Backend struct {
 	cfg Config
-	db  dialect
+	db  *tables
 	hub *hub
 
 	writes chan *write
@@ -137,7 +143,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}); err != nil {
 		return nil, err
 	}
-	db, _, err := openDialect(ctx, cfg.Storage, cfg.Shard)
+	db, err := openDialect(ctx, cfg.Storage, cfg.Shard)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +151,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 }
 
 // serve starts serving a completed configuration's shard from db, which it owns.
-func serve(ctx context.Context, cfg Config, db dialect) (*Backend, error) {
+func serve(ctx context.Context, cfg Config, d dialect) (*Backend, error) {
+	db := &tables{d}
 	current, compacted, err := db.revisions(ctx)
 	if err != nil {
 		db.close()
@@ -211,10 +218,11 @@ func (b *Backend) Close() {
 // Migrate runs fn on golang-migrate set up for the shard's schema, for operators
 // (`warren migrate`) and for Open.
 func Migrate(ctx context.Context, location, shard string, fn func(*migrate.Migrate) error) error {
-	db, dialectName, err := openDialect(ctx, location, shard)
+	db, err := openDialect(ctx, location, shard)
 	if err != nil {
 		return err
 	}
+	dialectName := db.name()
 	defer db.close()
 	driver, err := db.migrationDriver()
 	if err != nil {

@@ -312,9 +312,11 @@ type countingDialect struct {
 	lists atomic.Uint64
 }
 
-func (d *countingDialect) list(ctx context.Context, q listQuery) (page, error) {
-	d.lists.Add(1)
-	return d.dialect.list(ctx, q)
+func (d *countingDialect) query(ctx context.Context, sql string, args ...any) (cursor, error) {
+	if sql == sqlPage || sql == sqlPageAt {
+		d.lists.Add(1)
+	}
+	return d.dialect.query(ctx, sql, args...)
 }
 
 // transformerSwap lets upstream's tests replace the store's transformer.

@@ -7,41 +7,28 @@ import (
 	"github.com/golang-migrate/migrate/v4/database"
 )
 
-// dialect is everything the store needs from a database. The store's logic (revisions,
-// preconditions, watch, compaction) is written once against it; each database is one
-// small file of SQL behind it.
-//
-// Every method that reads more than one thing reads it from one snapshot.
+// dialect is what one database adds to the shard's tables (tables.go): a way to
+// run a statement, the write path, and what only that database has. It is
+// narrow on purpose: what a read means — which rows are live at a revision, how
+// a page ends, what a compacted revision refuses — is decided once, in tables.go,
+// in SQL that both databases run as written.
 type dialect interface {
-	// get returns the live row under key (nil if there is none) and the shard's
-	// current revision.
-	get(ctx context.Context, key string) (*row, int64, error)
-	// list reads a page of live rows in key order, at the current revision or, if
-	// q.revision is set, at that revision. It returns errCompacted if that revision
-	// was compacted and a futureRevisionError if it is newer than the current one.
-	list(ctx context.Context, q listQuery) (page, error)
-	// stats counts the live rows in r and sums the sizes of their values.
-	stats(ctx context.Context, r keyRange) (count, bytes int64, err error)
-	// events returns up to limit changes of keys in r with revisions after `after`, in
-	// revision order; errCompacted if changes after `after` have been compacted.
-	events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error)
-	// rowCounts counts the rows of the objects and the log table.
-	rowCounts(ctx context.Context) (objects, log int64, err error)
-	// revisions returns the current and the compacted revision.
-	revisions(ctx context.Context) (current, compacted int64, err error)
+	// name is the database's name in golang-migrate ("postgres", "sqlite").
+	name() string
+	// query runs one read statement. A statement reads one snapshot, on either
+	// database, so a read that must be consistent is one statement.
+	query(ctx context.Context, sql string, args ...any) (cursor, error)
+	// exec runs one statement that writes, as a transaction of its own, and
+	// returns how many rows it changed.
+	exec(ctx context.Context, sql string, args ...any) (int64, error)
 	// writeBatch commits one batch of writes in one transaction. Holding the
 	// shard's write lock, it reads the current revision and the live rows under
 	// keys, asks decide what to write, writes it and commits. If decide returns
 	// no log entries, nothing is written.
 	writeBatch(ctx context.Context, keys []string, decide func(current int64, live map[string]row) batchWrite) error
-	// compact forgets the changes up to and including revision.
-	compact(ctx context.Context, revision int64) error
-	// expired returns up to limit live rows whose TTL ran out at or before now
-	// (Unix milliseconds), soonest first.
-	expired(ctx context.Context, now int64, limit int) ([]row, error)
-	// clusterRows returns the keys and revisions (no values) of up to limit live
-	// rows whose cluster column is exactly cluster, read through the cluster's index.
-	clusterRows(ctx context.Context, cluster string, limit int) ([]row, error)
+	// reclaim is called after a compaction deleted log rows, to give their
+	// space back where the database does not do so by itself.
+	reclaim(ctx context.Context) error
 	// databaseBytes is the space the shard's database takes on disk.
 	databaseBytes(ctx context.Context) (int64, error)
 	// listen announces the revisions other processes commit until ctx ends;
@@ -52,6 +39,15 @@ type dialect interface {
 	// connection of its own that closing the driver closes.
 	migrationDriver() (database.Driver, error)
 	close()
+}
+
+// cursor is a statement's result, read row by row: what pgx.Rows and
+// database/sql's Rows both are.
+type cursor interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
 }
 
 // row is one live object as stored.

@@ -106,29 +106,12 @@ func storeAll(ctx context.Context, t testing.TB, objects []object) {
 	}
 }
 
-// rawDialect is the database under a test's wrappers.
-func rawDialect(db dialect) dialect {
-	if h, ok := db.(*hookedDialect); ok {
-		return h.dialect
-	}
-	return db
-}
-
 // clusterRowCount counts the objects rows of a cluster with SQL of its own.
 func clusterRowCount(t testing.TB, b *Backend, cluster string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	var n int64
-	var err error
-	switch db := rawDialect(b.db).(type) {
-	case *sqlite:
-		err = db.reader.QueryRowContext(ctx, `SELECT count(*) FROM objects WHERE cluster = ?1`, cluster).Scan(&n)
-	case *postgres:
-		err = db.pool.QueryRow(ctx, `SELECT count(*) FROM objects WHERE cluster = $1`, cluster).Scan(&n)
-	default:
-		t.Fatalf("no SQL for %T", db)
-	}
-	if err != nil {
+	if err := b.db.one(ctx, []any{&n}, `SELECT count(*) FROM objects WHERE cluster = $1`, cluster); err != nil {
 		t.Fatalf("counting the rows of cluster %q: %v", cluster, err)
 	}
 	return n
@@ -471,10 +454,23 @@ type hookedDialect struct {
 	after func()
 }
 
-func (d *hookedDialect) clusterRows(ctx context.Context, cluster string, limit int) ([]row, error) {
-	rows, err := d.dialect.clusterRows(ctx, cluster, limit)
-	d.once.Do(d.after)
-	return rows, err
+func (d *hookedDialect) query(ctx context.Context, sql string, args ...any) (cursor, error) {
+	rs, err := d.dialect.query(ctx, sql, args...)
+	if err != nil || sql != sqlClusterRows {
+		return rs, err
+	}
+	return &hookedRows{cursor: rs, after: func() { d.once.Do(d.after) }}, nil
+}
+
+// hookedRows calls after once the rows have been read.
+type hookedRows struct {
+	cursor
+	after func()
+}
+
+func (r *hookedRows) Close() {
+	r.cursor.Close()
+	r.after()
 }
 
 // newHookedBackend is newBackend with the hooked dialect.
@@ -485,7 +481,7 @@ func newHookedBackend(t *testing.T, kind string, h *hookedDialect) *Backend {
 	cfg := b.cfg
 	b.Close()
 	var err error
-	h.dialect, _, err = openDialect(ctx, cfg.Storage, cfg.Shard)
+	h.dialect, err = openDialect(ctx, cfg.Storage, cfg.Shard)
 	if err != nil {
 		t.Fatal(err)
 	}

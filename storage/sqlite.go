@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/golang-migrate/migrate/v4/database"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
@@ -28,6 +29,8 @@ type sqlite struct {
 	// wait for readers of old snapshots (a long list) gives up and is tried
 	// again at the next compaction, so writes never queue behind it.
 	checkpointer *sql.DB
+	// statements holds the prepared read statements by their text.
+	statements sync.Map
 }
 
 func openSQLite(ctx context.Context, path string) (*sqlite, error) {
@@ -100,259 +103,67 @@ func (s *sqlite) migrationDriver() (database.Driver, error) {
 }
 
 func (s *sqlite) close() {
+	s.statements.Range(func(_, stmt any) bool {
+		stmt.(*sql.Stmt).Close()
+		return true
+	})
 	s.checkpointer.Close()
 	s.reader.Close()
 	s.writer.Close()
 }
 
-func (s *sqlite) get(ctx context.Context, key string) (*row, int64, error) {
-	var current int64
-	var revision sql.NullInt64
-	var value []byte
-	err := s.reader.QueryRowContext(ctx,
-		`SELECT r.current, o.revision, o.value
-		   FROM revision r LEFT JOIN objects o ON o.key = ?1
-		  WHERE r.id = 1`, key).Scan(&current, &revision, &value)
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading %q: %w", key, err)
-	}
-	if !revision.Valid {
-		return nil, current, nil
-	}
-	return &row{key: key, revision: revision.Int64, value: value}, current, nil
-}
+func (s *sqlite) name() string { return "sqlite" }
 
-// readOnly runs fn in a transaction: in WAL mode it reads one snapshot throughout.
-func (s *sqlite) readOnly(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.reader.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	return fn(tx)
-}
-
-func (s *sqlite) list(ctx context.Context, q listQuery) (page, error) {
-	var pg page
-	err := s.readOnly(ctx, func(tx *sql.Tx) error {
-		var current, compacted int64
-		if err := tx.QueryRowContext(ctx, `SELECT current, compacted FROM revision WHERE id = 1`).Scan(&current, &compacted); err != nil {
-			return err
-		}
-		if q.revision > current {
-			return &futureRevisionError{current: current}
-		}
-		if q.revision > 0 && q.revision < compacted {
-			return errCompacted
-		}
-		limit := int64(-1) // SQLite reads a negative limit as none
-		if q.limit > 0 {
-			limit = q.limit + 1
-		}
-		var err error
-		if q.revision == 0 {
-			pg.revision = current
-			pg.rows, err = scanRows(tx.QueryContext(ctx,
-				`SELECT key, revision, value FROM objects
-				  WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3`, q.r.start, q.r.end, limit))
-		} else {
-			pg.revision = q.revision
-			pg.rows, err = sqliteRowsAt(ctx, tx, q.r, q.revision, limit)
-		}
-		if err != nil {
-			return err
-		}
-		if q.limit > 0 && int64(len(pg.rows)) > q.limit {
-			pg.rows, pg.more = pg.rows[:q.limit], true
-		}
-		if !pg.more || q.count == 0 {
-			return nil
-		}
-		if q.revision == 0 {
-			return tx.QueryRowContext(ctx,
-				`SELECT count(*) FROM (SELECT 1 FROM objects WHERE key >= ?1 AND key < ?2 LIMIT ?3)`,
-				q.r.start, q.r.end, q.count).Scan(&pg.count)
-		}
-		pg.count, err = sqliteCountAt(ctx, tx, q.r, q.revision, q.count)
-		return err
-	})
-	if err != nil {
-		return page{}, fmt.Errorf("listing [%q, %q): %w", q.r.start, q.r.end, err)
-	}
-	return pg, nil
-}
-
-// sqliteRowsAt reads the first rows live at revision R in r: those in objects and
-// unchanged since R, and those the first change after R (the one whose previous
-// revision is at or before R) replaced or deleted. Changes are read only up to the
-// last key the page can reach, so a page costs O(page + the history of its keys).
-func sqliteRowsAt(ctx context.Context, tx *sql.Tx, r keyRange, revision, limit int64) ([]row, error) {
-	unchanged, err := scanRows(tx.QueryContext(ctx,
-		`SELECT key, revision, value FROM objects
-		  WHERE key >= ?1 AND key < ?2 AND revision <= ?3 ORDER BY key LIMIT ?4`, r.start, r.end, revision, limit))
+// query reads on one of the read-only connections; in WAL mode a statement
+// reads one snapshot, beside the writer.
+func (s *sqlite) query(ctx context.Context, query string, args ...any) (cursor, error) {
+	stmt, err := s.prepared(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	// Keys hold no NUL, so "at most key K" is "before K+\x01", one bound the
-	// index can use.
-	until := r.end
-	if limit > 0 && int64(len(unchanged)) >= limit {
-		until = unchanged[len(unchanged)-1].key + "\x01"
-	}
-	changed, err := scanRows(tx.QueryContext(ctx,
-		`SELECT key, prev_revision, prev_value FROM log
-		  WHERE key >= ?1 AND key < ?2 AND revision > ?3 AND prev_revision BETWEEN 1 AND ?3
-		  ORDER BY key`, r.start, until, revision))
+	rs, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
-	rows := mergeByKey(unchanged, changed)
-	if limit > 0 && int64(len(rows)) > limit {
-		rows = rows[:limit]
-	}
-	return rows, nil
+	return sqlRows{rs}, nil
 }
 
-// sqliteCountAt counts the rows live at revision R in r, exactly below limit; at
-// the limit it stops (and the caller knows only "at least").
-func sqliteCountAt(ctx context.Context, tx *sql.Tx, r keyRange, revision, limit int64) (int64, error) {
-	var unchanged, changed int64
-	if err := tx.QueryRowContext(ctx,
-		`SELECT count(*) FROM (SELECT 1 FROM objects WHERE key >= ?1 AND key < ?2 AND revision <= ?3 LIMIT ?4)`,
-		r.start, r.end, revision, limit).Scan(&unchanged); err != nil || unchanged >= limit {
-		return unchanged, err
+// prepared returns the read statement of query, prepared once: SQLite compiles
+// a statement on every use otherwise, which cost a one-cluster list a fifth of
+// its time. The callers' statements are a fixed set of constants (tables.go).
+func (s *sqlite) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt, ok := s.statements.Load(query); ok {
+		return stmt.(*sql.Stmt), nil
 	}
-	err := tx.QueryRowContext(ctx,
-		`SELECT count(*) FROM log WHERE key >= ?1 AND key < ?2 AND revision > ?3 AND prev_revision BETWEEN 1 AND ?3`,
-		r.start, r.end, revision).Scan(&changed)
-	return unchanged + changed, err
-}
-
-// mergeByKey merges two lists sorted by key; no key is in both.
-func mergeByKey(a, b []row) []row {
-	out := make([]row, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0].key < b[0].key {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return append(append(out, a...), b...)
-}
-
-func scanRows(rows *sql.Rows, err error) ([]row, error) {
+	stmt, err := s.reader.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []row
-	for rows.Next() {
-		var x row
-		if err := rows.Scan(&x.key, &x.revision, &x.value); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
+	if prior, loaded := s.statements.LoadOrStore(query, stmt); loaded {
+		stmt.Close()
+		return prior.(*sql.Stmt), nil
 	}
-	return out, rows.Err()
+	return stmt, nil
 }
 
-func (s *sqlite) stats(ctx context.Context, r keyRange) (count, bytes int64, err error) {
-	err = s.reader.QueryRowContext(ctx,
-		`SELECT count(*), coalesce(sum(length(value)), 0) FROM objects WHERE key >= ?1 AND key < ?2`,
-		r.start, r.end).Scan(&count, &bytes)
+// sqlRows is database/sql's Rows as a cursor.
+type sqlRows struct{ *sql.Rows }
+
+// Close ends the statement; an error of the statement is in Err.
+func (r sqlRows) Close() { r.Rows.Close() }
+
+// exec runs on the writer connection, the file's only writing one, so it
+// queues behind write batches, and they behind it, each statement short.
+func (s *sqlite) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.writer.ExecContext(ctx, query, args...)
 	if err != nil {
-		return 0, 0, fmt.Errorf("counting [%q, %q): %w", r.start, r.end, err)
+		return 0, err
 	}
-	return count, bytes, nil
+	return res.RowsAffected()
 }
 
-func (s *sqlite) events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error) {
-	var events []event
-	err := s.readOnly(ctx, func(tx *sql.Tx) error {
-		var compacted int64
-		if err := tx.QueryRowContext(ctx, `SELECT compacted FROM revision WHERE id = 1`).Scan(&compacted); err != nil {
-			return err
-		}
-		if after < compacted {
-			return errCompacted
-		}
-		// Each change comes with the value it wrote: the objects row if that
-		// version is current, else the previous value kept by the key's next change.
-		rows, err := tx.QueryContext(ctx,
-			`SELECT l.revision, l.key,
-			        CASE WHEN NOT l.deleted THEN coalesce(
-			             (SELECT o.value FROM objects o WHERE o.key = l.key AND o.revision = l.revision),
-			             (SELECT n.prev_value FROM log n WHERE n.key = l.key AND n.revision > l.revision
-			               ORDER BY n.revision LIMIT 1)) END,
-			        l.prev_revision, l.prev_value
-			   FROM log l
-			  WHERE l.revision > ?1 AND l.key >= ?2 AND l.key < ?3 ORDER BY l.revision LIMIT ?4`,
-			after, r.start, r.end, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var e event
-			if err := rows.Scan(&e.revision, &e.key, &e.value, &e.prevRevision, &e.prevValue); err != nil {
-				return err
-			}
-			events = append(events, e)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading changes after revision %d: %w", after, err)
-	}
-	return events, nil
-}
-
-func (s *sqlite) rowCounts(ctx context.Context) (objects, log int64, err error) {
-	err = s.reader.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM log)`).Scan(&objects, &log)
-	if err != nil {
-		return 0, 0, fmt.Errorf("counting rows: %w", err)
-	}
-	return objects, log, nil
-}
-
-func (s *sqlite) revisions(ctx context.Context) (current, compacted int64, err error) {
-	err = s.reader.QueryRowContext(ctx, `SELECT current, compacted FROM revision WHERE id = 1`).Scan(&current, &compacted)
-	if err != nil {
-		return 0, 0, fmt.Errorf("reading revisions: %w", err)
-	}
-	return current, compacted, nil
-}
-
-func (s *sqlite) compact(ctx context.Context, revision int64) error {
-	// The writer connection is shared with write batches; each statement is its own
-	// short transaction, so batches interleave with the chunks.
-	res, err := s.writer.ExecContext(ctx,
-		`UPDATE revision SET compacted = ?1 WHERE id = 1 AND compacted < ?1 AND current >= ?1`, revision)
-	if err != nil {
-		return fmt.Errorf("compacting to revision %d: %w", revision, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err
-	}
-	for {
-		res, err := s.writer.ExecContext(ctx,
-			`DELETE FROM log WHERE revision IN
-			   (SELECT revision FROM log WHERE revision <= ?1 ORDER BY revision LIMIT ?2)`,
-			revision, compactChunk)
-		if err != nil {
-			return fmt.Errorf("deleting changes up to revision %d: %w", revision, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("deleting changes up to revision %d: %w", revision, err)
-		}
-		if n < compactChunk {
-			break
-		}
-	}
-	return s.checkpoint(ctx)
-}
+// reclaim checkpoints the WAL, which compaction's deletions grew.
+func (s *sqlite) reclaim(ctx context.Context) error { return s.checkpoint(ctx) }
 
 // checkpoint gives the WAL back to the file system once the compaction's
 // deletions are in the database. PASSIVE copies what it can without taking the
@@ -377,45 +188,6 @@ func (s *sqlite) checkpoint(ctx context.Context) error {
 func isBusy(err error) bool {
 	var e *sqlitedriver.Error
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
-}
-
-func (s *sqlite) expired(ctx context.Context, now int64, limit int) ([]row, error) {
-	rows, err := s.reader.QueryContext(ctx,
-		`SELECT key, revision FROM objects WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2`, now, limit)
-	if err != nil {
-		return nil, fmt.Errorf("finding expired objects: %w", err)
-	}
-	defer rows.Close()
-	var out []row
-	for rows.Next() {
-		var x row
-		if err := rows.Scan(&x.key, &x.revision); err != nil {
-			return nil, fmt.Errorf("finding expired objects: %w", err)
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
-}
-
-func (s *sqlite) clusterRows(ctx context.Context, cluster string, limit int) ([]row, error) {
-	rows, err := s.reader.QueryContext(ctx,
-		`SELECT key, revision FROM objects INDEXED BY objects_cluster WHERE cluster = ?1 LIMIT ?2`, cluster, limit)
-	if err != nil {
-		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
-	}
-	defer rows.Close()
-	var out []row
-	for rows.Next() {
-		var x row
-		if err := rows.Scan(&x.key, &x.revision); err != nil {
-			return nil, fmt.Errorf("reading the cluster's keys: %w", err)
-		}
-		out = append(out, x)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
-	}
-	return out, nil
 }
 
 // databaseBytes is the main file's pages, as a reader's snapshot sees them,
@@ -470,7 +242,7 @@ func (s *sqlite) writeBatch(ctx context.Context, keys []string, decide func(int6
 }
 
 func sqliteRows(ctx context.Context, tx *sql.Tx, keys []string) (map[string]row, error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT revision, value FROM objects WHERE key = ?1`)
+	stmt, err := tx.PrepareContext(ctx, `SELECT revision, value FROM objects WHERE key = $1`)
 	if err != nil {
 		return nil, fmt.Errorf("reading the batch's keys: %w", err)
 	}
@@ -492,7 +264,7 @@ func sqliteRows(ctx context.Context, tx *sql.Tx, keys []string) (map[string]row,
 
 func sqliteApply(ctx context.Context, tx *sql.Tx, w batchWrite) error {
 	insertLog, err := tx.PrepareContext(ctx,
-		`INSERT INTO log (revision, key, deleted, prev_revision, prev_value) VALUES (?1, ?2, ?3, ?4, ?5)`)
+		`INSERT INTO log (revision, key, deleted, prev_revision, prev_value) VALUES ($1, $2, $3, $4, $5)`)
 	if err != nil {
 		return fmt.Errorf("writing the log: %w", err)
 	}
@@ -504,7 +276,7 @@ func sqliteApply(ctx context.Context, tx *sql.Tx, w batchWrite) error {
 	}
 	upsert, err := tx.PrepareContext(ctx,
 		`INSERT INTO objects (key, cluster, namespace, name, revision, expires_at, value)
-		 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7)
 		 ON CONFLICT (key) DO UPDATE
 		    SET revision = excluded.revision, expires_at = excluded.expires_at, value = excluded.value`)
 	if err != nil {
@@ -518,11 +290,11 @@ func sqliteApply(ctx context.Context, tx *sql.Tx, w batchWrite) error {
 		}
 	}
 	for _, k := range w.deletes {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE key = ?1`, k); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE key = $1`, k); err != nil {
 			return fmt.Errorf("deleting %q: %w", k, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE revision SET current = ?1 WHERE id = 1`, w.revision); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE revision SET current = $1 WHERE id = 1`, w.revision); err != nil {
 		return fmt.Errorf("moving the revision to %d: %w", w.revision, err)
 	}
 	return nil

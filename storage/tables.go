@@ -1,0 +1,308 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// tables reads and compacts a shard's three tables — objects (the live rows),
+// log (every change since the compacted revision) and revision — with SQL
+// written once: PostgreSQL and SQLite both run every statement below as it is
+// ($1 binds the first argument on both). Each read is one statement, so it sees
+// one snapshot on either database; the revisions it checks come from the same
+// statement as the rows.
+//
+// Writes are the dialect's own (dialect.writeBatch): PostgreSQL pipelines a
+// batch as column arrays, SQLite steps prepared statements in process.
+type tables struct {
+	dialect
+}
+
+// noLimit is a LIMIT that limits nothing, on both databases.
+const noLimit = math.MaxInt64
+
+// compactChunk bounds how many log rows one DELETE removes, so that compacting a
+// long log never holds locks or builds WAL for long.
+const compactChunk = 10000
+
+const sqlRevisions = `SELECT current, compacted FROM revision WHERE id = 1`
+
+const sqlGet = `
+	SELECT r.current, o.revision, o.value
+	  FROM revision r LEFT JOIN objects o ON o.key = $1
+	 WHERE r.id = 1`
+
+// get returns the live row under key (nil if there is none) and the shard's
+// current revision.
+func (t *tables) get(ctx context.Context, key string) (*row, int64, error) {
+	var current int64
+	var revision *int64
+	var value []byte
+	if err := t.one(ctx, []any{&current, &revision, &value}, sqlGet, key); err != nil {
+		return nil, 0, fmt.Errorf("reading %q: %w", key, err)
+	}
+	if revision == nil {
+		return nil, current, nil
+	}
+	return &row{key: key, revision: *revision, value: value}, current, nil
+}
+
+// A page returns the revisions beside its rows (one row of NULLs when there are
+// none), so that the revision checks read the same snapshot as the rows.
+
+// sqlPage reads live rows of [$1, $2) in key order, at most $3; $4 asks for the
+// count of the range, up to $5.
+const sqlPage = `
+	WITH rev AS (` + sqlRevisions + `)
+	SELECT rev.current, rev.compacted,
+	       CASE WHEN $4 THEN (SELECT count(*) FROM
+	            (SELECT 1 FROM objects WHERE key >= $1 AND key < $2 LIMIT $5) c) END,
+	       page.key, page.revision, page.value
+	  FROM rev LEFT JOIN (
+	       SELECT key, revision, value FROM objects
+	        WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3) page ON true
+	 ORDER BY page.key`
+
+// sqlPageAt reads the rows of [$1, $2) live at revision R ($3), at most $4 in key
+// order. A row was live at R if it is in objects and unchanged since R, or if the
+// first change after R (the one whose previous revision is at or before R)
+// replaced or deleted it. The changes are read only up to the last key the page
+// can reach: the limit-th unchanged row bounds it. So a page costs O(page + the
+// history of its keys), not the history of the whole rest of the range. $5 asks
+// for the count of the range at R, up to $6.
+const sqlPageAt = `
+	WITH rev AS (` + sqlRevisions + `),
+	cur AS MATERIALIZED (
+	     SELECT key, revision, value FROM objects
+	      WHERE key >= $1 AND key < $2 AND revision <= $3 ORDER BY key LIMIT $4),
+	bound AS (SELECT CASE WHEN count(*) >= $4 THEN max(key) END AS last FROM cur),
+	old AS (
+	     SELECT key, prev_revision AS revision, prev_value AS value FROM log
+	      WHERE key >= $1 AND key < $2 AND key <= coalesce((SELECT last FROM bound), $2)
+	        AND revision > $3 AND prev_revision BETWEEN 1 AND $3),
+	page AS (
+	     SELECT key, revision, value FROM cur UNION ALL
+	     SELECT key, revision, value FROM old ORDER BY key LIMIT $4)
+	SELECT rev.current, rev.compacted,
+	       CASE WHEN $5 THEN (` + sqlCountAt + `) END,
+	       page.key, page.revision, page.value
+	  FROM rev LEFT JOIN page ON true
+	 ORDER BY page.key`
+
+// sqlCountAt counts the rows live at R, exactly below the cap ($6); at the cap it
+// stops (and the caller knows only "at least").
+const sqlCountAt = `
+	SELECT CASE WHEN n >= $6 THEN n ELSE n + (
+	         SELECT count(*) FROM log
+	          WHERE key >= $1 AND key < $2 AND revision > $3 AND prev_revision BETWEEN 1 AND $3) END
+	  FROM (SELECT count(*) AS n FROM (
+	          SELECT 1 FROM objects WHERE key >= $1 AND key < $2 AND revision <= $3 LIMIT $6) live) c`
+
+// list reads a page of live rows in key order, at the current revision or, if
+// q.revision is set, at that revision. It returns errCompacted if that revision
+// was compacted and a futureRevisionError if it is newer than the current one.
+func (t *tables) list(ctx context.Context, q listQuery) (page, error) {
+	// One row more than asked tells whether the range holds more.
+	limit := int64(noLimit)
+	if q.limit > 0 {
+		limit = q.limit + 1
+	}
+	var pg page
+	var current, compacted int64
+	var count *int64
+	var key *string
+	var revision *int64
+	var value []byte
+	collect := func() error {
+		if key != nil {
+			pg.rows = append(pg.rows, row{key: *key, revision: *revision, value: value})
+		}
+		return nil
+	}
+	dest := []any{&current, &compacted, &count, &key, &revision, &value}
+	var err error
+	if q.revision == 0 {
+		err = t.each(ctx, dest, collect, sqlPage, q.r.start, q.r.end, limit, q.count > 0, q.count)
+	} else {
+		err = t.each(ctx, dest, collect, sqlPageAt, q.r.start, q.r.end, q.revision, limit, q.count > 0, q.count)
+	}
+	if err != nil {
+		return page{}, fmt.Errorf("listing [%q, %q): %w", q.r.start, q.r.end, err)
+	}
+	if q.revision > current {
+		return page{}, &futureRevisionError{current: current}
+	}
+	if q.revision > 0 && q.revision < compacted {
+		return page{}, errCompacted
+	}
+	pg.revision = q.revision
+	if pg.revision == 0 {
+		pg.revision = current
+	}
+	if q.limit > 0 && int64(len(pg.rows)) > q.limit {
+		pg.rows, pg.more = pg.rows[:q.limit], true
+	}
+	if count != nil {
+		pg.count = *count
+	}
+	return pg, nil
+}
+
+// stats counts the live rows in r and sums the sizes of their values.
+func (t *tables) stats(ctx context.Context, r keyRange) (count, bytes int64, err error) {
+	err = t.one(ctx, []any{&count, &bytes},
+		`SELECT count(*), coalesce(sum(length(value)), 0) FROM objects WHERE key >= $1 AND key < $2`,
+		r.start, r.end)
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting [%q, %q): %w", r.start, r.end, err)
+	}
+	return count, bytes, nil
+}
+
+// sqlEvents reads changes with the value each wrote: the objects row if that
+// version is current, else the previous value kept by the key's next change.
+const sqlEvents = `
+	WITH rev AS (SELECT compacted FROM revision WHERE id = 1)
+	SELECT rev.compacted, e.revision, e.key, e.value, e.prev_revision, e.prev_value
+	  FROM rev LEFT JOIN (
+	       SELECT l.revision, l.key, l.prev_revision, l.prev_value,
+	              CASE WHEN NOT l.deleted THEN coalesce(
+	                   (SELECT o.value FROM objects o WHERE o.key = l.key AND o.revision = l.revision),
+	                   (SELECT n.prev_value FROM log n WHERE n.key = l.key AND n.revision > l.revision
+	                     ORDER BY n.revision LIMIT 1)) END AS value
+	         FROM log l
+	        WHERE l.revision > $1 AND l.key >= $2 AND l.key < $3 ORDER BY l.revision LIMIT $4) e ON true
+	 ORDER BY e.revision`
+
+// events returns up to limit changes of keys in r with revisions after `after`, in
+// revision order; errCompacted if changes after `after` have been compacted.
+func (t *tables) events(ctx context.Context, after int64, r keyRange, limit int) ([]event, error) {
+	var events []event
+	var compacted int64
+	var revision, prevRevision *int64
+	var key *string
+	var value, prevValue []byte
+	err := t.each(ctx, []any{&compacted, &revision, &key, &value, &prevRevision, &prevValue}, func() error {
+		if revision != nil {
+			events = append(events, event{revision: *revision, key: *key, value: value, prevRevision: *prevRevision, prevValue: prevValue})
+		}
+		return nil
+	}, sqlEvents, after, r.start, r.end, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading changes after revision %d: %w", after, err)
+	}
+	if after < compacted {
+		return nil, errCompacted
+	}
+	return events, nil
+}
+
+// rowCounts counts the rows of the objects and the log table.
+func (t *tables) rowCounts(ctx context.Context) (objects, log int64, err error) {
+	if err := t.one(ctx, []any{&objects, &log}, `SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM log)`); err != nil {
+		return 0, 0, fmt.Errorf("counting rows: %w", err)
+	}
+	return objects, log, nil
+}
+
+// revisions returns the current and the compacted revision.
+func (t *tables) revisions(ctx context.Context) (current, compacted int64, err error) {
+	if err := t.one(ctx, []any{&current, &compacted}, sqlRevisions); err != nil {
+		return 0, 0, fmt.Errorf("reading revisions: %w", err)
+	}
+	return current, compacted, nil
+}
+
+// compact forgets the changes up to and including revision, in chunks, each its
+// own transaction, so that writes interleave with them.
+func (t *tables) compact(ctx context.Context, revision int64) error {
+	// Readers check the compacted revision in the snapshot they read the log in, so
+	// once it moves no reader asks for the rows deleted below, whichever commits first.
+	n, err := t.exec(ctx,
+		`UPDATE revision SET compacted = $1 WHERE id = 1 AND compacted < $1 AND current >= $1`, revision)
+	if err != nil {
+		return fmt.Errorf("compacting to revision %d: %w", revision, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	for {
+		n, err := t.exec(ctx,
+			`DELETE FROM log WHERE revision IN
+			   (SELECT revision FROM log WHERE revision <= $1 ORDER BY revision LIMIT $2)`,
+			revision, compactChunk)
+		if err != nil {
+			return fmt.Errorf("deleting changes up to revision %d: %w", revision, err)
+		}
+		if n < compactChunk {
+			return t.reclaim(ctx)
+		}
+	}
+}
+
+const sqlExpired = `SELECT key, revision FROM objects WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2`
+
+// expired returns up to limit live rows (keys and revisions) whose TTL ran out at
+// or before now (Unix milliseconds), soonest first.
+func (t *tables) expired(ctx context.Context, now int64, limit int) ([]row, error) {
+	keys, err := t.keys(ctx, sqlExpired, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("finding expired objects: %w", err)
+	}
+	return keys, nil
+}
+
+const sqlClusterRows = `SELECT key, revision FROM objects WHERE cluster = $1 LIMIT $2`
+
+// clusterRows returns the keys and revisions (no values) of up to limit live
+// rows whose cluster column is exactly cluster, read through the cluster's index.
+func (t *tables) clusterRows(ctx context.Context, cluster string, limit int) ([]row, error) {
+	keys, err := t.keys(ctx, sqlClusterRows, cluster, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
+	}
+	return keys, nil
+}
+
+// keys reads rows of a key and a revision.
+func (t *tables) keys(ctx context.Context, sql string, args ...any) ([]row, error) {
+	var out []row
+	var x row
+	err := t.each(ctx, []any{&x.key, &x.revision}, func() error {
+		out = append(out, x)
+		return nil
+	}, sql, args...)
+	return out, err
+}
+
+// one reads the single row of a statement into dest.
+func (t *tables) one(ctx context.Context, dest []any, sql string, args ...any) error {
+	found := false
+	if err := t.each(ctx, dest, func() error { found = true; return nil }, sql, args...); err != nil {
+		return err
+	}
+	if !found {
+		return errors.New("the statement returned no row")
+	}
+	return nil
+}
+
+// each scans every row of a statement into dest and calls fn after each.
+func (t *tables) each(ctx context.Context, dest []any, fn func() error, sql string, args ...any) error {
+	rs, err := t.query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		if err := rs.Scan(dest...); err != nil {
+			return err
+		}
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return rs.Err()
+}
