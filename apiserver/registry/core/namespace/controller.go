@@ -39,8 +39,10 @@ func NewController(namespaces *REST, finalize *FinalizeREST, contents map[string
 	return &Controller{namespaces: namespaces, finalize: finalize, contents: contents}
 }
 
-// Run works until ctx ends.
+// Run works until ctx ends. It also retries the defaults of new namespaces
+// (REST.RetryDefaults).
 func (c *Controller) Run(ctx context.Context) {
+	go c.namespaces.RetryDefaults(ctx)
 	w := &clusterwatch.Controller{
 		Name:     "namespace",
 		Source:   c.namespaces,

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -20,6 +21,8 @@ import (
 // REST is the storage of namespaces.
 type REST struct {
 	*registry.REST
+	// defaults is nil when new namespaces start empty.
+	defaults *defaults
 }
 
 // FinalizeREST serves namespaces/finalize, which changes spec.finalizers only.
@@ -29,7 +32,8 @@ type FinalizeREST struct {
 
 // NewREST returns the storage of namespaces and of their finalize subresource.
 // created, if set, runs after a namespace is created, with the request's
-// context; it makes what every namespace starts with.
+// context; it makes what every namespace starts with, and must be idempotent:
+// when it fails, RetryDefaults runs it again.
 func NewREST(getter generic.RESTOptionsGetter, created func(ctx context.Context, ns *corev1.Namespace) error) (*REST, *FinalizeREST, error) {
 	r := registry.Resource{
 		GroupResource: corev1.Resource("namespaces"),
@@ -47,7 +51,16 @@ func NewREST(getter generic.RESTOptionsGetter, created func(ctx context.Context,
 	if err != nil {
 		return nil, nil, err
 	}
+	namespaces := &REST{REST: main}
 	if created != nil {
+		d := newDefaults(created, func(ctx context.Context, name string) (*corev1.Namespace, error) {
+			obj, err := main.Get(genericapirequest.WithNamespace(ctx, ""), name, &metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return obj.(*corev1.Namespace), nil
+		})
+		namespaces.defaults = d
 		main.BeginCreate = func(ctx context.Context, obj runtime.Object, opts *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
 			if dryrun.IsDryRun(opts.DryRun) {
 				return func(context.Context, bool) {}, nil
@@ -55,16 +68,22 @@ func NewREST(getter generic.RESTOptionsGetter, created func(ctx context.Context,
 			ns := obj.(*corev1.Namespace)
 			return func(ctx context.Context, success bool) {
 				if success {
-					// A failure leaves the namespace without its defaults, as
-					// Kubernetes' controllers may; the next create retries.
-					_ = created(ctx, ns)
+					d.created(ctx, ns)
 				}
 			}, nil
 		}
 	}
 	finalize := *main.Store
 	finalize.UpdateStrategy = finalizeStrategy()
-	return &REST{REST: main}, &FinalizeREST{store: &finalize}, nil
+	return namespaces, &FinalizeREST{store: &finalize}, nil
+}
+
+// RetryDefaults makes the defaults of new namespaces whose create could not
+// make them, until ctx ends.
+func (r *REST) RetryDefaults(ctx context.Context) {
+	if r.defaults != nil {
+		r.defaults.run(ctx)
+	}
 }
 
 // Delete marks a namespace Terminating; it is removed once its finalizers are.
