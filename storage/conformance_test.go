@@ -313,10 +313,22 @@ type countingDialect struct {
 }
 
 func (d *countingDialect) query(ctx context.Context, sql string, args ...any) (cursor, error) {
-	if sql == sqlPage || sql == sqlPageAt {
-		d.lists.Add(1)
+	return d.counted(d.dialect.query)(ctx, sql, args...)
+}
+
+func (d *countingDialect) snapshot(ctx context.Context, fn func(read queryFunc) error) error {
+	return d.dialect.snapshot(ctx, func(read queryFunc) error { return fn(d.counted(read)) })
+}
+
+// counted counts the page reads of read: each reads its rows with one of
+// these statements.
+func (d *countingDialect) counted(read queryFunc) queryFunc {
+	return func(ctx context.Context, sql string, args ...any) (cursor, error) {
+		if sql == sqlPage || sql == sqlUnchangedAt {
+			d.lists.Add(1)
+		}
+		return read(ctx, sql, args...)
 	}
-	return d.dialect.query(ctx, sql, args...)
 }
 
 // transformerSwap lets upstream's tests replace the store's transformer.

@@ -16,8 +16,11 @@ type dialect interface {
 	// name is the database's name in golang-migrate ("postgres", "sqlite").
 	name() string
 	// query runs one read statement. A statement reads one snapshot, on either
-	// database, so a read that must be consistent is one statement.
+	// database.
 	query(ctx context.Context, sql string, args ...any) (cursor, error)
+	// snapshot runs fn in a read-only transaction: every statement fn runs
+	// through read sees one snapshot.
+	snapshot(ctx context.Context, fn func(read queryFunc) error) error
 	// exec runs one statement that writes, as a transaction of its own, and
 	// returns how many rows it changed.
 	exec(ctx context.Context, sql string, args ...any) (int64, error)
@@ -40,6 +43,9 @@ type dialect interface {
 	migrationDriver() (database.Driver, error)
 	close()
 }
+
+// queryFunc runs one read statement.
+type queryFunc func(ctx context.Context, sql string, args ...any) (cursor, error)
 
 // cursor is a statement's result, read row by row: what pgx.Rows and
 // database/sql's Rows both are.

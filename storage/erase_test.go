@@ -111,7 +111,7 @@ func clusterRowCount(t testing.TB, b *Backend, cluster string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	var n int64
-	if err := b.db.one(ctx, []any{&n}, `SELECT count(*) FROM objects WHERE cluster = $1`, cluster); err != nil {
+	if err := one(ctx, b.db.query, []any{&n}, `SELECT count(*) FROM objects WHERE cluster = $1`, cluster); err != nil {
 		t.Fatalf("counting the rows of cluster %q: %v", cluster, err)
 	}
 	return n

@@ -20,7 +20,10 @@ func TestReadsUseIndexes(t *testing.T) {
 	}{
 		{"get", sqlGet, []any{"/pods/c/ns/p"}},
 		{"page", sqlPage, []any{"/pods/c/", "/pods/c0", int64(501), true, int64(1500)}},
-		{"page at a revision", sqlPageAt, []any{"/pods/c/", "/pods/c0", int64(7), int64(501), true, int64(1500)}},
+		{"unchanged at a revision", sqlUnchangedAt, []any{"/pods/c/", "/pods/c0", int64(7), int64(501)}},
+		{"changed at a revision", sqlChangedAt, []any{"/pods/c/", "/pods/c0", int64(7)}},
+		{"count unchanged at a revision", sqlCountUnchangedAt, []any{"/pods/c/", "/pods/c0", int64(7), int64(1500)}},
+		{"count changed at a revision", sqlCountChangedAt, []any{"/pods/c/", "/pods/c0", int64(7)}},
 		{"events", sqlEvents, []any{int64(7), "/pods/c/", "/pods/c0", 100}},
 		{"expired", sqlExpired, []any{int64(1000), 256}},
 		{"cluster rows", sqlClusterRows, []any{"c", 500}},

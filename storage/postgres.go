@@ -69,6 +69,19 @@ func (p *postgres) query(ctx context.Context, sql string, args ...any) (cursor, 
 	return p.pool.Query(ctx, sql, args...)
 }
 
+// snapshot runs fn in a read-only REPEATABLE READ transaction, whose statements
+// all read the snapshot its first one took.
+func (p *postgres) snapshot(ctx context.Context, fn func(read queryFunc) error) error {
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	return fn(func(ctx context.Context, sql string, args ...any) (cursor, error) {
+		return tx.Query(ctx, sql, args...)
+	})
+}
+
 func (p *postgres) exec(ctx context.Context, sql string, args ...any) (int64, error) {
 	tag, err := p.pool.Exec(ctx, sql, args...)
 	return tag.RowsAffected(), err

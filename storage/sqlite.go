@@ -146,6 +146,49 @@ func (s *sqlite) prepared(ctx context.Context, query string) (*sql.Stmt, error) 
 	return stmt, nil
 }
 
+// snapshot runs fn in a transaction on a read-only connection: in WAL mode it
+// reads one snapshot throughout. A statement not prepared yet runs unprepared
+// and is prepared after the transaction: preparing takes a connection of the
+// pool, and waiting for one while holding one would deadlock once every
+// connection is held so.
+func (s *sqlite) snapshot(ctx context.Context, fn func(read queryFunc) error) error {
+	var unprepared []string
+	err := s.inSnapshot(ctx, func(tx *sql.Tx) error {
+		return fn(func(ctx context.Context, query string, args ...any) (cursor, error) {
+			var rs *sql.Rows
+			var err error
+			if stmt, ok := s.statements.Load(query); ok {
+				rs, err = tx.StmtContext(ctx, stmt.(*sql.Stmt)).QueryContext(ctx, args...)
+			} else {
+				unprepared = append(unprepared, query)
+				rs, err = tx.QueryContext(ctx, query, args...)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return sqlRows{rs}, nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, query := range unprepared {
+		if _, err := s.prepared(ctx, query); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlite) inSnapshot(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.reader.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
 // sqlRows is database/sql's Rows as a cursor.
 type sqlRows struct{ *sql.Rows }
 

@@ -11,8 +11,10 @@ import (
 // log (every change since the compacted revision) and revision — with SQL
 // written once: PostgreSQL and SQLite both run every statement below as it is
 // ($1 binds the first argument on both). Each read is one statement, so it sees
-// one snapshot on either database; the revisions it checks come from the same
-// statement as the rows.
+// one snapshot on either database, and the revisions it checks come from the
+// same statement as the rows — except a page at an older revision, a few
+// statements in one snapshot (dialect.snapshot), which both planners serve from
+// the key indexes without copying or sorting a page.
 //
 // Writes are the dialect's own (dialect.writeBatch): PostgreSQL pipelines a
 // batch as column arrays, SQLite steps prepared statements in process.
@@ -40,7 +42,7 @@ func (t *tables) get(ctx context.Context, key string) (*row, int64, error) {
 	var current int64
 	var revision *int64
 	var value []byte
-	if err := t.one(ctx, []any{&current, &revision, &value}, sqlGet, key); err != nil {
+	if err := one(ctx, t.query, []any{&current, &revision, &value}, sqlGet, key); err != nil {
 		return nil, 0, fmt.Errorf("reading %q: %w", key, err)
 	}
 	if revision == nil {
@@ -49,11 +51,10 @@ func (t *tables) get(ctx context.Context, key string) (*row, int64, error) {
 	return &row{key: key, revision: *revision, value: value}, current, nil
 }
 
-// A page returns the revisions beside its rows (one row of NULLs when there are
-// none), so that the revision checks read the same snapshot as the rows.
-
-// sqlPage reads live rows of [$1, $2) in key order, at most $3; $4 asks for the
-// count of the range, up to $5.
+// sqlPage reads live rows of [$1, $2) in key order, at most $3, beside the
+// revisions (one row of NULLs when there are none), so that the revision checks
+// read the same snapshot as the rows; $4 asks for the count of the range, up to
+// $5.
 const sqlPage = `
 	WITH rev AS (` + sqlRevisions + `)
 	SELECT rev.current, rev.compacted,
@@ -65,94 +66,144 @@ const sqlPage = `
 	        WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3) page ON true
 	 ORDER BY page.key`
 
-// sqlPageAt reads the rows of [$1, $2) live at revision R ($3), at most $4 in key
-// order. A row was live at R if it is in objects and unchanged since R, or if the
-// first change after R (the one whose previous revision is at or before R)
-// replaced or deleted it. The changes are read only up to the last key the page
-// can reach: the limit-th unchanged row bounds it. So a page costs O(page + the
-// history of its keys), not the history of the whole rest of the range. $5 asks
-// for the count of the range at R, up to $6.
-const sqlPageAt = `
-	WITH rev AS (` + sqlRevisions + `),
-	cur AS MATERIALIZED (
-	     SELECT key, revision, value FROM objects
-	      WHERE key >= $1 AND key < $2 AND revision <= $3 ORDER BY key LIMIT $4),
-	bound AS (SELECT CASE WHEN count(*) >= $4 THEN max(key) END AS last FROM cur),
-	old AS (
-	     SELECT key, prev_revision AS revision, prev_value AS value FROM log
-	      WHERE key >= $1 AND key < $2 AND key <= coalesce((SELECT last FROM bound), $2)
-	        AND revision > $3 AND prev_revision BETWEEN 1 AND $3),
-	page AS (
-	     SELECT key, revision, value FROM cur UNION ALL
-	     SELECT key, revision, value FROM old ORDER BY key LIMIT $4)
-	SELECT rev.current, rev.compacted,
-	       CASE WHEN $5 THEN (` + sqlCountAt + `) END,
-	       page.key, page.revision, page.value
-	  FROM rev LEFT JOIN page ON true
-	 ORDER BY page.key`
+// A row was live at revision R if it is in objects and unchanged since R, or if
+// the first change after R (the one whose previous revision is at or before R)
+// replaced or deleted it: the rows of sqlUnchangedAt and sqlChangedAt, which
+// share no key.
 
-// sqlCountAt counts the rows live at R, exactly below the cap ($6); at the cap it
-// stops (and the caller knows only "at least").
-const sqlCountAt = `
-	SELECT CASE WHEN n >= $6 THEN n ELSE n + (
-	         SELECT count(*) FROM log
-	          WHERE key >= $1 AND key < $2 AND revision > $3 AND prev_revision BETWEEN 1 AND $3) END
-	  FROM (SELECT count(*) AS n FROM (
-	          SELECT 1 FROM objects WHERE key >= $1 AND key < $2 AND revision <= $3 LIMIT $6) live) c`
+// sqlUnchangedAt reads the rows of [$1, $2) unchanged since R ($3), at most $4.
+const sqlUnchangedAt = `
+	SELECT key, revision, value FROM objects
+	 WHERE key >= $1 AND key < $2 AND revision <= $3 ORDER BY key LIMIT $4`
+
+// sqlChangedAt reads the rows of [$1, $2) that changes after R ($3) replaced or
+// deleted, as they were at R.
+const sqlChangedAt = `
+	SELECT key, prev_revision, prev_value FROM log
+	 WHERE key >= $1 AND key < $2 AND revision > $3 AND prev_revision BETWEEN 1 AND $3
+	 ORDER BY key`
+
+const (
+	sqlCountUnchangedAt = `SELECT count(*) FROM (
+	       SELECT 1 FROM objects WHERE key >= $1 AND key < $2 AND revision <= $3 LIMIT $4) c`
+	sqlCountChangedAt = `SELECT count(*) FROM log
+	 WHERE key >= $1 AND key < $2 AND revision > $3 AND prev_revision BETWEEN 1 AND $3`
+)
 
 // list reads a page of live rows in key order, at the current revision or, if
 // q.revision is set, at that revision. It returns errCompacted if that revision
 // was compacted and a futureRevisionError if it is newer than the current one.
 func (t *tables) list(ctx context.Context, q listQuery) (page, error) {
-	// One row more than asked tells whether the range holds more.
-	limit := int64(noLimit)
-	if q.limit > 0 {
-		limit = q.limit + 1
-	}
 	var pg page
-	var current, compacted int64
-	var count *int64
-	var key *string
-	var revision *int64
-	var value []byte
-	collect := func() error {
-		if key != nil {
-			pg.rows = append(pg.rows, row{key: *key, revision: *revision, value: value})
-		}
-		return nil
-	}
-	dest := []any{&current, &compacted, &count, &key, &revision, &value}
 	var err error
 	if q.revision == 0 {
-		err = t.each(ctx, dest, collect, sqlPage, q.r.start, q.r.end, limit, q.count > 0, q.count)
+		pg, err = t.currentPage(ctx, q)
 	} else {
-		err = t.each(ctx, dest, collect, sqlPageAt, q.r.start, q.r.end, q.revision, limit, q.count > 0, q.count)
+		err = t.snapshot(ctx, func(read queryFunc) error {
+			pg, err = pageAt(ctx, read, q)
+			return err
+		})
 	}
 	if err != nil {
 		return page{}, fmt.Errorf("listing [%q, %q): %w", q.r.start, q.r.end, err)
 	}
-	if q.revision > current {
-		return page{}, &futureRevisionError{current: current}
-	}
-	if q.revision > 0 && q.revision < compacted {
-		return page{}, errCompacted
-	}
-	pg.revision = q.revision
-	if pg.revision == 0 {
-		pg.revision = current
-	}
 	if q.limit > 0 && int64(len(pg.rows)) > q.limit {
 		pg.rows, pg.more = pg.rows[:q.limit], true
-	}
-	if count != nil {
-		pg.count = *count
 	}
 	return pg, nil
 }
 
+// pageLimit is the LIMIT of a page of q: one row more than asked tells whether
+// the range holds more.
+func pageLimit(q listQuery) int64 {
+	if q.limit > 0 {
+		return q.limit + 1
+	}
+	return noLimit
+}
+
+// currentPage reads a page at the current revision, in one statement.
+func (t *tables) currentPage(ctx context.Context, q listQuery) (page, error) {
+	var pg page
+	var count *int64
+	var key *string
+	var revision *int64
+	var value []byte
+	err := each(ctx, t.query, []any{&pg.revision, new(int64), &count, &key, &revision, &value}, func() error {
+		if key != nil {
+			pg.rows = append(pg.rows, row{key: *key, revision: *revision, value: value})
+		}
+		return nil
+	}, sqlPage, q.r.start, q.r.end, pageLimit(q), q.count > 0, q.count)
+	if count != nil {
+		pg.count = *count
+	}
+	return pg, err
+}
+
+// pageAt reads a page at q.revision through read, which must read one snapshot.
+// The changes are read only up to the last key the page can reach: the limit-th
+// unchanged row bounds it. So a page costs O(page + the history of its keys), not
+// the history of the whole rest of the range.
+func pageAt(ctx context.Context, read queryFunc, q listQuery) (page, error) {
+	pg := page{revision: q.revision}
+	var current, compacted int64
+	if err := one(ctx, read, []any{&current, &compacted}, sqlRevisions); err != nil {
+		return page{}, err
+	}
+	if q.revision > current {
+		return page{}, &futureRevisionError{current: current}
+	}
+	if q.revision < compacted {
+		return page{}, errCompacted
+	}
+	limit := pageLimit(q)
+	unchanged, err := readRows(ctx, read, sqlUnchangedAt, q.r.start, q.r.end, q.revision, limit)
+	if err != nil {
+		return page{}, err
+	}
+	// Keys hold no NUL, so "at most key K" is "before K+\x01".
+	until := q.r.end
+	if int64(len(unchanged)) >= limit {
+		until = unchanged[len(unchanged)-1].key + "\x01"
+	}
+	changed, err := readRows(ctx, read, sqlChangedAt, q.r.start, until, q.revision)
+	if err != nil {
+		return page{}, err
+	}
+	pg.rows = mergeByKey(unchanged, changed)
+	if int64(len(pg.rows)) > limit {
+		pg.rows = pg.rows[:limit]
+	}
+	if q.count == 0 || int64(len(pg.rows)) <= q.limit {
+		return pg, nil
+	}
+	// The count stops at the cap, and the caller then knows only "at least".
+	if err := one(ctx, read, []any{&pg.count}, sqlCountUnchangedAt, q.r.start, q.r.end, q.revision, q.count); err != nil || pg.count >= q.count {
+		return pg, err
+	}
+	var n int64
+	err = one(ctx, read, []any{&n}, sqlCountChangedAt, q.r.start, q.r.end, q.revision)
+	pg.count += n
+	return pg, err
+}
+
+// mergeByKey merges two lists sorted by key; no key is in both.
+func mergeByKey(a, b []row) []row {
+	out := make([]row, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].key < b[0].key {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
 // stats counts the live rows in r and sums the sizes of their values.
 func (t *tables) stats(ctx context.Context, r keyRange) (count, bytes int64, err error) {
-	err = t.one(ctx, []any{&count, &bytes},
+	err = one(ctx, t.query, []any{&count, &bytes},
 		`SELECT count(*), coalesce(sum(length(value)), 0) FROM objects WHERE key >= $1 AND key < $2`,
 		r.start, r.end)
 	if err != nil {
@@ -184,7 +235,7 @@ func (t *tables) events(ctx context.Context, after int64, r keyRange, limit int)
 	var revision, prevRevision *int64
 	var key *string
 	var value, prevValue []byte
-	err := t.each(ctx, []any{&compacted, &revision, &key, &value, &prevRevision, &prevValue}, func() error {
+	err := each(ctx, t.query, []any{&compacted, &revision, &key, &value, &prevRevision, &prevValue}, func() error {
 		if revision != nil {
 			events = append(events, event{revision: *revision, key: *key, value: value, prevRevision: *prevRevision, prevValue: prevValue})
 		}
@@ -201,7 +252,7 @@ func (t *tables) events(ctx context.Context, after int64, r keyRange, limit int)
 
 // rowCounts counts the rows of the objects and the log table.
 func (t *tables) rowCounts(ctx context.Context) (objects, log int64, err error) {
-	if err := t.one(ctx, []any{&objects, &log}, `SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM log)`); err != nil {
+	if err := one(ctx, t.query, []any{&objects, &log}, `SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM log)`); err != nil {
 		return 0, 0, fmt.Errorf("counting rows: %w", err)
 	}
 	return objects, log, nil
@@ -209,7 +260,7 @@ func (t *tables) rowCounts(ctx context.Context) (objects, log int64, err error) 
 
 // revisions returns the current and the compacted revision.
 func (t *tables) revisions(ctx context.Context) (current, compacted int64, err error) {
-	if err := t.one(ctx, []any{&current, &compacted}, sqlRevisions); err != nil {
+	if err := one(ctx, t.query, []any{&current, &compacted}, sqlRevisions); err != nil {
 		return 0, 0, fmt.Errorf("reading revisions: %w", err)
 	}
 	return current, compacted, nil
@@ -247,7 +298,7 @@ const sqlExpired = `SELECT key, revision FROM objects WHERE expires_at <= $1 ORD
 // expired returns up to limit live rows (keys and revisions) whose TTL ran out at
 // or before now (Unix milliseconds), soonest first.
 func (t *tables) expired(ctx context.Context, now int64, limit int) ([]row, error) {
-	keys, err := t.keys(ctx, sqlExpired, now, limit)
+	keys, err := keys(ctx, t.query, sqlExpired, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("finding expired objects: %w", err)
 	}
@@ -259,7 +310,7 @@ const sqlClusterRows = `SELECT key, revision FROM objects WHERE cluster = $1 LIM
 // clusterRows returns the keys and revisions (no values) of up to limit live
 // rows whose cluster column is exactly cluster, read through the cluster's index.
 func (t *tables) clusterRows(ctx context.Context, cluster string, limit int) ([]row, error) {
-	keys, err := t.keys(ctx, sqlClusterRows, cluster, limit)
+	keys, err := keys(ctx, t.query, sqlClusterRows, cluster, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cluster's keys: %w", err)
 	}
@@ -267,10 +318,21 @@ func (t *tables) clusterRows(ctx context.Context, cluster string, limit int) ([]
 }
 
 // keys reads rows of a key and a revision.
-func (t *tables) keys(ctx context.Context, sql string, args ...any) ([]row, error) {
+func keys(ctx context.Context, read queryFunc, sql string, args ...any) ([]row, error) {
 	var out []row
 	var x row
-	err := t.each(ctx, []any{&x.key, &x.revision}, func() error {
+	err := each(ctx, read, []any{&x.key, &x.revision}, func() error {
+		out = append(out, x)
+		return nil
+	}, sql, args...)
+	return out, err
+}
+
+// readRows reads rows of a key, a revision and a value.
+func readRows(ctx context.Context, read queryFunc, sql string, args ...any) ([]row, error) {
+	var out []row
+	var x row
+	err := each(ctx, read, []any{&x.key, &x.revision, &x.value}, func() error {
 		out = append(out, x)
 		return nil
 	}, sql, args...)
@@ -278,9 +340,9 @@ func (t *tables) keys(ctx context.Context, sql string, args ...any) ([]row, erro
 }
 
 // one reads the single row of a statement into dest.
-func (t *tables) one(ctx context.Context, dest []any, sql string, args ...any) error {
+func one(ctx context.Context, read queryFunc, dest []any, sql string, args ...any) error {
 	found := false
-	if err := t.each(ctx, dest, func() error { found = true; return nil }, sql, args...); err != nil {
+	if err := each(ctx, read, dest, func() error { found = true; return nil }, sql, args...); err != nil {
 		return err
 	}
 	if !found {
@@ -290,8 +352,8 @@ func (t *tables) one(ctx context.Context, dest []any, sql string, args ...any) e
 }
 
 // each scans every row of a statement into dest and calls fn after each.
-func (t *tables) each(ctx context.Context, dest []any, fn func() error, sql string, args ...any) error {
-	rs, err := t.query(ctx, sql, args...)
+func each(ctx context.Context, read queryFunc, dest []any, fn func() error, sql string, args ...any) error {
+	rs, err := read(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
