@@ -31,6 +31,7 @@ OPENAPI_PACKAGES := k8s.io/api/core/v1 k8s.io/api/rbac/v1 k8s.io/api/coordinatio
 	k8s.io/apimachinery/pkg/version k8s.io/apimachinery/pkg/util/intstr \
 	k8s.io/apimachinery/pkg/api/resource \
 	github.com/kcp-dev/sdk/apis/tenancy/v1alpha1 github.com/kcp-dev/sdk/apis/core/v1alpha1 \
+	github.com/kcp-dev/sdk/apis/apis/v1alpha1 github.com/kcp-dev/sdk/apis/apis/v1alpha2 \
 	github.com/kcp-dev/sdk/apis/third_party/conditions/apis/conditions/v1alpha1
 generate:
 	$(GO) tool openapi-gen --output-dir apiserver/openapi \

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -23,11 +24,14 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/registry"
+	apisregistry "github.com/warren-dev/warren/apiserver/registry/apis"
 	authnreviews "github.com/warren-dev/warren/apiserver/registry/authentication"
 	authzreviews "github.com/warren-dev/warren/apiserver/registry/authorization"
 	"github.com/warren-dev/warren/apiserver/registry/coordination/lease"
@@ -125,6 +129,10 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 	if err != nil {
 		return nil, err
 	}
+	apisGroup, err := a.newAPIProviders(getter)
+	if err != nil {
+		return nil, err
+	}
 
 	a.legacy = groupInfo("", corev1.SchemeGroupVersion.Version, core)
 	a.groups = []genericapiserver.APIGroupInfo{
@@ -134,8 +142,44 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 		groupInfo(apiextensionsv1.GroupName, "v1", apiextensions),
 		groupInfo(tenancyv1alpha1.SchemeGroupVersion.Group, tenancyv1alpha1.SchemeGroupVersion.Version, tenancyGroup),
 		groupInfo(corev1alpha1.SchemeGroupVersion.Group, corev1alpha1.SchemeGroupVersion.Version, coreGroup),
+		groupVersions(apisv1alpha2.SchemeGroupVersion.Group, apisGroup, apisv1alpha2.SchemeGroupVersion.Version, apisv1alpha1.SchemeGroupVersion.Version),
 	}
 	return a, nil
+}
+
+// newAPIProviders builds the stores of apis.kcp.io and returns what each version
+// serves: APIExports and APIBindings in both, the rest in v1alpha1 only.
+func (a *apis) newAPIProviders(getter generic.RESTOptionsGetter) (map[string]map[string]rest.Storage, error) {
+	schemas, err := apisregistry.NewAPIResourceSchemas(getter)
+	if err != nil {
+		return nil, err
+	}
+	exports, exportStatus, err := apisregistry.NewAPIExports(getter)
+	if err != nil {
+		return nil, err
+	}
+	bindings, bindingStatus, err := apisregistry.NewAPIBindings(getter)
+	if err != nil {
+		return nil, err
+	}
+	slices, sliceStatus, err := apisregistry.NewAPIExportEndpointSlices(getter)
+	if err != nil {
+		return nil, err
+	}
+	v1alpha2 := map[string]rest.Storage{
+		"apiexports":         exports,
+		"apiexports/status":  exportStatus,
+		"apibindings":        bindings,
+		"apibindings/status": bindingStatus,
+	}
+	v1alpha1 := maps.Clone(v1alpha2)
+	v1alpha1["apiresourceschemas"] = schemas
+	v1alpha1["apiexportendpointslices"] = slices
+	v1alpha1["apiexportendpointslices/status"] = sliceStatus
+	return map[string]map[string]rest.Storage{
+		apisv1alpha2.SchemeGroupVersion.Version: v1alpha2,
+		apisv1alpha1.SchemeGroupVersion.Version: v1alpha1,
+	}, nil
 }
 
 // newTenancy builds the stores of workspaces, workspace types, logical clusters
@@ -202,12 +246,21 @@ func (a *apis) install(s *genericapiserver.GenericAPIServer) error {
 	return nil
 }
 
+// groupInfo serves a group in one version (the scheme also knows
+// apiextensions' v1beta1, for conversion only).
 func groupInfo(name, version string, resources map[string]rest.Storage) genericapiserver.APIGroupInfo {
+	return groupVersions(name, map[string]map[string]rest.Storage{version: resources}, version)
+}
+
+// groupVersions serves a group in the versions given, preferred first, each
+// with its resources.
+func groupVersions(name string, resources map[string]map[string]rest.Storage, versions ...string) genericapiserver.APIGroupInfo {
 	info := genericapiserver.NewDefaultAPIGroupInfo(name, scheme.Scheme, runtime.NewParameterCodec(scheme.Scheme), scheme.Codecs)
-	// The one version served (the scheme also knows apiextensions' v1beta1,
-	// for conversion only).
-	info.PrioritizedVersions = []schema.GroupVersion{{Group: name, Version: version}}
-	info.VersionedResourcesStorageMap[version] = resources
+	info.PrioritizedVersions = nil
+	for _, v := range versions {
+		info.PrioritizedVersions = append(info.PrioritizedVersions, schema.GroupVersion{Group: name, Version: v})
+		info.VersionedResourcesStorageMap[v] = resources[v]
+	}
 	return info
 }
 

@@ -72,10 +72,10 @@ func (s *etcdStorage) GetRESTOptions(gr schema.GroupResource, _ runtime.Object) 
 func restOptions(gr schema.GroupResource, servers []string, decorator generic.StorageDecorator) (generic.RESTOptions, error) {
 	gvr, ok := storedAs[gr]
 	if !ok {
-		gv, _ := scheme.StorageVersion(gr.Group)
+		gv, _ := scheme.StorageVersion(gr)
 		gvr = gv.WithResource(gr.Resource)
 	}
-	codec, err := storageCodec(gvr.GroupVersion())
+	codec, err := storageCodec(gvr)
 	if err != nil {
 		return generic.RESTOptions{}, err
 	}
@@ -92,9 +92,10 @@ func restOptions(gr schema.GroupResource, servers []string, decorator generic.St
 // storageCodec encodes objects of gv as protobuf, the form Kubernetes stores
 // its built-in types in, and the types without a protobuf form (warren's own,
 // CustomResourceDefinitions) as JSON; it decodes JSON and protobuf.
-func storageCodec(gv schema.GroupVersion) (runtime.Codec, error) {
+func storageCodec(gvr schema.GroupVersionResource) (runtime.Codec, error) {
+	gv := gvr.GroupVersion()
 	info, ok := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
-	if _, protobuf := scheme.StorageVersion(gv.Group); !ok || !protobuf {
+	if _, protobuf := scheme.StorageVersion(gvr.GroupResource()); !ok || !protobuf {
 		return scheme.Codecs.LegacyCodec(gv), nil
 	}
 	return scheme.Codecs.CodecForVersions(info.Serializer, scheme.Codecs.UniversalDeserializer(), gv, runtime.InternalGroupVersioner), nil

@@ -85,3 +85,13 @@ func Prefix(gr schema.GroupResource) string {
 	}
 	return "/" + strings.Join([]string{group, gr.Resource}, "/")
 }
+
+// StatusOnly returns a copy of store for a status subresource: its updates keep
+// what keep copies from the stored object (everything but status).
+func StatusOnly(store *genericregistry.Store, s *Strategy, keep func(obj, old runtime.Object)) *genericregistry.Store {
+	status := *store
+	st := *s
+	st.Prepare = keep
+	status.UpdateStrategy = &st
+	return &status
+}

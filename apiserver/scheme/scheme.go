@@ -1,13 +1,18 @@
 // Package scheme holds the types warren serves and how they convert.
 //
 // There are no internal types outside k8s.io/kubernetes, so every served group
-// registers its v1 Go types a second time under the internal version: conversion
-// between the two is a re-stamp of the kind, which is what the generic apiserver's
-// codecs, server-side apply and watch expect to find.
+// registers its external Go types a second time under the internal version:
+// conversion between the two is a re-stamp of the kind, which is what the generic
+// apiserver's codecs, server-side apply and watch expect to find. A group served
+// in two versions (apis.kcp.io) takes the internal type of each kind from the
+// first version listed in Served that has it; the other version converts to it
+// with the conversion functions its Go types come with (kcp's sdk registers
+// them), as a Kubernetes group converts to its internal types.
 package scheme
 
 import (
 	"reflect"
+	"slices"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -23,6 +28,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 )
@@ -38,32 +45,42 @@ var Codecs = serializer.NewCodecFactory(Scheme)
 var OpenAPIScheme = runtime.NewScheme()
 
 // Served lists the group versions warren serves built in, each with its install
-// function and whether its types have a protobuf form (kcp's do not).
+// function, whether its types have a protobuf form (kcp's do not), and, in a
+// group of several versions, the resources it is the storage version of. A
+// group's versions are listed preferred first.
 var Served = []struct {
 	GroupVersion schema.GroupVersion
 	AddToScheme  func(*runtime.Scheme) error
 	Protobuf     bool
+	// Stores lists the resources stored in this version when the group's
+	// first version does not store them all; empty means every resource the
+	// version serves.
+	Stores []string
 }{
-	{corev1.SchemeGroupVersion, corev1.AddToScheme, true},
-	{rbacv1.SchemeGroupVersion, rbacv1.AddToScheme, true},
-	{coordinationv1.SchemeGroupVersion, coordinationv1.AddToScheme, true},
-	{eventsv1.SchemeGroupVersion, eventsv1.AddToScheme, true},
-	{authorizationv1.SchemeGroupVersion, authorizationv1.AddToScheme, true},
-	{authenticationv1.SchemeGroupVersion, authenticationv1.AddToScheme, true},
-	{tenancyv1alpha1.SchemeGroupVersion, tenancyv1alpha1.AddToScheme, false},
-	{corev1alpha1.SchemeGroupVersion, corev1alpha1.AddToScheme, false},
+	{corev1.SchemeGroupVersion, corev1.AddToScheme, true, nil},
+	{rbacv1.SchemeGroupVersion, rbacv1.AddToScheme, true, nil},
+	{coordinationv1.SchemeGroupVersion, coordinationv1.AddToScheme, true, nil},
+	{eventsv1.SchemeGroupVersion, eventsv1.AddToScheme, true, nil},
+	{authorizationv1.SchemeGroupVersion, authorizationv1.AddToScheme, true, nil},
+	{authenticationv1.SchemeGroupVersion, authenticationv1.AddToScheme, true, nil},
+	{tenancyv1alpha1.SchemeGroupVersion, tenancyv1alpha1.AddToScheme, false, nil},
+	{corev1alpha1.SchemeGroupVersion, corev1alpha1.AddToScheme, false, nil},
+	// As kcp: APIExports and APIBindings are stored in v1alpha2, the rest of
+	// the group exists in v1alpha1 only.
+	{apisv1alpha2.SchemeGroupVersion, apisv1alpha2.AddToScheme, false, []string{"apiexports", "apibindings"}},
+	{apisv1alpha1.SchemeGroupVersion, apisv1alpha1.AddToScheme, false, nil},
 }
 
-// StorageVersion returns the version a built-in group's objects are stored in and
-// whether they are stored as protobuf; other groups (custom resources,
+// StorageVersion returns the version a built-in resource's objects are stored
+// in and whether they are stored as protobuf; other groups (custom resources,
 // apiextensions) are v1 and JSON.
-func StorageVersion(group string) (gv schema.GroupVersion, protobuf bool) {
+func StorageVersion(gr schema.GroupResource) (gv schema.GroupVersion, protobuf bool) {
 	for _, g := range Served {
-		if g.GroupVersion.Group == group {
+		if g.GroupVersion.Group == gr.Group && (len(g.Stores) == 0 || slices.Contains(g.Stores, gr.Resource)) {
 			return g.GroupVersion, g.Protobuf
 		}
 	}
-	return schema.GroupVersion{Group: group, Version: "v1"}, false
+	return schema.GroupVersion{Group: gr.Group, Version: "v1"}, false
 }
 
 func init() {
@@ -97,7 +114,8 @@ func addTo(s *runtime.Scheme, internal bool) error {
 }
 
 // registerInternal registers the group's own types of gv (not the meta/v1 option
-// types AddToGroupVersion added) under the internal version of its group.
+// types AddToGroupVersion added) under the internal version of its group, each
+// kind that an earlier version of the group has not registered already.
 func registerInternal(s *runtime.Scheme, gv schema.GroupVersion) {
 	internal := schema.GroupVersion{Group: gv.Group, Version: runtime.APIVersionInternal}
 	var pkg string
@@ -108,7 +126,7 @@ func registerInternal(s *runtime.Scheme, gv schema.GroupVersion) {
 		}
 	}
 	for kind, t := range s.KnownTypes(gv) {
-		if t.PkgPath() != pkg {
+		if t.PkgPath() != pkg || s.Recognizes(internal.WithKind(kind)) {
 			continue
 		}
 		if gv == eventsv1.SchemeGroupVersion && kind == "Event" {

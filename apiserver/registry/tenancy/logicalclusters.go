@@ -47,23 +47,13 @@ func NewLogicalClusters(getter generic.RESTOptionsGetter) (served rest.Storage, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	status = statusOnly(store, s, func(obj, old runtime.Object) {
+	status = registry.StatusOnly(store, s, func(obj, old runtime.Object) {
 		lc, prev := obj.(*corev1alpha1.LogicalCluster), old.(*corev1alpha1.LogicalCluster)
 		st := lc.Status
 		*lc = *prev.DeepCopy()
 		lc.Status = st
 	})
 	return readOnly{store}, store, status, nil
-}
-
-// statusOnly returns a copy of store whose updates keep what keep copies from
-// the stored object (everything but status).
-func statusOnly(store *genericregistry.Store, s *registry.Strategy, keep func(obj, old runtime.Object)) *genericregistry.Store {
-	status := *store
-	st := *s
-	st.Prepare = keep
-	status.UpdateStrategy = &st
-	return &status
 }
 
 // readOnly serves a store's reads only.

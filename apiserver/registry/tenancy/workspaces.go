@@ -113,7 +113,7 @@ func NewWorkspaces(getter generic.RESTOptionsGetter) (*Workspaces, *genericregis
 	if err != nil {
 		return nil, nil, err
 	}
-	status := statusOnly(main.Store, s, func(obj, old runtime.Object) {
+	status := registry.StatusOnly(main.Store, s, func(obj, old runtime.Object) {
 		ws, prev := obj.(*tenancyv1alpha1.Workspace), old.(*tenancyv1alpha1.Workspace)
 		st := ws.Status
 		*ws = *prev.DeepCopy()
