@@ -57,6 +57,7 @@ type apis struct {
 	crdStatus       *customresourcedefinition.StatusREST
 	tenancy         tenancy.Stores
 	workspaces      *tenancyregistry.Workspaces
+	exports         tenancy.ExportStores
 	// namespaced are the stores a deleted namespace is emptied of.
 	namespaced map[string]namespace.Contents
 	legacy     genericapiserver.APIGroupInfo
@@ -92,13 +93,14 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 	if a.namespaces, a.finalize, err = namespace.NewREST(getter, a.defaultServiceAccount); err != nil {
 		return nil, err
 	}
+	secrets := build(true, secret.NewREST)
 	core := map[string]rest.Storage{
 		"namespaces":            a.namespaces,
 		"namespaces/finalize":   a.finalize,
 		"serviceaccounts":       a.serviceAccounts,
 		"serviceaccounts/token": serviceaccount.NewTokenREST(a.serviceAccounts, signer),
 		"configmaps":            build(true, configmap.NewREST),
-		"secrets":               build(true, secret.NewREST),
+		"secrets":               secrets,
 		"events":                build(true, events("")),
 	}
 	coordination := map[string]rest.Storage{"leases": build(true, lease.NewREST)}
@@ -129,7 +131,7 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 	if err != nil {
 		return nil, err
 	}
-	apisGroup, err := a.newAPIProviders(getter)
+	apisGroup, err := a.newAPIProviders(getter, secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +151,7 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 
 // newAPIProviders builds the stores of apis.kcp.io and returns what each version
 // serves: APIExports and APIBindings in both, the rest in v1alpha1 only.
-func (a *apis) newAPIProviders(getter generic.RESTOptionsGetter) (map[string]map[string]rest.Storage, error) {
+func (a *apis) newAPIProviders(getter generic.RESTOptionsGetter, secrets *registry.REST) (map[string]map[string]rest.Storage, error) {
 	schemas, err := apisregistry.NewAPIResourceSchemas(getter)
 	if err != nil {
 		return nil, err
@@ -166,6 +168,7 @@ func (a *apis) newAPIProviders(getter generic.RESTOptionsGetter) (map[string]map
 	if err != nil {
 		return nil, err
 	}
+	a.exports = tenancy.ExportStores{Exports: exports, ExportStatus: exportStatus, Secrets: secrets, Namespaces: a.namespaces, Slices: slices}
 	v1alpha2 := map[string]rest.Storage{
 		"apiexports":         exports,
 		"apiexports/status":  exportStatus,

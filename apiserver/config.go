@@ -195,6 +195,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
 		tenancy.NewAdmission(index, use, c.URL),
+		tenancy.NewBind(index, apis.exports.Exports, use),
 	)
 	crds, err := crd.New(crd.Config{
 		CRDs:                apis.crds,
@@ -226,12 +227,14 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	namespaces := namespace.NewController(apis.namespaces, apis.finalize, apis.namespaced)
 	crdController := crd.NewController(crds, apis.crdStatus)
 	workspaces := tenancy.NewLifecycle(apis.tenancy, index, c.Shard, c.URL)
+	exports := tenancy.NewExports(apis.exports)
 	if c.HomeWorkspaces {
 		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.URL)
 	}
 	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
 		go index.Run(ctx)
 		go workspaces.Run(ctx)
+		go exports.Run(ctx)
 		go namespaces.Run(ctx)
 		go rbac.Run(ctx)
 		go crds.Run(ctx)

@@ -21,33 +21,10 @@ func BenchmarkGetListOneCluster(b *testing.B) {
 	for _, dialect := range dialects {
 		b.Run(dialect, func(b *testing.B) {
 			ctx := context.Background()
-			backend := newBackend(b, dialect, Config{})
-			s := podStore(b, backend, nil)
-			payload := strings.Repeat("x", 800)
-			var wg sync.WaitGroup
-			errs := make(chan error, 32)
-			for w := range 32 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := w; i < clusters*perCluster; i += 32 {
-						c, n := i%clusters, i/clusters
-						pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{
-							Name: fmt.Sprintf("pod-%02d", n), Namespace: fmt.Sprintf("c%04d", c),
-							Annotations: map[string]string{"payload": payload},
-						}}
-						if err := s.Create(ctx, fmt.Sprintf("/pods/c%04d/pod-%02d", c, n), pod, nil, 0); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
+			s := podStore(b, newBackend(b, dialect, Config{}), nil)
+			fillPods(b, s, clusters*perCluster, func(i int) (string, string) {
+				return fmt.Sprintf("c%04d", i%clusters), fmt.Sprintf("pod-%02d", i/clusters)
+			})
 			b.SetParallelism(4) // 8 goroutines on 2 CPUs
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -75,30 +52,7 @@ func BenchmarkGetListPaged(b *testing.B) {
 		b.Run(dialect, func(b *testing.B) {
 			ctx := context.Background()
 			s := podStore(b, newBackend(b, dialect, Config{}), nil)
-			payload := strings.Repeat("x", 800)
-			var wg sync.WaitGroup
-			errs := make(chan error, 32)
-			for w := range 32 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := w; i < objects; i += 32 {
-						pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{
-							Name: fmt.Sprintf("pod-%05d", i), Namespace: "ns",
-							Annotations: map[string]string{"payload": payload},
-						}}
-						if err := s.Create(ctx, fmt.Sprintf("/pods/ns/pod-%05d", i), pod, nil, 0); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
+			fillPods(b, s, objects, func(i int) (string, string) { return "ns", fmt.Sprintf("pod-%05d", i) })
 			b.ResetTimer()
 			for b.Loop() {
 				n, token := 0, ""
@@ -119,5 +73,35 @@ func BenchmarkGetListPaged(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// fillPods creates n pods of about 1 KiB from 32 goroutines; name gives the
+// namespace and name of the i-th.
+func fillPods(b *testing.B, s *Store, n int, name func(i int) (namespace, name string)) {
+	ctx := context.Background()
+	payload := strings.Repeat("x", 800)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 32 {
+				ns, pod := name(i)
+				obj := &example.Pod{ObjectMeta: metav1.ObjectMeta{
+					Name: pod, Namespace: ns, Annotations: map[string]string{"payload": payload},
+				}}
+				if err := s.Create(ctx, "/pods/"+ns+"/"+pod, obj, nil, 0); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
 	}
 }

@@ -8,11 +8,13 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 	"github.com/kcp-dev/sdk/apis/core"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
@@ -66,8 +68,10 @@ func workspace(attrs admission.Attributes) (*tenancyv1alpha1.Workspace, bool) {
 
 // Admit implements admission.MutationInterface.
 func (a *Admission) Admit(ctx context.Context, attrs admission.Attributes, _ admission.ObjectInterfaces) error {
-	if attrs.GetResource().GroupResource() == tenancyv1alpha1.Resource("workspacetypes") && attrs.GetSubresource() == "" {
-		return a.stampType(ctx, attrs)
+	if gr := attrs.GetResource().GroupResource(); gr == tenancyv1alpha1.Resource("workspacetypes") || gr == apisv1alpha2.Resource("apiexports") {
+		if attrs.GetSubresource() == "" {
+			return a.stampPath(ctx, attrs)
+		}
 	}
 	ws, ok := workspace(attrs)
 	if !ok {
@@ -144,24 +148,27 @@ func Owner(annotations map[string]string) (*authenticationv1.UserInfo, error) {
 	return &u, nil
 }
 
-// stampType annotates a WorkspaceType with the path of its workspace.
-func (a *Admission) stampType(ctx context.Context, attrs admission.Attributes) error {
-	wt, ok := attrs.GetObject().(*tenancyv1alpha1.WorkspaceType)
-	if !ok {
+// stampPath annotates a WorkspaceType or an APIExport with the path of its
+// workspace, as kcp does: others refer to them by that path.
+func (a *Admission) stampPath(ctx context.Context, attrs admission.Attributes) error {
+	obj, err := meta.Accessor(attrs.GetObject())
+	if err != nil {
 		return nil
 	}
 	name, ok := logicalcluster.From(ctx)
 	if !ok || name == logicalcluster.Wildcard {
-		return apierrors.NewBadRequest("a workspace type is written in one workspace")
+		return apierrors.NewBadRequest(fmt.Sprintf("%s are written in one workspace", attrs.GetResource().Resource))
 	}
 	c, err := a.index.Cluster(ctx, name)
 	if err != nil {
 		return err
 	}
-	if wt.Annotations == nil {
-		wt.Annotations = map[string]string{}
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
 	}
-	wt.Annotations[core.LogicalClusterPathAnnotationKey] = string(c.Path)
+	annotations[core.LogicalClusterPathAnnotationKey] = string(c.Path)
+	obj.SetAnnotations(annotations)
 	return nil
 }
 

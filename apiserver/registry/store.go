@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -84,6 +85,28 @@ func Prefix(gr schema.GroupResource) string {
 		group = "core"
 	}
 	return "/" + strings.Join([]string{group, gr.Resource}, "/")
+}
+
+// SplitStatus gives a resource its status subresource, as a CRD's: updates of
+// the object keep its stored status (after s.Prepare), and updates through the
+// returned store keep everything but status. setStatus copies the status of
+// from into to.
+func SplitStatus[T runtime.Object](store *genericregistry.Store, s *Strategy, setStatus func(to, from T)) *genericregistry.Store {
+	status := StatusOnly(store, s, func(obj, old runtime.Object) {
+		updated := old.DeepCopyObject().(T)
+		setStatus(updated, obj.(T))
+		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(updated).Elem())
+	})
+	prepare := s.Prepare
+	s.Prepare = func(obj, old runtime.Object) {
+		if prepare != nil {
+			prepare(obj, old)
+		}
+		if old != nil {
+			setStatus(obj.(T), old.(T))
+		}
+	}
+	return status
 }
 
 // StatusOnly returns a copy of store for a status subresource: its updates keep

@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kcp-dev/logicalcluster/v3"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,11 +24,16 @@ import (
 	kcpclientset "github.com/kcp-dev/sdk/client/clientset/versioned/cluster"
 )
 
-// kcpClient is kcp's generated cluster-aware clientset for s, speaking JSON as
-// kcp's clients do (kcp's types have no protobuf form).
+// kcpClient is kcp's generated cluster-aware clientset for s as the admin,
+// speaking JSON as kcp's clients do (kcp's types have no protobuf form).
 func kcpClient(t *testing.T, s *server) kcpclientset.ClusterInterface {
 	t.Helper()
-	config := rest.CopyConfig(s.Config("root"))
+	return kcpClientFor(t, s, rest.CopyConfig(s.Config("root")))
+}
+
+// kcpClientFor is kcp's clientset for s with the credentials of config.
+func kcpClientFor(t *testing.T, s *server, config *rest.Config) kcpclientset.ClusterInterface {
+	t.Helper()
 	config.Host = s.URL("")
 	config.ContentType, config.AcceptContentTypes = runtime.ContentTypeJSON, runtime.ContentTypeJSON
 	kcp, err := kcpclientset.NewForConfig(config)
@@ -97,10 +106,8 @@ func TestAPIsConversion(t *testing.T) {
 		kcp := kcpClient(t, s)
 		root := logicalcluster.NewPath("root")
 		s.pipe(apiExportV1alpha1, "root", "apply", "-f", "-")
-		export, err := kcp.ApisV1alpha2().APIExports().Cluster(root).Get(ctx, "widgets", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		// Once it has its identity, warren's controller leaves it alone.
+		export := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(root), "widgets")
 		wantResources := []apisv1alpha2.ResourceSchema{{Name: "widgets", Group: "example.com", Schema: "v1.widgets.example.com",
 			Storage: apisv1alpha2.ResourceSchemaStorage{CRD: &apisv1alpha2.ResourceSchemaStorageCRD{}}}}
 		if got := export.Spec.Resources; !jsonEqual(got, wantResources) {
@@ -184,26 +191,8 @@ func TestAPIsValidation(t *testing.T) {
 		s.refused("", "root", `spec.resources[0].storage.virtual: Forbidden`,
 			"patch", "apiexports.v1alpha2.apis.kcp.io", "widgets", "--type=json", "-p",
 			`[{"op":"replace","path":"/spec/resources/0/storage","value":{"virtual":{"reference":{"kind":"Thing","name":"x"},"identityHash":"abc"}}}]`)
-		s.refused(`apiVersion: apis.kcp.io/v1alpha1
-kind: APIResourceSchema
-metadata:
-  name: v1.gadgets.example.com
-spec:
-  group: example.com
-  names: {plural: gadgets, kind: Gadget}
-  scope: Somewhere
-  versions: [{name: v1, served: true, storage: true, schema: {type: object}}, {name: v2, served: true, storage: false, schema: {type: object}}]
-`, "root", `spec.scope: Unsupported value: "Somewhere"`, "apply", "-f", "-")
-		s.refused(`apiVersion: apis.kcp.io/v1alpha1
-kind: APIResourceSchema
-metadata:
-  name: v1.gadgets.example.com
-spec:
-  group: example.com
-  names: {plural: gadgets, kind: Gadget}
-  scope: Cluster
-  versions: [{name: v1, served: true, storage: true, schema: {type: object}}, {name: v2, served: true, storage: false, schema: {type: object}}]
-`, "root", "Conversion must be specified when multiple versions exist", "apply", "-f", "-")
+		s.refused(twoVersionSchema("Somewhere"), "root", `spec.scope: Unsupported value: "Somewhere"`, "apply", "-f", "-")
+		s.refused(twoVersionSchema("Cluster"), "root", "Conversion must be specified when multiple versions exist", "apply", "-f", "-")
 		s.refused(`apiVersion: apis.kcp.io/v1alpha1
 kind: APIExportEndpointSlice
 metadata:
@@ -222,6 +211,21 @@ spec:
 			"patch", "apiexportendpointslice", "widgets", "--type=merge", "-p", `{"spec":{"export":{"name":"gadgets"}}}`)
 		s.expectLines("root", []string{"widgets widgets"}, "get", "apiexportendpointslices", "--no-headers", "-o", "custom-columns=N:.metadata.name,E:.spec.export.name")
 	})
+}
+
+// twoVersionSchema is an APIResourceSchema of gadgets in two versions, without
+// a conversion.
+func twoVersionSchema(scope string) string {
+	return `apiVersion: apis.kcp.io/v1alpha1
+kind: APIResourceSchema
+metadata:
+  name: v1.gadgets.example.com
+spec:
+  group: example.com
+  names: {plural: gadgets, kind: Gadget}
+  scope: ` + scope + `
+  versions: [{name: v1, served: true, storage: true, schema: {type: object}}, {name: v2, served: true, storage: false, schema: {type: object}}]
+`
 }
 
 // bindingManifest is the v1alpha2 APIBinding name of the export at path.
@@ -250,6 +254,7 @@ func TestAPIsStatusSubresource(t *testing.T) {
 		team := s.makeWorkspace("root", "team", "")
 		kcp := kcpClient(t, s)
 		bindings := kcp.ApisV1alpha2().APIBindings()
+		s.pipe(apiExportV1alpha1, "root", "apply", "-f", "-")
 		for _, path := range []string{"root", "root:team"} {
 			s.pipe(bindingManifest("widgets", "root", "widgets"), path, "apply", "-f", "-")
 		}
@@ -328,3 +333,160 @@ func jsonOf(v any) string {
 }
 
 func jsonEqual(a, b any) bool { return jsonOf(a) == jsonOf(b) }
+
+// TestAPIExportIdentity proves that an export gets an identity as in kcp: a
+// secret of 32 random bytes in kcp-system when it names none, whose SHA-256 is
+// its status.identityHash, IdentityValid true, its workspace's path, and an
+// endpoint slice owned by it — none where the export asks for none, and a hash
+// of the secret the export names when it names one.
+func TestAPIExportIdentity(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.makeWorkspace("root", "provider", "")
+		provider := logicalcluster.NewPath("root:provider")
+		kcp := kcpClient(t, s)
+		exports := kcp.ApisV1alpha2().APIExports().Cluster(provider)
+		if _, err := exports.Create(ctx, &apisv1alpha2.APIExport{ObjectMeta: metav1.ObjectMeta{Name: "widgets"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		export := identifiedExport(t, exports, "widgets")
+		if ref := export.Spec.Identity.SecretRef; ref.Namespace != "kcp-system" || ref.Name != "widgets" {
+			t.Errorf("secretRef = %s, want kcp-system/widgets", jsonOf(ref))
+		}
+		secret, err := s.client("root:provider").CoreV1().Secrets("kcp-system").Get(ctx, "widgets", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := secret.Data["key"]
+		if len(key) != 43 {
+			t.Errorf("the identity key has %d bytes, want 43 (32 random bytes in base64)", len(key))
+		}
+		if want := sha256Hex(key); export.Status.IdentityHash != want {
+			t.Errorf("identityHash = %q, want the SHA-256 of the key %q", export.Status.IdentityHash, want)
+		}
+		if path := export.Annotations["kcp.io/path"]; path != "root:provider" {
+			t.Errorf("kcp.io/path = %q, want root:provider", path)
+		}
+		var slice *apisv1alpha1.APIExportEndpointSlice
+		eventually(t, "the export's endpoint slice", func() error {
+			slice, err = kcp.ApisV1alpha1().APIExportEndpointSlices().Cluster(provider).Get(ctx, "widgets", metav1.GetOptions{})
+			return err
+		})
+		if slice.Spec.APIExport.Name != "widgets" || slice.Spec.APIExport.Path != "root:provider" {
+			t.Errorf("the slice refers to %s, want root:provider widgets", jsonOf(slice.Spec.APIExport))
+		}
+		if owners := slice.OwnerReferences; len(owners) != 1 || owners[0].Kind != "APIExport" || owners[0].UID != export.UID {
+			t.Errorf("the slice's owners are %s, want the export", jsonOf(owners))
+		}
+
+		// An export naming a secret of its own, and no slice.
+		s.kubectl("root:provider", "create", "namespace", "ids")
+		s.kubectl("root:provider", "create", "secret", "generic", "shared", "-n", "ids", "--from-literal=key=not-random")
+		gadgets := &apisv1alpha2.APIExport{
+			ObjectMeta: metav1.ObjectMeta{Name: "gadgets", Annotations: map[string]string{"apiexports.apis.kcp.io/skip-endpointslice": "true"}},
+			Spec:       apisv1alpha2.APIExportSpec{Identity: &apisv1alpha2.Identity{SecretRef: &corev1.SecretReference{Namespace: "ids", Name: "shared"}}},
+		}
+		if _, err := exports.Create(ctx, gadgets, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := identifiedExport(t, exports, "gadgets").Status.IdentityHash, sha256Hex([]byte("not-random")); got != want {
+			t.Errorf("identityHash of gadgets = %q, want %q", got, want)
+		}
+		if _, err := kcp.ApisV1alpha1().APIExportEndpointSlices().Cluster(provider).Get(ctx, "gadgets", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the slice of an export annotated to have none: got %v, want NotFound", err)
+		}
+	})
+}
+
+// identifiedExport waits for the export name to have a valid identity.
+func identifiedExport(t *testing.T, exports interface {
+	Get(context.Context, string, metav1.GetOptions) (*apisv1alpha2.APIExport, error)
+}, name string) *apisv1alpha2.APIExport {
+	t.Helper()
+	var export *apisv1alpha2.APIExport
+	eventually(t, "the identity of export "+name, func() error {
+		var err error
+		if export, err = exports.Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+			return err
+		}
+		for _, c := range export.Status.Conditions {
+			if c.Type == apisv1alpha2.APIExportIdentityValid && c.Status == "True" && export.Status.IdentityHash != "" {
+				return nil
+			}
+		}
+		return fmt.Errorf("status %s", jsonOf(export.Status))
+	})
+	return export
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestAPIBindPermission proves kcp's bind check: a user binds an export, or
+// lists its endpoints in a slice, only with the verb bind on it in the
+// export's workspace, granted there by RBAC; a missing export, a missing
+// workspace and a denial are one 403, so nobody learns what exists.
+func TestAPIBindPermission(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.makeWorkspace("root", "provider", "")
+		s.makeWorkspace("root", "consumer", "")
+		s.pipe(`{"apiVersion":"apis.kcp.io/v1alpha2","kind":"APIExport","metadata":{"name":"widgets"}}`, "root:provider", "apply", "-f", "-")
+		s.kubectl("root:consumer", "create", "clusterrolebinding", "alice-admin", "--clusterrole=cluster-admin", "--user=alice")
+		alice := kcpClientFor(t, s, s.tokenConfig("alice-token", "root"))
+		consumer := logicalcluster.NewPath("root:consumer")
+		bind := func(name, path, export string) error {
+			_, err := alice.ApisV1alpha2().APIBindings().Cluster(consumer).Create(ctx, &apisv1alpha2.APIBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: apisv1alpha2.APIBindingSpec{Reference: apisv1alpha2.BindingReference{
+					Export: &apisv1alpha2.ExportBindingReference{Path: path, Name: export}}},
+			}, metav1.CreateOptions{})
+			return err
+		}
+		eventually(t, "alice enters root:consumer", func() error {
+			_, err := alice.ApisV1alpha2().APIBindings().Cluster(consumer).List(ctx, metav1.ListOptions{})
+			return err
+		})
+		for _, c := range []struct{ what, path, export string }{
+			{"an export she may not bind", "root:provider", "widgets"},
+			{"a missing export", "root:provider", "gadgets"},
+			{"an export in a missing workspace", "root:nowhere", "widgets"},
+		} {
+			expectAPIStatus(t, "alice binds "+c.what, bind("b", c.path, c.export), 403,
+				`apibindings.apis.kcp.io "b" is forbidden: unable to create APIBinding: no permission to bind to export `+c.path+":"+c.export)
+		}
+		_, err := alice.ApisV1alpha1().APIExportEndpointSlices().Cluster(consumer).Create(ctx, &apisv1alpha1.APIExportEndpointSlice{
+			ObjectMeta: metav1.ObjectMeta{Name: "s"},
+			Spec:       apisv1alpha1.APIExportEndpointSliceSpec{APIExport: apisv1alpha1.ExportBindingReference{Path: "root:provider", Name: "widgets"}},
+		}, metav1.CreateOptions{})
+		expectAPIStatus(t, "alice lists the endpoints of an export she may not bind", err, 403,
+			"unable to create APIExportEndpointSlice: no permission to bind to export root:provider:widgets")
+
+		// kubectl create clusterrole knows no verb "bind" on exports.
+		s.pipe(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: widgets-binder}
+rules: [{apiGroups: [apis.kcp.io], resources: [apiexports], resourceNames: [widgets], verbs: [bind]}]
+`, "root:provider", "create", "-f", "-")
+		s.kubectl("root:provider", "create", "clusterrolebinding", "alice-binds-widgets", "--clusterrole=widgets-binder", "--user=alice")
+		eventually(t, "alice binds widgets once she may", func() error { return bind("widgets", "root:provider", "widgets") })
+		expectAPIStatus(t, "alice binds a missing export she may not read", bind("b", "root:provider", "gadgets"), 403,
+			"no permission to bind to export root:provider:gadgets")
+
+		// An export of her own workspace, named without a path.
+		if _, err := alice.ApisV1alpha2().APIExports().Cluster(consumer).Create(ctx, &apisv1alpha2.APIExport{ObjectMeta: metav1.ObjectMeta{Name: "local"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := bind("local", "", "local"); err != nil {
+			t.Errorf("alice binds an export of her own workspace: %v", err)
+		}
+		expectAPIStatus(t, "alice binds a missing export of her own workspace", bind("b", "", "gone"), 403,
+			"unable to create APIBinding: no permission to bind to export gone")
+	})
+}

@@ -18,11 +18,6 @@ import (
 // only their status.
 func NewAPIBindings(getter generic.RESTOptionsGetter) (*registry.REST, *genericregistry.Store, error) {
 	s := registry.NewStrategy(false)
-	s.Prepare = func(obj, old runtime.Object) {
-		if old != nil {
-			obj.(*apisv1alpha2.APIBinding).Status = old.(*apisv1alpha2.APIBinding).Status
-		}
-	}
 	s.Check = func(obj runtime.Object) field.ErrorList {
 		b := obj.(*apisv1alpha2.APIBinding)
 		errs := apisv1alpha2.ValidateAPIBinding(b)
@@ -66,16 +61,10 @@ func NewAPIBindings(getter generic.RESTOptionsGetter) (*registry.REST, *genericr
 	if err != nil {
 		return nil, nil, err
 	}
-	statusStrategy := *s
-	statusStrategy.CheckChange = func(obj, old runtime.Object) field.ErrorList {
+	status := registry.SplitStatus(main.Store, s, func(to, from *apisv1alpha2.APIBinding) { to.Status = from.Status })
+	status.UpdateStrategy.(*registry.Strategy).CheckChange = func(obj, old runtime.Object) field.ErrorList {
 		return apisv1alpha2.ValidateAPIBindingUpdate(old.(*apisv1alpha2.APIBinding), obj.(*apisv1alpha2.APIBinding))
 	}
-	status := registry.StatusOnly(main.Store, &statusStrategy, func(obj, old runtime.Object) {
-		b, prev := obj.(*apisv1alpha2.APIBinding), old.(*apisv1alpha2.APIBinding)
-		st := b.Status
-		*b = *prev.DeepCopy()
-		b.Status = st
-	})
 	return main, status, nil
 }
 

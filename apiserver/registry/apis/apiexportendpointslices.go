@@ -18,11 +18,6 @@ import (
 // writes only their status.
 func NewAPIExportEndpointSlices(getter generic.RESTOptionsGetter) (*registry.REST, *genericregistry.Store, error) {
 	s := registry.NewStrategy(false)
-	s.Prepare = func(obj, old runtime.Object) {
-		if old != nil {
-			obj.(*apisv1alpha1.APIExportEndpointSlice).Status = old.(*apisv1alpha1.APIExportEndpointSlice).Status
-		}
-	}
 	s.Check = func(obj runtime.Object) field.ErrorList {
 		if obj.(*apisv1alpha1.APIExportEndpointSlice).Spec.APIExport.Name == "" {
 			return field.ErrorList{field.Required(field.NewPath("spec", "export", "name"), "")}
@@ -55,11 +50,5 @@ func NewAPIExportEndpointSlices(getter generic.RESTOptionsGetter) (*registry.RES
 	if err != nil {
 		return nil, nil, err
 	}
-	status := registry.StatusOnly(main.Store, s, func(obj, old runtime.Object) {
-		e, prev := obj.(*apisv1alpha1.APIExportEndpointSlice), old.(*apisv1alpha1.APIExportEndpointSlice)
-		st := e.Status
-		*e = *prev.DeepCopy()
-		e.Status = st
-	})
-	return main, status, nil
+	return main, registry.SplitStatus(main.Store, s, func(to, from *apisv1alpha1.APIExportEndpointSlice) { to.Status = from.Status }), nil
 }

@@ -15,16 +15,13 @@ import (
 // only their status.
 func NewAPIExports(getter generic.RESTOptionsGetter) (*registry.REST, *genericregistry.Store, error) {
 	s := registry.NewStrategy(false)
-	s.Prepare = func(obj, old runtime.Object) {
+	s.Prepare = func(obj, _ runtime.Object) {
 		e := obj.(*apisv1alpha2.APIExport)
 		for i := range e.Spec.Resources {
 			// kcp's CRD defaults it so.
 			if st := &e.Spec.Resources[i].Storage; st.CRD == nil && st.Virtual == nil {
 				st.CRD = &apisv1alpha2.ResourceSchemaStorageCRD{}
 			}
-		}
-		if old != nil {
-			e.Status = old.(*apisv1alpha2.APIExport).Status
 		}
 	}
 	s.Check = func(obj runtime.Object) field.ErrorList {
@@ -41,13 +38,7 @@ func NewAPIExports(getter generic.RESTOptionsGetter) (*registry.REST, *genericre
 	if err != nil {
 		return nil, nil, err
 	}
-	status := registry.StatusOnly(main.Store, s, func(obj, old runtime.Object) {
-		e, prev := obj.(*apisv1alpha2.APIExport), old.(*apisv1alpha2.APIExport)
-		st := e.Status
-		*e = *prev.DeepCopy()
-		e.Status = st
-	})
-	return main, status, nil
+	return main, registry.SplitStatus(main.Store, s, func(to, from *apisv1alpha2.APIExport) { to.Status = from.Status }), nil
 }
 
 // checkExportSpec validates an export's spec as kcp's CRD does.

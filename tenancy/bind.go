@@ -1,0 +1,124 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
+
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
+)
+
+// BindVerb is the verb on an APIExport, in the workspace holding it, that lets
+// a user bind it.
+const BindVerb = "bind"
+
+// Bind is the admission of APIBindings and APIExportEndpointSlices, as kcp's:
+// whoever creates one, or changes the export it refers to, needs the verb bind
+// on that APIExport in the export's workspace, decided there by RBAC alone (no
+// access to that workspace is needed). A missing workspace, a missing export
+// and a denial get one answer, so nobody learns by binding what exists where.
+type Bind struct {
+	*admission.Handler
+	index   *Index
+	exports rest.Getter
+	authz   authorizer.Authorizer
+}
+
+var _ admission.ValidationInterface = (*Bind)(nil)
+
+// NewBind returns the plugin; authz decides bind in the export's workspace,
+// exports reads APIExports.
+func NewBind(index *Index, exports rest.Getter, authz authorizer.Authorizer) *Bind {
+	return &Bind{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, exports: exports, authz: authz}
+}
+
+// Validate implements admission.ValidationInterface.
+func (b *Bind) Validate(ctx context.Context, attrs admission.Attributes, _ admission.ObjectInterfaces) error {
+	if attrs.GetSubresource() != "" {
+		return nil
+	}
+	var kind string
+	var ref, old *apisv1alpha1.ExportBindingReference
+	switch attrs.GetResource().GroupResource() {
+	case apisv1alpha2.Resource("apibindings"):
+		kind = "APIBinding"
+		ref = bindingExport(attrs.GetObject())
+		old = bindingExport(attrs.GetOldObject())
+	case apisv1alpha1.Resource("apiexportendpointslices"):
+		kind = "APIExportEndpointSlice"
+		ref = sliceExport(attrs.GetObject())
+		old = sliceExport(attrs.GetOldObject())
+	default:
+		return nil
+	}
+	if ref == nil || ref.Name == "" || (old != nil && *old == *ref) {
+		// Validation refuses a reference without a name.
+		return nil
+	}
+	verb := "create"
+	if attrs.GetOperation() == admission.Update {
+		verb = "update"
+	}
+	if !b.mayBind(ctx, attrs, *ref) {
+		export := ref.Name
+		if ref.Path != "" {
+			export = ref.Path + separator + ref.Name
+		}
+		return admission.NewForbidden(attrs, fmt.Errorf("unable to %s %s: no permission to bind to export %s", verb, kind, export))
+	}
+	return nil
+}
+
+// mayBind tells whether the user of attrs may bind the export ref names: it
+// exists and RBAC of its workspace grants bind on it.
+func (b *Bind) mayBind(ctx context.Context, attrs admission.Attributes, ref apisv1alpha1.ExportBindingReference) bool {
+	cluster, ok := logicalcluster.From(ctx)
+	if !ok {
+		return false
+	}
+	if ref.Path != "" {
+		c, err := b.index.Resolve(ctx, ref.Path)
+		if err != nil {
+			return false
+		}
+		cluster = c.Name
+	}
+	if _, err := b.exports.Get(in(ctx, cluster), ref.Name, &metav1.GetOptions{}); err != nil {
+		return false
+	}
+	decision, _, err := b.authz.Authorize(logicalcluster.WithName(ctx, cluster), authorizer.AttributesRecord{
+		User:            attrs.GetUserInfo(),
+		Verb:            BindVerb,
+		APIGroup:        apisv1alpha2.SchemeGroupVersion.Group,
+		APIVersion:      apisv1alpha2.SchemeGroupVersion.Version,
+		Resource:        "apiexports",
+		Name:            ref.Name,
+		ResourceRequest: true,
+	})
+	return err == nil && decision == authorizer.DecisionAllow
+}
+
+// bindingExport is the export an APIBinding refers to, nil for none.
+func bindingExport(obj any) *apisv1alpha1.ExportBindingReference {
+	b, ok := obj.(*apisv1alpha2.APIBinding)
+	if !ok || b.Spec.Reference.Export == nil {
+		return nil
+	}
+	return &apisv1alpha1.ExportBindingReference{Path: b.Spec.Reference.Export.Path, Name: b.Spec.Reference.Export.Name}
+}
+
+// sliceExport is the export an APIExportEndpointSlice lists, nil for none.
+func sliceExport(obj any) *apisv1alpha1.ExportBindingReference {
+	s, ok := obj.(*apisv1alpha1.APIExportEndpointSlice)
+	if !ok {
+		return nil
+	}
+	return &s.Spec.APIExport
+}
