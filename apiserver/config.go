@@ -195,7 +195,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
 		tenancy.NewAdmission(index, use, c.URL),
-		tenancy.NewBind(index, apis.exports.Exports, use),
+		tenancy.NewBind(index, apis.exports.Exports, use, isAdmin),
 	)
 	crds, err := crd.New(crd.Config{
 		CRDs:                apis.crds,
@@ -205,6 +205,8 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		MaxRequestBodyBytes: config.MaxRequestBodyBytes,
 		MinRequestTimeout:   time.Duration(config.MinRequestTimeout) * time.Second,
 		Builtins:            builtins,
+		APIBindings:         apis.bindings.Bindings,
+		Schemas:             apis.bindings.Schemas,
 	}, notfoundhandler.New(scheme.Codecs, genericfilters.NoMuxAndDiscoveryIncompleteKey))
 	if err != nil {
 		return nil, err
@@ -228,6 +230,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	crdController := crd.NewController(crds, apis.crdStatus)
 	workspaces := tenancy.NewLifecycle(apis.tenancy, index, c.Shard, c.URL)
 	exports := tenancy.NewExports(apis.exports)
+	bindings := tenancy.NewBindings(apis.bindings, index)
 	if c.HomeWorkspaces {
 		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.URL)
 	}
@@ -235,6 +238,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		go index.Run(ctx)
 		go workspaces.Run(ctx)
 		go exports.Run(ctx)
+		go bindings.Run(ctx)
 		go namespaces.Run(ctx)
 		go rbac.Run(ctx)
 		go crds.Run(ctx)

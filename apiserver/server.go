@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -152,6 +153,11 @@ func healthOnly(a authenticator.Request) authenticator.Request {
 // do anything in every cluster and across them; no workspace grants or
 // withholds it.
 var adminGroups = []string{user.SystemPrivilegedGroup, "system:kcp:admin"}
+
+// isAdmin tells an installation admin.
+func isAdmin(u user.Info) bool {
+	return slices.ContainsFunc(u.GetGroups(), func(g string) bool { return slices.Contains(adminGroups, g) })
+}
 
 // reservedGroups are kcp's system groups besides the admins': no workspace can
 // grant impersonating them.

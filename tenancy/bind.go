@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/registry/rest"
 
@@ -24,23 +25,36 @@ const BindVerb = "bind"
 // on that APIExport in the export's workspace, decided there by RBAC alone (no
 // access to that workspace is needed). A missing workspace, a missing export
 // and a denial get one answer, so nobody learns by binding what exists where.
+//
+// Unlike kcp, it lets only the installation's admins write the status of
+// APIBindings and APIExports: warren serves a bound resource from the
+// identity and the schema a binding's status names, so a workspace admin who
+// could write it could store objects under another provider's identity.
 type Bind struct {
 	*admission.Handler
 	index   *Index
 	exports rest.Getter
 	authz   authorizer.Authorizer
+	admin   func(user.Info) bool
 }
 
 var _ admission.ValidationInterface = (*Bind)(nil)
 
 // NewBind returns the plugin; authz decides bind in the export's workspace,
-// exports reads APIExports.
-func NewBind(index *Index, exports rest.Getter, authz authorizer.Authorizer) *Bind {
-	return &Bind{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, exports: exports, authz: authz}
+// exports reads APIExports, admin tells the installation's admins.
+func NewBind(index *Index, exports rest.Getter, authz authorizer.Authorizer, admin func(user.Info) bool) *Bind {
+	return &Bind{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, exports: exports, authz: authz, admin: admin}
 }
 
 // Validate implements admission.ValidationInterface.
 func (b *Bind) Validate(ctx context.Context, attrs admission.Attributes, _ admission.ObjectInterfaces) error {
+	if attrs.GetSubresource() == "status" {
+		gr := attrs.GetResource().GroupResource()
+		if (gr == apisv1alpha2.Resource("apibindings") || gr == apisv1alpha2.Resource("apiexports")) && !b.admin(attrs.GetUserInfo()) {
+			return admission.NewForbidden(attrs, fmt.Errorf("the status of %s is written by warren's controllers", gr.Resource))
+		}
+		return nil
+	}
 	if attrs.GetSubresource() != "" {
 		return nil
 	}

@@ -77,6 +77,11 @@ type Config struct {
 	MinRequestTimeout   time.Duration
 	// Builtins records the built-in groups for each cluster's discovery.
 	Builtins *Builtins
+	// APIBindings is the storage of APIBindings, whose bound resources a
+	// cluster serves as it serves its CRDs; Schemas reads the
+	// APIResourceSchemas they name.
+	APIBindings listWatcher
+	Schemas     rest.Getter
 }
 
 // Handler serves the custom resources of every cluster: a request's cluster
@@ -101,7 +106,7 @@ func New(c Config, notFound http.Handler) (*Handler, error) {
 	}
 	return &Handler{
 		config:     c,
-		views:      clusterwatch.NewViews(cachedViews, loadView(c.CRDs), c.CRDs),
+		views:      clusterwatch.NewViews(cachedViews, loadView(c.CRDs, c.APIBindings, c.Schemas), c.CRDs, c.APIBindings),
 		converters: converters,
 		notFound:   notFound,
 		served:     newServedCache(cachedServed),
@@ -274,6 +279,7 @@ func (h *Handler) servedFor(d *definition) (*served, error) {
 		authorizer:   h.config.Authorizer,
 		static:       h.static,
 		maxBodyBytes: h.config.MaxRequestBodyBytes,
+		prefix:       d.prefix,
 	}, d.CustomResourceDefinition)
 	if err != nil {
 		return nil, fmt.Errorf("serving CRD %s: %w", d.Name, err)

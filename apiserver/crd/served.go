@@ -105,6 +105,8 @@ type servingInputs struct {
 	// like), which CRD schemas refer to.
 	static       map[string]*spec.Schema
 	maxBodyBytes int64
+	// prefix is where the objects are stored; "" for a CRD's own prefix.
+	prefix string
 }
 
 // specHash identifies what serving depends on: the spec and the accepted names.
@@ -305,6 +307,7 @@ func newServedVersion(in *servingInputs, crd *apiextensionsv1.CustomResourceDefi
 	options := &storageOptions{
 		RESTOptionsGetter: in.options,
 		codec:             storageCodec(safe, s, schema.GroupVersion{Group: crd.Spec.Group, Version: storageVersion}, gv),
+		prefix:            in.prefix,
 	}
 	storage, err := customresource.NewStorage(
 		schema.GroupResource{Group: crd.Spec.Group, Resource: names.Plural},
@@ -417,6 +420,8 @@ func deprecation(crd *apiextensionsv1.CustomResourceDefinition, v *apiextensions
 type storageOptions struct {
 	generic.RESTOptionsGetter
 	codec runtime.Codec
+	// prefix replaces the resource's storage prefix unless empty.
+	prefix string
 }
 
 func (o *storageOptions) GetRESTOptions(resource schema.GroupResource, _ runtime.Object) (generic.RESTOptions, error) {
@@ -425,5 +430,8 @@ func (o *storageOptions) GetRESTOptions(resource schema.GroupResource, _ runtime
 		return opts, err
 	}
 	opts.StorageConfig.Codec = o.codec
+	if o.prefix != "" {
+		opts.ResourcePrefix = o.prefix
+	}
 	return opts, nil
 }

@@ -20,7 +20,10 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/endpoints/discovery"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/kube-openapi/pkg/spec3"
+
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/tenancy/clusterwatch"
@@ -52,8 +55,10 @@ type openapiDocument struct {
 	hash string
 }
 
-// loadView lists the CRDs of a cluster.
-func loadView(crds listWatcher) clusterwatch.Load[*view] {
+// loadView lists the CRDs of a cluster and the resources its APIBindings bind.
+// A CRD wins over a binding of the same resource (the binding controller
+// refuses such a binding; this holds while it has not yet).
+func loadView(crds, bindings listWatcher, schemas rest.Getter) clusterwatch.Load[*view] {
 	return func(ctx context.Context, cluster logicalcluster.Name) (*view, uint64, error) {
 		ctx = genericapirequest.WithNamespace(logicalcluster.WithName(ctx, cluster), "")
 		obj, err := crds.List(ctx, &metainternalversion.ListOptions{})
@@ -81,6 +86,27 @@ func loadView(crds listWatcher) clusterwatch.Load[*view] {
 				v.established = append(v.established, crd)
 			}
 		}
+		bound, err := bindings.List(ctx, &metainternalversion.ListOptions{})
+		if err != nil {
+			return nil, 0, fmt.Errorf("listing the APIBindings of cluster %s: %w", cluster, err)
+		}
+		boundRevision, err := clusterwatch.Revision(bound)
+		if err != nil {
+			return nil, 0, err
+		}
+		revision = min(revision, boundRevision)
+		definitions, err := boundDefinitions(ctx, bound.(*apisv1alpha2.APIBindingList).Items, schemas)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, d := range definitions {
+			gr := schema.GroupResource{Group: d.Spec.Group, Resource: d.Spec.Names.Plural}
+			if _, taken := v.served[gr]; taken {
+				continue
+			}
+			v.served[gr] = d
+			v.established = append(v.established, d.CustomResourceDefinition)
+		}
 		sort.Slice(v.established, func(i, j int) bool {
 			a, b := v.established[i], v.established[j]
 			return a.Spec.Group < b.Spec.Group || a.Spec.Group == b.Spec.Group && a.Name < b.Name
@@ -89,10 +115,17 @@ func loadView(crds listWatcher) clusterwatch.Load[*view] {
 	}
 }
 
-// definition is a served CRD and the hash of what serving it depends on.
+// definition is a served CRD and the hash of what serving it depends on. A
+// resource bound by an APIBinding is served as a CRD made from its schema,
+// stored under its export's identity.
 type definition struct {
 	*apiextensionsv1.CustomResourceDefinition
 	hash string
+	// prefix is where objects are stored: "" for a CRD's own prefix, the
+	// export's identity prefix for a bound resource.
+	prefix string
+	// binding names the APIBinding a bound resource is bound by.
+	binding string
 }
 
 func newDefinition(crd *apiextensionsv1.CustomResourceDefinition) (*definition, error) {
@@ -101,6 +134,20 @@ func newDefinition(crd *apiextensionsv1.CustomResourceDefinition) (*definition, 
 		return nil, fmt.Errorf("hashing CRD %s: %w", crd.Name, err)
 	}
 	return &definition{CustomResourceDefinition: crd, hash: hash}, nil
+}
+
+// newBoundDefinition is the definition of crd, a bound resource's, stored
+// under identity: consumers of one export share what serves it, two exports
+// never do.
+func newBoundDefinition(crd *apiextensionsv1.CustomResourceDefinition, identity, binding string) (*definition, error) {
+	d, err := newDefinition(crd)
+	if err != nil {
+		return nil, err
+	}
+	d.prefix = BoundPrefix(schema.GroupResource{Group: crd.Spec.Group, Resource: crd.Spec.Names.Plural}, identity)
+	d.hash = hashOf([]byte(d.hash + "/" + d.prefix))
+	d.binding = binding
+	return d, nil
 }
 
 func toV1(in *apiextensions.CustomResourceDefinition) (*apiextensionsv1.CustomResourceDefinition, error) {

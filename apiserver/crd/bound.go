@@ -1,0 +1,106 @@
+package crd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
+
+	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
+)
+
+// BoundPrefix is the storage prefix of the objects of resource gr bound from
+// the export of identity: beside a CRD's prefix, never inside it (keys below a
+// prefix continue with "/"), and one per export, so two exports of one group
+// and resource never see or overwrite each other's objects.
+func BoundPrefix(gr schema.GroupResource, identity string) string {
+	return registry.Prefix(gr) + ":" + identity
+}
+
+// boundDefinitions returns what the APIBindings of a cluster bind, by group
+// and resource, served as CRDs: each bound resource of a binding (its
+// status.boundResources, which warren's binding controller writes) with the
+// schema it names, read from the export's cluster.
+func boundDefinitions(ctx context.Context, bindings []apisv1alpha2.APIBinding, schemas rest.Getter) ([]*definition, error) {
+	var out []*definition
+	for i := range bindings {
+		b := &bindings[i]
+		for _, r := range b.Status.BoundResources {
+			at := genericapirequest.WithNamespace(logicalcluster.WithName(ctx, logicalcluster.Name(b.Status.APIExportClusterName)), "")
+			obj, err := schemas.Get(at, r.Schema.Name, &metav1.GetOptions{})
+			if err != nil {
+				// A schema gone from the provider leaves its resource unserved.
+				continue
+			}
+			s := obj.(*apisv1alpha1.APIResourceSchema)
+			if string(s.UID) != r.Schema.UID {
+				continue
+			}
+			crd, err := boundCRD(s)
+			if err != nil {
+				return nil, fmt.Errorf("binding %s: %w", b.Name, err)
+			}
+			if b.DeletionTimestamp != nil {
+				crd.DeletionTimestamp = b.DeletionTimestamp
+			}
+			d, err := newBoundDefinition(crd, r.Schema.IdentityHash, b.Name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// boundCRD is the CRD a schema is served as where it is bound: its names,
+// scope and versions, accepted and established, with the schema's UID.
+func boundCRD(s *apisv1alpha1.APIResourceSchema) (*apiextensionsv1.CustomResourceDefinition, error) {
+	crd := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Spec.Names.Plural + "." + s.Spec.Group, UID: types.UID(s.UID), CreationTimestamp: s.CreationTimestamp},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group:      s.Spec.Group,
+			Names:      s.Spec.Names,
+			Scope:      s.Spec.Scope,
+			Conversion: &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter},
+		},
+	}
+	for _, v := range s.Spec.Versions {
+		props := &apiextensionsv1.JSONSchemaProps{}
+		if err := json.Unmarshal(v.Schema.Raw, props); err != nil {
+			return nil, fmt.Errorf("schema %s version %s: %w", s.Name, v.Name, err)
+		}
+		sub := v.Subresources
+		crd.Spec.Versions = append(crd.Spec.Versions, apiextensionsv1.CustomResourceDefinitionVersion{
+			Name:                     v.Name,
+			Served:                   v.Served,
+			Storage:                  v.Storage,
+			Deprecated:               v.Deprecated,
+			DeprecationWarning:       v.DeprecationWarning,
+			Schema:                   &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: props},
+			Subresources:             &sub,
+			AdditionalPrinterColumns: v.AdditionalPrinterColumns,
+		})
+		if v.Storage {
+			crd.Status.StoredVersions = []string{v.Name}
+		}
+	}
+	crd.Status.AcceptedNames = s.Spec.Names
+	now := metav1.Now()
+	for _, t := range []apiextensionsv1.CustomResourceDefinitionConditionType{apiextensionsv1.NamesAccepted, apiextensionsv1.Established} {
+		crd.Status.Conditions = append(crd.Status.Conditions, apiextensionsv1.CustomResourceDefinitionCondition{
+			Type: t, Status: apiextensionsv1.ConditionTrue, LastTransitionTime: now,
+		})
+	}
+	return crd, nil
+}

@@ -1,0 +1,298 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
+	conditionsv1alpha1 "github.com/kcp-dev/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
+	"github.com/kcp-dev/sdk/apis/third_party/conditions/util/conditions"
+
+	"github.com/warren-dev/warren/tenancy/clusterwatch"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
+)
+
+// BindingStores are the resources the binding controller reads and writes.
+type BindingStores struct {
+	Bindings Store
+	// BindingStatus writes only the status of bindings.
+	BindingStatus rest.Updater
+	Exports       rest.Watcher
+	// ExportGetter reads exports, Schemas APIResourceSchemas, CRDs the
+	// consumer's own CustomResourceDefinitions.
+	ExportGetter rest.Getter
+	Schemas      rest.Getter
+	CRDs         rest.Lister
+}
+
+// Bindings binds APIBindings, as kcp's binding controller does: it finds a
+// binding's export (by path, or in the binding's own workspace), requires its
+// identity and its schemas, and records in status.boundResources what the
+// consumer's API then serves — each exported resource under the export's
+// identity hash — with phase Bound and kcp's conditions. A resource the
+// consumer already serves (its own CRD, or another binding's) is a naming
+// conflict: the binding waits, and is tried again, rate limited, until the
+// conflict goes. A binding whose export or identity is missing waits for the
+// export: any change of it brings the binding back at once.
+//
+// One controller serves every cluster through one wildcard watch; a Bound
+// binding costs nothing.
+type Bindings struct {
+	stores     BindingStores
+	index      *Index
+	controller *clusterwatch.Controller
+
+	mu sync.Mutex
+	// waiting are the bindings waiting for an export, by the export's
+	// cluster and name.
+	waiting map[exportRef]map[clusterwatch.Ref]bool
+}
+
+// exportRef names an export by its logical cluster.
+type exportRef struct {
+	cluster logicalcluster.Name
+	name    string
+}
+
+// NewBindings returns the controller.
+func NewBindings(stores BindingStores, index *Index) *Bindings {
+	b := &Bindings{stores: stores, index: index, waiting: map[exportRef]map[clusterwatch.Ref]bool{}}
+	b.controller = &clusterwatch.Controller{Name: "apibindings", Source: stores.Bindings, Sync: b.sync, Settled: bound, Workers: 4}
+	return b
+}
+
+// Run works until ctx ends.
+func (b *Bindings) Run(ctx context.Context) {
+	go clusterwatch.Follow(ctx, b.stores.Exports, nil, func(ev clusterwatch.Event) {
+		if export, ok := ev.Object.(*apisv1alpha2.APIExport); ok {
+			b.exportChanged(exportRef{cluster: ev.Cluster, name: export.Name})
+		}
+	})
+	b.controller.Run(ctx)
+}
+
+// bound tells a binding that is bound and up to date.
+func bound(obj runtime.Object) bool {
+	binding := obj.(*apisv1alpha2.APIBinding)
+	return binding.Status.Phase == apisv1alpha2.APIBindingPhaseBound && binding.DeletionTimestamp == nil &&
+		conditions.IsTrue(binding, apisv1alpha2.BindingUpToDate) && conditions.IsTrue(binding, apisv1alpha2.APIExportValid)
+}
+
+func (b *Bindings) sync(ctx context.Context, r clusterwatch.Ref) error {
+	obj, err := b.stores.Bindings.Get(in(ctx, r.Cluster), r.Name, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		b.unwait(r)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	binding := obj.(*apisv1alpha2.APIBinding)
+	if binding.DeletionTimestamp != nil || binding.Spec.Reference.Export == nil {
+		return nil
+	}
+	next := binding.DeepCopy()
+	waitErr := b.bind(ctx, r, next)
+	if next.Status.Phase == "" {
+		next.Status.Phase = apisv1alpha2.APIBindingPhaseBinding
+	}
+	conditions.SetSummary(next, conditions.WithConditions(apisv1alpha2.InitialBindingCompleted))
+	if !equality.Semantic.DeepEqual(next.Status, binding.Status) {
+		if _, err := update(ctx, b.stores.BindingStatus, r.Cluster, r.Name, func(obj runtime.Object) {
+			obj.(*apisv1alpha2.APIBinding).Status = next.Status
+		}); err != nil {
+			return err
+		}
+	}
+	return waitErr
+}
+
+// bind computes the status of binding; it returns Waiting while the binding
+// cannot be bound yet.
+func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1alpha2.APIBinding) error {
+	ref := binding.Spec.Reference.Export
+	exportCluster, path := r.Cluster, string(r.Cluster)
+	if ref.Path != "" {
+		path = ref.Path
+		c, err := b.index.Resolve(ctx, ref.Path)
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
+			return err
+		}
+		if err != nil {
+			return b.exportInvalid(binding, r, exportRef{}, apisv1alpha2.APIExportNotFoundReason, "APIExport %s|%s not found", path, ref.Name)
+		}
+		exportCluster = c.Name
+	}
+	at := exportRef{cluster: exportCluster, name: ref.Name}
+	obj, err := b.stores.ExportGetter.Get(in(ctx, exportCluster), ref.Name, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return b.exportInvalid(binding, r, at, apisv1alpha2.APIExportNotFoundReason, "APIExport %s|%s not found", path, ref.Name)
+	}
+	if err != nil {
+		return err
+	}
+	export := obj.(*apisv1alpha2.APIExport)
+	binding.Status.ExportPermissionClaims = export.Spec.PermissionClaims
+	if export.Status.IdentityHash == "" {
+		return b.exportInvalid(binding, r, at, "MissingIdentityHash", "APIExport %s|%s is missing status.identityHash", path, ref.Name)
+	}
+	if binding.Status.APIExportClusterName == "" {
+		binding.Status.APIExportClusterName = string(exportCluster)
+	}
+	var resources []apisv1alpha2.BoundAPIResource
+	for _, res := range export.Spec.Resources {
+		if res.Storage.CRD == nil {
+			continue
+		}
+		obj, err := b.stores.Schemas.Get(in(ctx, exportCluster), res.Schema, &metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return b.exportInvalid(binding, r, at, apisv1alpha2.InternalErrorReason,
+				"Invalid APIExport. Please contact the APIExport owner to resolve: APIResourceSchema %q not found", res.Schema)
+		}
+		if err != nil {
+			return err
+		}
+		schema := obj.(*apisv1alpha1.APIResourceSchema)
+		if conflict, err := b.conflict(ctx, r, schema); err != nil || conflict != "" {
+			if err != nil {
+				return err
+			}
+			b.unwait(r)
+			for _, t := range []conditionsv1alpha1.ConditionType{apisv1alpha2.BindingUpToDate, apisv1alpha2.InitialBindingCompleted} {
+				if t == apisv1alpha2.InitialBindingCompleted && conditions.IsTrue(binding, t) {
+					continue
+				}
+				conditions.MarkFalse(binding, t, apisv1alpha2.NamingConflictsReason, conditionsv1alpha1.ConditionSeverityError, "Unable to bind APIs: %s", conflict)
+			}
+			return clusterwatch.Waiting{Reason: conflict}
+		}
+		var storageVersions []string
+		for _, v := range schema.Spec.Versions {
+			if v.Storage {
+				storageVersions = append(storageVersions, v.Name)
+			}
+		}
+		resources = append(resources, apisv1alpha2.BoundAPIResource{
+			Group:           schema.Spec.Group,
+			Resource:        schema.Spec.Names.Plural,
+			Schema:          apisv1alpha2.BoundAPIResourceSchema{Name: schema.Name, UID: string(schema.UID), IdentityHash: export.Status.IdentityHash},
+			StorageVersions: storageVersions,
+		})
+	}
+	b.unwait(r)
+	binding.Status.BoundResources = resources
+	binding.Status.Phase = apisv1alpha2.APIBindingPhaseBound
+	conditions.MarkTrue(binding, apisv1alpha2.APIExportValid)
+	conditions.MarkTrue(binding, apisv1alpha2.InitialBindingCompleted)
+	conditions.MarkTrue(binding, apisv1alpha2.BindingUpToDate)
+	return nil
+}
+
+// exportInvalid marks the binding's export invalid and has the binding wait
+// for a change of the export at (if it names one).
+func (b *Bindings) exportInvalid(binding *apisv1alpha2.APIBinding, r clusterwatch.Ref, at exportRef, reason, format string, args ...any) error {
+	severity := conditionsv1alpha1.ConditionSeverityError
+	if reason == "MissingIdentityHash" {
+		severity = conditionsv1alpha1.ConditionSeverityWarning
+	}
+	conditions.MarkFalse(binding, apisv1alpha2.APIExportValid, reason, severity, format, args...)
+	if !conditions.IsTrue(binding, apisv1alpha2.InitialBindingCompleted) {
+		conditions.MarkFalse(binding, apisv1alpha2.InitialBindingCompleted, apisv1alpha2.WaitingForEstablishedReason,
+			conditionsv1alpha1.ConditionSeverityInfo, "Waiting for API(s) to be established")
+	}
+	b.wait(at, r)
+	return clusterwatch.Waiting{Reason: fmt.Sprintf(format, args...)}
+}
+
+// conflict says why the consumer may not have schema's resource bound, or "":
+// a CRD of its own or another binding serves the same group and resource.
+func (b *Bindings) conflict(ctx context.Context, r clusterwatch.Ref, schema *apisv1alpha1.APIResourceSchema) (string, error) {
+	group, plural := schema.Spec.Group, schema.Spec.Names.Plural
+	obj, err := b.stores.CRDs.List(in(ctx, r.Cluster), &metainternalversion.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, crd := range obj.(*apiextensions.CustomResourceDefinitionList).Items {
+		if crd.Spec.Group == group && (crd.Spec.Names.Plural == plural || crd.Status.AcceptedNames.Plural == plural) {
+			return fmt.Sprintf("naming conflict with CustomResourceDefinition %q: spec.names.plural=%s is forbidden", crd.Name, plural), nil
+		}
+	}
+	obj, err = b.stores.Bindings.List(in(ctx, r.Cluster), &metainternalversion.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, other := range obj.(*apisv1alpha2.APIBindingList).Items {
+		if other.Name == r.Name {
+			continue
+		}
+		for _, res := range other.Status.BoundResources {
+			if res.Group == group && res.Resource == plural {
+				export := other.Spec.Reference.Export
+				return fmt.Sprintf("naming conflict with APIBinding %q bound to APIExport %s: spec.names.plural=%s is forbidden",
+					other.Name, exportName(export), plural), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// exportName is how kcp's messages name the export a binding refers to.
+func exportName(ref *apisv1alpha2.ExportBindingReference) string {
+	if ref == nil {
+		return ""
+	}
+	if ref.Path == "" {
+		return fmt.Sprintf("%q", ref.Name)
+	}
+	return ref.Path + separator + ref.Name
+}
+
+// wait has r reconciled again when the export at changes.
+func (b *Bindings) wait(at exportRef, r clusterwatch.Ref) {
+	if at.name == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting[at] == nil {
+		b.waiting[at] = map[clusterwatch.Ref]bool{}
+	}
+	b.waiting[at][r] = true
+}
+
+// unwait forgets that r waits for an export.
+func (b *Bindings) unwait(r clusterwatch.Ref) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for at, refs := range b.waiting {
+		if refs[r] {
+			delete(refs, r)
+			if len(refs) == 0 {
+				delete(b.waiting, at)
+			}
+		}
+	}
+}
+
+// exportChanged reconciles the bindings waiting for the export at.
+func (b *Bindings) exportChanged(at exportRef) {
+	b.mu.Lock()
+	refs := make([]clusterwatch.Ref, 0, len(b.waiting[at]))
+	for r := range b.waiting[at] {
+		refs = append(refs, r)
+	}
+	b.mu.Unlock()
+	for _, r := range refs {
+		b.controller.Enqueue(r)
+	}
+}

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kcp-dev/logicalcluster/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
+	kcpclientset "github.com/kcp-dev/sdk/client/clientset/versioned/cluster"
+)
+
+// widgetsProvider is a provider's schema of widgets.example.com and the
+// export of it, with a size (an integer at most max) and a status.
+func widgetsProvider(max int) string {
+	return fmt.Sprintf(`apiVersion: apis.kcp.io/v1alpha1
+kind: APIResourceSchema
+metadata:
+  name: v1.widgets.example.com
+spec:
+  group: example.com
+  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns: [{name: Size, type: integer, jsonPath: .spec.size}]
+    schema:
+      type: object
+      properties:
+        spec:
+          type: object
+          properties:
+            size: {type: integer, maximum: %d, default: 1}
+        status:
+          type: object
+          properties:
+            observed: {type: integer}
+---
+apiVersion: apis.kcp.io/v1alpha2
+kind: APIExport
+metadata:
+  name: widgets
+spec:
+  resources:
+  - {name: widgets, group: example.com, schema: v1.widgets.example.com}
+`, max)
+}
+
+// waitBound waits for the binding name in cluster to be Bound and Ready.
+func waitBound(t *testing.T, kcp kcpclientset.ClusterInterface, cluster, name string) *apisv1alpha2.APIBinding {
+	t.Helper()
+	var b *apisv1alpha2.APIBinding
+	eventually(t, cluster+": binding "+name+" bound", func() error {
+		var err error
+		if b, err = kcp.ApisV1alpha2().APIBindings().Cluster(logicalcluster.NewPath(cluster)).Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+			return err
+		}
+		for _, c := range b.Status.Conditions {
+			if c.Type == "Ready" && c.Status == "True" && b.Status.Phase == apisv1alpha2.APIBindingPhaseBound {
+				return nil
+			}
+		}
+		return fmt.Errorf("status %s", jsonOf(b.Status))
+	})
+	return b
+}
+
+// TestAPIBindingServesResource binds an export in a consumer workspace and uses
+// the bound resource there as a CRD's — discovery, explain, defaulting,
+// validation with field paths, printer columns, the status subresource — with
+// no CRD in the consumer and nothing in the provider's own API. Its objects are
+// stored under the export's identity.
+func TestAPIBindingServesResource(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		provider := s.makeWorkspace("root", "provider", "")
+		consumer := s.makeWorkspace("root", "consumer", "")
+		kcp := kcpClient(t, s)
+		s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
+		export := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
+		s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
+		b := waitBound(t, kcp, "root:consumer", "widgets")
+		if b.Status.APIExportClusterName != provider {
+			t.Errorf("apiExportClusterName = %q, want %q", b.Status.APIExportClusterName, provider)
+		}
+		if r := b.Status.BoundResources; len(r) != 1 || r[0].Group != "example.com" || r[0].Resource != "widgets" ||
+			r[0].Schema.Name != "v1.widgets.example.com" || r[0].Schema.IdentityHash != export.Status.IdentityHash ||
+			len(r[0].StorageVersions) != 1 || r[0].StorageVersions[0] != "v1" {
+			t.Errorf("boundResources = %s", jsonOf(r))
+		}
+		for _, c := range []string{"APIExportValid", "InitialBindingCompleted", "BindingUpToDate"} {
+			if !strings.Contains(jsonOf(b.Status.Conditions), `"type":"`+c+`","status":"True"`) {
+				t.Errorf("condition %s is not true: %s", c, jsonOf(b.Status.Conditions))
+			}
+		}
+		eventually(t, "widgets in the consumer's discovery", func() error {
+			out, err := s.kubectlIn("", "root:consumer", "api-resources", "--api-group=example.com", "-o", "name")
+			if err != nil || out != "widgets.example.com\n" {
+				return fmt.Errorf("%v: %q", err, out)
+			}
+			return nil
+		})
+		s.expect("root:provider", "", "api-resources", "--api-group=example.com", "-o", "name")
+		s.expect("root:consumer", "", "get", "customresourcedefinitions", "-o", "name")
+		if out := s.kubectl("root:consumer", "explain", "widgets.spec.size"); !strings.Contains(out, "<integer>") {
+			t.Errorf("explain widgets.spec.size:\n%s", out)
+		}
+
+		s.kubectl("root:consumer", "create", "namespace", "ns")
+		s.pipe("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1, namespace: ns}\nspec: {}\n", "root:consumer", "apply", "-f", "-")
+		s.expectLines("root:consumer", []string{"w1 1"}, "get", "widgets", "-n", "ns", "--no-headers", "-o", "custom-columns=N:.metadata.name,S:.spec.size")
+		if out := s.kubectl("root:consumer", "get", "widgets", "-n", "ns"); !strings.Contains(out, "SIZE") {
+			t.Errorf("kubectl get widgets shows no Size column:\n%s", out)
+		}
+		s.refused("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w2, namespace: ns}\nspec: {size: 11}\n", "root:consumer",
+			"spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10", "apply", "-f", "-")
+		s.kubectl("root:consumer", "patch", "widget", "w1", "-n", "ns", "--subresource=status", "--type=merge", "-p", `{"status":{"observed":3}}`)
+		s.expectLines("root:consumer", []string{"3"}, "get", "widget", "w1", "-n", "ns", "--no-headers", "-o", "custom-columns=O:.status.observed")
+
+		prefix := "/example.com/widgets:" + export.Status.IdentityHash + "/"
+		if n := storageCount(t, s, `SELECT count(*) FROM objects WHERE cluster = $1 AND key LIKE $2`, consumer, prefix+"%"); n != 1 {
+			t.Errorf("%d objects of the consumer stored under %s, want 1", n, prefix)
+		}
+	})
+}
+
+// TestAPIBindingIdentityIsolation binds two exports of the same group and
+// resource, with different schemas, in two consumers: each consumer is served
+// its own export's schema, the objects of the two are stored under two
+// identities, and a second binding of the resource in one consumer is a naming
+// conflict, in kcp's words.
+func TestAPIBindingIdentityIsolation(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		s.makeWorkspace("root", "small", "")
+		s.makeWorkspace("root", "large", "")
+		a := s.makeWorkspace("root", "a", "")
+		b := s.makeWorkspace("root", "b", "")
+		kcp := kcpClient(t, s)
+		s.pipe(widgetsProvider(10), "root:small", "apply", "-f", "-")
+		s.pipe(widgetsProvider(100), "root:large", "apply", "-f", "-")
+		small := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:small")), "widgets")
+		large := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:large")), "widgets")
+		if small.Status.IdentityHash == large.Status.IdentityHash {
+			t.Fatal("two exports have one identity")
+		}
+		s.pipe(bindingManifest("widgets", "root:small", "widgets"), "root:a", "apply", "-f", "-")
+		s.pipe(bindingManifest("widgets", "root:large", "widgets"), "root:b", "apply", "-f", "-")
+		waitBound(t, kcp, "root:a", "widgets")
+		waitBound(t, kcp, "root:b", "widgets")
+		widget := "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: default}\nspec: {size: 50}\n"
+		eventually(t, "root:b makes a widget of size 50", func() error {
+			out, err := s.kubectlIn(widget, "root:b", "apply", "-f", "-")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		eventually(t, "root:a refuses a widget of size 50", func() error {
+			out, err := s.kubectlIn(widget, "root:a", "apply", "-f", "-")
+			if err == nil || !strings.Contains(out, "should be less than or equal to 10") {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		for _, c := range []struct{ cluster, identity string }{{a, small.Status.IdentityHash}, {b, large.Status.IdentityHash}} {
+			other := large.Status.IdentityHash
+			if c.identity == other {
+				other = small.Status.IdentityHash
+			}
+			if n := storageCount(t, s, `SELECT count(*) FROM objects WHERE cluster = $1 AND key LIKE $2`, c.cluster, "/example.com/widgets:"+other+"/%"); n != 0 {
+				t.Errorf("cluster %s has %d objects under the other export's identity", c.cluster, n)
+			}
+		}
+		if n := storageCount(t, s, `SELECT count(*) FROM objects WHERE cluster = $1 AND key LIKE $2`, b, "/example.com/widgets:"+large.Status.IdentityHash+"/%"); n != 1 {
+			t.Errorf("root:b has %d widgets under its export's identity, want 1", n)
+		}
+
+		// A second binding of widgets.example.com in root:a conflicts.
+		s.pipe(bindingManifest("more-widgets", "root:large", "widgets"), "root:a", "apply", "-f", "-")
+		eventually(t, "the second binding's naming conflict", func() error {
+			got, err := kcp.ApisV1alpha2().APIBindings().Cluster(logicalcluster.NewPath("root:a")).Get(context.Background(), "more-widgets", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			want := `Unable to bind APIs: naming conflict with APIBinding \"widgets\" bound to APIExport root:small:widgets: spec.names.plural=widgets is forbidden`
+			if got.Status.Phase != apisv1alpha2.APIBindingPhaseBinding || !strings.Contains(jsonOf(got.Status.Conditions), `"reason":"NamingConflicts"`) ||
+				!strings.Contains(jsonOf(got.Status.Conditions), want) {
+				return fmt.Errorf("status %s", jsonOf(got.Status))
+			}
+			return nil
+		})
+	})
+}
