@@ -195,7 +195,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
 		tenancy.NewAdmission(index, use, c.URL),
-		tenancy.NewBind(index, apis.exports.Exports, use, isAdmin),
+		tenancy.NewBind(index, apis.exports.Exports, apis.bindings.Bindings, use, isAdmin),
 	)
 	crds, err := crd.New(crd.Config{
 		CRDs:                apis.crds,
@@ -230,6 +230,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	crdController := crd.NewController(crds, apis.crdStatus)
 	workspaces := tenancy.NewLifecycle(apis.tenancy, index, c.Shard, c.URL)
 	exports := tenancy.NewExports(apis.exports)
+	apis.bindings.Objects = crds
 	bindings := tenancy.NewBindings(apis.bindings, index)
 	if c.HomeWorkspaces {
 		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.URL)

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
@@ -22,6 +23,15 @@ import (
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
+// BindingFinalizer holds a deleted APIBinding until the consumer's objects of
+// the resources it bound are deleted; kcp's name for it.
+const BindingFinalizer = "apis.kcp.io/apibinding-finalizer"
+
+// BoundObjects deletes the objects a binding's resources hold in its cluster.
+type BoundObjects interface {
+	DeleteBound(ctx context.Context, cluster logicalcluster.Name, binding string) error
+}
+
 // BindingStores are the resources the binding controller reads and writes.
 type BindingStores struct {
 	Bindings Store
@@ -33,6 +43,8 @@ type BindingStores struct {
 	ExportGetter rest.Getter
 	Schemas      rest.Getter
 	CRDs         rest.Lister
+	// Objects deletes what a deleted binding bound.
+	Objects BoundObjects
 }
 
 // Bindings binds APIBindings, as kcp's binding controller does: it finds a
@@ -44,6 +56,9 @@ type BindingStores struct {
 // conflict: the binding waits, and is tried again, rate limited, until the
 // conflict goes. A binding whose export or identity is missing waits for the
 // export: any change of it brings the binding back at once.
+//
+// A deleted binding keeps serving its resources, refusing creates, until every
+// object of them in the consumer is deleted; then it goes.
 //
 // One controller serves every cluster through one wildcard watch; a Bound
 // binding costs nothing.
@@ -98,7 +113,11 @@ func (b *Bindings) sync(ctx context.Context, r clusterwatch.Ref) error {
 		return err
 	}
 	binding := obj.(*apisv1alpha2.APIBinding)
-	if binding.DeletionTimestamp != nil || binding.Spec.Reference.Export == nil {
+	if binding.DeletionTimestamp != nil {
+		b.unwait(r)
+		return b.finalize(ctx, r, binding)
+	}
+	if binding.Spec.Reference.Export == nil {
 		return nil
 	}
 	next := binding.DeepCopy()
@@ -115,6 +134,32 @@ func (b *Bindings) sync(ctx context.Context, r clusterwatch.Ref) error {
 		}
 	}
 	return waitErr
+}
+
+// finalize deletes the objects of what a deleted binding bound, then lets the
+// binding go.
+func (b *Bindings) finalize(ctx context.Context, r clusterwatch.Ref, binding *apisv1alpha2.APIBinding) error {
+	if !slices.Contains(binding.Finalizers, BindingFinalizer) {
+		return nil
+	}
+	if err := b.stores.Objects.DeleteBound(ctx, r.Cluster, r.Name); err != nil {
+		next := binding.DeepCopy()
+		conditions.MarkFalse(next, apisv1alpha2.BindingResourceDeleteSuccess, "ResourceDeletionFailed", conditionsv1alpha1.ConditionSeverityError, "%v", err)
+		if _, werr := update(ctx, b.stores.BindingStatus, r.Cluster, r.Name, func(obj runtime.Object) {
+			obj.(*apisv1alpha2.APIBinding).Status = next.Status
+		}); werr != nil {
+			return fmt.Errorf("%w (and recording it: %v)", err, werr)
+		}
+		return err
+	}
+	_, err := update(ctx, b.stores.Bindings, r.Cluster, r.Name, func(obj runtime.Object) {
+		x := obj.(*apisv1alpha2.APIBinding)
+		x.Finalizers = slices.DeleteFunc(x.Finalizers, func(f string) bool { return f == BindingFinalizer })
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // bind computes the status of binding; it returns Waiting while the binding

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -26,24 +28,29 @@ const BindVerb = "bind"
 // access to that workspace is needed). A missing workspace, a missing export
 // and a denial get one answer, so nobody learns by binding what exists where.
 //
+// It refuses, as kcp, a CustomResourceDefinition of a resource an APIBinding
+// of the cluster binds.
+//
 // Unlike kcp, it lets only the installation's admins write the status of
 // APIBindings and APIExports: warren serves a bound resource from the
 // identity and the schema a binding's status names, so a workspace admin who
 // could write it could store objects under another provider's identity.
 type Bind struct {
 	*admission.Handler
-	index   *Index
-	exports rest.Getter
-	authz   authorizer.Authorizer
-	admin   func(user.Info) bool
+	index    *Index
+	exports  rest.Getter
+	bindings rest.Lister
+	authz    authorizer.Authorizer
+	admin    func(user.Info) bool
 }
 
 var _ admission.ValidationInterface = (*Bind)(nil)
 
 // NewBind returns the plugin; authz decides bind in the export's workspace,
-// exports reads APIExports, admin tells the installation's admins.
-func NewBind(index *Index, exports rest.Getter, authz authorizer.Authorizer, admin func(user.Info) bool) *Bind {
-	return &Bind{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, exports: exports, authz: authz, admin: admin}
+// exports reads APIExports, bindings lists APIBindings, admin tells the
+// installation's admins.
+func NewBind(index *Index, exports rest.Getter, bindings rest.Lister, authz authorizer.Authorizer, admin func(user.Info) bool) *Bind {
+	return &Bind{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, exports: exports, bindings: bindings, authz: authz, admin: admin}
 }
 
 // Validate implements admission.ValidationInterface.
@@ -61,6 +68,8 @@ func (b *Bind) Validate(ctx context.Context, attrs admission.Attributes, _ admis
 	var kind string
 	var ref, old *apisv1alpha1.ExportBindingReference
 	switch attrs.GetResource().GroupResource() {
+	case apiextensions.Resource("customresourcedefinitions"):
+		return b.unbound(ctx, attrs)
 	case apisv1alpha2.Resource("apibindings"):
 		kind = "APIBinding"
 		ref = bindingExport(attrs.GetObject())
@@ -135,4 +144,26 @@ func sliceExport(obj any) *apisv1alpha1.ExportBindingReference {
 		return nil
 	}
 	return &s.Spec.APIExport
+}
+
+// unbound refuses the create of a CRD of a resource a binding of its cluster
+// binds.
+func (b *Bind) unbound(ctx context.Context, attrs admission.Attributes) error {
+	crd, ok := attrs.GetObject().(*apiextensions.CustomResourceDefinition)
+	cluster, inCluster := logicalcluster.From(ctx)
+	if !ok || !inCluster || attrs.GetOperation() != admission.Create {
+		return nil
+	}
+	obj, err := b.bindings.List(in(ctx, cluster), &metainternalversion.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, binding := range obj.(*apisv1alpha2.APIBindingList).Items {
+		for _, r := range binding.Status.BoundResources {
+			if r.Group == crd.Spec.Group && r.Resource == crd.Spec.Names.Plural {
+				return admission.NewForbidden(attrs, fmt.Errorf("cannot create because resource is bound by APIBinding %q", binding.Name))
+			}
+		}
+	}
+	return nil
 }

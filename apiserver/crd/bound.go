@@ -104,3 +104,22 @@ func boundCRD(s *apisv1alpha1.APIResourceSchema) (*apiextensionsv1.CustomResourc
 	}
 	return crd, nil
 }
+
+// DeleteBound deletes the objects of cluster of the resources the APIBinding
+// binding binds there, and fails if any are left.
+func (h *Handler) DeleteBound(ctx context.Context, cluster logicalcluster.Name, binding string) error {
+	ctx = genericapirequest.WithNamespace(logicalcluster.WithName(ctx, cluster), "")
+	v, err := h.views.Get(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	for gr, d := range v.served {
+		if d.binding != binding {
+			continue
+		}
+		if err := h.deleteAll(ctx, d); err != nil {
+			return fmt.Errorf("%s: %w", gr, err)
+		}
+	}
+	return nil
+}

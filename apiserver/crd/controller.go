@@ -199,7 +199,14 @@ func (c *Controller) deleteInstances(ctx context.Context, internal *apiextension
 	if err != nil {
 		return err
 	}
-	s, err := c.handler.servedFor(d)
+	return c.handler.deleteAll(ctx, d)
+}
+
+// deleteAll deletes the objects of d in the cluster of ctx, namespace by
+// namespace, and fails if any are left.
+func (h *Handler) deleteAll(ctx context.Context, d *definition) error {
+	crd := d.CustomResourceDefinition
+	s, err := h.servedFor(d)
 	if err != nil {
 		return err
 	}

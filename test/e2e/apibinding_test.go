@@ -198,3 +198,53 @@ func TestAPIBindingIdentityIsolation(t *testing.T) {
 		})
 	})
 }
+
+// TestAPIBindingDeletion proves what deleting a binding does, as in kcp: the
+// consumer's objects of what it bound are deleted, in every namespace, and
+// then the binding goes and its resources leave the consumer's API; nothing of
+// them is left stored. While a binding binds a resource, the consumer may not
+// make a CRD of it.
+func TestAPIBindingDeletion(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		s.makeWorkspace("root", "provider", "")
+		consumer := s.makeWorkspace("root", "consumer", "")
+		kcp := kcpClient(t, s)
+		s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
+		export := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
+		s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
+		b := waitBound(t, kcp, "root:consumer", "widgets")
+		if !strings.Contains(jsonOf(b.Finalizers), "apis.kcp.io/apibinding-finalizer") {
+			t.Errorf("finalizers %v, want kcp's binding finalizer", b.Finalizers)
+		}
+		s.refused(sizedWidgets, "root:consumer",
+			`cannot create because resource is bound by APIBinding "widgets"`, "apply", "-f", "-")
+		s.kubectl("root:consumer", "create", "namespace", "ns")
+		eventually(t, "widgets in the consumer", func() error {
+			for _, ns := range []string{"default", "ns"} {
+				if out, err := s.kubectlIn("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 2}\n", "root:consumer", "apply", "-n", ns, "-f", "-"); err != nil {
+					return fmt.Errorf("%v: %s", err, out)
+				}
+			}
+			return nil
+		})
+		prefix := "/example.com/widgets:" + export.Status.IdentityHash + "/%"
+		if n := storageCount(t, s, `SELECT count(*) FROM objects WHERE cluster = $1 AND key LIKE $2`, consumer, prefix); n != 2 {
+			t.Fatalf("%d widgets stored, want 2", n)
+		}
+		s.kubectl("root:consumer", "delete", "apibinding", "widgets", "--timeout=30s")
+		s.expect("root:consumer", "", "get", "apibindings", "-o", "name")
+		if n := storageCount(t, s, `SELECT count(*) FROM objects WHERE cluster = $1 AND key LIKE $2`, consumer, prefix); n != 0 {
+			t.Errorf("%d widgets stored after their binding was deleted, want none", n)
+		}
+		eventually(t, "widgets gone from the consumer's discovery", func() error {
+			out, err := s.kubectlIn("", "root:consumer", "api-resources", "--api-group=example.com", "-o", "name")
+			if err != nil || out != "" {
+				return fmt.Errorf("%v: %q", err, out)
+			}
+			return nil
+		})
+		// Now the consumer may define widgets itself.
+		s.pipe(sizedWidgets, "root:consumer", "apply", "-f", "-")
+	})
+}

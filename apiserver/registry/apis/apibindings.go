@@ -1,6 +1,8 @@
 package apis
 
 import (
+	"slices"
+
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -12,12 +14,20 @@ import (
 	conditionsv1alpha1 "github.com/kcp-dev/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 
 	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/tenancy"
 )
 
 // NewAPIBindings returns the storage of APIBindings and a copy of it that writes
 // only their status.
 func NewAPIBindings(getter generic.RESTOptionsGetter) (*registry.REST, *genericregistry.Store, error) {
 	s := registry.NewStrategy(false)
+	s.Prepare = func(obj, old runtime.Object) {
+		// kcp's admission adds it: a deleted binding stays until the objects of
+		// what it bound are gone.
+		if b := obj.(*apisv1alpha2.APIBinding); old == nil && !slices.Contains(b.Finalizers, tenancy.BindingFinalizer) {
+			b.Finalizers = append(b.Finalizers, tenancy.BindingFinalizer)
+		}
+	}
 	s.Check = func(obj runtime.Object) field.ErrorList {
 		b := obj.(*apisv1alpha2.APIBinding)
 		errs := apisv1alpha2.ValidateAPIBinding(b)
