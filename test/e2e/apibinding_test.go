@@ -71,6 +71,19 @@ func waitBound(t *testing.T, kcp kcpclientset.ClusterInterface, cluster, name st
 	return b
 }
 
+// bindWidgets makes root:provider exporting widgets (widgetsProvider(10)) and
+// root:consumer binding them, and returns the two logical clusters, the export
+// and the bound binding.
+func bindWidgets(t *testing.T, s *server, kcp kcpclientset.ClusterInterface) (provider, consumer string, export *apisv1alpha2.APIExport, binding *apisv1alpha2.APIBinding) {
+	t.Helper()
+	provider = s.makeWorkspace("root", "provider", "")
+	consumer = s.makeWorkspace("root", "consumer", "")
+	s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
+	export = identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
+	s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
+	return provider, consumer, export, waitBound(t, kcp, "root:consumer", "widgets")
+}
+
 // TestAPIBindingServesResource binds an export in a consumer workspace and uses
 // the bound resource there as a CRD's — discovery, explain, defaulting,
 // validation with field paths, printer columns, the status subresource — with
@@ -79,13 +92,8 @@ func waitBound(t *testing.T, kcp kcpclientset.ClusterInterface, cluster, name st
 func TestAPIBindingServesResource(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
-		provider := s.makeWorkspace("root", "provider", "")
-		consumer := s.makeWorkspace("root", "consumer", "")
 		kcp := kcpClient(t, s)
-		s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
-		export := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
-		s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
-		b := waitBound(t, kcp, "root:consumer", "widgets")
+		provider, consumer, export, b := bindWidgets(t, s, kcp)
 		if b.Status.APIExportClusterName != provider {
 			t.Errorf("apiExportClusterName = %q, want %q", b.Status.APIExportClusterName, provider)
 		}
@@ -207,13 +215,7 @@ func TestAPIBindingIdentityIsolation(t *testing.T) {
 func TestAPIBindingDeletion(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
-		s.makeWorkspace("root", "provider", "")
-		consumer := s.makeWorkspace("root", "consumer", "")
-		kcp := kcpClient(t, s)
-		s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
-		export := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
-		s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
-		b := waitBound(t, kcp, "root:consumer", "widgets")
+		_, consumer, export, b := bindWidgets(t, s, kcpClient(t, s))
 		if !strings.Contains(jsonOf(b.Finalizers), "apis.kcp.io/apibinding-finalizer") {
 			t.Errorf("finalizers %v, want kcp's binding finalizer", b.Finalizers)
 		}
