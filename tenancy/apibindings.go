@@ -12,6 +12,7 @@ import (
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
@@ -54,8 +55,10 @@ type BindingStores struct {
 // identity hash — with phase Bound and kcp's conditions. A resource the
 // consumer already serves (its own CRD, or another binding's) is a naming
 // conflict: the binding waits, and is tried again, rate limited, until the
-// conflict goes. A binding whose export or identity is missing waits for the
-// export: any change of it brings the binding back at once.
+// conflict goes. Every change of an export brings back at once the bindings of
+// it: a binding whose export is deleted says so (APIExportValid false) and
+// keeps what it bound, so the consumer's objects stay readable and deletable;
+// one whose export or identity was missing binds.
 //
 // A deleted binding keeps serving its resources, refusing creates, until every
 // object of them in the consumer is deleted; then it goes.
@@ -68,9 +71,11 @@ type Bindings struct {
 	controller *clusterwatch.Controller
 
 	mu sync.Mutex
-	// waiting are the bindings waiting for an export, by the export's
-	// cluster and name.
-	waiting map[exportRef]map[clusterwatch.Ref]bool
+	// byExport are the bindings of each export, by the export's cluster and
+	// name: those that bound it (from the watch) and those waiting for it.
+	byExport map[exportRef]map[clusterwatch.Ref]bool
+	// exportOf is the export each binding of byExport is listed under.
+	exportOf map[clusterwatch.Ref]exportRef
 }
 
 // exportRef names an export by its logical cluster.
@@ -81,8 +86,8 @@ type exportRef struct {
 
 // NewBindings returns the controller.
 func NewBindings(stores BindingStores, index *Index) *Bindings {
-	b := &Bindings{stores: stores, index: index, waiting: map[exportRef]map[clusterwatch.Ref]bool{}}
-	b.controller = &clusterwatch.Controller{Name: "apibindings", Source: stores.Bindings, Sync: b.sync, Settled: bound, Workers: 4}
+	b := &Bindings{stores: stores, index: index, byExport: map[exportRef]map[clusterwatch.Ref]bool{}, exportOf: map[clusterwatch.Ref]exportRef{}}
+	b.controller = &clusterwatch.Controller{Name: "apibindings", Source: stores.Bindings, Sync: b.sync, Settled: bound, Workers: 4, Observe: b.observe}
 	return b
 }
 
@@ -94,6 +99,23 @@ func (b *Bindings) Run(ctx context.Context) {
 		}
 	})
 	b.controller.Run(ctx)
+}
+
+// observe lists every binding under the export it bound, so that a change of
+// the export reaches it even while it is settled.
+func (b *Bindings) observe(ev clusterwatch.Event) {
+	binding, ok := ev.Object.(*apisv1alpha2.APIBinding)
+	if !ok {
+		return
+	}
+	r := clusterwatch.Ref{Cluster: ev.Cluster, Name: binding.Name}
+	if ev.Type == watch.Deleted {
+		b.unwait(r)
+		return
+	}
+	if c, ref := binding.Status.APIExportClusterName, binding.Spec.Reference.Export; c != "" && ref != nil {
+		b.wait(exportRef{cluster: logicalcluster.Name(c), name: ref.Name}, r)
+	}
 }
 
 // bound tells a binding that is bound and up to date.
@@ -212,7 +234,6 @@ func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1
 			if err != nil {
 				return err
 			}
-			b.unwait(r)
 			for _, t := range []conditionsv1alpha1.ConditionType{apisv1alpha2.BindingUpToDate, apisv1alpha2.InitialBindingCompleted} {
 				if t == apisv1alpha2.InitialBindingCompleted && conditions.IsTrue(binding, t) {
 					continue
@@ -234,7 +255,7 @@ func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1
 			StorageVersions: storageVersions,
 		})
 	}
-	b.unwait(r)
+	b.wait(at, r)
 	binding.Status.BoundResources = resources
 	binding.Status.Phase = apisv1alpha2.APIBindingPhaseBound
 	conditions.MarkTrue(binding, apisv1alpha2.APIExportValid)
@@ -302,38 +323,45 @@ func exportName(ref *apisv1alpha2.ExportBindingReference) string {
 	return ref.Path + separator + ref.Name
 }
 
-// wait has r reconciled again when the export at changes.
+// wait lists r under the export at: a change of it reconciles r again.
 func (b *Bindings) wait(at exportRef, r clusterwatch.Ref) {
 	if at.name == "" {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.waiting[at] == nil {
-		b.waiting[at] = map[clusterwatch.Ref]bool{}
+	if old, ok := b.exportOf[r]; ok && old != at {
+		b.removeLocked(old, r)
 	}
-	b.waiting[at][r] = true
+	if b.byExport[at] == nil {
+		b.byExport[at] = map[clusterwatch.Ref]bool{}
+	}
+	b.byExport[at][r] = true
+	b.exportOf[r] = at
 }
 
-// unwait forgets that r waits for an export.
+// unwait forgets r, a binding that is gone.
 func (b *Bindings) unwait(r clusterwatch.Ref) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for at, refs := range b.waiting {
-		if refs[r] {
-			delete(refs, r)
-			if len(refs) == 0 {
-				delete(b.waiting, at)
-			}
-		}
+	if at, ok := b.exportOf[r]; ok {
+		b.removeLocked(at, r)
 	}
 }
 
-// exportChanged reconciles the bindings waiting for the export at.
+func (b *Bindings) removeLocked(at exportRef, r clusterwatch.Ref) {
+	delete(b.exportOf, r)
+	delete(b.byExport[at], r)
+	if len(b.byExport[at]) == 0 {
+		delete(b.byExport, at)
+	}
+}
+
+// exportChanged reconciles the bindings of the export at.
 func (b *Bindings) exportChanged(at exportRef) {
 	b.mu.Lock()
-	refs := make([]clusterwatch.Ref, 0, len(b.waiting[at]))
-	for r := range b.waiting[at] {
+	refs := make([]clusterwatch.Ref, 0, len(b.byExport[at]))
+	for r := range b.byExport[at] {
 		refs = append(refs, r)
 	}
 	b.mu.Unlock()

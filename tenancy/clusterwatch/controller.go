@@ -41,6 +41,10 @@ type Controller struct {
 	// Workers is how many objects are reconciled at once (never one object
 	// twice at once); 0 means 1.
 	Workers int
+	// Observe, if set, sees every event of the watch, settled objects' and
+	// deletions too, before it queues anything: for indexes a controller
+	// keeps of the objects it serves.
+	Observe func(ev Event)
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[Ref]]
 }
@@ -58,6 +62,9 @@ func (c *Controller) Run(ctx context.Context) {
 	defer queue.ShutDown()
 	c.queue.Store(&queue)
 	go Follow(ctx, c.Source, c.Selector, func(ev Event) {
+		if c.Observe != nil {
+			c.Observe(ev)
+		}
 		if ev.Type != watch.Added && ev.Type != watch.Modified || c.Settled != nil && c.Settled(ev.Object) {
 			return
 		}

@@ -250,3 +250,41 @@ func TestAPIBindingDeletion(t *testing.T) {
 		s.pipe(sizedWidgets, "root:consumer", "apply", "-f", "-")
 	})
 }
+
+// TestAPIBindingExportDeleted deletes an export that a consumer has bound: the
+// binding says so in kcp's words at once, stays Bound and Ready, and the
+// consumer's objects stay readable, writable and deletable; deleting the
+// binding then leaves nothing stored.
+func TestAPIBindingExportDeleted(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		kcp := kcpClient(t, s)
+		_, consumer, export, _ := bindWidgets(t, s, kcp)
+		eventually(t, "a widget in the consumer", func() error {
+			out, err := s.kubectlIn("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: default}\nspec: {size: 2}\n", "root:consumer", "apply", "-f", "-")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		s.kubectl("root:provider", "delete", "apiexport", "widgets")
+		eventually(t, "the binding reports its export missing", func() error {
+			b, err := kcp.ApisV1alpha2().APIBindings().Cluster(logicalcluster.NewPath("root:consumer")).Get(context.Background(), "widgets", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			conds := jsonOf(b.Status.Conditions)
+			if !strings.Contains(conds, `"type":"APIExportValid","status":"False"`) || !strings.Contains(conds, `"reason":"APIExportNotFound","message":"APIExport root:provider|widgets not found"`) ||
+				!strings.Contains(conds, `"type":"Ready","status":"True"`) || b.Status.Phase != apisv1alpha2.APIBindingPhaseBound || len(b.Status.BoundResources) != 1 {
+				return fmt.Errorf("status %s", jsonOf(b.Status))
+			}
+			return nil
+		})
+		s.expectLines("root:consumer", []string{"w 2"}, "get", "widgets", "--no-headers", "-o", "custom-columns=N:.metadata.name,S:.spec.size")
+		s.kubectl("root:consumer", "patch", "widget", "w", "--type=merge", "-p", `{"spec":{"size":3}}`)
+		s.kubectl("root:consumer", "delete", "apibinding", "widgets", "--timeout=30s")
+		if n := storageCount(t, s, `SELECT count(*) FROM objects WHERE cluster = $1 AND key LIKE $2`, consumer, "/example.com/widgets:"+export.Status.IdentityHash+"/%"); n != 0 {
+			t.Errorf("%d widgets stored after the binding of a deleted export was deleted, want none", n)
+		}
+	})
+}
