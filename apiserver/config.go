@@ -25,6 +25,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/crd"
 	"github.com/warren-dev/warren/apiserver/openapi"
 	"github.com/warren-dev/warren/apiserver/pki"
+	apisregistry "github.com/warren-dev/warren/apiserver/registry/apis"
 	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/token"
@@ -195,6 +196,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
 		tenancy.NewAdmission(index, use, c.URL),
+		apisregistry.NewAdmission(),
 		tenancy.NewBind(index, apis.exports.Exports, apis.bindings.Bindings, use, isAdmin),
 	)
 	crds, err := crd.New(crd.Config{

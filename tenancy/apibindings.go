@@ -43,7 +43,10 @@ type BindingStores struct {
 	// consumer's own CustomResourceDefinitions.
 	ExportGetter rest.Getter
 	Schemas      rest.Getter
-	CRDs         rest.Lister
+	CRDs         interface {
+		rest.Lister
+		rest.Watcher
+	}
 	// Objects deletes what a deleted binding bound.
 	Objects BoundObjects
 }
@@ -54,8 +57,9 @@ type BindingStores struct {
 // consumer's API then serves — each exported resource under the export's
 // identity hash — with phase Bound and kcp's conditions. A resource the
 // consumer already serves (its own CRD, or another binding's) is a naming
-// conflict: the binding waits, and is tried again, rate limited, until the
-// conflict goes. Every change of an export brings back at once the bindings of
+// conflict: the binding waits, and is decided again whenever a CRD or another
+// binding of its workspace changes or goes — never stuck on a conflict that is
+// gone (kcp#1822). Every change of an export brings back at once the bindings of
 // it: a binding whose export is deleted says so (APIExportValid false) and
 // keeps what it bound, so the consumer's objects stay readable and deletable;
 // one whose export or identity was missing binds.
@@ -76,6 +80,8 @@ type Bindings struct {
 	byExport map[exportRef]map[clusterwatch.Ref]bool
 	// exportOf is the export each binding of byExport is listed under.
 	exportOf map[clusterwatch.Ref]exportRef
+	// conflicted are the bindings in a naming conflict, by cluster.
+	conflicted map[logicalcluster.Name]map[clusterwatch.Ref]bool
 }
 
 // exportRef names an export by its logical cluster.
@@ -86,7 +92,8 @@ type exportRef struct {
 
 // NewBindings returns the controller.
 func NewBindings(stores BindingStores, index *Index) *Bindings {
-	b := &Bindings{stores: stores, index: index, byExport: map[exportRef]map[clusterwatch.Ref]bool{}, exportOf: map[clusterwatch.Ref]exportRef{}}
+	b := &Bindings{stores: stores, index: index, byExport: map[exportRef]map[clusterwatch.Ref]bool{}, exportOf: map[clusterwatch.Ref]exportRef{},
+		conflicted: map[logicalcluster.Name]map[clusterwatch.Ref]bool{}}
 	b.controller = &clusterwatch.Controller{Name: "apibindings", Source: stores.Bindings, Sync: b.sync, Settled: bound, Workers: 4, Observe: b.observe}
 	return b
 }
@@ -98,6 +105,7 @@ func (b *Bindings) Run(ctx context.Context) {
 			b.exportChanged(exportRef{cluster: ev.Cluster, name: export.Name})
 		}
 	})
+	go clusterwatch.Follow(ctx, b.stores.CRDs, nil, func(ev clusterwatch.Event) { b.clusterChanged(ev.Cluster, clusterwatch.Ref{}) })
 	b.controller.Run(ctx)
 }
 
@@ -109,8 +117,10 @@ func (b *Bindings) observe(ev clusterwatch.Event) {
 		return
 	}
 	r := clusterwatch.Ref{Cluster: ev.Cluster, Name: binding.Name}
+	b.clusterChanged(ev.Cluster, r)
 	if ev.Type == watch.Deleted {
 		b.unwait(r)
+		b.resolved(r)
 		return
 	}
 	if c, ref := binding.Status.APIExportClusterName, binding.Spec.Reference.Export; c != "" && ref != nil {
@@ -129,6 +139,7 @@ func (b *Bindings) sync(ctx context.Context, r clusterwatch.Ref) error {
 	obj, err := b.stores.Bindings.Get(in(ctx, r.Cluster), r.Name, &metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		b.unwait(r)
+		b.resolved(r)
 		return nil
 	}
 	if err != nil {
@@ -137,6 +148,7 @@ func (b *Bindings) sync(ctx context.Context, r clusterwatch.Ref) error {
 	binding := obj.(*apisv1alpha2.APIBinding)
 	if binding.DeletionTimestamp != nil {
 		b.unwait(r)
+		b.resolved(r)
 		return b.finalize(ctx, r, binding)
 	}
 	if binding.Spec.Reference.Export == nil {
@@ -234,13 +246,16 @@ func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1
 			if err != nil {
 				return err
 			}
+			b.conflicts(r)
 			for _, t := range []conditionsv1alpha1.ConditionType{apisv1alpha2.BindingUpToDate, apisv1alpha2.InitialBindingCompleted} {
 				if t == apisv1alpha2.InitialBindingCompleted && conditions.IsTrue(binding, t) {
 					continue
 				}
 				conditions.MarkFalse(binding, t, apisv1alpha2.NamingConflictsReason, conditionsv1alpha1.ConditionSeverityError, "Unable to bind APIs: %s", conflict)
 			}
-			return clusterwatch.Waiting{Reason: conflict}
+			// Not retried: the change that ends the conflict brings it back
+			// (clusterChanged).
+			return nil
 		}
 		var storageVersions []string
 		for _, v := range schema.Spec.Versions {
@@ -256,6 +271,7 @@ func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1
 		})
 	}
 	b.wait(at, r)
+	b.resolved(r)
 	binding.Status.BoundResources = resources
 	binding.Status.Phase = apisv1alpha2.APIBindingPhaseBound
 	conditions.MarkTrue(binding, apisv1alpha2.APIExportValid)
@@ -354,6 +370,43 @@ func (b *Bindings) removeLocked(at exportRef, r clusterwatch.Ref) {
 	delete(b.byExport[at], r)
 	if len(b.byExport[at]) == 0 {
 		delete(b.byExport, at)
+	}
+}
+
+// conflicts records that r is in a naming conflict in its cluster.
+func (b *Bindings) conflicts(r clusterwatch.Ref) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conflicted[r.Cluster] == nil {
+		b.conflicted[r.Cluster] = map[clusterwatch.Ref]bool{}
+	}
+	b.conflicted[r.Cluster][r] = true
+}
+
+// resolved records that r is in no naming conflict.
+func (b *Bindings) resolved(r clusterwatch.Ref) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.conflicted[r.Cluster], r)
+	if len(b.conflicted[r.Cluster]) == 0 {
+		delete(b.conflicted, r.Cluster)
+	}
+}
+
+// clusterChanged reconciles the bindings of cluster in a naming conflict but
+// changed, whose cause a change of a CRD or a binding (changed) may have
+// removed.
+func (b *Bindings) clusterChanged(cluster logicalcluster.Name, changed clusterwatch.Ref) {
+	b.mu.Lock()
+	refs := make([]clusterwatch.Ref, 0, len(b.conflicted[cluster]))
+	for r := range b.conflicted[cluster] {
+		if r != changed {
+			refs = append(refs, r)
+		}
+	}
+	b.mu.Unlock()
+	for _, r := range refs {
+		b.controller.Enqueue(r)
 	}
 }
 

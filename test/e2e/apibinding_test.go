@@ -288,3 +288,44 @@ func TestAPIBindingExportDeleted(t *testing.T) {
 		}
 	})
 }
+
+// TestAPIBindingConflictReevaluated proves that a binding in a naming conflict
+// binds as soon as what it conflicts with goes, a CRD of the consumer's or
+// another binding, instead of staying in the conflict (kcp#1822).
+func TestAPIBindingConflictReevaluated(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		kcp := kcpClient(t, s)
+		s.makeWorkspace("root", "provider", "")
+		s.makeWorkspace("root", "other", "")
+		s.makeWorkspace("root", "consumer", "")
+		s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
+		s.pipe(widgetsProvider(100), "root:other", "apply", "-f", "-")
+		for _, p := range []string{"root:provider", "root:other"} {
+			identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath(p)), "widgets")
+		}
+		s.establish("root:consumer", sizedWidgets)
+		conflicted := func(name, with string) {
+			t.Helper()
+			eventually(t, name+" in a naming conflict with "+with, func() error {
+				b, err := kcp.ApisV1alpha2().APIBindings().Cluster(logicalcluster.NewPath("root:consumer")).Get(context.Background(), name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if conds := jsonOf(b.Status.Conditions); !strings.Contains(conds, `"reason":"NamingConflicts","message":"Unable to bind APIs: naming conflict with `+with) {
+					return fmt.Errorf("status %s", jsonOf(b.Status))
+				}
+				return nil
+			})
+		}
+		s.pipe(bindingManifest("first", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
+		conflicted("first", `CustomResourceDefinition \"widgets.example.com\": spec.names.plural=widgets is forbidden`)
+		s.kubectl("root:consumer", "delete", "crd", "widgets.example.com", "--timeout=30s")
+		waitBound(t, kcp, "root:consumer", "first")
+
+		s.pipe(bindingManifest("second", "root:other", "widgets"), "root:consumer", "apply", "-f", "-")
+		conflicted("second", `APIBinding \"first\" bound to APIExport root:provider:widgets`)
+		s.kubectl("root:consumer", "delete", "apibinding", "first", "--timeout=30s")
+		waitBound(t, kcp, "root:consumer", "second")
+	})
+}

@@ -495,3 +495,33 @@ rules: [{apiGroups: [apis.kcp.io], resources: [apiexports], resourceNames: [widg
 			"unable to create APIBinding: no permission to bind to export gone")
 	})
 }
+
+// TestAPIsAdmission proves kcp's admission rules of schemas and exports, with
+// kcp's 403 answers: a schema's name is <prefix>.<plural>.<group>, and it never
+// changes; an export's resources name schemas of their names and groups.
+func TestAPIsAdmission(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		schema := func(name, group string) string {
+			return "apiVersion: apis.kcp.io/v1alpha1\nkind: APIResourceSchema\nmetadata: {name: " + name + "}\nspec:\n  group: \"" + group +
+				"\"\n  names: {plural: widgets, kind: Widget}\n  scope: Cluster\n  versions: [{name: v1, served: true, storage: true, schema: {type: object}}]\n"
+		}
+		for _, c := range []struct{ name, group, want string }{
+			{"widgets.example.com", "example.com", `metadata.name: Invalid value: "widgets.example.com": must end in .widgets.example.com`},
+			{"v1.gadgets.example.com", "example.com", "must end in .widgets.example.com"},
+			{"1x.widgets.example.com", "example.com", "must match ^[a-z]([-a-z0-9]*[a-z0-9])?$ in front of .widgets.example.com"},
+			{"v1.widgets.core", "core", "spec.group: Invalid value: \"core\": must be empty string for the core group"},
+		} {
+			s.refused(schema(c.name, c.group), "root", `apiresourceschemas.apis.kcp.io "`+c.name+`" is forbidden: `, "create", "-f", "-")
+			s.refused(schema(c.name, c.group), "root", c.want, "create", "-f", "-")
+		}
+		s.pipe(schema("v1.widgets.example.com", "example.com"), "root", "create", "-f", "-")
+		s.pipe(schema("v1.widgets.core", ""), "root", "create", "-f", "-")
+		s.refused("", "root", "spec: Invalid value:", "patch", "apiresourceschema", "v1.widgets.example.com", "--type=merge", "-p", `{"spec":{"scope":"Namespaced"}}`)
+		s.refused("", "root", "is immutable", "patch", "apiresourceschema", "v1.widgets.example.com", "--type=merge", "-p", `{"spec":{"scope":"Namespaced"}}`)
+		s.kubectl("root", "label", "apiresourceschema", "v1.widgets.example.com", "touched=yes")
+		s.refused(`{"apiVersion":"apis.kcp.io/v1alpha2","kind":"APIExport","metadata":{"name":"widgets"},"spec":{"resources":[{"name":"widgets","group":"example.com","schema":"v1.widgets.other.com"}]}}`,
+			"root", `spec.resources[0].schema: Invalid value: "v1.widgets.other.com": must end in .widgets.example.com`, "create", "-f", "-")
+		s.pipe(`{"apiVersion":"apis.kcp.io/v1alpha2","kind":"APIExport","metadata":{"name":"widgets"},"spec":{"resources":[{"name":"widgets","group":"","schema":"v1.widgets.core"}]}}`, "root", "create", "-f", "-")
+	})
+}
