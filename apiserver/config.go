@@ -29,6 +29,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/token"
+	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
 	"github.com/warren-dev/warren/storage"
 	"github.com/warren-dev/warren/tenancy"
 )
@@ -175,16 +176,18 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	config.Authentication.Authenticator = authn
 	config.Authentication.APIAudiences = authenticator.Audiences{token.APIAudience}
 	rbac := authorization.NewRBAC(apis.rbac)
-	if config.Authorization.Authorizer, err = newAuthorizer(tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
-		return nil, err
-	}
-	// Whether a user may use a workspace type is decided in the type's
-	// workspace by its RBAC alone, as kcp's deep access review decides it.
+	// Whether a user may use a workspace type, bind an export or reach its
+	// virtual workspace is decided in the workspace holding it by its RBAC
+	// alone, as kcp's deep access review decides it.
 	use, err := authzunion.New(
 		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(adminGroups...)},
 		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbac},
 	)
 	if err != nil {
+		return nil, err
+	}
+	virtual := apiexport.NewAuthorizer(apis.exports.Exports, apis.bindings.Bindings, use)
+	if config.Authorization.Authorizer, err = newAuthorizer(virtual, tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
 		return nil, err
 	}
 	apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
@@ -209,12 +212,13 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		Builtins:            builtins,
 		APIBindings:         apis.bindings.Bindings,
 		Schemas:             apis.bindings.Schemas,
+		Exports:             apis.exports.Exports,
 	}, notfoundhandler.New(scheme.Codecs, genericfilters.NoMuxAndDiscoveryIncompleteKey))
 	if err != nil {
 		return nil, err
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, gc *genericapiserver.Config) http.Handler {
-		return tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(crds.Discovery(h))), gc))
+		return apiexport.Routing(tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(crds.Discovery(h))), gc)))
 	}
 
 	// Requests no built-in API serves go to the custom resources of their cluster.

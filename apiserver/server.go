@@ -166,16 +166,19 @@ var reservedGroups = []string{
 	"system:kcp:tenancy:workspace-bootstrapper", user.AllAuthenticated,
 }
 
-// newAuthorizer decides, first, who may enter the request's workspace at all
-// (access, which also looks the workspace up), then allows health endpoints to
-// everyone, everything to the installation's admins, and leaves the rest to the
-// RBAC of the request's cluster.
-func newAuthorizer(access, rbac authorizer.Authorizer) (authorizer.Authorizer, error) {
+// newAuthorizer decides, first, the requests of virtual workspaces (virtual,
+// by the export they are for), then who may enter the request's workspace at
+// all (access, which also looks the workspace up), then allows health endpoints
+// to everyone, everything to the installation's admins, and leaves the rest to
+// the RBAC of the request's cluster.
+func newAuthorizer(virtual, access, rbac authorizer.Authorizer) (authorizer.Authorizer, error) {
 	health, err := authzpath.NewAuthorizer(healthPaths)
 	if err != nil {
 		return nil, err
 	}
 	return authzunion.New(
+		// It decides every request of a virtual workspace, and no other.
+		authzunion.NamedAuthorizer{AuthorizerName: "virtual-workspace", Authorizer: virtual},
 		authzunion.NamedAuthorizer{AuthorizerName: "workspace-access", Authorizer: access},
 		authzunion.NamedAuthorizer{AuthorizerName: "health", Authorizer: health},
 		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(adminGroups...)},

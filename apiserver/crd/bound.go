@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,6 +17,7 @@ import (
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
 	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -122,4 +124,36 @@ func (h *Handler) DeleteBound(ctx context.Context, cluster logicalcluster.Name, 
 		}
 	}
 	return nil
+}
+
+// exportDefinition is the definition of resource gr as the export of ref
+// exports it, under its identity; nil if it exports no such resource.
+func (h *Handler) exportDefinition(ctx context.Context, ref apiexport.Ref, gr schema.GroupResource) (*definition, error) {
+	at := genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), "")
+	obj, err := h.config.Exports.Get(at, ref.Export, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	export := obj.(*apisv1alpha2.APIExport)
+	for _, r := range export.Spec.Resources {
+		if r.Group != gr.Group || r.Name != gr.Resource || r.Storage.CRD == nil || export.Status.IdentityHash == "" {
+			continue
+		}
+		obj, err := h.config.Schemas.Get(at, r.Schema, &metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		crd, err := boundCRD(obj.(*apisv1alpha1.APIResourceSchema))
+		if err != nil {
+			return nil, err
+		}
+		return newBoundDefinition(crd, export.Status.IdentityHash, "")
+	}
+	return nil, nil
 }

@@ -32,6 +32,7 @@ import (
 	"k8s.io/utils/lru"
 
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
 	"github.com/warren-dev/warren/tenancy/clusterwatch"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -82,6 +83,9 @@ type Config struct {
 	// APIResourceSchemas they name.
 	APIBindings listWatcher
 	Schemas     rest.Getter
+	// Exports reads APIExports, whose resources their virtual workspace
+	// serves across clusters.
+	Exports rest.Getter
 }
 
 // Handler serves the custom resources of every cluster: a request's cluster
@@ -125,8 +129,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
 	info, ok := genericapirequest.RequestInfoFrom(ctx)
 	cluster, hasCluster := logicalcluster.From(ctx)
-	if !ok || !hasCluster || cluster == logicalcluster.Wildcard || !strings.HasPrefix(info.Path, "/apis/") {
+	if !ok || !hasCluster || !strings.HasPrefix(info.Path, "/apis/") {
 		h.notFound.ServeHTTP(w, req)
+		return
+	}
+	gr := schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}
+	if cluster == logicalcluster.Wildcard {
+		// Across clusters only an export's virtual workspace serves custom
+		// resources: those stored under its identity.
+		ref, vw := apiexport.From(ctx)
+		if !vw || !info.IsResourceRequest {
+			h.notFound.ServeHTTP(w, req)
+			return
+		}
+		d, err := h.exportDefinition(ctx, ref, gr)
+		if err != nil {
+			h.internalError(w, req, err)
+			return
+		}
+		h.serve(w, req, info, d)
 		return
 	}
 	v, err := h.views.Get(ctx, cluster)
@@ -138,8 +159,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.serveGroupDiscovery(w, req, v, info)
 		return
 	}
-	crd, ok := v.served[schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}]
-	if !ok || !servesVersion(crd.CustomResourceDefinition, info.APIVersion) || !scopeMatches(crd.CustomResourceDefinition, info) {
+	h.serve(w, req, info, v.served[gr])
+}
+
+// serve serves a resource request of the CRD of d, nil for none.
+func (h *Handler) serve(w http.ResponseWriter, req *http.Request, info *genericapirequest.RequestInfo, crd *definition) {
+	ctx := req.Context()
+	if crd == nil || !servesVersion(crd.CustomResourceDefinition, info.APIVersion) || !scopeMatches(crd.CustomResourceDefinition, info) {
 		h.notFound.ServeHTTP(w, req)
 		return
 	}
