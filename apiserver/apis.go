@@ -59,6 +59,7 @@ type apis struct {
 	workspaces      *tenancyregistry.Workspaces
 	exports         tenancy.ExportStores
 	bindings        tenancy.BindingStores
+	endpointSlices  tenancy.SliceStores
 	// namespaced are the stores a deleted namespace is emptied of.
 	namespaced map[string]namespace.Contents
 	legacy     genericapiserver.APIGroupInfo
@@ -170,6 +171,7 @@ func (a *apis) newAPIProviders(getter generic.RESTOptionsGetter, secrets *regist
 		return nil, err
 	}
 	a.exports = tenancy.ExportStores{Exports: exports, ExportStatus: exportStatus, Secrets: secrets, Namespaces: a.namespaces, Slices: slices}
+	a.endpointSlices = tenancy.SliceStores{Slices: slices, SliceStatus: sliceStatus, Exports: exports}
 	a.bindings = tenancy.BindingStores{Bindings: bindings, BindingStatus: bindingStatus, Exports: exports, ExportGetter: exports, Schemas: schemas, CRDs: a.crds}
 	v1alpha2 := map[string]rest.Storage{
 		"apiexports":         exports,

@@ -238,6 +238,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	exports := tenancy.NewExports(apis.exports)
 	apis.bindings.Objects = crds
 	bindings := tenancy.NewBindings(apis.bindings, index)
+	endpointSlices := tenancy.NewSlices(apis.endpointSlices, index, bindings, c.URL)
 	if c.HomeWorkspaces {
 		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.URL)
 	}
@@ -246,6 +247,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		go workspaces.Run(ctx)
 		go exports.Run(ctx)
 		go bindings.Run(ctx)
+		go endpointSlices.Run(ctx)
 		go namespaces.Run(ctx)
 		go rbac.Run(ctx)
 		go crds.Run(ctx)

@@ -82,6 +82,9 @@ type Bindings struct {
 	exportOf map[clusterwatch.Ref]exportRef
 	// conflicted are the bindings in a naming conflict, by cluster.
 	conflicted map[logicalcluster.Name]map[clusterwatch.Ref]bool
+	// exportBound, if set, is told when an export gets its first binding or
+	// loses its last; set before Run.
+	exportBound func(exportRef)
 }
 
 // exportRef names an export by its logical cluster.
@@ -228,6 +231,15 @@ func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1
 	if binding.Status.APIExportClusterName == "" {
 		binding.Status.APIExportClusterName = string(exportCluster)
 	}
+	// Objects are stored under the identity they were bound with: a binding
+	// never moves to another (a re-created export's), which would strand them.
+	for _, r := range binding.Status.BoundResources {
+		if r.Schema.IdentityHash != export.Status.IdentityHash {
+			conditions.MarkFalse(binding, apisv1alpha2.APIExportValid, apisv1alpha2.APIExportInvalidReferenceReason, conditionsv1alpha1.ConditionSeverityError,
+				"APIExport %s|%s has identity %s, but resources are bound under identity %s", path, ref.Name, export.Status.IdentityHash, r.Schema.IdentityHash)
+			return nil
+		}
+	}
 	var resources []apisv1alpha2.BoundAPIResource
 	for _, res := range export.Spec.Resources {
 		if res.Storage.CRD == nil {
@@ -345,32 +357,62 @@ func (b *Bindings) wait(at exportRef, r clusterwatch.Ref) {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if old, ok := b.exportOf[r]; ok && old != at {
-		b.removeLocked(old, r)
+	var emptied, first bool
+	var old exportRef
+	if prev, ok := b.exportOf[r]; ok && prev != at {
+		old, emptied = prev, b.removeLocked(prev, r)
 	}
 	if b.byExport[at] == nil {
 		b.byExport[at] = map[clusterwatch.Ref]bool{}
+		first = true
 	}
 	b.byExport[at][r] = true
 	b.exportOf[r] = at
+	b.mu.Unlock()
+	if emptied {
+		b.exportBindingsChanged(old)
+	}
+	if first {
+		b.exportBindingsChanged(at)
+	}
 }
 
 // unwait forgets r, a binding that is gone.
 func (b *Bindings) unwait(r clusterwatch.Ref) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if at, ok := b.exportOf[r]; ok {
-		b.removeLocked(at, r)
+	at, ok := b.exportOf[r]
+	emptied := ok && b.removeLocked(at, r)
+	b.mu.Unlock()
+	if emptied {
+		b.exportBindingsChanged(at)
 	}
 }
 
-func (b *Bindings) removeLocked(at exportRef, r clusterwatch.Ref) {
+// removeLocked unlists r from the export at and tells whether that was the
+// export's last binding.
+func (b *Bindings) removeLocked(at exportRef, r clusterwatch.Ref) bool {
 	delete(b.exportOf, r)
 	delete(b.byExport[at], r)
 	if len(b.byExport[at]) == 0 {
 		delete(b.byExport, at)
+		return true
 	}
+	return false
+}
+
+// exportBindingsChanged tells exportBound, if set, that the export at got its
+// first binding or lost its last.
+func (b *Bindings) exportBindingsChanged(at exportRef) {
+	if b.exportBound != nil {
+		b.exportBound(at)
+	}
+}
+
+// hasBindings tells whether the shard has a binding of the export at.
+func (b *Bindings) hasBindings(at exportRef) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.byExport[at]) > 0
 }
 
 // conflicts records that r is in a naming conflict in its cluster.

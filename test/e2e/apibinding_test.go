@@ -282,6 +282,25 @@ func TestAPIBindingExportDeleted(t *testing.T) {
 		})
 		s.expectLines("root:consumer", []string{"w 2"}, "get", "widgets", "--no-headers", "-o", "custom-columns=N:.metadata.name,S:.spec.size")
 		s.kubectl("root:consumer", "patch", "widget", "w", "--type=merge", "-p", `{"spec":{"size":3}}`)
+
+		// A new export of the name, with a new identity secret, has a new
+		// identity: the binding keeps its objects under the old one and says so.
+		s.kubectl("root:provider", "delete", "secret", "widgets", "-n", "kcp-system")
+		s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
+		renewed := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
+		eventually(t, "the binding refuses the new identity", func() error {
+			b, err := kcp.ApisV1alpha2().APIBindings().Cluster(logicalcluster.NewPath("root:consumer")).Get(context.Background(), "widgets", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			want := `"reason":"APIExportInvalidReference","message":"APIExport root:provider|widgets has identity ` + renewed.Status.IdentityHash +
+				`, but resources are bound under identity ` + export.Status.IdentityHash + `"`
+			if !strings.Contains(jsonOf(b.Status.Conditions), want) || b.Status.BoundResources[0].Schema.IdentityHash != export.Status.IdentityHash {
+				return fmt.Errorf("status %s", jsonOf(b.Status))
+			}
+			return nil
+		})
+		s.expectLines("root:consumer", []string{"w 3"}, "get", "widgets", "--no-headers", "-o", "custom-columns=N:.metadata.name,S:.spec.size")
 		s.kubectl("root:consumer", "delete", "apibinding", "widgets", "--timeout=30s")
 		if n := storageCount(t, s, `SELECT count(*) FROM objects WHERE cluster = $1 AND key LIKE $2`, consumer, "/example.com/widgets:"+export.Status.IdentityHash+"/%"); n != 0 {
 			t.Errorf("%d widgets stored after the binding of a deleted export was deleted, want none", n)

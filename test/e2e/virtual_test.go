@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/kcp-dev/logicalcluster/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 )
 
 // TestVirtualWorkspace drives an export's virtual workspace as a provider's
@@ -128,5 +132,59 @@ rules: [{apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceName
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("a virtual workspace path naming a workspace by path: got %v, want 404", err)
 		}
+	})
+}
+
+// TestAPIExportEndpointSlice proves what an export's endpoint slice says, as a
+// provider's controller reads it (kcp's multicluster provider watches it by
+// name): no endpoint while no workspace binds the export, the URL of the
+// export's virtual workspace once one does, none again once the last binding
+// goes, and an invalid export once the export is gone.
+func TestAPIExportEndpointSlice(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		kcp := kcpClient(t, s)
+		provider := s.makeWorkspace("root", "provider", "")
+		s.makeWorkspace("root", "consumer", "")
+		s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
+		identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
+		slices := kcp.ApisV1alpha1().APIExportEndpointSlices().Cluster(logicalcluster.NewPath("root:provider"))
+		says := func(what string, want func(*apisv1alpha1.APIExportEndpointSlice) bool) {
+			t.Helper()
+			eventually(t, "the endpoint slice "+what, func() error {
+				// As kcp's multicluster provider asks for it.
+				list, err := slices.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=widgets"})
+				if err != nil {
+					return err
+				}
+				if len(list.Items) != 1 || !want(&list.Items[0]) {
+					return fmt.Errorf("slices %s", jsonOf(list.Items))
+				}
+				return nil
+			})
+		}
+		url := s.URL("/services/apiexport/" + provider + "/widgets")
+		valid := func(e *apisv1alpha1.APIExportEndpointSlice) bool {
+			return strings.Contains(jsonOf(e.Status.Conditions), `"type":"APIExportValid","status":"True"`) &&
+				strings.Contains(jsonOf(e.Status.Conditions), `"type":"PartitionValid","status":"True"`)
+		}
+		says("lists no endpoint", func(e *apisv1alpha1.APIExportEndpointSlice) bool {
+			return valid(e) && len(e.Status.APIExportEndpoints) == 0
+		})
+		s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
+		waitBound(t, kcp, "root:consumer", "widgets")
+		says("lists the virtual workspace", func(e *apisv1alpha1.APIExportEndpointSlice) bool {
+			return valid(e) && len(e.Status.APIExportEndpoints) == 1 && e.Status.APIExportEndpoints[0].URL == url
+		})
+		s.kubectl("root:consumer", "delete", "apibinding", "widgets", "--timeout=30s")
+		says("lists no endpoint once nothing binds the export", func(e *apisv1alpha1.APIExportEndpointSlice) bool {
+			return valid(e) && len(e.Status.APIExportEndpoints) == 0
+		})
+		s.kubectl("root:provider", "delete", "apiexport", "widgets")
+		says("reports its export missing", func(e *apisv1alpha1.APIExportEndpointSlice) bool {
+			return strings.Contains(jsonOf(e.Status.Conditions), `"reason":"APIExportNotFound","message":"Error getting APIExport root:provider|widgets"`)
+		})
 	})
 }
