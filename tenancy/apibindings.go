@@ -74,14 +74,15 @@ type Bindings struct {
 	index      *Index
 	controller *clusterwatch.Controller
 
-	mu sync.Mutex
-	// byExport are the bindings of each export, by the export's cluster and
-	// name: those that bound it (from the watch) and those waiting for it.
-	byExport map[exportRef]map[clusterwatch.Ref]bool
-	// exportOf is the export each binding of byExport is listed under.
+	// byExport lists the bindings of each export, by the export's cluster
+	// and name: those that bound it (from the watch) and those waiting for
+	// it.
+	byExport refIndex[exportRef]
+	// mu guards exportOf, the export each binding is listed under.
+	mu       sync.Mutex
 	exportOf map[clusterwatch.Ref]exportRef
-	// conflicted are the bindings in a naming conflict, by cluster.
-	conflicted map[logicalcluster.Name]map[clusterwatch.Ref]bool
+	// conflicted lists the bindings in a naming conflict, by cluster.
+	conflicted refIndex[logicalcluster.Name]
 	// exportBound, if set, is told when an export gets its first binding or
 	// loses its last; set before Run.
 	exportBound func(exportRef)
@@ -95,8 +96,7 @@ type exportRef struct {
 
 // NewBindings returns the controller.
 func NewBindings(stores BindingStores, index *Index) *Bindings {
-	b := &Bindings{stores: stores, index: index, byExport: map[exportRef]map[clusterwatch.Ref]bool{}, exportOf: map[clusterwatch.Ref]exportRef{},
-		conflicted: map[logicalcluster.Name]map[clusterwatch.Ref]bool{}}
+	b := &Bindings{stores: stores, index: index, exportOf: map[clusterwatch.Ref]exportRef{}}
 	b.controller = &clusterwatch.Controller{Name: "apibindings", Source: stores.Bindings, Sync: b.sync, Settled: bound, Workers: 4, Observe: b.observe}
 	return b
 }
@@ -356,23 +356,17 @@ func (b *Bindings) wait(at exportRef, r clusterwatch.Ref) {
 	if at.name == "" {
 		return
 	}
+	var changed []exportRef
 	b.mu.Lock()
-	var emptied, first bool
-	var old exportRef
-	if prev, ok := b.exportOf[r]; ok && prev != at {
-		old, emptied = prev, b.removeLocked(prev, r)
+	if prev, ok := b.exportOf[r]; ok && prev != at && b.byExport.remove(prev, r) {
+		changed = append(changed, prev)
 	}
-	if b.byExport[at] == nil {
-		b.byExport[at] = map[clusterwatch.Ref]bool{}
-		first = true
-	}
-	b.byExport[at][r] = true
 	b.exportOf[r] = at
-	b.mu.Unlock()
-	if emptied {
-		b.exportBindingsChanged(old)
+	if b.byExport.add(at, r) {
+		changed = append(changed, at)
 	}
-	if first {
+	b.mu.Unlock()
+	for _, at := range changed {
 		b.exportBindingsChanged(at)
 	}
 }
@@ -381,23 +375,12 @@ func (b *Bindings) wait(at exportRef, r clusterwatch.Ref) {
 func (b *Bindings) unwait(r clusterwatch.Ref) {
 	b.mu.Lock()
 	at, ok := b.exportOf[r]
-	emptied := ok && b.removeLocked(at, r)
+	delete(b.exportOf, r)
+	emptied := ok && b.byExport.remove(at, r)
 	b.mu.Unlock()
 	if emptied {
 		b.exportBindingsChanged(at)
 	}
-}
-
-// removeLocked unlists r from the export at and tells whether that was the
-// export's last binding.
-func (b *Bindings) removeLocked(at exportRef, r clusterwatch.Ref) bool {
-	delete(b.exportOf, r)
-	delete(b.byExport[at], r)
-	if len(b.byExport[at]) == 0 {
-		delete(b.byExport, at)
-		return true
-	}
-	return false
 }
 
 // exportBindingsChanged tells exportBound, if set, that the export at got its
@@ -409,58 +392,26 @@ func (b *Bindings) exportBindingsChanged(at exportRef) {
 }
 
 // hasBindings tells whether the shard has a binding of the export at.
-func (b *Bindings) hasBindings(at exportRef) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.byExport[at]) > 0
-}
+func (b *Bindings) hasBindings(at exportRef) bool { return b.byExport.has(at) }
 
 // conflicts records that r is in a naming conflict in its cluster.
-func (b *Bindings) conflicts(r clusterwatch.Ref) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conflicted[r.Cluster] == nil {
-		b.conflicted[r.Cluster] = map[clusterwatch.Ref]bool{}
-	}
-	b.conflicted[r.Cluster][r] = true
-}
+func (b *Bindings) conflicts(r clusterwatch.Ref) { b.conflicted.add(r.Cluster, r) }
 
 // resolved records that r is in no naming conflict.
-func (b *Bindings) resolved(r clusterwatch.Ref) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.conflicted[r.Cluster], r)
-	if len(b.conflicted[r.Cluster]) == 0 {
-		delete(b.conflicted, r.Cluster)
-	}
-}
+func (b *Bindings) resolved(r clusterwatch.Ref) { b.conflicted.remove(r.Cluster, r) }
 
 // clusterChanged reconciles the bindings of cluster in a naming conflict but
 // changed, whose cause a change of a CRD or a binding (changed) may have
 // removed.
 func (b *Bindings) clusterChanged(cluster logicalcluster.Name, changed clusterwatch.Ref) {
-	b.mu.Lock()
-	refs := make([]clusterwatch.Ref, 0, len(b.conflicted[cluster]))
-	for r := range b.conflicted[cluster] {
-		if r != changed {
-			refs = append(refs, r)
-		}
-	}
-	b.mu.Unlock()
-	for _, r := range refs {
+	for _, r := range b.conflicted.refs(cluster, changed) {
 		b.controller.Enqueue(r)
 	}
 }
 
 // exportChanged reconciles the bindings of the export at.
 func (b *Bindings) exportChanged(at exportRef) {
-	b.mu.Lock()
-	refs := make([]clusterwatch.Ref, 0, len(b.byExport[at]))
-	for r := range b.byExport[at] {
-		refs = append(refs, r)
-	}
-	b.mu.Unlock()
-	for _, r := range refs {
+	for _, r := range b.byExport.refs(at, clusterwatch.Ref{}) {
 		b.controller.Enqueue(r)
 	}
 }

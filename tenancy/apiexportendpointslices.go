@@ -2,7 +2,6 @@ package tenancy
 
 import (
 	"context"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -46,17 +45,15 @@ type Slices struct {
 	bindings   *Bindings
 	url        string
 	controller *clusterwatch.Controller
-
-	mu sync.Mutex
-	// byExport are the slices of each export.
-	byExport map[exportRef]map[clusterwatch.Ref]bool
+	// byExport lists the slices of each export.
+	byExport refIndex[exportRef]
 }
 
 // NewSlices returns the controller; url is the shard's external URL, where its
 // virtual workspaces are served, bindings the binding controller, which tells
 // the exports with bindings.
 func NewSlices(stores SliceStores, index *Index, bindings *Bindings, url string) *Slices {
-	s := &Slices{stores: stores, index: index, bindings: bindings, url: url, byExport: map[exportRef]map[clusterwatch.Ref]bool{}}
+	s := &Slices{stores: stores, index: index, bindings: bindings, url: url}
 	s.controller = &clusterwatch.Controller{Name: "apiexportendpointslices", Source: stores.Slices, Sync: s.sync, Observe: s.observe, Workers: 2}
 	bindings.exportBound = s.exportChanged
 	return s
@@ -87,30 +84,16 @@ func (s *Slices) observe(ev clusterwatch.Event) {
 		}
 		at.cluster = c.Name
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if ev.Type == watch.Deleted {
-		delete(s.byExport[at], r)
-		if len(s.byExport[at]) == 0 {
-			delete(s.byExport, at)
-		}
+		s.byExport.remove(at, r)
 		return
 	}
-	if s.byExport[at] == nil {
-		s.byExport[at] = map[clusterwatch.Ref]bool{}
-	}
-	s.byExport[at][r] = true
+	s.byExport.add(at, r)
 }
 
 // exportChanged reconciles the slices of the export at.
 func (s *Slices) exportChanged(at exportRef) {
-	s.mu.Lock()
-	refs := make([]clusterwatch.Ref, 0, len(s.byExport[at]))
-	for r := range s.byExport[at] {
-		refs = append(refs, r)
-	}
-	s.mu.Unlock()
-	for _, r := range refs {
+	for _, r := range s.byExport.refs(at, clusterwatch.Ref{}) {
 		s.controller.Enqueue(r)
 	}
 }

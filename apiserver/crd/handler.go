@@ -134,10 +134,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	gr := schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}
-	if cluster == logicalcluster.Wildcard {
-		// Across clusters only an export's virtual workspace serves custom
-		// resources: those stored under its identity.
-		ref, vw := apiexport.From(ctx)
+	// An export's virtual workspace serves only what is stored under the
+	// export's identity, in one cluster as across all; across clusters
+	// nothing else serves custom resources.
+	if ref, vw := apiexport.From(ctx); vw || cluster == logicalcluster.Wildcard {
 		if !vw || !info.IsResourceRequest {
 			h.notFound.ServeHTTP(w, req)
 			return
