@@ -8,6 +8,7 @@ require (
 	github.com/golang-migrate/migrate/v4 v4.20.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/k3s-io/kine v0.17.5
+	github.com/kcp-dev/apimachinery/v2 v2.32.0
 	github.com/kcp-dev/logicalcluster/v3 v3.0.5
 	github.com/kcp-dev/sdk v0.32.0
 	github.com/sirupsen/logrus v1.10.2
@@ -29,10 +30,7 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
-require (
-	github.com/kcp-dev/apimachinery/v2 v2.32.0 // indirect
-	github.com/onsi/gomega v1.38.2 // indirect
-)
+require github.com/onsi/gomega v1.38.2 // indirect
 
 require (
 	cel.dev/expr v0.25.3 // indirect
