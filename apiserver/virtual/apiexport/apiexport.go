@@ -37,11 +37,13 @@ import (
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/tenancy"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
-// Prefix starts the URL path of every APIExport virtual workspace.
-const Prefix = "/services/apiexport/"
+// Prefix starts the URL path of every APIExport virtual workspace; endpoint
+// slices publish it.
+const Prefix = tenancy.VirtualWorkspacePrefix
 
 // Ref names the export a request of the virtual workspace is for.
 type Ref struct {
@@ -159,7 +161,7 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 		return authorizer.DecisionDeny, noReason, nil
 	}
 	export := obj.(*apisv1alpha2.APIExport)
-	if export.Status.IdentityHash == "" || !Exports(export, attrs.GetAPIGroup(), attrs.GetResource()) {
+	if export.Status.IdentityHash == "" || !exported(export, attrs.GetAPIGroup(), attrs.GetResource()) {
 		return authorizer.DecisionDeny, noReason, nil
 	}
 	target, ok := logicalcluster.From(ctx)
@@ -202,8 +204,8 @@ func (a *Authorizer) EvaluateConditions(context.Context, authorizer.ConditionsAw
 	return authorizer.DecisionDeny, "", authorizer.ErrorConditionEvaluationNotSupported
 }
 
-// Exports tells whether export exports the resource of group.
-func Exports(export *apisv1alpha2.APIExport, group, resource string) bool {
+// exported tells whether export exports the resource of group.
+func exported(export *apisv1alpha2.APIExport, group, resource string) bool {
 	for _, r := range export.Spec.Resources {
 		if r.Group == group && r.Name == resource && r.Storage.CRD != nil {
 			return true
