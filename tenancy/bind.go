@@ -12,8 +12,10 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/registry/rest"
 
+	kcplogicalcluster "github.com/kcp-dev/logicalcluster/v3"
 	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
+	"github.com/kcp-dev/sdk/apis/apis/v1alpha2/permissionclaims"
 
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -31,6 +33,11 @@ const BindVerb = "bind"
 // It refuses, as kcp, a CustomResourceDefinition of a resource an APIBinding
 // of the cluster binds.
 //
+// It labels each APIBinding with the export it binds
+// (internal.apis.kcp.io/export, from the export's logical cluster and name, as
+// kcp), which is how the export's virtual workspace finds its bindings; the
+// label cannot be set to anything else.
+//
 // Unlike kcp, it lets only the installation's admins write the status of
 // APIBindings and APIExports: warren serves a bound resource from the
 // identity and the schema a binding's status names, so a workspace admin who
@@ -44,13 +51,64 @@ type Bind struct {
 	admin    func(user.Info) bool
 }
 
-var _ admission.ValidationInterface = (*Bind)(nil)
+var (
+	_ admission.ValidationInterface = (*Bind)(nil)
+	_ admission.MutationInterface   = (*Bind)(nil)
+)
 
 // NewBind returns the plugin; authz decides bind in the export's workspace,
 // exports reads APIExports, bindings lists APIBindings, admin tells the
 // installation's admins.
 func NewBind(index *Index, exports rest.Getter, bindings rest.Lister, authz authorizer.Authorizer, admin func(user.Info) bool) *Bind {
 	return &Bind{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, exports: exports, bindings: bindings, authz: authz, admin: admin}
+}
+
+// Admit implements admission.MutationInterface: it labels an APIBinding with
+// its export. A reference that does not resolve gets no label; Validate
+// refuses it.
+func (b *Bind) Admit(ctx context.Context, attrs admission.Attributes, _ admission.ObjectInterfaces) error {
+	binding, ok := attrs.GetObject().(*apisv1alpha2.APIBinding)
+	if !ok || attrs.GetSubresource() != "" {
+		return nil
+	}
+	key := apisv1alpha1.InternalAPIBindingExportLabelKey
+	delete(binding.Labels, key)
+	value := ""
+	if old, ok := attrs.GetOldObject().(*apisv1alpha2.APIBinding); ok {
+		// The reference is immutable, and so is the label.
+		value = old.Labels[key]
+	} else if ref := bindingExport(binding); ref != nil {
+		if cluster, ok := b.exportCluster(ctx, *ref); ok {
+			value = ExportLabel(cluster, ref.Name)
+		}
+	}
+	if value == "" {
+		return nil
+	}
+	if binding.Labels == nil {
+		binding.Labels = map[string]string{}
+	}
+	binding.Labels[key] = value
+	return nil
+}
+
+// ExportLabel is the value of the label internal.apis.kcp.io/export of the
+// APIBindings of the export name in cluster.
+func ExportLabel(cluster logicalcluster.Name, name string) string {
+	return permissionclaims.ToAPIBindingExportLabelValue(kcplogicalcluster.Name(cluster), name)
+}
+
+// exportCluster is the logical cluster of the export ref names from the
+// request's cluster.
+func (b *Bind) exportCluster(ctx context.Context, ref apisv1alpha1.ExportBindingReference) (logicalcluster.Name, bool) {
+	if ref.Path == "" {
+		return logicalcluster.From(ctx)
+	}
+	c, err := b.index.Resolve(ctx, ref.Path)
+	if err != nil {
+		return "", false
+	}
+	return c.Name, true
 }
 
 // Validate implements admission.ValidationInterface.
@@ -102,16 +160,9 @@ func (b *Bind) Validate(ctx context.Context, attrs admission.Attributes, _ admis
 // mayBind tells whether the user of attrs may bind the export ref names: it
 // exists and RBAC of its workspace grants bind on it.
 func (b *Bind) mayBind(ctx context.Context, attrs admission.Attributes, ref apisv1alpha1.ExportBindingReference) bool {
-	cluster, ok := logicalcluster.From(ctx)
+	cluster, ok := b.exportCluster(ctx, ref)
 	if !ok {
 		return false
-	}
-	if ref.Path != "" {
-		c, err := b.index.Resolve(ctx, ref.Path)
-		if err != nil {
-			return false
-		}
-		cluster = c.Name
 	}
 	if _, err := b.exports.Get(in(ctx, cluster), ref.Name, &metav1.GetOptions{}); err != nil {
 		return false

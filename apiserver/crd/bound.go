@@ -129,6 +129,17 @@ func (h *Handler) DeleteBound(ctx context.Context, cluster logicalcluster.Name, 
 // exportDefinition is the definition of resource gr as the export of ref
 // exports it, under its identity; nil if it exports no such resource.
 func (h *Handler) exportDefinition(ctx context.Context, ref apiexport.Ref, gr schema.GroupResource) (*definition, error) {
+	defs, err := h.exportDefinitions(ctx, ref, func(r apisv1alpha2.ResourceSchema) bool { return r.Group == gr.Group && r.Name == gr.Resource })
+	if err != nil || len(defs) == 0 {
+		return nil, err
+	}
+	return defs[0], nil
+}
+
+// exportDefinitions are the definitions of the resources of the export of ref
+// that want selects, each under the export's identity. An export without an
+// identity serves none; a schema that is gone leaves its resource out.
+func (h *Handler) exportDefinitions(ctx context.Context, ref apiexport.Ref, want func(apisv1alpha2.ResourceSchema) bool) ([]*definition, error) {
 	at := genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), "")
 	obj, err := h.config.Exports.Get(at, ref.Export, &metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -138,13 +149,17 @@ func (h *Handler) exportDefinition(ctx context.Context, ref apiexport.Ref, gr sc
 		return nil, err
 	}
 	export := obj.(*apisv1alpha2.APIExport)
+	if export.Status.IdentityHash == "" {
+		return nil, nil
+	}
+	var out []*definition
 	for _, r := range export.Spec.Resources {
-		if r.Group != gr.Group || r.Name != gr.Resource || r.Storage.CRD == nil || export.Status.IdentityHash == "" {
+		if r.Storage.CRD == nil || !want(r) {
 			continue
 		}
 		obj, err := h.config.Schemas.Get(at, r.Schema, &metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return nil, nil
+			continue
 		}
 		if err != nil {
 			return nil, err
@@ -153,7 +168,11 @@ func (h *Handler) exportDefinition(ctx context.Context, ref apiexport.Ref, gr sc
 		if err != nil {
 			return nil, err
 		}
-		return newBoundDefinition(crd, export.Status.IdentityHash, "")
+		d, err := newBoundDefinition(crd, export.Status.IdentityHash, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
 	}
-	return nil, nil
+	return out, nil
 }

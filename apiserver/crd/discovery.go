@@ -2,6 +2,7 @@ package crd
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,9 +18,11 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
 	"k8s.io/apiserver/pkg/endpoints/handlers/negotiation"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/kube-openapi/pkg/handler3"
 
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -72,6 +75,14 @@ func (b *Builtins) Groups() map[string]bool {
 // CRD groups. Other requests, and clusters without CRDs, go to next.
 func (h *Handler) Discovery(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if ref, vw := apiexport.From(req.Context()); vw {
+			if info, ok := genericapirequest.RequestInfoFrom(req.Context()); ok && info.IsResourceRequest {
+				next.ServeHTTP(w, req)
+				return
+			}
+			h.serveExportDiscovery(w, req, ref, next)
+			return
+		}
 		path := strings.TrimSuffix(req.URL.Path, "/")
 		gvPath, isOpenAPIGroup := strings.CutPrefix(path, "/openapi/v3/")
 		if path != "/apis" && path != "/openapi/v3" && !isOpenAPIGroup {
@@ -100,7 +111,7 @@ func (h *Handler) Discovery(next http.Handler) http.Handler {
 		case path == "/apis":
 			v.root(h.config.Builtins).ServeHTTP(w, req)
 		case path == "/openapi/v3":
-			serveOpenAPIIndex(w, req, v, next)
+			serveOpenAPIIndex(w, req, v, next, func(string) bool { return true })
 		default:
 			gv, err := schema.ParseGroupVersion(strings.TrimPrefix(gvPath, "apis/"))
 			doc, ok := v.openapi[gv]
@@ -113,23 +124,26 @@ func (h *Handler) Discovery(next http.Handler) http.Handler {
 	})
 }
 
-// root returns the /apis handler of the view: the built-in groups, then the
-// cluster's CRD groups, unaggregated or aggregated as the client asks.
+// root returns the /apis handler of the view: the built-in groups (none for
+// a nil b), then the view's groups, unaggregated or aggregated as the client
+// asks.
 func (v *view) root(b *Builtins) http.Handler {
 	v.rootOnce.Do(func() {
 		list := &apidiscoveryv2.APIGroupDiscoveryList{}
-		index := map[string]int{}
-		b.mu.Lock()
-		for _, bv := range b.versions {
-			i, ok := index[bv.group]
-			if !ok {
-				i = len(list.Items)
-				index[bv.group] = i
-				list.Items = append(list.Items, apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: bv.group}})
+		if b != nil {
+			index := map[string]int{}
+			b.mu.Lock()
+			for _, bv := range b.versions {
+				i, ok := index[bv.group]
+				if !ok {
+					i = len(list.Items)
+					index[bv.group] = i
+					list.Items = append(list.Items, apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: bv.group}})
+				}
+				list.Items[i].Versions = append(list.Items[i].Versions, bv.version)
 			}
-			list.Items[i].Versions = append(list.Items[i].Versions, bv.version)
+			b.mu.Unlock()
 		}
-		b.mu.Unlock()
 		for _, g := range v.groups {
 			list.Items = append(list.Items, apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: g.Name}, Versions: v.versions[g.Name]})
 		}
@@ -149,12 +163,16 @@ func (v *view) root(b *Builtins) http.Handler {
 			aggregated.ServeHTTPWithETag(list, etag, apidiscoveryv2.SchemeGroupVersion, discoveryCodecs, w, req)
 		})
 		legacy := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			groups, err := b.legacy.Groups(req.Context(), req)
-			if err != nil {
-				responsewriters.InternalError(w, req, err)
-				return
+			var all []metav1.APIGroup
+			if b != nil {
+				groups, err := b.legacy.Groups(req.Context(), req)
+				if err != nil {
+					responsewriters.InternalError(w, req, err)
+					return
+				}
+				all = append(all, groups...)
 			}
-			all := append(append([]metav1.APIGroup{}, groups...), v.groups...)
+			all = append(all, v.groups...)
 			writeDiscovery(w, req, &metav1.APIGroupList{Groups: all})
 		})
 		v.rootHandler = aggregated.WrapAggregatedDiscoveryToHandler(legacy, aggregatedHandler, nil)
@@ -173,10 +191,10 @@ func writeDiscovery(w http.ResponseWriter, req *http.Request, obj runtime.Object
 	responsewriters.WriteObjectNegotiated(scheme.Codecs, negotiation.DefaultEndpointRestrictions, schema.GroupVersion{}, w, req, http.StatusOK, obj, false)
 }
 
-// serveOpenAPIIndex serves the OpenAPI v3 index: the built-in group versions,
-// as next lists them, and the cluster's CRD group versions. Their URLs are
-// rooted at /openapi/v3, which clients resolve under the cluster's path.
-func serveOpenAPIIndex(w http.ResponseWriter, req *http.Request, v *view, next http.Handler) {
+// serveOpenAPIIndex serves the OpenAPI v3 index: the built-in group versions
+// next lists whose paths keep keeps, and the view's group versions. Their URLs
+// are rooted at /openapi/v3, which clients resolve under the cluster's path.
+func serveOpenAPIIndex(w http.ResponseWriter, req *http.Request, v *view, next http.Handler, keep func(path string) bool) {
 	builtin := httptest.NewRecorder()
 	// Ask for the whole document: the client's conditions are about ours.
 	inner := req.Clone(req.Context())
@@ -191,6 +209,7 @@ func serveOpenAPIIndex(w http.ResponseWriter, req *http.Request, v *view, next h
 	if index.Paths == nil {
 		index.Paths = map[string]handler3.OpenAPIV3DiscoveryGroupVersion{}
 	}
+	maps.DeleteFunc(index.Paths, func(path string, _ handler3.OpenAPIV3DiscoveryGroupVersion) bool { return !keep(path) })
 	for gv, doc := range v.openapi {
 		index.Paths["apis/"+gv.String()] = handler3.OpenAPIV3DiscoveryGroupVersion{ServerRelativeURL: "/openapi/v3/apis/" + gv.String() + "?hash=" + doc.hash}
 	}

@@ -156,7 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if !info.IsResourceRequest {
-		h.serveGroupDiscovery(w, req, v, info)
+		h.serveGroupDiscovery(w, req, v, info.Path)
 		return
 	}
 	h.serve(w, req, info, v.served[gr])
@@ -253,14 +253,14 @@ func subresourceVerb(verb string, store subresource, scope *handlers.RequestScop
 	return nil
 }
 
-// serveGroupDiscovery serves /apis/<group> and /apis/<group>/<version> of the
-// cluster's CRD groups.
-func (h *Handler) serveGroupDiscovery(w http.ResponseWriter, req *http.Request, v *view, info *genericapirequest.RequestInfo) {
+// serveGroupDiscovery serves path, /apis/<group> or /apis/<group>/<version>,
+// of the view's groups.
+func (h *Handler) serveGroupDiscovery(w http.ResponseWriter, req *http.Request, v *view, path string) {
 	if err := v.discovery(); err != nil {
 		h.internalError(w, req, err)
 		return
 	}
-	parts := strings.Split(strings.Trim(info.Path, "/"), "/")
+	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if len(parts) < 2 || len(parts) > 3 {
 		h.notFound.ServeHTTP(w, req)
 		return

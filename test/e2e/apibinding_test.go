@@ -80,8 +80,15 @@ func bindWidgets(t *testing.T, s *server, kcp kcpclientset.ClusterInterface) (pr
 	consumer = s.makeWorkspace("root", "consumer", "")
 	s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
 	export = identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
-	s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
-	return provider, consumer, export, waitBound(t, kcp, "root:consumer", "widgets")
+	return provider, consumer, export, bindProvider(t, s, kcp, "root:consumer", "widgets")
+}
+
+// bindProvider binds, in cluster, the export of root:provider named export,
+// in a binding of its name, and waits for it to be bound.
+func bindProvider(t *testing.T, s *server, kcp kcpclientset.ClusterInterface, cluster, export string) *apisv1alpha2.APIBinding {
+	t.Helper()
+	s.pipe(bindingManifest(export, "root:provider", export), cluster, "apply", "-f", "-")
+	return waitBound(t, kcp, cluster, export)
 }
 
 // TestAPIBindingServesResource binds an export in a consumer workspace and uses

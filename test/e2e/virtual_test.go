@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -14,9 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
+	"github.com/kcp-dev/sdk/apis/apis/v1alpha2/permissionclaims"
 )
 
 // TestVirtualWorkspace drives an export's virtual workspace as a provider's
@@ -35,14 +40,8 @@ func TestVirtualWorkspace(t *testing.T) {
 		kcp := kcpClient(t, s)
 		provider, consumer, _, _ := bindWidgets(t, s, kcp)
 		other := s.makeWorkspace("root", "other", "")
-		s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:other", "apply", "-f", "-")
-		waitBound(t, kcp, "root:other", "widgets")
-		s.pipe(`apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: widgets-content}
-rules: [{apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceNames: [widgets], verbs: ["*"]}]
-`, "root:provider", "create", "-f", "-")
-		s.kubectl("root:provider", "create", "clusterrolebinding", "bob-serves-widgets", "--clusterrole=widgets-content", "--user=bob")
+		bindProvider(t, s, kcp, "root:other", "widgets")
+		grantContent(s, "bob", "widgets")
 		widget := func(cluster, name string) {
 			t.Helper()
 			eventually(t, cluster+": widget "+name, func() error {
@@ -58,9 +57,7 @@ rules: [{apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceName
 		widget("root:other", "b1")
 
 		vw := func(token, target string) dynamic.NamespaceableResourceInterface {
-			config := s.tokenConfig(token, "root")
-			config.Host = s.URL("/services/apiexport/" + provider + "/widgets/clusters/" + target)
-			c, err := dynamic.NewForConfig(config)
+			c, err := dynamic.NewForConfig(s.virtualConfig(token, provider, "widgets", target))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,9 +117,7 @@ rules: [{apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceName
 		expectAPIStatus(t, "carol, without apiexports/content, lists", err, 403, `API export: "widgets"`)
 		_, err = vw("bob-token", provider).Namespace("default").List(ctx, metav1.ListOptions{})
 		expectAPIStatus(t, "bob lists in a cluster that binds nothing", err, 403, "could not find suitable APIBinding in target logical cluster")
-		config := s.tokenConfig("bob-token", "root")
-		config.Host = s.URL("/services/apiexport/" + provider + "/widgets/clusters/" + consumer)
-		_, err = clientFor(t, config).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+		_, err = clientFor(t, s.virtualConfig("bob-token", provider, "widgets", consumer)).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
 		expectAPIStatus(t, "bob lists a consumer's configmaps", err, 403, "failed to find suitable reason to allow access in APIBinding")
 		_, err = vw("bob-token", "*").Namespace("default").Create(ctx, made, metav1.CreateOptions{})
 		if !apierrors.IsMethodNotSupported(err) && !apierrors.IsBadRequest(err) {
@@ -134,6 +129,148 @@ rules: [{apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceName
 		}
 	})
 }
+
+// grantContent gives user every verb on apiexports/content of the export in
+// root:provider: what a provider's controller needs to use the export's
+// virtual workspace.
+func grantContent(s *server, user, export string) {
+	s.pipe(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: `+export+`-content}
+rules: [{apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceNames: [`+export+`], verbs: ["*"]}]
+`, "root:provider", "create", "-f", "-")
+	s.kubectl("root:provider", "create", "clusterrolebinding", user+"-serves-"+export, "--clusterrole="+export+"-content", "--user="+user)
+}
+
+// virtualConfig is a client-go configuration for the virtual workspace of the
+// export of provider at /clusters/<target>, as the user of token.
+func (s *server) virtualConfig(token, provider, export, target string) *rest.Config {
+	config := s.tokenConfig(token, "root")
+	config.Host = s.URL("/services/apiexport/" + provider + "/" + export + "/clusters/" + target)
+	return config
+}
+
+// TestVirtualWorkspaceDiscovery proves what a provider's tools see of an
+// export's virtual workspace, across clusters and in one: in discovery, in
+// OpenAPI and through kubectl, the exported resources and, read-only, the
+// APIBindings of the export — not those of another export, and nothing of
+// the consumers' own APIs. The binding admission labels each binding with its
+// export, and the label cannot be changed.
+func TestVirtualWorkspaceDiscovery(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		kcp := kcpClient(t, s)
+		provider, consumer, _, _ := bindWidgets(t, s, kcp)
+		s.pipe(gizmosProvider, "root:provider", "apply", "-f", "-")
+		identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "gizmos")
+		bindProvider(t, s, kcp, "root:consumer", "gizmos")
+		grantContent(s, "bob", "widgets")
+
+		label := permissionclaims.ToAPIBindingExportLabelValue(logicalcluster.Name(provider), "widgets")
+		s.expectLines("root:consumer", []string{label}, "get", "apibinding", "widgets", "--no-headers", "-o", `custom-columns=L:.metadata.labels.internal\.apis\.kcp\.io/export`)
+		s.kubectl("root:consumer", "label", "apibinding", "widgets", "--overwrite", "internal.apis.kcp.io/export=forged")
+		s.expectLines("root:consumer", []string{label}, "get", "apibinding", "widgets", "--no-headers", "-o", `custom-columns=L:.metadata.labels.internal\.apis\.kcp\.io/export`)
+
+		want := []string{"apis.kcp.io/v1alpha1/apibindings", "apis.kcp.io/v1alpha2/apibindings", "example.com/v1/widgets", "example.com/v1/widgets/status"}
+		for _, target := range []string{"*", consumer} {
+			config := s.virtualConfig("bob-token", provider, "widgets", target)
+			var got []string
+			eventually(t, "discovery at /clusters/"+target, func() error {
+				dc, err := discovery.NewDiscoveryClientForConfig(config)
+				if err != nil {
+					return err
+				}
+				_, lists, err := dc.ServerGroupsAndResources()
+				if err != nil {
+					return err
+				}
+				got = nil
+				for _, l := range lists {
+					for _, r := range l.APIResources {
+						got = append(got, l.GroupVersion+"/"+r.Name)
+					}
+				}
+				slices.Sort(got)
+				return nil
+			})
+			if !slices.Equal(got, want) {
+				t.Errorf("discovery at /clusters/%s: %v, want %v", target, got, want)
+			}
+			// The unaggregated documents, as older clients read them.
+			body, err := clientFor(t, config).Discovery().RESTClient().Get().AbsPath("/apis/example.com/v1").DoRaw(ctx)
+			if err != nil || !strings.Contains(string(body), `"name":"widgets"`) {
+				t.Errorf("/apis/example.com/v1 at /clusters/%s: %v %s", target, err, body)
+			}
+			paths, err := clientFor(t, config).Discovery().OpenAPIV3().Paths()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := slices.Sorted(maps.Keys(paths))
+			if !slices.Equal(keys, []string{"apis/apis.kcp.io/v1alpha1", "apis/apis.kcp.io/v1alpha2", "apis/example.com/v1"}) {
+				t.Errorf("OpenAPI v3 at /clusters/%s: %v", target, keys)
+			}
+			if doc, err := paths["apis/example.com/v1"].Schema("application/json"); err != nil || !strings.Contains(string(doc), "com.example.v1.Widget") {
+				t.Errorf("OpenAPI of example.com/v1 at /clusters/%s: %v %.200s", target, err, doc)
+			}
+		}
+
+		// kubectl, with its discovery, against the virtual workspace.
+		kubeconfig := s.tokenKubeconfig(t, "bob-token", "root")
+		vwURL := s.URL("/services/apiexport/" + provider + "/widgets/clusters/")
+		if out, stderr, err := kubectlOn(kubeconfig, "--server", vwURL+consumer, "get", "apibindings", "--no-headers", "-o", "custom-columns=N:.metadata.name"); err != nil || strings.TrimSpace(out) != "widgets" {
+			t.Errorf("kubectl lists the bindings in the virtual workspace: %q %v %s", out, err, stderr)
+		}
+		if out, stderr, err := kubectlOn(kubeconfig, "--server", vwURL+"*", "get", "apibindings", "--no-headers", "-o", "custom-columns=N:.metadata.name"); err != nil || strings.TrimSpace(out) != "widgets" {
+			t.Errorf("kubectl lists the bindings across clusters: %q %v %s", out, err, stderr)
+		}
+		if _, stderr, err := kubectlOn(kubeconfig, "--server", vwURL+consumer, "get", "configmaps"); err == nil || !strings.Contains(stderr, `doesn't have a resource type "configmaps"`) {
+			t.Errorf("kubectl gets configmaps in the virtual workspace: %v %s", err, stderr)
+		}
+		if _, stderr, err := kubectlOn(kubeconfig, "--server", vwURL+consumer, "explain", "widgets.spec.size"); err != nil {
+			t.Errorf("kubectl explains widgets in the virtual workspace: %v %s", err, stderr)
+		}
+
+		bindings := func(target string) dynamic.NamespaceableResourceInterface {
+			c, err := dynamic.NewForConfig(s.virtualConfig("bob-token", provider, "widgets", target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.Resource(apisv1alpha2.SchemeGroupVersion.WithResource("apibindings"))
+		}
+		if _, err := bindings(consumer).Get(ctx, "widgets", metav1.GetOptions{}); err != nil {
+			t.Errorf("bob gets the binding of widgets: %v", err)
+		}
+		_, err := bindings(consumer).Get(ctx, "gizmos", metav1.GetOptions{})
+		expectAPIStatus(t, "bob gets the binding of another export", err, 403, "could not find suitable APIBinding")
+		err = bindings(consumer).Delete(ctx, "widgets", metav1.DeleteOptions{})
+		expectAPIStatus(t, "bob deletes a binding", err, 403, "read-only")
+		_, err = discovery.NewDiscoveryClientForConfigOrDie(s.virtualConfig("carol-token", provider, "widgets", "*")).ServerGroups()
+		expectAPIStatus(t, "carol, without apiexports/content, reads discovery", err, 403, "")
+	})
+}
+
+// gizmosProvider is a second export of root:provider, of another group.
+const gizmosProvider = `apiVersion: apis.kcp.io/v1alpha1
+kind: APIResourceSchema
+metadata:
+  name: v1.gizmos.example.org
+spec:
+  group: example.org
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo, listKind: GizmoList}
+  scope: Cluster
+  versions:
+  - {name: v1, served: true, storage: true, schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: apis.kcp.io/v1alpha2
+kind: APIExport
+metadata:
+  name: gizmos
+spec:
+  resources:
+  - {name: gizmos, group: example.org, schema: v1.gizmos.example.org}
+`
 
 // TestAPIExportEndpointSlice proves what an export's endpoint slice says, as a
 // provider's controller reads it (kcp's multicluster provider watches it by
@@ -173,8 +310,7 @@ func TestAPIExportEndpointSlice(t *testing.T) {
 		says("lists no endpoint", func(e *apisv1alpha1.APIExportEndpointSlice) bool {
 			return valid(e) && len(e.Status.APIExportEndpoints) == 0
 		})
-		s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:consumer", "apply", "-f", "-")
-		waitBound(t, kcp, "root:consumer", "widgets")
+		bindProvider(t, s, kcp, "root:consumer", "widgets")
 		says("lists the virtual workspace", func(e *apisv1alpha1.APIExportEndpointSlice) bool {
 			return valid(e) && len(e.Status.APIExportEndpoints) == 1 && e.Status.APIExportEndpoints[0].URL == url
 		})

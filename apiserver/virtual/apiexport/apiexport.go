@@ -14,14 +14,18 @@
 // nothing of another export of the same group and resource. As in kcp, a
 // cluster is named by its logical cluster name, never by a path.
 //
-// Not yet served: discovery and OpenAPI of the virtual workspace, and
-// permission claims.
+// Its discovery and OpenAPI, at /clusters/* as at /clusters/<cluster>, show the
+// export's resources and, in apis.kcp.io, the APIBindings of the export, which
+// it serves read-only: those labelled with the export (see tenancy.Bind).
+//
+// Not yet served: permission claims.
 package apiexport
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,6 +38,7 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
 	"github.com/warren-dev/warren/apiserver/scheme"
@@ -78,6 +83,9 @@ func Routing(next http.Handler) http.Handler {
 		r := req.WithContext(context.WithValue(req.Context(), refKey{}, ref))
 		u := *req.URL
 		u.Path, u.RawPath = "/clusters/"+target+rest, ""
+		if bindingsCollection(rest) {
+			u.RawQuery = withExportLabel(u.Query(), ref).Encode()
+		}
 		r.URL = &u
 		r.RequestURI = u.RequestURI()
 		next.ServeHTTP(w, r)
@@ -108,6 +116,25 @@ func parse(path string) (ref Ref, target, rest string, err error) {
 	return Ref{Cluster: logicalcluster.Name(parts[0]), Export: parts[1]}, target, rest, nil
 }
 
+// bindingsCollection tells whether the path below a cluster is the collection
+// of APIBindings.
+func bindingsCollection(rest string) bool {
+	group, rest, _ := strings.Cut(strings.TrimPrefix(rest, "/apis/"), "/")
+	version, resource, _ := strings.Cut(rest, "/")
+	return group == apisv1alpha2.SchemeGroupVersion.Group && version != "" && resource == "apibindings"
+}
+
+// withExportLabel narrows the label selector of query to the APIBindings of
+// the export of ref.
+func withExportLabel(query url.Values, ref Ref) url.Values {
+	selector := query.Get("labelSelector")
+	if selector != "" {
+		selector += ","
+	}
+	query.Set("labelSelector", selector+apisv1alpha1.InternalAPIBindingExportLabelKey+"="+tenancy.ExportLabel(ref.Cluster, ref.Export))
+	return query
+}
+
 // kcp's reasons for denying a request of the virtual workspace.
 const (
 	noBinding = "could not find suitable APIBinding in target logical cluster"
@@ -117,7 +144,7 @@ const (
 // Authorizer decides every request of the virtual workspace, and no other.
 type Authorizer struct {
 	exports  rest.Getter
-	bindings rest.Lister
+	bindings bindings
 	// content decides verbs on apiexports/content in the export's cluster:
 	// the installation's admins and that cluster's RBAC.
 	content authorizer.Authorizer
@@ -125,9 +152,15 @@ type Authorizer struct {
 
 var _ authorizer.Authorizer = (*Authorizer)(nil)
 
+// bindings reads APIBindings.
+type bindings interface {
+	rest.Getter
+	rest.Lister
+}
+
 // NewAuthorizer returns the authorizer; exports reads APIExports, bindings
-// lists APIBindings.
-func NewAuthorizer(exports rest.Getter, bindings rest.Lister, content authorizer.Authorizer) *Authorizer {
+// APIBindings.
+func NewAuthorizer(exports rest.Getter, bindings bindings, content authorizer.Authorizer) *Authorizer {
 	return &Authorizer{exports: exports, bindings: bindings, content: content}
 }
 
@@ -139,9 +172,6 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 	}
 	if attrs.GetVerb() == "impersonate" {
 		return authorizer.DecisionDeny, "impersonation is not allowed in a virtual workspace", nil
-	}
-	if !attrs.IsResourceRequest() {
-		return authorizer.DecisionDeny, "the virtual workspace serves no discovery yet", nil
 	}
 	decision, reason, err := a.content.Authorize(logicalcluster.WithName(ctx, ref.Cluster), authorizer.AttributesRecord{
 		User:            attrs.GetUser(),
@@ -159,6 +189,13 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 	obj, err := a.exports.Get(genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
 	if err != nil {
 		return authorizer.DecisionDeny, noReason, nil
+	}
+	if !attrs.IsResourceRequest() {
+		// Discovery and OpenAPI; the handler serves nothing else.
+		return authorizer.DecisionAllow, "", nil
+	}
+	if attrs.GetAPIGroup() == apisv1alpha2.SchemeGroupVersion.Group && attrs.GetResource() == "apibindings" {
+		return a.authorizeBindings(ctx, ref, attrs)
 	}
 	export := obj.(*apisv1alpha2.APIExport)
 	if export.Status.IdentityHash == "" || !exported(export, attrs.GetAPIGroup(), attrs.GetResource()) {
@@ -191,6 +228,35 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 		return authorizer.DecisionDeny, noBinding, nil
 	}
 	return authorizer.DecisionDeny, noReason, nil
+}
+
+// authorizeBindings decides a request of APIBindings, which the virtual
+// workspace serves read-only: lists and watches (which Routing narrows to the
+// export's bindings) and gets of a binding of the export.
+func (a *Authorizer) authorizeBindings(ctx context.Context, ref Ref, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+	switch attrs.GetVerb() {
+	case "list", "watch":
+		if attrs.GetSubresource() == "" {
+			return authorizer.DecisionAllow, "", nil
+		}
+	case "get":
+		target, ok := logicalcluster.From(ctx)
+		if !ok || target == logicalcluster.Wildcard || attrs.GetSubresource() != "" {
+			break
+		}
+		obj, err := a.bindings.Get(genericapirequest.WithNamespace(ctx, ""), attrs.GetName(), &metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return authorizer.DecisionDeny, noBinding, nil
+		}
+		if err != nil {
+			return authorizer.DecisionNoOpinion, "", err
+		}
+		if obj.(*apisv1alpha2.APIBinding).Labels[apisv1alpha1.InternalAPIBindingExportLabelKey] == tenancy.ExportLabel(ref.Cluster, ref.Export) {
+			return authorizer.DecisionAllow, "", nil
+		}
+		return authorizer.DecisionDeny, noBinding, nil
+	}
+	return authorizer.DecisionDeny, "APIBindings are read-only in the virtual workspace", nil
 }
 
 // ConditionsAwareAuthorize implements authorizer.Authorizer; its decisions are
