@@ -163,6 +163,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	apis.tenancy.Eraser = c.Storage
+	apis.tenancy.APIBindings, apis.tenancy.APIExports = apis.bindings.Bindings, apis.exports.Exports
 	if err := tenancy.Bootstrap(ctx, apis.tenancy, c.Shard, c.URL); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
@@ -16,6 +17,7 @@ import (
 	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 	"github.com/kcp-dev/sdk/apis/apis/v1alpha2/permissionclaims"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -31,7 +33,8 @@ const BindVerb = "bind"
 // and a denial get one answer, so nobody learns by binding what exists where.
 //
 // It refuses, as kcp, a CustomResourceDefinition of a resource an APIBinding
-// of the cluster binds.
+// of the cluster binds, and a WorkspaceType whose default APIBindings its
+// writer could not make.
 //
 // It labels each APIBinding with the export it binds
 // (internal.apis.kcp.io/export, from the export's logical cluster and name, as
@@ -128,6 +131,8 @@ func (b *Bind) Validate(ctx context.Context, attrs admission.Attributes, _ admis
 	switch attrs.GetResource().GroupResource() {
 	case apiextensions.Resource("customresourcedefinitions"):
 		return b.unbound(ctx, attrs)
+	case tenancyv1alpha1.Resource("workspacetypes"):
+		return b.defaultBindings(ctx, attrs)
 	case apisv1alpha2.Resource("apibindings"):
 		kind = "APIBinding"
 		ref = bindingExport(attrs.GetObject())
@@ -147,7 +152,7 @@ func (b *Bind) Validate(ctx context.Context, attrs admission.Attributes, _ admis
 	if attrs.GetOperation() == admission.Update {
 		verb = "update"
 	}
-	if !b.mayBind(ctx, attrs, *ref) {
+	if !b.mayBind(ctx, attrs, *ref, true) {
 		export := ref.Name
 		if ref.Path != "" {
 			export = ref.Path + separator + ref.Name
@@ -157,15 +162,46 @@ func (b *Bind) Validate(ctx context.Context, attrs admission.Attributes, _ admis
 	return nil
 }
 
-// mayBind tells whether the user of attrs may bind the export ref names: it
-// exists and RBAC of its workspace grants bind on it.
-func (b *Bind) mayBind(ctx context.Context, attrs admission.Attributes, ref apisv1alpha1.ExportBindingReference) bool {
+// defaultBindings refuses a WorkspaceType naming in spec.defaultAPIBindings
+// an export its writer may not bind (entries it had before are not asked
+// again), with one answer whether the export's workspace is missing or bind
+// is denied, as kcp. The export itself need not exist yet.
+func (b *Bind) defaultBindings(ctx context.Context, attrs admission.Attributes) error {
+	wt, ok := attrs.GetObject().(*tenancyv1alpha1.WorkspaceType)
+	if !ok {
+		return nil
+	}
+	var had []tenancyv1alpha1.APIExportReference
+	if old, ok := attrs.GetOldObject().(*tenancyv1alpha1.WorkspaceType); ok {
+		had = old.Spec.DefaultAPIBindings
+	}
+	for _, ref := range wt.Spec.DefaultAPIBindings {
+		if slices.Contains(had, ref) {
+			continue
+		}
+		if !b.mayBind(ctx, attrs, apisv1alpha1.ExportBindingReference{Path: ref.Path, Name: ref.Export}, false) {
+			export := ref.Export
+			if ref.Path != "" {
+				export = ref.Path + separator + ref.Export
+			}
+			return admission.NewForbidden(attrs, fmt.Errorf("unable to create or update WorkspaceType: no permission to bind to export %s", export))
+		}
+	}
+	return nil
+}
+
+// mayBind tells whether the user of attrs may bind the export ref names: its
+// workspace exists, the export too if exists says so, and RBAC of its
+// workspace grants bind on it.
+func (b *Bind) mayBind(ctx context.Context, attrs admission.Attributes, ref apisv1alpha1.ExportBindingReference, exists bool) bool {
 	cluster, ok := b.exportCluster(ctx, ref)
 	if !ok {
 		return false
 	}
-	if _, err := b.exports.Get(in(ctx, cluster), ref.Name, &metav1.GetOptions{}); err != nil {
-		return false
+	if exists {
+		if _, err := b.exports.Get(in(ctx, cluster), ref.Name, &metav1.GetOptions{}); err != nil {
+			return false
+		}
 	}
 	decision, _, err := b.authz.Authorize(logicalcluster.WithName(ctx, cluster), authorizer.AttributesRecord{
 		User:            attrs.GetUserInfo(),

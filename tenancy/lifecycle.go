@@ -55,6 +55,12 @@ type Stores struct {
 	WorkspaceStatus, LogicalClusterStatus         rest.Updater
 	Namespaces, ClusterRoles, ClusterRoleBindings rest.Creater
 	Eraser                                        Eraser
+	// APIBindings and APIExports make the default bindings of new workspaces.
+	APIBindings interface {
+		rest.Getter
+		rest.Creater
+	}
+	APIExports rest.Getter
 }
 
 // Lifecycle makes workspaces real: it creates a new workspace's logical cluster,
@@ -103,9 +109,20 @@ func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 	case ws.Status.Phase == corev1alpha1.LogicalClusterPhaseReady:
 		return nil
 	}
-	if err := l.initialize(ctx, r.Cluster, ws); err != nil {
+	if initializers, err := l.initialize(ctx, r.Cluster, ws); err != nil {
 		stuck := condition(tenancyv1alpha1.WorkspaceInitialized, false, tenancyv1alpha1.WorkspaceInitializedInitializerExists, err.Error())
-		if serr := l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.LogicalClusterPhaseInitializing, scheduled, stuck); serr != nil {
+		var pending defaultBindingsPending
+		if errors.As(err, &pending) {
+			stuck = condition(tenancyv1alpha1.WorkspaceAPIBindingsInitialized, false, pending.reason, pending.message)
+			err = clusterwatch.Waiting{Reason: pending.message}
+		}
+		_, serr := update(ctx, l.stores.WorkspaceStatus, r.Cluster, ws.Name, func(obj runtime.Object) {
+			ws := obj.(*tenancyv1alpha1.Workspace)
+			ws.Status.Phase = corev1alpha1.LogicalClusterPhaseInitializing
+			ws.Status.Initializers = initializers
+			ws.Status.Conditions = setConditions(ws.Status.Conditions, []conditionsv1alpha1.Condition{scheduled, stuck})
+		})
+		if serr != nil {
 			return errors.Join(err, serr)
 		}
 		return err
@@ -126,36 +143,37 @@ func condition(t conditionsv1alpha1.ConditionType, ok bool, reason, message stri
 	return c
 }
 
-// initialize makes the logical cluster of ws, in parent, and its initial objects.
-func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace) error {
+// initialize makes the logical cluster of ws, in parent, and its initial
+// objects; until it has, it returns the initializers of the cluster, if known.
+func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace) ([]corev1alpha1.LogicalClusterInitializer, error) {
 	p, err := l.index.Cluster(ctx, parent)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ws.Spec.Type == nil {
-		return fmt.Errorf("workspace %s has no type", ws.Name)
+		return nil, fmt.Errorf("workspace %s has no type", ws.Name)
 	}
 	wt, err := l.index.Type(ctx, *ws.Spec.Type)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	types, err := l.index.aliases(ctx, wt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	initializers, err := initializersOf(ctx, l.index, types)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	owner, err := Owner(ws.Annotations)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	name := logicalcluster.Name(ws.Spec.Cluster)
 	inside := in(ctx, name)
 	lc, err := newLogicalCluster(name, p.Path.Join(ws.Name), *ws.Spec.Type, l.shard, l.url, corev1alpha1.LogicalClusterPhaseInitializing, initializers, owner)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lc.Spec.Owner = &corev1alpha1.LogicalClusterOwner{
 		APIVersion: tenancyv1alpha1.SchemeGroupVersion.String(),
@@ -169,24 +187,27 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 		obj, err = l.stores.LogicalClusters.Get(inside, corev1alpha1.LogicalClusterName, &metav1.GetOptions{})
 	}
 	if err != nil {
-		return fmt.Errorf("creating logical cluster %s: %w", name, err)
+		return initializers, fmt.Errorf("creating logical cluster %s: %w", name, err)
 	}
 	lc = obj.(*corev1alpha1.LogicalCluster)
 	if lc.Spec.Owner == nil || lc.Spec.Owner.UID != ws.UID {
-		return fmt.Errorf("logical cluster %s belongs to another workspace", name)
+		return initializers, fmt.Errorf("logical cluster %s belongs to another workspace", name)
 	}
 	if lc.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
-		return nil
+		return nil, nil
 	}
 	if err := initialObjects(inside, l.stores, types, owner); err != nil {
-		return fmt.Errorf("initialising logical cluster %s: %w", name, err)
+		return initializers, fmt.Errorf("initialising logical cluster %s: %w", name, err)
+	}
+	if err := l.defaultBindings(ctx, name, types); err != nil {
+		return initializers, err
 	}
 	ready, err := setClusterPhase(ctx, l.stores, name, corev1alpha1.LogicalClusterPhaseReady)
 	if err != nil {
-		return err
+		return initializers, err
 	}
 	// Serve the cluster from now on, not from when the change is seen.
-	return l.index.Stored(name, ready)
+	return nil, l.index.Stored(name, ready)
 }
 
 // newLogicalCluster returns the LogicalCluster of cluster name, at path, of
@@ -220,9 +241,10 @@ func newLogicalCluster(name logicalcluster.Name, path Path, typ tenancyv1alpha1.
 
 // initializersOf are the initializers of a workspace of types (a type and
 // those it extends): one per type that declares it has one, named
-// <logical cluster of the type>:<type name>, as in kcp. warren itself is the
-// only initializer a type may have: the types that declare one are built in,
-// and warren's initialisation is theirs.
+// <logical cluster of the type>:<type name>, as in kcp, and system:apibindings
+// if the types have default APIBindings. warren itself is the only
+// initializer a type may have: the types that declare one are built in, and
+// warren's initialisation is theirs.
 func initializersOf(ctx context.Context, index *Index, types []*tenancyv1alpha1.WorkspaceType) ([]corev1alpha1.LogicalClusterInitializer, error) {
 	var out []corev1alpha1.LogicalClusterInitializer
 	for _, t := range types {
@@ -234,6 +256,9 @@ func initializersOf(ctx context.Context, index *Index, types []*tenancyv1alpha1.
 			return nil, fmt.Errorf("the workspace of type %s: %w", typeName(canonical(t)), err)
 		}
 		out = append(out, corev1alpha1.LogicalClusterInitializer(string(holder.Name)+separator+t.Name))
+	}
+	if hasDefaultBindings(types) {
+		out = append(out, apiBindingsInitializer)
 	}
 	return out, nil
 }
@@ -347,6 +372,7 @@ func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, n
 	_, err := update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
 		ws := obj.(*tenancyv1alpha1.Workspace)
 		ws.Status.Phase = phase
+		ws.Status.Initializers = nil
 		if len(set) > 0 {
 			ws.Status.Conditions = setConditions(ws.Status.Conditions, set)
 		}

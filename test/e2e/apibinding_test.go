@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	kcpcrypto "github.com/kcp-dev/apimachinery/v2/pkg/util/crypto"
 	"github.com/kcp-dev/logicalcluster/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -76,11 +79,18 @@ func waitBound(t *testing.T, kcp kcpclientset.ClusterInterface, cluster, name st
 // and the bound binding.
 func bindWidgets(t *testing.T, s *server, kcp kcpclientset.ClusterInterface) (provider, consumer string, export *apisv1alpha2.APIExport, binding *apisv1alpha2.APIBinding) {
 	t.Helper()
-	provider = s.makeWorkspace("root", "provider", "")
+	provider, export = exportWidgets(t, s, kcp)
 	consumer = s.makeWorkspace("root", "consumer", "")
-	s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
-	export = identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
 	return provider, consumer, export, bindProvider(t, s, kcp, "root:consumer", "widgets")
+}
+
+// exportWidgets makes root:provider exporting widgets (widgetsProvider(10))
+// and returns its logical cluster and the export, once it has its identity.
+func exportWidgets(t *testing.T, s *server, kcp kcpclientset.ClusterInterface) (string, *apisv1alpha2.APIExport) {
+	t.Helper()
+	provider := s.makeWorkspace("root", "provider", "")
+	s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
+	return provider, identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
 }
 
 // bindProvider binds, in cluster, the export of root:provider named export,
@@ -354,4 +364,104 @@ func TestAPIBindingConflictReevaluated(t *testing.T) {
 		s.kubectl("root:consumer", "delete", "apibinding", "first", "--timeout=30s")
 		waitBound(t, kcp, "root:consumer", "second")
 	})
+}
+
+// TestDefaultAPIBindings makes workspaces of types with spec.defaultAPIBindings:
+// each is Ready only once the bindings its type and the types it extends name
+// are bound (kcp's names, an export without a path taken from the type's own
+// workspace), and serves the bound resources from then on. A workspace whose
+// export does not exist yet waits, Initializing with system:apibindings and
+// kcp's condition, and becomes Ready once the export appears. Writing such a
+// type takes bind on each export it names.
+func TestDefaultAPIBindings(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		kcp := kcpClient(t, s)
+		provider, _ := exportWidgets(t, s, kcp)
+		s.pipe(`apiVersion: tenancy.kcp.io/v1alpha1
+kind: WorkspaceType
+metadata: {name: local}
+spec:
+  defaultAPIBindings: [{export: widgets}]
+`, "root:provider", "apply", "-f", "-")
+		s.pipe(`apiVersion: tenancy.kcp.io/v1alpha1
+kind: WorkspaceType
+metadata: {name: widgeted}
+spec:
+  extend: {with: [{name: local, path: "root:provider"}]}
+  defaultAPIBindings: [{path: "root:provider", export: gizmos}]
+`, "root", "apply", "-f", "-")
+
+		// gizmos does not exist yet: the workspace waits for it.
+		if _, err := s.kubectlIn(workspaceManifest("w", "spec: {type: {name: widgeted}}"), "root", "create", "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
+		workspaces := kcp.TenancyV1alpha1().Workspaces().Cluster(logicalcluster.NewPath("root"))
+		eventually(t, "the workspace waits for its export", func() error {
+			ws, err := workspaces.Get(ctx, "w", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if ws.Status.Phase != "Initializing" || !slices.Contains(ws.Status.Initializers, "system:apibindings") ||
+				!strings.Contains(jsonOf(ws.Status.Conditions), `"type":"APIBindingsInitialized","status":"False"`) ||
+				!strings.Contains(jsonOf(ws.Status.Conditions), `"reason":"APIBindingErrors","message":"encountered errors: unable to complete initialization: unable to find APIExport root:provider:gizmos"`) {
+				return fmt.Errorf("status %s", jsonOf(ws.Status))
+			}
+			return nil
+		})
+		s.pipe(gizmosProvider, "root:provider", "apply", "-f", "-")
+		var cluster string
+		eventually(t, "the workspace is Ready", func() error {
+			ws, err := workspaces.Get(ctx, "w", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if ws.Status.Phase != "Ready" {
+				return fmt.Errorf("status %s", jsonOf(ws.Status))
+			}
+			cluster = ws.Spec.Cluster
+			return nil
+		})
+		// Both bindings are bound the moment it is Ready.
+		list, err := kcp.ApisV1alpha2().APIBindings().Cluster(logicalcluster.NewPath("root:w")).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, b := range list.Items {
+			if b.Status.Phase != apisv1alpha2.APIBindingPhaseBound {
+				t.Errorf("binding %s of a Ready workspace: %s", b.Name, jsonOf(b.Status))
+			}
+			got[b.Spec.Reference.Export.Path+"|"+b.Spec.Reference.Export.Name] = b.Name
+		}
+		for ref, hash := range map[string]string{provider + "|widgets": kcpHash(cluster + "|" + provider + "|widgets"), "root:provider|gizmos": kcpHash(cluster + "|root:provider|gizmos")} {
+			name, ok := got[ref]
+			_, export, _ := strings.Cut(ref, "|")
+			if !ok || name != export+"-"+hash {
+				t.Errorf("default bindings %v: want %s named %s-%s", got, ref, export, hash)
+			}
+		}
+		s.pipe("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: first, namespace: default}\n", "root:w", "create", "-f", "-")
+
+		// bob may make types in his workspace, but binds nothing.
+		s.makeWorkspace("root", "team", "")
+		s.kubectl("root:team", "create", "clusterrolebinding", "bob-admin", "--clusterrole=cluster-admin", "--user=bob")
+		typ := "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata: {name: bobs}\nspec: {defaultAPIBindings: [{path: \"root:provider\", export: widgets}]}\n"
+		out, err := s.run(typ, "bob-token", "root:team", "create", "-f", "-")
+		if err == nil || !strings.Contains(out, "unable to create or update WorkspaceType: no permission to bind to export root:provider:widgets") {
+			t.Errorf("bob names an export he may not bind: %v %s", err, out)
+		}
+		grantExport(s, "bob", "widgets", "apiexports", "bind")
+		if out, err := s.run(typ, "bob-token", "root:team", "create", "-f", "-"); err != nil {
+			t.Errorf("bob names an export he may bind: %v %s", err, out)
+		}
+	})
+}
+
+// kcpHash is the first five characters, lowercased, of kcp's base62 SHA-224
+// of s.
+func kcpHash(s string) string {
+	return strings.ToLower(kcpcrypto.Base62Sha224.String(s)[:5])
 }

@@ -473,13 +473,7 @@ func TestAPIBindPermission(t *testing.T) {
 		expectAPIStatus(t, "alice lists the endpoints of an export she may not bind", err, 403,
 			"unable to create APIExportEndpointSlice: no permission to bind to export root:provider:widgets")
 
-		// kubectl create clusterrole knows no verb "bind" on exports.
-		s.pipe(`apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: widgets-binder}
-rules: [{apiGroups: [apis.kcp.io], resources: [apiexports], resourceNames: [widgets], verbs: [bind]}]
-`, "root:provider", "create", "-f", "-")
-		s.kubectl("root:provider", "create", "clusterrolebinding", "alice-binds-widgets", "--clusterrole=widgets-binder", "--user=alice")
+		grantExport(s, "alice", "widgets", "apiexports", "bind")
 		eventually(t, "alice binds widgets once she may", func() error { return bind("widgets", "root:provider", "widgets") })
 		expectAPIStatus(t, "alice binds a missing export she may not read", bind("b", "root:provider", "gadgets"), 403,
 			"no permission to bind to export root:provider:gadgets")

@@ -134,12 +134,19 @@ func TestVirtualWorkspace(t *testing.T) {
 // root:provider: what a provider's controller needs to use the export's
 // virtual workspace.
 func grantContent(s *server, user, export string) {
+	grantExport(s, user, export, "apiexports/content", `"*"`)
+}
+
+// grantExport gives user verbs (a YAML list's items) on resource of the export
+// in root:provider (kubectl create clusterrole knows no verb bind on exports).
+func grantExport(s *server, user, export, resource, verbs string) {
+	role := export + "-" + strings.ReplaceAll(resource, "/", "-")
 	s.pipe(`apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
-metadata: {name: `+export+`-content}
-rules: [{apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceNames: [`+export+`], verbs: ["*"]}]
-`, "root:provider", "create", "-f", "-")
-	s.kubectl("root:provider", "create", "clusterrolebinding", user+"-serves-"+export, "--clusterrole="+export+"-content", "--user="+user)
+metadata: {name: `+role+`}
+rules: [{apiGroups: [apis.kcp.io], resources: [`+resource+`], resourceNames: [`+export+`], verbs: [`+verbs+`]}]
+`, "root:provider", "apply", "-f", "-")
+	s.kubectl("root:provider", "create", "clusterrolebinding", user+"-"+role, "--clusterrole="+role, "--user="+user)
 }
 
 // virtualConfig is a client-go configuration for the virtual workspace of the
@@ -283,10 +290,8 @@ func TestAPIExportEndpointSlice(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		kcp := kcpClient(t, s)
-		provider := s.makeWorkspace("root", "provider", "")
+		provider, _ := exportWidgets(t, s, kcp)
 		s.makeWorkspace("root", "consumer", "")
-		s.pipe(widgetsProvider(10), "root:provider", "apply", "-f", "-")
-		identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
 		slices := kcp.ApisV1alpha1().APIExportEndpointSlices().Cluster(logicalcluster.NewPath("root:provider"))
 		says := func(what string, want func(*apisv1alpha1.APIExportEndpointSlice) bool) {
 			t.Helper()
