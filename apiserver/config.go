@@ -187,13 +187,14 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	virtual := apiexport.NewAuthorizer(apis.exports.Exports, apis.bindings.Bindings, use)
+	claims := apiexport.NewClaims(apis.bindings.Bindings)
+	virtual := apiexport.NewAuthorizer(apis.exports.Exports, apis.bindings.Bindings, claims, use)
 	if config.Authorization.Authorizer, err = newAuthorizer(virtual, tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
 		return nil, err
 	}
 	apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
 	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
-	builtins := crd.NewBuiltins()
+	builtins, legacyBuiltins := crd.NewBuiltins(), crd.NewLegacyBuiltins()
 	config.AggregatedDiscoveryGroupManager = builtins
 	config.AdmissionControl = admission.NewChainHandler(
 		namespace.NewLifecycle(apis.namespaces),
@@ -202,6 +203,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		tenancy.NewAdmission(index, use, c.URL),
 		apisregistry.NewAdmission(),
 		tenancy.NewBind(index, apis.exports.Exports, apis.bindings.Bindings, use, isAdmin),
+		apiexport.NewSelectorAdmission(claims),
 	)
 	crds, err := crd.New(crd.Config{
 		CRDs:                apis.crds,
@@ -211,6 +213,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		MaxRequestBodyBytes: config.MaxRequestBodyBytes,
 		MinRequestTimeout:   time.Duration(config.MinRequestTimeout) * time.Second,
 		Builtins:            builtins,
+		LegacyBuiltins:      legacyBuiltins,
 		APIBindings:         apis.bindings.Bindings,
 		Schemas:             apis.bindings.Schemas,
 		Exports:             apis.exports.Exports,
@@ -219,7 +222,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, gc *genericapiserver.Config) http.Handler {
-		return apiexport.Routing(tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(crds.Discovery(h))), gc)))
+		return apiexport.Routing(tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(claims.Visibility(apis.exports.Exports, crds.Discovery(h)))), gc)))
 	}
 
 	// Requests no built-in API serves go to the custom resources of their cluster.
@@ -228,6 +231,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	s.generic = generic
+	generic.AggregatedLegacyDiscoveryGroupManager = legacyBuiltins
 	if err := apis.install(generic); err != nil {
 		return nil, err
 	}
@@ -252,6 +256,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		go namespaces.Run(ctx)
 		go rbac.Run(ctx)
 		go crds.Run(ctx)
+		go claims.Run(ctx)
 		go crdController.Run(ctx)
 		return nil
 	}); err != nil {

@@ -135,7 +135,8 @@ func (b *Bindings) observe(ev clusterwatch.Event) {
 func bound(obj runtime.Object) bool {
 	binding := obj.(*apisv1alpha2.APIBinding)
 	return binding.Status.Phase == apisv1alpha2.APIBindingPhaseBound && binding.DeletionTimestamp == nil &&
-		conditions.IsTrue(binding, apisv1alpha2.BindingUpToDate) && conditions.IsTrue(binding, apisv1alpha2.APIExportValid)
+		conditions.IsTrue(binding, apisv1alpha2.BindingUpToDate) && conditions.IsTrue(binding, apisv1alpha2.APIExportValid) &&
+		claimsApplied(binding)
 }
 
 func (b *Bindings) sync(ctx context.Context, r clusterwatch.Ref) error {
@@ -285,6 +286,7 @@ func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1
 	b.wait(at, r)
 	b.resolved(r)
 	binding.Status.BoundResources = resources
+	permissionClaims(binding, export)
 	binding.Status.Phase = apisv1alpha2.APIBindingPhaseBound
 	conditions.MarkTrue(binding, apisv1alpha2.APIExportValid)
 	conditions.MarkTrue(binding, apisv1alpha2.InitialBindingCompleted)

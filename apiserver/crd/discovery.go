@@ -48,6 +48,13 @@ func NewBuiltins() *Builtins {
 	return &Builtins{ResourceManager: aggregated.NewResourceManager("apis")}
 }
 
+// NewLegacyBuiltins returns the manager of the core group; set it as the
+// server's AggregatedLegacyDiscoveryGroupManager before installing the core
+// group.
+func NewLegacyBuiltins() *Builtins {
+	return &Builtins{ResourceManager: aggregated.NewResourceManager("api")}
+}
+
 func (b *Builtins) AddGroupVersion(group string, v apidiscoveryv2.APIVersionDiscovery) {
 	b.mu.Lock()
 	b.versions = append(b.versions, builtinVersion{group: group, version: v})

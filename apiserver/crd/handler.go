@@ -76,8 +76,9 @@ type Config struct {
 	Admission           admission.Interface
 	MaxRequestBodyBytes int64
 	MinRequestTimeout   time.Duration
-	// Builtins records the built-in groups for each cluster's discovery.
-	Builtins *Builtins
+	// Builtins records the built-in groups for each cluster's discovery,
+	// LegacyBuiltins the core group.
+	Builtins, LegacyBuiltins *Builtins
 	// APIBindings is the storage of APIBindings, whose bound resources a
 	// cluster serves as it serves its CRDs; Schemas reads the
 	// APIResourceSchemas they name.

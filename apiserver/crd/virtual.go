@@ -3,16 +3,20 @@ package crd
 import (
 	"context"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
 	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // bindingVersions are the versions of apis.kcp.io in which an export's virtual
@@ -21,21 +25,16 @@ var bindingVersions = []schema.GroupVersion{apisv1alpha2.SchemeGroupVersion, api
 
 // serveExportDiscovery serves the discovery and OpenAPI of an export's virtual
 // workspace, alike across clusters and in one: the resources the export
-// exports, and its APIBindings, read-only, in apis.kcp.io. The OpenAPI of
-// apis.kcp.io is the built-in one next serves; any other path is not found.
+// exports, the built-in resources it claims, and its APIBindings, read-only,
+// in apis.kcp.io. The OpenAPI of built-in groups is the one next serves; any
+// other path is not found.
 func (h *Handler) serveExportDiscovery(w http.ResponseWriter, req *http.Request, ref apiexport.Ref, next http.Handler) {
 	path := strings.TrimSuffix(req.URL.Path, "/")
 	switch {
 	case path == "/version":
 		next.ServeHTTP(w, req)
 		return
-	case path == "/api":
-		writeDiscovery(w, req, &metav1.APIVersions{})
-		return
-	case strings.HasPrefix(path, "/openapi/v3/apis/"+apisv1alpha2.SchemeGroupVersion.Group+"/"):
-		next.ServeHTTP(w, req)
-		return
-	case path != "/apis" && !strings.HasPrefix(path, "/apis/") && !strings.HasPrefix(path, "/openapi/v3"):
+	case path != "/api" && path != "/api/v1" && path != "/apis" && !strings.HasPrefix(path, "/apis/") && !strings.HasPrefix(path, "/openapi/v3"):
 		h.notFound.ServeHTTP(w, req)
 		return
 	}
@@ -44,15 +43,35 @@ func (h *Handler) serveExportDiscovery(w http.ResponseWriter, req *http.Request,
 		h.internalError(w, req, err)
 		return
 	}
+	core, served := v.resources[schema.GroupVersion{Version: "v1"}]
+	builtinOpenAPI := func(p string) bool {
+		return strings.HasPrefix(p, "apis/"+apisv1alpha2.SchemeGroupVersion.Group+"/") || served && p == "api/v1" ||
+			slices.ContainsFunc(v.groups, func(g metav1.APIGroup) bool {
+				_, ok := v.openapi[schema.GroupVersion{Group: g.Name, Version: strings.TrimPrefix(p, "apis/"+g.Name+"/")}]
+				return !ok && strings.HasPrefix(p, "apis/"+g.Name+"/")
+			})
+	}
 	switch {
+	case path == "/api":
+		versions := &metav1.APIVersions{}
+		if served {
+			versions.Versions = []string{"v1"}
+		}
+		writeDiscovery(w, req, versions)
+	case path == "/api/v1":
+		if !served {
+			h.notFound.ServeHTTP(w, req)
+			return
+		}
+		writeDiscovery(w, req, &metav1.APIResourceList{GroupVersion: "v1", APIResources: core})
+	case strings.HasPrefix(path, "/openapi/v3/") && builtinOpenAPI(strings.TrimPrefix(path, "/openapi/v3/")):
+		next.ServeHTTP(w, req)
 	case path == "/apis":
 		v.root(nil).ServeHTTP(w, req)
 	case strings.HasPrefix(path, "/apis/"):
 		h.serveGroupDiscovery(w, req, v, path)
 	case path == "/openapi/v3":
-		serveOpenAPIIndex(w, req, v, next, func(p string) bool {
-			return strings.HasPrefix(p, "apis/"+apisv1alpha2.SchemeGroupVersion.Group+"/")
-		})
+		serveOpenAPIIndex(w, req, v, next, builtinOpenAPI)
 	default:
 		gv, err := schema.ParseGroupVersion(strings.TrimPrefix(path, "/openapi/v3/apis/"))
 		doc, ok := v.openapi[gv]
@@ -79,22 +98,88 @@ func (h *Handler) exportView(ctx context.Context, ref apiexport.Ref) (*view, err
 	if err := v.discovery(); err != nil {
 		return nil, err
 	}
-	group := bindingVersions[0].Group
-	if _, taken := v.group(group); taken {
-		// An export of a resource of apis.kcp.io itself keeps the group.
-		return v, nil
-	}
-	g := metav1.APIGroup{Name: group}
 	for _, gv := range bindingVersions {
-		resources := []metav1.APIResource{{
-			Name: "apibindings", SingularName: "apibinding", Kind: "APIBinding", Verbs: metav1.Verbs{"get", "list", "watch"},
-		}}
-		v.resources[gv] = resources
-		v.versions[group] = append(v.versions[group], aggregatedVersion(gv, resources))
-		g.Versions = append(g.Versions, metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version})
+		v.add(gv, metav1.APIResource{Name: "apibindings", SingularName: "apibinding", Kind: "APIBinding", Verbs: metav1.Verbs{"get", "list", "watch"}})
 	}
-	g.PreferredVersion = g.Versions[0]
-	v.groups = append(v.groups, g)
-	sort.Slice(v.groups, func(i, j int) bool { return v.groups[i].Name < v.groups[j].Name })
+	if err := h.addClaimed(ctx, v, ref); err != nil {
+		return nil, err
+	}
 	return v, nil
+}
+
+// addClaimed adds to v the built-in resources the export of ref claims, in
+// every version the server serves them.
+func (h *Handler) addClaimed(ctx context.Context, v *view, ref apiexport.Ref) error {
+	obj, err := h.config.Exports.Get(genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	claims := obj.(*apisv1alpha2.APIExport).Spec.PermissionClaims
+	for _, b := range []*Builtins{h.config.LegacyBuiltins, h.config.Builtins} {
+		b.mu.Lock()
+		for _, claim := range claims {
+			for _, bv := range b.versions {
+				if claim.IdentityHash != "" || bv.group != claim.Group {
+					continue
+				}
+				for _, r := range bv.version.Resources {
+					if r.Resource == claim.Resource {
+						v.add(schema.GroupVersion{Group: bv.group, Version: bv.version.Version}, legacyResources(r)...)
+					}
+				}
+			}
+		}
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+// legacyResources are the unaggregated discovery entries of r: the resource
+// and its subresources.
+func legacyResources(r apidiscoveryv2.APIResourceDiscovery) []metav1.APIResource {
+	kind := ""
+	if r.ResponseKind != nil {
+		kind = r.ResponseKind.Kind
+	}
+	namespaced := r.Scope == apidiscoveryv2.ScopeNamespace
+	out := []metav1.APIResource{{
+		Name: r.Resource, SingularName: r.SingularResource, Namespaced: namespaced, Kind: kind,
+		Verbs: r.Verbs, ShortNames: r.ShortNames, Categories: r.Categories,
+	}}
+	for _, sub := range r.Subresources {
+		s := metav1.APIResource{Name: r.Resource + "/" + sub.Subresource, Namespaced: namespaced, Verbs: sub.Verbs}
+		if sub.ResponseKind != nil {
+			s.Group, s.Version, s.Kind = sub.ResponseKind.Group, sub.ResponseKind.Version, sub.ResponseKind.Kind
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// add adds resources of gv to the view's discovery, after its CRDs'; the
+// core group is served at /api, the others at /apis.
+func (v *view) add(gv schema.GroupVersion, resources ...metav1.APIResource) {
+	if _, seen := v.resources[gv]; !seen && gv.Group != "" {
+		i := slices.IndexFunc(v.groups, func(g metav1.APIGroup) bool { return g.Name == gv.Group })
+		if i < 0 {
+			v.groups = append(v.groups, metav1.APIGroup{Name: gv.Group})
+			slices.SortFunc(v.groups, func(a, b metav1.APIGroup) int { return strings.Compare(a.Name, b.Name) })
+			i = slices.IndexFunc(v.groups, func(g metav1.APIGroup) bool { return g.Name == gv.Group })
+		}
+		g := &v.groups[i]
+		g.Versions = append(g.Versions, metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version})
+		g.PreferredVersion = g.Versions[0]
+	}
+	v.resources[gv] = append(v.resources[gv], resources...)
+	if gv.Group != "" {
+		i := slices.IndexFunc(v.versions[gv.Group], func(d apidiscoveryv2.APIVersionDiscovery) bool { return d.Version == gv.Version })
+		if i < 0 {
+			v.versions[gv.Group] = append(v.versions[gv.Group], aggregatedVersion(gv, v.resources[gv]))
+		} else {
+			v.versions[gv.Group][i] = aggregatedVersion(gv, v.resources[gv])
+		}
+	}
 }

@@ -79,6 +79,15 @@ func (s *clusterKeyed) Delete(ctx context.Context, key string, out runtime.Objec
 	if err != nil {
 		return err
 	}
+	if visible, ok := visibleFrom(ctx, s.resource); ok {
+		validate := validateDeletion
+		validateDeletion = func(ctx context.Context, obj runtime.Object) error {
+			if !visible(obj) {
+				return notVisible(obj, s)
+			}
+			return validate(ctx, obj)
+		}
+	}
 	return s.Interface.Delete(ctx, key, out, preconditions, validateDeletion, cachedExistingObject, opts)
 }
 
@@ -86,6 +95,9 @@ func (s *clusterKeyed) Watch(ctx context.Context, key string, opts storage.ListO
 	key, err := s.key(ctx, key, true)
 	if err != nil {
 		return nil, err
+	}
+	if visible, ok := visibleFrom(ctx, s.resource); ok {
+		opts.Predicate = visibleOnly(opts.Predicate, visible)
 	}
 	return s.Interface.Watch(ctx, key, opts)
 }
@@ -95,13 +107,22 @@ func (s *clusterKeyed) Get(ctx context.Context, key string, opts storage.GetOpti
 	if err != nil {
 		return err
 	}
-	return s.Interface.Get(ctx, key, opts, objPtr)
+	if err := s.Interface.Get(ctx, key, opts, objPtr); err != nil {
+		return err
+	}
+	if visible, ok := visibleFrom(ctx, s.resource); ok && !visible(objPtr) {
+		return notVisible(objPtr, s)
+	}
+	return nil
 }
 
 func (s *clusterKeyed) GetList(ctx context.Context, key string, opts storage.ListOptions, listObj runtime.Object) error {
 	key, err := s.key(ctx, key, true)
 	if err != nil {
 		return err
+	}
+	if visible, ok := visibleFrom(ctx, s.resource); ok {
+		opts.Predicate = visibleOnly(opts.Predicate, visible)
 	}
 	return s.Interface.GetList(ctx, key, opts, listObj)
 }
@@ -111,6 +132,15 @@ func (s *clusterKeyed) GuaranteedUpdate(ctx context.Context, key string, destina
 	key, err := s.key(ctx, key, false)
 	if err != nil {
 		return err
+	}
+	if visible, ok := visibleFrom(ctx, s.resource); ok {
+		try := tryUpdate
+		tryUpdate = func(input runtime.Object, res storage.ResponseMeta) (runtime.Object, *uint64, error) {
+			if !visible(input) {
+				return nil, nil, notVisible(input, s)
+			}
+			return try(input, res)
+		}
 	}
 	return s.Interface.GuaranteedUpdate(ctx, key, destination, ignoreNotFound, preconditions, tryUpdate, cachedExistingObject)
 }

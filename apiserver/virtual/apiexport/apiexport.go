@@ -18,7 +18,8 @@
 // export's resources and, in apis.kcp.io, the APIBindings of the export, which
 // it serves read-only: those labelled with the export (see tenancy.Bind).
 //
-// Not yet served: permission claims.
+// Permission claims of built-in resources are served (see Claims); claims of
+// other exports' resources are not yet.
 package apiexport
 
 import (
@@ -145,6 +146,7 @@ const (
 type Authorizer struct {
 	exports  rest.Getter
 	bindings bindings
+	claims   *Claims
 	// content decides verbs on apiexports/content in the export's cluster:
 	// the installation's admins and that cluster's RBAC.
 	content authorizer.Authorizer
@@ -159,9 +161,9 @@ type bindings interface {
 }
 
 // NewAuthorizer returns the authorizer; exports reads APIExports, bindings
-// APIBindings.
-func NewAuthorizer(exports rest.Getter, bindings bindings, content authorizer.Authorizer) *Authorizer {
-	return &Authorizer{exports: exports, bindings: bindings, content: content}
+// APIBindings, claims tells what bindings grant through permission claims.
+func NewAuthorizer(exports rest.Getter, bindings bindings, claims *Claims, content authorizer.Authorizer) *Authorizer {
+	return &Authorizer{exports: exports, bindings: bindings, claims: claims, content: content}
 }
 
 // Authorize implements authorizer.Authorizer.
@@ -198,7 +200,13 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 		return a.authorizeBindings(ctx, ref, attrs)
 	}
 	export := obj.(*apisv1alpha2.APIExport)
-	if export.Status.IdentityHash == "" || !exported(export, attrs.GetAPIGroup(), attrs.GetResource()) {
+	if export.Status.IdentityHash == "" {
+		return authorizer.DecisionDeny, noReason, nil
+	}
+	if !exported(export, attrs.GetAPIGroup(), attrs.GetResource()) {
+		if claim, ok := claimOf(export, schema.GroupResource{Group: attrs.GetAPIGroup(), Resource: attrs.GetResource()}); ok {
+			return a.authorizeClaim(ctx, ref, claim, attrs)
+		}
 		return authorizer.DecisionDeny, noReason, nil
 	}
 	target, ok := logicalcluster.From(ctx)
