@@ -6,7 +6,7 @@ GO ?= go
 # Tests against PostgreSQL use this server (trust authentication, database "test").
 export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api bench-crds bench-workspaces clean
+.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api bench-crds bench-apis bench-workspaces clean
 
 all: build
 
@@ -87,6 +87,15 @@ bench-api:
 # -storage postgres.
 bench-crds:
 	$(GO) run ./bench/crds $(BENCHFLAGS)
+
+# What API bindings cost: one export, N consumer workspaces binding it with two
+# objects each, on PostgreSQL; samples memory, goroutines, bind latency and the
+# export's virtual workspace at each checkpoint; writes
+# bench/results/apis-<storage>[-unbound].{json,svg,png}. BENCHFLAGS passes
+# flags, e.g. "-counts 1000,10000,100000", or "-bind=false" for bare
+# workspaces, the baseline.
+bench-apis:
+	$(GO) run ./bench/apis $(BENCHFLAGS)
 
 # How warren scales with workspaces: 1,000 workspaces (one configmap each) on a
 # warren of its own on SQLite, sampled every 100; writes

@@ -10,13 +10,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -82,26 +78,11 @@ func main() {
 }
 
 func run(ctx context.Context, mode string, clusters, objects, workers, every int, storage, pgURL string) ([]sample, error) {
-	dir, err := os.MkdirTemp("", "warren-bench-crds-")
+	s, stop, err := report.StartWarren(ctx, "crds", storage, pgURL)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	binary, err := warrentest.Build(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	var args []string
-	if storage == "postgres" {
-		shard := "bench_crds_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		args = []string{"--storage", pgURL, "--shard", shard}
-		defer func() { _ = pgtest.DropSchema(context.Background(), pgURL, shard) }()
-	}
-	s, err := warrentest.StartProcess(binary, filepath.Join(dir, "data"), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = s.Stop() }() // a slow stop changes nothing measured
+	defer stop()
 
 	measure := func(n int, start time.Time) (sample, error) {
 		rss, err := s.RSS()
@@ -231,26 +212,12 @@ func heapInUse(s *warrentest.Process) (int64, error) {
 		return 0, err
 	}
 	cfg.Host = s.URL("")
-	transport, err := rest.TransportFor(cfg)
+	client, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := (&http.Client{Transport: transport}).Get(cfg.Host + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int64(f), err
-		}
-	}
-	return 0, fmt.Errorf("no go_memstats_heap_inuse_bytes in /metrics")
+	m, err := report.Metrics(context.Background(), client, cfg.Host+"/metrics", "go_memstats_heap_inuse_bytes")
+	return int64(m["go_memstats_heap_inuse_bytes"]), err
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -1,14 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"maps"
-	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,51 +31,18 @@ type serverSample struct {
 
 // sampleServer reads the server's /metrics.
 func (b *bench) sampleServer(ctx context.Context) (serverSample, error) {
-	var s serverSample
-	var rss, heap, goroutines, db float64
-	want := map[string]*float64{
-		"process_resident_memory_bytes": &rss,
-		"go_memstats_heap_inuse_bytes":  &heap,
-		"go_goroutines":                 &goroutines,
-		"warren_storage_database_bytes": &db,
-		"process_cpu_seconds_total":     &s.CPUSeconds,
-	}
-	url := b.workspace.Base + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	m, err := report.Metrics(ctx, b.http, b.workspace.Base+"/metrics", "process_resident_memory_bytes",
+		"go_memstats_heap_inuse_bytes", "go_goroutines", "warren_storage_database_bytes", "process_cpu_seconds_total")
 	if err != nil {
-		return s, err
+		return serverSample{}, err
 	}
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return s, fmt.Errorf("reading %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return s, fmt.Errorf("reading %s: %s", url, resp.Status)
-	}
-	// Unlabelled samples are lines "name value" of the text format.
-	lines := bufio.NewScanner(resp.Body)
-	lines.Buffer(nil, 1<<20)
-	for lines.Scan() {
-		fields := strings.Fields(lines.Text())
-		if len(fields) != 2 || want[fields[0]] == nil {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[1], 64)
-		if err != nil {
-			return s, fmt.Errorf("reading %s of %s: %w", fields[0], url, err)
-		}
-		*want[fields[0]] = v
-		delete(want, fields[0])
-	}
-	if err := lines.Err(); err != nil {
-		return s, fmt.Errorf("reading %s: %w", url, err)
-	}
-	if len(want) > 0 {
-		return s, fmt.Errorf("%s lacks %v", url, slices.Sorted(maps.Keys(want)))
-	}
-	s.RSSBytes, s.HeapInuseBytes, s.Goroutines, s.DatabaseBytes = int64(rss), int64(heap), int64(goroutines), int64(db)
-	return s, nil
+	return serverSample{
+		RSSBytes:       int64(m["process_resident_memory_bytes"]),
+		HeapInuseBytes: int64(m["go_memstats_heap_inuse_bytes"]),
+		Goroutines:     int64(m["go_goroutines"]),
+		DatabaseBytes:  int64(m["warren_storage_database_bytes"]),
+		CPUSeconds:     m["process_cpu_seconds_total"],
+	}, nil
 }
 
 // sample is the checkpoint at n workspaces: the server's size, and the latency
