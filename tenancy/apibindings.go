@@ -39,10 +39,14 @@ type BindingStores struct {
 	// BindingStatus writes only the status of bindings.
 	BindingStatus rest.Updater
 	Exports       rest.Watcher
-	// ExportGetter reads exports, Schemas APIResourceSchemas, CRDs the
-	// consumer's own CustomResourceDefinitions.
+	// ExportGetter reads exports, Schemas APIResourceSchemas (and keeps
+	// the copies of bound ones), CRDs the consumer's own
+	// CustomResourceDefinitions.
 	ExportGetter rest.Getter
-	Schemas      rest.Getter
+	Schemas      interface {
+		rest.Getter
+		rest.Creater
+	}
 	CRDs         interface {
 		rest.Lister
 		rest.Watcher
@@ -255,6 +259,9 @@ func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1
 			return err
 		}
 		schema := obj.(*apisv1alpha1.APIResourceSchema)
+		if err := keepSchema(ctx, b.stores.Schemas, schema); err != nil {
+			return err
+		}
 		if conflict, err := b.conflict(ctx, r, schema); err != nil || conflict != "" {
 			if err != nil {
 				return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/warren-dev/warren/apiserver/registry"
 	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
+	"github.com/warren-dev/warren/tenancy"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -38,14 +39,11 @@ func boundDefinitions(ctx context.Context, bindings []apisv1alpha2.APIBinding, s
 	for i := range bindings {
 		b := &bindings[i]
 		for _, r := range b.Status.BoundResources {
-			at := genericapirequest.WithNamespace(logicalcluster.WithName(ctx, logicalcluster.Name(b.Status.APIExportClusterName)), "")
-			obj, err := schemas.Get(at, r.Schema.Name, &metav1.GetOptions{})
+			s, err := boundSchema(ctx, schemas, b.Status.APIExportClusterName, r)
 			if err != nil {
-				// A schema gone from the provider leaves its resource unserved.
-				continue
+				return nil, fmt.Errorf("binding %s: %w", b.Name, err)
 			}
-			s := obj.(*apisv1alpha1.APIResourceSchema)
-			if string(s.UID) != r.Schema.UID {
+			if s == nil {
 				continue
 			}
 			crd, err := boundCRD(s)
@@ -63,6 +61,35 @@ func boundDefinitions(ctx context.Context, bindings []apisv1alpha2.APIBinding, s
 		}
 	}
 	return out, nil
+}
+
+// boundSchema reads the schema r was bound with: warren's copy of it (see
+// tenancy.BoundSchemas), or, for a binding bound before copies were kept, the
+// provider's, if it is still there; nil if neither is.
+func boundSchema(ctx context.Context, schemas rest.Getter, exportCluster string, r apisv1alpha2.BoundAPIResource) (*apisv1alpha1.APIResourceSchema, error) {
+	kept := genericapirequest.WithNamespace(logicalcluster.WithName(ctx, tenancy.BoundSchemas), "")
+	obj, err := schemas.Get(kept, tenancy.BoundSchemaName(types.UID(r.Schema.UID), r.Resource, r.Group), &metav1.GetOptions{})
+	if err == nil {
+		// Served as the original: its name and UID.
+		s := obj.(*apisv1alpha1.APIResourceSchema)
+		s.Name, s.UID = r.Schema.Name, types.UID(r.Schema.UID)
+		return s, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	provider := genericapirequest.WithNamespace(logicalcluster.WithName(ctx, logicalcluster.Name(exportCluster)), "")
+	obj, err = schemas.Get(provider, r.Schema.Name, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s := obj.(*apisv1alpha1.APIResourceSchema); string(s.UID) == r.Schema.UID {
+		return s, nil
+	}
+	return nil, nil
 }
 
 // boundCRD is the CRD a schema is served as where it is bound: its names,

@@ -268,10 +268,10 @@ func TestAPIBindingDeletion(t *testing.T) {
 	})
 }
 
-// TestAPIBindingExportDeleted deletes an export that a consumer has bound: the
-// binding says so in kcp's words at once, stays Bound and Ready, and the
-// consumer's objects stay readable, writable and deletable; deleting the
-// binding then leaves nothing stored.
+// TestAPIBindingExportDeleted deletes an export that a consumer has bound,
+// and its schema: the binding says so in kcp's words at once, stays Bound and
+// Ready, and the consumer's objects stay readable, writable and deletable,
+// after a restart too; deleting the binding then leaves nothing stored.
 func TestAPIBindingExportDeleted(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
@@ -297,6 +297,10 @@ func TestAPIBindingExportDeleted(t *testing.T) {
 			}
 			return nil
 		})
+		// Its schema too, and the server restarts: the consumer is served
+		// from warren's copy of the schema.
+		s.kubectl("root:provider", "delete", "apiresourceschema", "v1.widgets.example.com")
+		s.Restart()
 		s.expectLines("root:consumer", []string{"w 2"}, "get", "widgets", "--no-headers", "-o", "custom-columns=N:.metadata.name,S:.spec.size")
 		s.kubectl("root:consumer", "patch", "widget", "w", "--type=merge", "-p", `{"spec":{"size":3}}`)
 
