@@ -47,7 +47,7 @@ type BindingStores struct {
 		rest.Getter
 		rest.Creater
 	}
-	CRDs         interface {
+	CRDs interface {
 		rest.Lister
 		rest.Watcher
 	}
