@@ -205,6 +205,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		tenancy.NewBind(index, apis.exports.Exports, apis.bindings.Bindings, use, isAdmin),
 		apiexport.NewSelectorAdmission(claims),
 	)
+	exports := tenancy.NewExports(apis.exports)
 	crds, err := crd.New(crd.Config{
 		CRDs:                apis.crds,
 		Options:             c.Storage,
@@ -217,6 +218,10 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		APIBindings:         apis.bindings.Bindings,
 		Schemas:             apis.bindings.Schemas,
 		Exports:             apis.exports.Exports,
+		ExportOfIdentity: func(hash string) (apiexport.Ref, bool) {
+			cluster, name, ok := exports.ByIdentity(hash)
+			return apiexport.Ref{Cluster: cluster, Export: name}, ok
+		},
 	}, notfoundhandler.New(scheme.Codecs, genericfilters.NoMuxAndDiscoveryIncompleteKey))
 	if err != nil {
 		return nil, err
@@ -240,7 +245,6 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	namespaces := namespace.NewController(apis.namespaces, apis.finalize, apis.namespaced)
 	crdController := crd.NewController(crds, apis.crdStatus)
 	workspaces := tenancy.NewLifecycle(apis.tenancy, index, c.Shard, c.URL)
-	exports := tenancy.NewExports(apis.exports)
 	apis.bindings.Objects = crds
 	bindings := tenancy.NewBindings(apis.bindings, index)
 	endpointSlices := tenancy.NewSlices(apis.endpointSlices, index, bindings, c.URL)

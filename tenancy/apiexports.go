@@ -1,18 +1,21 @@
 package tenancy
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
@@ -66,13 +69,43 @@ type ExportStores struct {
 type Exports struct {
 	stores     ExportStores
 	controller *clusterwatch.Controller
+	// byIdentity lists the exports of each identity hash (immutable once
+	// set), for the claims of other exports' resources.
+	byIdentity refIndex[string]
 }
 
 // NewExports returns the controller.
 func NewExports(stores ExportStores) *Exports {
 	e := &Exports{stores: stores}
-	e.controller = &clusterwatch.Controller{Name: "apiexports", Source: stores.Exports, Sync: e.sync, Settled: identified, Workers: 4}
+	e.controller = &clusterwatch.Controller{Name: "apiexports", Source: stores.Exports, Sync: e.sync, Settled: identified, Workers: 4, Observe: e.observe}
 	return e
+}
+
+// observe lists each export under its identity.
+func (e *Exports) observe(ev clusterwatch.Event) {
+	export, ok := ev.Object.(*apisv1alpha2.APIExport)
+	if !ok || export.Status.IdentityHash == "" {
+		return
+	}
+	r := clusterwatch.Ref{Cluster: ev.Cluster, Name: export.Name}
+	if ev.Type == watch.Deleted {
+		e.byIdentity.remove(export.Status.IdentityHash, r)
+		return
+	}
+	e.byIdentity.add(export.Status.IdentityHash, r)
+}
+
+// ByIdentity returns an export of the shard whose identity hash is hash (the
+// first by cluster and name, if several share it).
+func (e *Exports) ByIdentity(hash string) (cluster logicalcluster.Name, name string, ok bool) {
+	refs := e.byIdentity.refs(hash, clusterwatch.Ref{})
+	if len(refs) == 0 {
+		return "", "", false
+	}
+	first := slices.MinFunc(refs, func(a, b clusterwatch.Ref) int {
+		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Name, b.Name))
+	})
+	return first.Cluster, first.Name, true
 }
 
 // Run works until ctx ends.

@@ -153,14 +153,53 @@ func (h *Handler) DeleteBound(ctx context.Context, cluster logicalcluster.Name, 
 	return nil
 }
 
-// exportDefinition is the definition of resource gr as the export of ref
-// exports it, under its identity; nil if it exports no such resource.
+// exportDefinition is the definition of resource gr as the virtual workspace
+// of the export of ref serves it: as the export exports it, under its
+// identity, or as another export of the identity the export claims exports
+// it; nil if it does neither.
 func (h *Handler) exportDefinition(ctx context.Context, ref apiexport.Ref, gr schema.GroupResource) (*definition, error) {
 	defs, err := h.exportDefinitions(ctx, ref, func(r apisv1alpha2.ResourceSchema) bool { return r.Group == gr.Group && r.Name == gr.Resource })
-	if err != nil || len(defs) == 0 {
+	if err != nil || len(defs) > 0 {
+		return first(defs), err
+	}
+	claimed, err := h.claimedDefinitions(ctx, ref, func(c apisv1alpha2.PermissionClaim) bool { return c.Group == gr.Group && c.Resource == gr.Resource })
+	return first(claimed), err
+}
+
+func first(defs []*definition) *definition {
+	if len(defs) == 0 {
+		return nil
+	}
+	return defs[0]
+}
+
+// claimedDefinitions are the definitions of the resources of other exports
+// the export of ref claims (by identity hash) that want selects, each as an
+// export of that identity exports it.
+func (h *Handler) claimedDefinitions(ctx context.Context, ref apiexport.Ref, want func(apisv1alpha2.PermissionClaim) bool) ([]*definition, error) {
+	obj, err := h.config.Exports.Get(genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	return defs[0], nil
+	var out []*definition
+	for _, c := range obj.(*apisv1alpha2.APIExport).Spec.PermissionClaims {
+		if c.IdentityHash == "" || !want(c) {
+			continue
+		}
+		source, ok := h.config.ExportOfIdentity(c.IdentityHash)
+		if !ok {
+			continue
+		}
+		defs, err := h.exportDefinitions(ctx, source, func(r apisv1alpha2.ResourceSchema) bool { return r.Group == c.Group && r.Name == c.Resource })
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, defs...)
+	}
+	return out, nil
 }
 
 // exportDefinitions are the definitions of the resources of the export of ref

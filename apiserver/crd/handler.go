@@ -85,8 +85,10 @@ type Config struct {
 	APIBindings listWatcher
 	Schemas     rest.Getter
 	// Exports reads APIExports, whose resources their virtual workspace
-	// serves across clusters.
-	Exports rest.Getter
+	// serves across clusters; ExportOfIdentity finds an export of an
+	// identity hash, whose resources another export may claim.
+	Exports          rest.Getter
+	ExportOfIdentity func(hash string) (apiexport.Ref, bool)
 }
 
 // Handler serves the custom resources of every cluster: a request's cluster

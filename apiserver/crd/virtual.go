@@ -90,6 +90,11 @@ func (h *Handler) exportView(ctx context.Context, ref apiexport.Ref) (*view, err
 	if err != nil {
 		return nil, err
 	}
+	claimed, err := h.claimedDefinitions(ctx, ref, func(apisv1alpha2.PermissionClaim) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	defs = append(defs, claimed...)
 	v := &view{served: map[schema.GroupResource]*definition{}}
 	for _, d := range defs {
 		v.served[schema.GroupResource{Group: d.Spec.Group, Resource: d.Spec.Names.Plural}] = d

@@ -11,8 +11,10 @@ import (
 	"github.com/kcp-dev/logicalcluster/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
@@ -204,4 +206,83 @@ func TestPermissionClaims(t *testing.T) {
 func sorted(s ...string) []string {
 	slices.Sort(s)
 	return s
+}
+
+// TestPermissionClaimsOfExports claims another export's resource by its
+// identity hash: the provider of the claiming export reaches, through its
+// virtual workspace, the widgets of the consumers that bound both exports and
+// accepted the claim, with the claim's verbs, and nothing of a consumer that
+// bound only the widgets.
+func TestPermissionClaimsOfExports(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		kcp := kcpClient(t, s)
+		_, consumer, export, _ := bindWidgets(t, s, kcp)
+		s.makeWorkspace("root", "other", "")
+		bindProvider(t, s, kcp, "root:other", "widgets")
+		identity := export.Status.IdentityHash
+		s.pipe(`apiVersion: apis.kcp.io/v1alpha2
+kind: APIExport
+metadata: {name: auditor}
+spec:
+  permissionClaims:
+  - {group: example.com, resource: widgets, identityHash: `+identity+`, verbs: [get, list, watch]}
+`, "root:provider", "apply", "-f", "-")
+		auditor := identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "auditor")
+		s.pipe(`apiVersion: apis.kcp.io/v1alpha2
+kind: APIBinding
+metadata: {name: auditor}
+spec:
+  reference: {export: {path: "root:provider", name: auditor}}
+  permissionClaims:
+  - {group: example.com, resource: widgets, identityHash: `+identity+`, verbs: [get, list, watch], selector: {matchAll: true}, state: Accepted}
+`, "root:consumer", "apply", "-f", "-")
+		b := waitBound(t, kcp, "root:consumer", "auditor")
+		if !strings.Contains(jsonOf(b.Status.Conditions), `"type":"PermissionClaimsValid","status":"True"`) || len(b.Status.AppliedPermissionClaims) != 1 {
+			t.Errorf("the auditor's binding: %s", jsonOf(b.Status))
+		}
+		for _, cluster := range []string{"root:consumer", "root:other"} {
+			eventually(t, cluster+": a widget", func() error {
+				out, err := s.kubectlIn("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: default}\nspec: {size: 2}\n", cluster, "apply", "-f", "-")
+				if err != nil {
+					return fmt.Errorf("%v: %s", err, out)
+				}
+				return nil
+			})
+		}
+		grantContent(s, "carol", "auditor")
+		vw := func(target string) dynamic.NamespaceableResourceInterface {
+			c, err := dynamic.NewForConfig(s.virtualConfig("carol-token", auditor.Annotations["kcp.io/cluster"], "auditor", target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"})
+		}
+		eventually(t, "carol lists the claimed widgets", func() error {
+			list, err := vw("*").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, item := range list.Items {
+				got = append(got, item.GetAnnotations()["kcp.io/cluster"]+"/"+item.GetName())
+			}
+			if want := []string{consumer + "/w"}; !slices.Equal(got, want) {
+				return fmt.Errorf("listed %v, want %v", got, want)
+			}
+			return nil
+		})
+		w, err := vw(consumer).Namespace("default").Get(ctx, "w", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("carol gets the consumer's widget: %v", err)
+		}
+		_, err = vw(consumer).Namespace("default").Update(ctx, w, metav1.UpdateOptions{})
+		expectAPIStatus(t, "carol updates a widget, a verb the claim lacks", err, 403, "")
+		dc := discovery.NewDiscoveryClientForConfigOrDie(s.virtualConfig("carol-token", auditor.Annotations["kcp.io/cluster"], "auditor", consumer))
+		if resources, err := dc.ServerResourcesForGroupVersion("example.com/v1"); err != nil || len(resources.APIResources) == 0 || resources.APIResources[0].Name != "widgets" {
+			t.Errorf("the auditor's virtual workspace discovers %v: %v", resources, err)
+		}
+	})
 }

@@ -18,8 +18,8 @@
 // export's resources and, in apis.kcp.io, the APIBindings of the export, which
 // it serves read-only: those labelled with the export (see tenancy.Bind).
 //
-// Permission claims of built-in resources are served (see Claims); claims of
-// other exports' resources are not yet.
+// It serves the resources the export claims of the clusters that accepted
+// the claims (see Claims).
 package apiexport
 
 import (

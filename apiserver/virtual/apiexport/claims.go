@@ -37,8 +37,9 @@ const cachedClaims = 4096
 // the accepted selector selects, only with the verbs of both claims. warren
 // decides it when the provider reads, where kcp labels every claimed object.
 //
-// Claims of built-in resources are served; those of other exports' resources
-// (a claim with an identity hash) are not yet.
+// A claim names a built-in resource, or another export's resource by that
+// export's identity hash: the provider then reaches the objects stored under
+// that identity.
 type Claims struct {
 	views *clusterwatch.Views[granted]
 }
@@ -86,9 +87,6 @@ func loadGranted(bindings rest.Lister) clusterwatch.Load[granted] {
 			}
 			ref := Ref{Cluster: warrencluster.Name(b.Status.APIExportClusterName), Export: b.Spec.Reference.Export.Name}
 			for _, c := range b.Status.AppliedPermissionClaims {
-				if c.IdentityHash != "" {
-					continue
-				}
 				selector := labels.Everything()
 				if !c.Selector.MatchAll {
 					if selector, err = metav1.LabelSelectorAsSelector(&c.Selector.LabelSelector); err != nil {
@@ -115,10 +113,10 @@ func (c *Claims) grant(ctx context.Context, cluster warrencluster.Name, ref Ref,
 	return out, ok, nil
 }
 
-// claimOf returns the export's claim of the built-in resource gr.
+// claimOf returns the export's claim of gr.
 func claimOf(export *apisv1alpha2.APIExport, gr schema.GroupResource) (apisv1alpha2.PermissionClaim, bool) {
 	for _, c := range export.Spec.PermissionClaims {
-		if c.Group == gr.Group && c.Resource == gr.Resource && c.IdentityHash == "" {
+		if c.Group == gr.Group && c.Resource == gr.Resource {
 			return c, true
 		}
 	}
