@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -44,6 +45,7 @@ type ExportStores struct {
 	Secrets      interface {
 		rest.Getter
 		rest.Creater
+		rest.Watcher
 	}
 	Namespaces rest.Creater
 	Slices     interface {
@@ -59,8 +61,8 @@ type ExportStores struct {
 //     export's spec.identity.secretRef then names;
 //   - status.identityHash is the hex SHA-256 of the secret's key, set once and
 //     never changed: objects of the export's resources are stored under it, so
-//     a changed secret makes the export's IdentityValid condition false
-//     instead;
+//     a changed or deleted secret makes the export's IdentityValid condition
+//     false instead (the secrets are watched), until it is right again;
 //   - unless annotated apiexports.apis.kcp.io/skip-endpointslice, an
 //     APIExportEndpointSlice of the export's name, owned by the export.
 //
@@ -70,8 +72,16 @@ type Exports struct {
 	stores     ExportStores
 	controller *clusterwatch.Controller
 	// byIdentity lists the exports of each identity hash (immutable once
-	// set), for the claims of other exports' resources.
+	// set), for the claims of other exports' resources; bySecret the
+	// exports of each identity secret, to verify them again when it changes.
 	byIdentity refIndex[string]
+	bySecret   refIndex[secretRef]
+}
+
+// secretRef names a secret of a cluster.
+type secretRef struct {
+	cluster         logicalcluster.Name
+	namespace, name string
 }
 
 // NewExports returns the controller.
@@ -81,18 +91,27 @@ func NewExports(stores ExportStores) *Exports {
 	return e
 }
 
-// observe lists each export under its identity.
+// observe lists each export under its identity and its identity secret.
 func (e *Exports) observe(ev clusterwatch.Event) {
 	export, ok := ev.Object.(*apisv1alpha2.APIExport)
-	if !ok || export.Status.IdentityHash == "" {
+	if !ok {
 		return
 	}
 	r := clusterwatch.Ref{Cluster: ev.Cluster, Name: export.Name}
-	if ev.Type == watch.Deleted {
-		e.byIdentity.remove(export.Status.IdentityHash, r)
-		return
+	gone := ev.Type == watch.Deleted
+	if hash := export.Status.IdentityHash; hash != "" && gone {
+		e.byIdentity.remove(hash, r)
+	} else if hash != "" {
+		e.byIdentity.add(hash, r)
 	}
-	e.byIdentity.add(export.Status.IdentityHash, r)
+	if id := export.Spec.Identity; id != nil && id.SecretRef != nil {
+		secret := secretRef{cluster: ev.Cluster, namespace: cmp.Or(id.SecretRef.Namespace, IdentityNamespace), name: id.SecretRef.Name}
+		if gone {
+			e.bySecret.remove(secret, r)
+		} else {
+			e.bySecret.add(secret, r)
+		}
+	}
 }
 
 // ByIdentity returns an export of the shard whose identity hash is hash (the
@@ -109,7 +128,16 @@ func (e *Exports) ByIdentity(hash string) (cluster logicalcluster.Name, name str
 }
 
 // Run works until ctx ends.
-func (e *Exports) Run(ctx context.Context) { e.controller.Run(ctx) }
+func (e *Exports) Run(ctx context.Context) {
+	go clusterwatch.Follow(ctx, e.stores.Secrets, nil, func(ev clusterwatch.Event) {
+		if m, err := meta.Accessor(ev.Object); err == nil {
+			for _, r := range e.bySecret.refs(secretRef{cluster: ev.Cluster, namespace: m.GetNamespace(), name: m.GetName()}, clusterwatch.Ref{}) {
+				e.controller.Enqueue(r)
+			}
+		}
+	})
+	e.controller.Run(ctx)
+}
 
 // identified tells an export whose identity is set and valid.
 func identified(obj runtime.Object) bool {
@@ -199,10 +227,7 @@ func (e *Exports) makeIdentity(ctx context.Context, cluster logicalcluster.Name,
 // of its key.
 func (e *Exports) identityHash(ctx context.Context, cluster logicalcluster.Name, export *apisv1alpha2.APIExport) (string, error) {
 	ref := export.Spec.Identity.SecretRef
-	namespace := ref.Namespace
-	if namespace == "" {
-		namespace = IdentityNamespace
-	}
+	namespace := cmp.Or(ref.Namespace, IdentityNamespace)
 	obj, err := e.stores.Secrets.Get(genericapirequest.WithNamespace(in(ctx, cluster), namespace), ref.Name, &metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("reading the identity secret %s/%s: %w", namespace, ref.Name, err)

@@ -402,6 +402,27 @@ func TestAPIExportIdentity(t *testing.T) {
 		if _, err := kcp.ApisV1alpha1().APIExportEndpointSlices().Cluster(provider).Get(ctx, "gadgets", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("the slice of an export annotated to have none: got %v, want NotFound", err)
 		}
+
+		// The identity is verified again whenever its secret changes.
+		identityValid := func(want string) {
+			t.Helper()
+			eventually(t, "gadgets' IdentityValid "+want, func() error {
+				e, err := exports.Get(ctx, "gadgets", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if !strings.Contains(jsonOf(e.Status.Conditions), want) {
+					return fmt.Errorf("conditions %s", jsonOf(e.Status.Conditions))
+				}
+				return nil
+			})
+		}
+		s.kubectl("root:provider", "delete", "secret", "shared", "-n", "ids")
+		identityValid(`"type":"IdentityValid","status":"False","severity":"Error","lastTransitionTime"`)
+		s.kubectl("root:provider", "create", "secret", "generic", "shared", "-n", "ids", "--from-literal=key=other")
+		identityValid(`hash mismatch: identity secret hash`)
+		s.pipe("apiVersion: v1\nkind: Secret\nmetadata: {name: shared, namespace: ids}\nstringData: {key: not-random}\n", "root:provider", "replace", "-f", "-")
+		identityValid(`"type":"IdentityValid","status":"True"`)
 	})
 }
 
