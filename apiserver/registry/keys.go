@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -46,15 +47,38 @@ func (s *clusterKeyed) key(ctx context.Context, key string, acrossClusters bool)
 	if cluster != logicalcluster.Wildcard {
 		return warrenstorage.ClusterKey(s.prefix, string(cluster), rest), nil
 	}
-	if err := AcrossClusters(s.resource, acrossClusters, strings.Trim(rest, "/") != ""); err != nil {
+	if err := AcrossClusters(s.resource, acrossClusters, false); err != nil {
 		return "", err
 	}
 	return s.prefix, nil
 }
 
+// listing returns the key of a list or watch, and its options: across all
+// clusters, a list of one namespace (which the registry asks for when a field
+// selector names it; the URL cannot, see AcrossClusters) is the list of every
+// cluster's objects of that namespace.
+func (s *clusterKeyed) listing(ctx context.Context, key string, opts storage.ListOptions) (string, storage.ListOptions, error) {
+	k, err := s.key(ctx, key, true)
+	if err != nil || k != s.prefix {
+		return k, opts, err
+	}
+	if namespace, _, _ := strings.Cut(strings.Trim(strings.TrimPrefix(key, s.prefix), "/"), "/"); namespace != "" {
+		p := opts.Predicate
+		inNamespace := fields.OneTermEqualSelector("metadata.namespace", namespace)
+		if p.Field == nil || p.Field.Empty() {
+			p.Field = inNamespace
+		} else {
+			p.Field = fields.AndSelectors(p.Field, inNamespace)
+		}
+		opts.Predicate = p
+	}
+	return k, opts, nil
+}
+
 // AcrossClusters says why a request across all clusters (/clusters/*) may not
 // do what it asks of resource, or nil: across clusters there are only lists
-// and watches (listing), of every namespace at once (not inNamespace).
+// and watches (listing), whose URL names no namespace (not inNamespace; a
+// field selector may).
 func AcrossClusters(resource schema.GroupResource, listing, inNamespace bool) error {
 	if !listing {
 		return apierrors.NewMethodNotSupported(resource, "this verb across all clusters (only list and watch are)")
@@ -92,7 +116,7 @@ func (s *clusterKeyed) Delete(ctx context.Context, key string, out runtime.Objec
 }
 
 func (s *clusterKeyed) Watch(ctx context.Context, key string, opts storage.ListOptions) (watch.Interface, error) {
-	key, err := s.key(ctx, key, true)
+	key, opts, err := s.listing(ctx, key, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +141,7 @@ func (s *clusterKeyed) Get(ctx context.Context, key string, opts storage.GetOpti
 }
 
 func (s *clusterKeyed) GetList(ctx context.Context, key string, opts storage.ListOptions, listObj runtime.Object) error {
-	key, err := s.key(ctx, key, true)
+	key, opts, err := s.listing(ctx, key, opts)
 	if err != nil {
 		return err
 	}
