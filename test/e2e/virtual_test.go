@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -137,6 +138,15 @@ func TestVirtualWorkspace(t *testing.T) {
 			t.Fatalf("bob makes a widget in a consumer: %v", err)
 		}
 		s.expectLines("root:consumer", []string{"from-provider 3"}, "get", "widget", "from-provider", "--no-headers", "-o", "custom-columns=N:.metadata.name,S:.spec.size")
+		if _, err := inConsumer.Patch(ctx, "from-provider", types.MergePatchType, []byte(`{"spec":{"size":4}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatalf("bob merge-patches a widget: %v", err)
+		}
+		applied := []byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"from-provider"},"status":{"observed":4}}`)
+		if _, err := inConsumer.Patch(ctx, "from-provider", types.ApplyPatchType, applied, metav1.PatchOptions{FieldManager: "provider"}, "status"); err != nil {
+			t.Fatalf("bob applies a widget's status server-side: %v", err)
+		}
+		s.expectLines("root:consumer", []string{"4 4 provider"}, "get", "widget", "from-provider", "--no-headers", "-o",
+			`custom-columns=S:.spec.size,O:.status.observed,M:.metadata.managedFields[?(@.subresource=="status")].manager`)
 		if err := inConsumer.Delete(ctx, "a2", metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("bob deletes a widget of a consumer: %v", err)
 		}
