@@ -246,7 +246,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	crdController := crd.NewController(crds, apis.crdStatus)
 	workspaces := tenancy.NewLifecycle(apis.tenancy, index, c.Shard, c.URL)
 	apis.bindings.Objects = crds
-	bindings := tenancy.NewBindings(apis.bindings, index)
+	bindings := tenancy.NewBindings(apis.bindings, index, workspaces.Wake)
 	endpointSlices := tenancy.NewSlices(apis.endpointSlices, index, bindings, c.URL)
 	if c.HomeWorkspaces {
 		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.URL)

@@ -87,6 +87,8 @@ type Bindings struct {
 	exportOf map[clusterwatch.Ref]exportRef
 	// conflicted lists the bindings in a naming conflict, by cluster.
 	conflicted refIndex[logicalcluster.Name]
+	// changed is told the cluster of every binding that changes.
+	changed func(logicalcluster.Name)
 	// exportBound, if set, is told when an export gets its first binding or
 	// loses its last; set before Run.
 	exportBound func(exportRef)
@@ -98,9 +100,10 @@ type exportRef struct {
 	name    string
 }
 
-// NewBindings returns the controller.
-func NewBindings(stores BindingStores, index *Index) *Bindings {
-	b := &Bindings{stores: stores, index: index, exportOf: map[clusterwatch.Ref]exportRef{}}
+// NewBindings returns the controller; changed is told the cluster of every
+// binding that changes (Lifecycle.Wake).
+func NewBindings(stores BindingStores, index *Index, changed func(logicalcluster.Name)) *Bindings {
+	b := &Bindings{stores: stores, index: index, changed: changed, exportOf: map[clusterwatch.Ref]exportRef{}}
 	b.controller = &clusterwatch.Controller{Name: "apibindings", Source: stores.Bindings, Sync: b.sync, Settled: bound, Workers: 4, Observe: b.observe}
 	return b
 }
@@ -125,6 +128,7 @@ func (b *Bindings) observe(ev clusterwatch.Event) {
 	}
 	r := clusterwatch.Ref{Cluster: ev.Cluster, Name: binding.Name}
 	b.clusterChanged(ev.Cluster, r)
+	b.changed(ev.Cluster)
 	if ev.Type == watch.Deleted {
 		b.unwait(r)
 		b.resolved(r)

@@ -80,7 +80,8 @@ func (b *Bind) Admit(ctx context.Context, attrs admission.Attributes, _ admissio
 	if old, ok := attrs.GetOldObject().(*apisv1alpha2.APIBinding); ok {
 		// The reference is immutable, and so is the label.
 		value = old.Labels[key]
-	} else if ref := bindingExport(binding); ref != nil {
+	}
+	if ref := bindingExport(binding); value == "" && ref != nil {
 		if cluster, ok := b.exportCluster(ctx, *ref); ok {
 			value = ExportLabel(cluster, ref.Name)
 		}

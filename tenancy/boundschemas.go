@@ -23,13 +23,10 @@ import (
 // request reaches it.
 const BoundSchemas logicalcluster.Name = "system-bound-schemas"
 
-// BoundSchemaName is the name of the copy of the schema of uid, of resource
-// of group, in BoundSchemas: a schema's name form, unique per schema.
-func BoundSchemaName(uid types.UID, resource, group string) string {
-	if group == "" {
-		group = "core"
-	}
-	return "u" + string(uid) + "." + resource + "." + group
+// BoundSchemaName is the name of the copy of the schema of uid in
+// BoundSchemas: short, whatever the schema's name, and unique per schema.
+func BoundSchemaName(uid types.UID) string {
+	return "u" + string(uid)
 }
 
 // keepSchema copies schema into BoundSchemas unless it is there. Schemas are
@@ -39,7 +36,7 @@ func keepSchema(ctx context.Context, schemas interface {
 	rest.Creater
 }, schema *apisv1alpha1.APIResourceSchema) error {
 	at := in(ctx, BoundSchemas)
-	name := BoundSchemaName(schema.UID, schema.Spec.Names.Plural, schema.Spec.Group)
+	name := BoundSchemaName(schema.UID)
 	if _, err := schemas.Get(at, name, &metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		return err
 	}

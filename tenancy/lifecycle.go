@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -74,6 +75,9 @@ type Lifecycle struct {
 	shard      string
 	url        string
 	controller *clusterwatch.Controller
+	// waiting are the workspaces waiting for their default APIBindings, by
+	// logical cluster, for Wake.
+	waiting sync.Map
 }
 
 // NewLifecycle returns the controller; url is the server's URL logical cluster
@@ -115,6 +119,7 @@ func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 		if errors.As(err, &pending) {
 			stuck = condition(tenancyv1alpha1.WorkspaceAPIBindingsInitialized, false, pending.reason, pending.message)
 			err = clusterwatch.Waiting{Reason: pending.message}
+			l.waiting.Store(logicalcluster.Name(ws.Spec.Cluster), r)
 		}
 		_, serr := update(ctx, l.stores.WorkspaceStatus, r.Cluster, ws.Name, func(obj runtime.Object) {
 			ws := obj.(*tenancyv1alpha1.Workspace)
@@ -127,7 +132,16 @@ func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 		}
 		return err
 	}
+	l.waiting.Delete(logicalcluster.Name(ws.Spec.Cluster))
 	return l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.LogicalClusterPhaseReady, scheduled, condition(tenancyv1alpha1.WorkspaceInitialized, true, "", ""))
+}
+
+// Wake reconciles at once the workspace of cluster if it waits for its
+// default APIBindings: call it when an APIBinding of cluster changes.
+func (l *Lifecycle) Wake(cluster logicalcluster.Name) {
+	if r, ok := l.waiting.Load(cluster); ok {
+		l.controller.Enqueue(r.(clusterwatch.Ref))
+	}
 }
 
 // scheduled is the condition of a workspace whose logical cluster exists: in

@@ -68,7 +68,7 @@ func boundDefinitions(ctx context.Context, bindings []apisv1alpha2.APIBinding, s
 // provider's, if it is still there; nil if neither is.
 func boundSchema(ctx context.Context, schemas rest.Getter, exportCluster string, r apisv1alpha2.BoundAPIResource) (*apisv1alpha1.APIResourceSchema, error) {
 	kept := genericapirequest.WithNamespace(logicalcluster.WithName(ctx, tenancy.BoundSchemas), "")
-	obj, err := schemas.Get(kept, tenancy.BoundSchemaName(types.UID(r.Schema.UID), r.Resource, r.Group), &metav1.GetOptions{})
+	obj, err := schemas.Get(kept, tenancy.BoundSchemaName(types.UID(r.Schema.UID)), &metav1.GetOptions{})
 	if err == nil {
 		// Served as the original: its name and UID.
 		s := obj.(*apisv1alpha1.APIResourceSchema)

@@ -5,10 +5,12 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/storage"
 
 	warrenstorage "github.com/warren-dev/warren/storage"
@@ -53,24 +55,24 @@ func (s *clusterKeyed) key(ctx context.Context, key string, acrossClusters bool)
 	return s.prefix, nil
 }
 
-// listing returns the key of a list or watch, and its options: across all
-// clusters, a list of one namespace (which the registry asks for when a field
-// selector names it; the URL cannot, see AcrossClusters) is the list of every
-// cluster's objects of that namespace.
+// listing returns the key of a list or watch, and its options. Across all
+// clusters every list is of the whole resource: where the registry narrowed
+// the key to a namespace or to one object (as a field selector asks; the URL
+// cannot name a namespace, see AcrossClusters), the predicate, which holds
+// the field selector, narrows instead, and the request's namespace with it.
 func (s *clusterKeyed) listing(ctx context.Context, key string, opts storage.ListOptions) (string, storage.ListOptions, error) {
 	k, err := s.key(ctx, key, true)
-	if err != nil || k != s.prefix {
+	if err != nil || k != s.prefix || key == s.prefix {
 		return k, opts, err
 	}
-	if namespace, _, _ := strings.Cut(strings.Trim(strings.TrimPrefix(key, s.prefix), "/"), "/"); namespace != "" {
-		p := opts.Predicate
+	opts.Recursive = true
+	if namespace, ok := genericapirequest.NamespaceFrom(ctx); ok && namespace != "" {
 		inNamespace := fields.OneTermEqualSelector("metadata.namespace", namespace)
-		if p.Field == nil || p.Field.Empty() {
-			p.Field = inNamespace
+		if p := opts.Predicate; p.Field == nil || p.Field.Empty() {
+			opts.Predicate.Field = inNamespace
 		} else {
-			p.Field = fields.AndSelectors(p.Field, inNamespace)
+			opts.Predicate.Field = fields.AndSelectors(p.Field, inNamespace)
 		}
-		opts.Predicate = p
 	}
 	return k, opts, nil
 }
@@ -160,7 +162,9 @@ func (s *clusterKeyed) GuaranteedUpdate(ctx context.Context, key string, destina
 	if visible, ok := visibleFrom(ctx, s.resource); ok {
 		try := tryUpdate
 		tryUpdate = func(input runtime.Object, res storage.ResponseMeta) (runtime.Object, *uint64, error) {
-			if !visible(input) {
+			// An object being created (by an apply) is not yet stored;
+			// admission decides what it may be.
+			if m, err := meta.Accessor(input); err == nil && m.GetResourceVersion() != "" && !visible(input) {
 				return nil, nil, notVisible(input, s)
 			}
 			return try(input, res)

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -27,7 +28,7 @@ spec:
   resources:
   - {name: widgets, group: example.com, schema: v1.widgets.example.com}
   permissionClaims:
-  - {group: "", resource: configmaps, verbs: [get, list, watch, create, update]}
+  - {group: "", resource: configmaps, verbs: [get, list, watch, create, update, patch]}
   - {group: "", resource: secrets, verbs: [get, list]}
 `
 
@@ -66,7 +67,7 @@ func TestPermissionClaims(t *testing.T) {
 		identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "widgets")
 		a, b, c := s.makeWorkspace("root", "a", ""), s.makeWorkspace("root", "b", ""), s.makeWorkspace("root", "c", "")
 		s.pipe(claimsBinding("Accepted", "[get, list, watch, create]", "{matchLabels: {app: shared}}"), "root:a", "apply", "-f", "-")
-		s.pipe(claimsBinding("Accepted", "[get, list, watch, create, update]", "{matchAll: true}"), "root:b", "apply", "-f", "-")
+		s.pipe(claimsBinding("Accepted", "[get, list, watch, create, update, patch]", "{matchAll: true}"), "root:b", "apply", "-f", "-")
 		s.pipe(bindingManifest("widgets", "root:provider", "widgets"), "root:c", "apply", "-f", "-")
 		bindingA := waitBound(t, kcp, "root:a", "widgets")
 		bindingB := waitBound(t, kcp, "root:b", "widgets")
@@ -176,6 +177,10 @@ func TestPermissionClaims(t *testing.T) {
 		if _, err := vw(b).ConfigMaps("default").Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "any-b"}, Data: map[string]string{"k": "v"}}, metav1.UpdateOptions{}); err != nil {
 			t.Errorf("bob updates in b: %v", err)
 		}
+		applied := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied-b"},"data":{"k":"v"}}`)
+		if _, err := vw(b).ConfigMaps("default").Patch(ctx, "applied-b", types.ApplyPatchType, applied, metav1.PatchOptions{FieldManager: "provider"}); err != nil {
+			t.Errorf("bob creates a configmap in b server-side: %v", err)
+		}
 		_, err = vw(a).Secrets("default").List(ctx, metav1.ListOptions{})
 		expectAPIStatus(t, "bob lists the secrets a rejected", err, 403, "")
 		_, err = vw(c).ConfigMaps("default").List(ctx, metav1.ListOptions{})
@@ -185,8 +190,23 @@ func TestPermissionClaims(t *testing.T) {
 			t.Error("bob creates across clusters")
 		}
 
-		// b rejects the claim: bob sees nothing of b any more.
-		s.pipe(claimsBinding("Rejected", "[get, list, watch, create, update]", "{matchAll: true}"), "root:b", "apply", "-f", "-")
+		// b rejects the claim: bob's watch ends, may not resume from before,
+		// and bob sees nothing of b any more.
+		s.pipe(claimsBinding("Rejected", "[get, list, watch, create, update, patch]", "{matchAll: true}"), "root:b", "apply", "-f", "-")
+		ended := time.After(20 * time.Second)
+	drain:
+		for {
+			select {
+			case _, open := <-w.ResultChan():
+				if !open {
+					break drain
+				}
+			case <-ended:
+				t.Fatal("bob's watch goes on after b rejected the claim")
+			}
+		}
+		_, err = vw("*").ConfigMaps("").Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+		expectAPIStatus(t, "bob resumes a watch from before the claim was rejected", err, 410, "permission claims changed")
 		eventually(t, "b's configmaps gone from bob's view", func() error {
 			if _, err := vw(b).ConfigMaps("default").List(ctx, metav1.ListOptions{}); err == nil {
 				return fmt.Errorf("bob still lists in b")

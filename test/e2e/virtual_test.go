@@ -289,9 +289,29 @@ func TestVirtualWorkspaceDiscovery(t *testing.T) {
 			t.Errorf("bob gets the binding of widgets: %v", err)
 		}
 		_, err := bindings(consumer).Get(ctx, "gizmos", metav1.GetOptions{})
-		expectAPIStatus(t, "bob gets the binding of another export", err, 403, "could not find suitable APIBinding")
+		expectAPIStatus(t, "bob gets the binding of another export", err, 404, "")
 		err = bindings(consumer).Delete(ctx, "widgets", metav1.DeleteOptions{})
 		expectAPIStatus(t, "bob deletes a binding", err, 403, "read-only")
+		// However the list is spelt: the old watch path, a trailing slash, a
+		// field selector.
+		byName, err := bindings("*").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=widgets"})
+		if err != nil || len(byName.Items) != 1 || byName.Items[0].GetAnnotations()["kcp.io/cluster"] != consumer {
+			t.Errorf("bob lists the bindings named widgets across clusters: %v %v", err, byName)
+		}
+		raw := clientFor(t, s.virtualConfig("bob-token", provider, "widgets", "*")).Discovery().RESTClient()
+		for _, path := range []string{"/apis/apis.kcp.io/v1alpha2/apibindings/", "/apis/apis.kcp.io/v1alpha2/watch/apibindings?timeoutSeconds=1"} {
+			body, err := raw.Get().AbsPath(strings.Split(path, "?")[0]).Param("timeoutSeconds", "1").DoRaw(ctx)
+			if err != nil || strings.Contains(string(body), `"gizmos"`) || !strings.Contains(string(body), `"widgets"`) {
+				t.Errorf("bob reads %s: %v %.300s", path, err, body)
+			}
+		}
+
+		// An export naming a built-in resource as its own reaches nothing.
+		s.pipe("apiVersion: apis.kcp.io/v1alpha2\nkind: APIExport\nmetadata: {name: sneaky}\nspec:\n  resources: [{group: \"\", name: secrets, schema: a.secrets.core}]\n", "root:provider", "apply", "-f", "-")
+		identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "sneaky")
+		grantContent(s, "bob", "sneaky")
+		_, err = clientFor(t, s.virtualConfig("bob-token", provider, "sneaky", "*")).CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
+		expectAPIStatus(t, "bob lists every secret through an export naming secrets", err, 403, "")
 		_, err = discovery.NewDiscoveryClientForConfigOrDie(s.virtualConfig("carol-token", provider, "widgets", "*")).ServerGroups()
 		expectAPIStatus(t, "carol, without apiexports/content, reads discovery", err, 403, "")
 	})

@@ -26,7 +26,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,7 +38,6 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
-	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
 	"github.com/warren-dev/warren/apiserver/scheme"
@@ -84,9 +82,6 @@ func Routing(next http.Handler) http.Handler {
 		r := req.WithContext(context.WithValue(req.Context(), refKey{}, ref))
 		u := *req.URL
 		u.Path, u.RawPath = "/clusters/"+target+rest, ""
-		if bindingsCollection(rest) {
-			u.RawQuery = withExportLabel(u.Query(), ref).Encode()
-		}
 		r.URL = &u
 		r.RequestURI = u.RequestURI()
 		next.ServeHTTP(w, r)
@@ -115,25 +110,6 @@ func parse(path string) (ref Ref, target, rest string, err error) {
 		rest = "/" + parts[4]
 	}
 	return Ref{Cluster: logicalcluster.Name(parts[0]), Export: parts[1]}, target, rest, nil
-}
-
-// bindingsCollection tells whether the path below a cluster is the collection
-// of APIBindings.
-func bindingsCollection(rest string) bool {
-	group, rest, _ := strings.Cut(strings.TrimPrefix(rest, "/apis/"), "/")
-	version, resource, _ := strings.Cut(rest, "/")
-	return group == apisv1alpha2.SchemeGroupVersion.Group && version != "" && resource == "apibindings"
-}
-
-// withExportLabel narrows the label selector of query to the APIBindings of
-// the export of ref.
-func withExportLabel(query url.Values, ref Ref) url.Values {
-	selector := query.Get("labelSelector")
-	if selector != "" {
-		selector += ","
-	}
-	query.Set("labelSelector", selector+apisv1alpha1.InternalAPIBindingExportLabelKey+"="+tenancy.ExportLabel(ref.Cluster, ref.Export))
-	return query
 }
 
 // kcp's reasons for denying a request of the virtual workspace.
@@ -197,7 +173,7 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 		return authorizer.DecisionAllow, "", nil
 	}
 	if attrs.GetAPIGroup() == apisv1alpha2.SchemeGroupVersion.Group && attrs.GetResource() == "apibindings" {
-		return a.authorizeBindings(ctx, ref, attrs)
+		return authorizeBindings(attrs)
 	}
 	export := obj.(*apisv1alpha2.APIExport)
 	if export.Status.IdentityHash == "" {
@@ -239,30 +215,13 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 }
 
 // authorizeBindings decides a request of APIBindings, which the virtual
-// workspace serves read-only: lists and watches (which Routing narrows to the
-// export's bindings) and gets of a binding of the export.
-func (a *Authorizer) authorizeBindings(ctx context.Context, ref Ref, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+// workspace serves read-only; Claims.Visibility shows it only the export's.
+func authorizeBindings(attrs authorizer.Attributes) (authorizer.Decision, string, error) {
 	switch attrs.GetVerb() {
-	case "list", "watch":
+	case "get", "list", "watch":
 		if attrs.GetSubresource() == "" {
 			return authorizer.DecisionAllow, "", nil
 		}
-	case "get":
-		target, ok := logicalcluster.From(ctx)
-		if !ok || target == logicalcluster.Wildcard || attrs.GetSubresource() != "" {
-			break
-		}
-		obj, err := a.bindings.Get(genericapirequest.WithNamespace(ctx, ""), attrs.GetName(), &metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return authorizer.DecisionDeny, noBinding, nil
-		}
-		if err != nil {
-			return authorizer.DecisionNoOpinion, "", err
-		}
-		if obj.(*apisv1alpha2.APIBinding).Labels[apisv1alpha1.InternalAPIBindingExportLabelKey] == tenancy.ExportLabel(ref.Cluster, ref.Export) {
-			return authorizer.DecisionAllow, "", nil
-		}
-		return authorizer.DecisionDeny, noBinding, nil
 	}
 	return authorizer.DecisionDeny, "APIBindings are read-only in the virtual workspace", nil
 }
@@ -278,8 +237,13 @@ func (a *Authorizer) EvaluateConditions(context.Context, authorizer.ConditionsAw
 	return authorizer.DecisionDeny, "", authorizer.ErrorConditionEvaluationNotSupported
 }
 
-// exported tells whether export exports the resource of group.
+// exported tells whether export exports the resource of group; an export
+// never exports a built-in resource (its schema may name one), which only a
+// permission claim reaches.
 func exported(export *apisv1alpha2.APIExport, group, resource string) bool {
+	if scheme.Scheme.IsGroupRegistered(group) {
+		return false
+	}
 	for _, r := range export.Spec.Resources {
 		if r.Group == group && r.Name == resource && r.Storage.CRD != nil {
 			return true

@@ -2,25 +2,33 @@ package apiexport
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/kcp-dev/logicalcluster/v3"
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
 	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/tenancy"
 	"github.com/warren-dev/warren/tenancy/clusterwatch"
 	warrencluster "github.com/warren-dev/warren/tenancy/logicalcluster"
@@ -41,7 +49,16 @@ const cachedClaims = 4096
 // export's identity hash: the provider then reaches the objects stored under
 // that identity.
 type Claims struct {
-	views *clusterwatch.Views[granted]
+	bindings bindingLister
+	views    *clusterwatch.Views[granted]
+
+	mu sync.Mutex
+	// applied are the applied claims (JSON) of the bindings that have some;
+	// changed is the revision at which the claims of each export last
+	// changed; watches are the open watches of claimed objects, by export.
+	applied map[clusterwatch.Ref]string
+	changed map[Ref]uint64
+	watches map[Ref]map[*context.CancelFunc]bool
 }
 
 // granted are the claims the bindings of one cluster grant, by export.
@@ -64,11 +81,20 @@ type bindingLister interface {
 // NewClaims returns the claims granted by the APIBindings of bindings; Run
 // keeps them fresh.
 func NewClaims(bindings bindingLister) *Claims {
-	return &Claims{views: clusterwatch.NewViews(cachedClaims, loadGranted(bindings), bindings)}
+	return &Claims{
+		bindings: bindings,
+		views:    clusterwatch.NewViews(cachedClaims, loadGranted(bindings), bindings),
+		applied:  map[clusterwatch.Ref]string{},
+		changed:  map[Ref]uint64{},
+		watches:  map[Ref]map[*context.CancelFunc]bool{},
+	}
 }
 
 // Run keeps the claims fresh until ctx ends.
-func (c *Claims) Run(ctx context.Context) { c.views.Run(ctx) }
+func (c *Claims) Run(ctx context.Context) {
+	go clusterwatch.Follow(ctx, c.bindings, nil, c.observe)
+	c.views.Run(ctx)
+}
 
 func loadGranted(bindings rest.Lister) clusterwatch.Load[granted] {
 	return func(ctx context.Context, cluster warrencluster.Name) (granted, uint64, error) {
@@ -128,10 +154,15 @@ func allows(verbs []string, verb string) bool {
 	return slices.Contains(verbs, "*") || slices.Contains(verbs, verb)
 }
 
-// Visibility narrows a request of a claimed resource in the virtual
-// workspace to the objects the accepted claims select (registry.WithVisible);
-// exports reads APIExports. It must run after authorization.
+// Visibility narrows a request of the virtual workspace (registry.WithVisible)
+// to what its export may see: of APIBindings, those of the export; of a
+// claimed resource, the objects the accepted claims select. A watch of a
+// claimed resource ends when a binding's claims of the export change, and
+// may not resume from before that change (410 Gone, so the watcher lists
+// again and sees what it may see now). exports reads APIExports. It must run
+// after authorization.
 func (c *Claims) Visibility(exports rest.Getter, next http.Handler) http.Handler {
+	bindings := apisv1alpha2.Resource("apibindings")
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx := req.Context()
 		ref, vw := From(ctx)
@@ -141,14 +172,31 @@ func (c *Claims) Visibility(exports rest.Getter, next http.Handler) http.Handler
 			return
 		}
 		gr := schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}
-		obj, err := exports.Get(genericapirequest.WithNamespace(warrencluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
-		if err != nil {
-			next.ServeHTTP(w, req) // the authorizer let nothing through
+		if gr == bindings {
+			label := tenancy.ExportLabel(ref.Cluster, ref.Export)
+			next.ServeHTTP(w, req.WithContext(registry.WithVisible(ctx, gr, func(o runtime.Object) bool {
+				m, err := meta.Accessor(o)
+				return err == nil && m.GetLabels()[apisv1alpha1.InternalAPIBindingExportLabelKey] == label
+			})))
 			return
 		}
-		if _, claimed := claimOf(obj.(*apisv1alpha2.APIExport), gr); !claimed || exported(obj.(*apisv1alpha2.APIExport), gr.Group, gr.Resource) {
+		obj, err := exports.Get(genericapirequest.WithNamespace(warrencluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
+		if err != nil {
+			responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{}, w, req)
+			return
+		}
+		export := obj.(*apisv1alpha2.APIExport)
+		if _, claimed := claimOf(export, gr); !claimed || exported(export, gr.Group, gr.Resource) {
 			next.ServeHTTP(w, req)
 			return
+		}
+		if info.Verb == "watch" {
+			var stop func()
+			if ctx, stop, err = c.watching(ctx, ref, req.URL.Query().Get("resourceVersion")); err != nil {
+				responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{}, w, req)
+				return
+			}
+			defer stop()
 		}
 		visible := func(o runtime.Object) bool {
 			m, err := meta.Accessor(o)
@@ -160,6 +208,69 @@ func (c *Claims) Visibility(exports rest.Getter, next http.Handler) http.Handler
 		}
 		next.ServeHTTP(w, req.WithContext(registry.WithVisible(ctx, gr, visible)))
 	})
+}
+
+// watching registers a watch of claimed objects through the export of ref,
+// from resourceVersion: it returns its context, which ends when a binding's
+// claims of the export change, and stop, to call when the watch ends. A watch
+// from before the last such change is refused as expired.
+func (c *Claims) watching(ctx context.Context, ref Ref, resourceVersion string) (context.Context, func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rv, err := strconv.ParseUint(resourceVersion, 10, 64); err == nil && rv > 0 && rv < c.changed[ref] {
+		return nil, nil, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (the export's permission claims changed at %d)", rv, c.changed[ref]))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w := &cancel
+	if c.watches[ref] == nil {
+		c.watches[ref] = map[*context.CancelFunc]bool{}
+	}
+	c.watches[ref][w] = true
+	return ctx, func() {
+		cancel()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.watches[ref], w)
+		if len(c.watches[ref]) == 0 {
+			delete(c.watches, ref)
+		}
+	}, nil
+}
+
+// observe notes, from every change of an APIBinding, when the claims it
+// grants change: it remembers the applied claims of the bindings that have
+// some, and ends the watches of claimed objects of their export.
+func (c *Claims) observe(ev clusterwatch.Event) {
+	b, ok := ev.Object.(*apisv1alpha2.APIBinding)
+	if !ok || b.Spec.Reference.Export == nil || b.Status.APIExportClusterName == "" {
+		return
+	}
+	ref := Ref{Cluster: warrencluster.Name(b.Status.APIExportClusterName), Export: b.Spec.Reference.Export.Name}
+	key := clusterwatch.Ref{Cluster: ev.Cluster, Name: b.Name}
+	claims := ""
+	if ev.Type != watch.Deleted && len(b.Status.AppliedPermissionClaims) > 0 {
+		j, err := json.Marshal(b.Status.AppliedPermissionClaims)
+		if err != nil {
+			return
+		}
+		claims = string(j)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.applied[key] == claims {
+		return
+	}
+	if claims == "" {
+		delete(c.applied, key)
+	} else {
+		c.applied[key] = claims
+	}
+	if rv, err := strconv.ParseUint(b.ResourceVersion, 10, 64); err == nil && rv > c.changed[ref] {
+		c.changed[ref] = rv
+	}
+	for cancel := range c.watches[ref] {
+		(*cancel)()
+	}
 }
 
 // authorizeClaim decides a request of a resource the export claims: across
