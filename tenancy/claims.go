@@ -22,8 +22,9 @@ func claimKey(c apisv1alpha2.PermissionClaim) string {
 // the provider of export: those of the export's claims it accepted, each with
 // the binding's selector, in status.appliedPermissionClaims, in kcp's order.
 // An accepted claim the export does not make is invalid, and one accepted
-// with other verbs than the export's is a mismatch (the provider gets the
-// verbs of both); kcp's PermissionClaimsValid says so. warren decides what a
+// with other verbs than the export's (neither "*"), or another selector than
+// the export's default, is a mismatch (the provider gets the verbs of both);
+// kcp's PermissionClaimsValid says so. warren decides what a
 // claim shows the provider when it reads, so every valid claim is applied at
 // once (PermissionClaimsApplied).
 func permissionClaims(binding *apisv1alpha2.APIBinding, export *apisv1alpha2.APIExport) {
@@ -43,8 +44,15 @@ func permissionClaims(binding *apisv1alpha2.APIBinding, export *apisv1alpha2.API
 			continue
 		}
 		applied = append(applied, c.ScopedPermissionClaim)
-		if !sameVerbs(c.Verbs, e.Verbs) {
-			mismatched = append(mismatched, fmt.Sprintf("%s.%s (verbs: accepted %v, exported %v)", c.Resource, c.Group, c.Verbs, e.Verbs))
+		var differ []string
+		if !slices.Contains(c.Verbs, "*") && !slices.Contains(e.Verbs, "*") && !sameVerbs(c.Verbs, e.Verbs) {
+			differ = append(differ, fmt.Sprintf("verbs: accepted %v, exported %v", c.Verbs, e.Verbs))
+		}
+		if e.DefaultSelector != nil && !equality.Semantic.DeepEqual(c.Selector, *e.DefaultSelector) {
+			differ = append(differ, "selector differs from defaultSelector")
+		}
+		if len(differ) > 0 {
+			mismatched = append(mismatched, fmt.Sprintf("%s.%s (%s)", c.Resource, c.Group, strings.Join(differ, "; ")))
 		}
 	}
 	slices.SortFunc(applied, func(a, b apisv1alpha2.ScopedPermissionClaim) int {
@@ -53,11 +61,13 @@ func permissionClaims(binding *apisv1alpha2.APIBinding, export *apisv1alpha2.API
 	binding.Status.AppliedPermissionClaims = applied
 	switch {
 	case len(invalid) > 0:
+		shown := invalid[:min(len(invalid), 10)]
 		conditions.MarkFalse(binding, apisv1alpha2.PermissionClaimsValid, apisv1alpha2.InvalidPermissionClaimsReason, conditionsv1alpha1.ConditionSeverityError,
-			"%d unexpected and/or invalid permission claims: %s", len(invalid), strings.Join(invalid, ", "))
+			"%d unexpected and/or invalid permission claims (showing first %d): %s", len(invalid), len(shown), strings.Join(shown, ", "))
 	case len(mismatched) > 0:
+		shown := mismatched[:min(len(mismatched), 5)]
 		conditions.MarkFalse(binding, apisv1alpha2.PermissionClaimsValid, apisv1alpha2.PermissionClaimsMismatchReason, conditionsv1alpha1.ConditionSeverityWarning,
-			"%d permission claim(s) have mismatched verbs or selectors: %s", len(mismatched), strings.Join(mismatched, ", "))
+			"%d permission claim(s) have mismatched verbs or selectors (showing first %d): %s", len(mismatched), len(shown), strings.Join(shown, ", "))
 	default:
 		conditions.MarkTrue(binding, apisv1alpha2.PermissionClaimsValid)
 	}

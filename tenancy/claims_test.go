@@ -53,6 +53,9 @@ func TestPermissionClaimsStatus(t *testing.T) {
 		{"other verbs", []apisv1alpha2.AcceptablePermissionClaim{
 			accept(claim("configmaps", "", "get"), apisv1alpha2.ClaimAccepted),
 		}, []string{"configmaps"}, apisv1alpha2.PermissionClaimsMismatchReason},
+		{"any verb", []apisv1alpha2.AcceptablePermissionClaim{
+			accept(claim("configmaps", "", "*"), apisv1alpha2.ClaimAccepted),
+		}, []string{"configmaps"}, ""},
 		{"not claimed by the export", []apisv1alpha2.AcceptablePermissionClaim{
 			accept(claim("widgets", "other", "list"), apisv1alpha2.ClaimAccepted),
 		}, nil, apisv1alpha2.InvalidPermissionClaimsReason},
