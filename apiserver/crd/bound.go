@@ -174,8 +174,9 @@ func first(defs []*definition) *definition {
 }
 
 // claimedDefinitions are the definitions of the resources of other exports
-// the export of ref claims (by identity hash) that want selects, each as an
-// export of that identity exports it.
+// the export of ref claims (by identity hash) that want selects: in one
+// cluster, as that cluster bound it; across clusters, as an export of that
+// identity exports it.
 func (h *Handler) claimedDefinitions(ctx context.Context, ref apiexport.Ref, want func(apisv1alpha2.PermissionClaim) bool) ([]*definition, error) {
 	obj, err := h.config.Exports.Get(genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -184,9 +185,23 @@ func (h *Handler) claimedDefinitions(ctx context.Context, ref apiexport.Ref, wan
 	if err != nil {
 		return nil, err
 	}
+	target, inCluster := logicalcluster.From(ctx)
+	inCluster = inCluster && target != logicalcluster.Wildcard
 	var out []*definition
 	for _, c := range obj.(*apisv1alpha2.APIExport).Spec.PermissionClaims {
 		if c.IdentityHash == "" || !want(c) {
+			continue
+		}
+		if inCluster {
+			// In one cluster, the resource as that cluster bound it.
+			v, err := h.views.Get(ctx, target)
+			if err != nil {
+				return nil, err
+			}
+			gr := schema.GroupResource{Group: c.Group, Resource: c.Resource}
+			if d := v.served[gr]; d != nil && d.prefix == BoundPrefix(gr, c.IdentityHash) {
+				out = append(out, d)
+			}
 			continue
 		}
 		source, ok := h.config.ExportOfIdentity(c.IdentityHash)
