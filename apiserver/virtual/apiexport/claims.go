@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"slices"
 	"strconv"
@@ -53,10 +54,11 @@ type Claims struct {
 	views    *clusterwatch.Views[granted]
 
 	mu sync.Mutex
-	// applied are the applied claims (JSON) of the bindings that have some;
+	// applied are a hash of the applied claims of the bindings that have
+	// some (8 bytes and a key each);
 	// changed is the revision at which the claims of each export last
 	// changed; watches are the open watches of claimed objects, by export.
-	applied map[clusterwatch.Ref]string
+	applied map[clusterwatch.Ref]uint64
 	changed map[Ref]uint64
 	watches map[Ref]map[*context.CancelFunc]bool
 }
@@ -84,7 +86,7 @@ func NewClaims(bindings bindingLister) *Claims {
 	return &Claims{
 		bindings: bindings,
 		views:    clusterwatch.NewViews(cachedClaims, loadGranted(bindings), bindings),
-		applied:  map[clusterwatch.Ref]string{},
+		applied:  map[clusterwatch.Ref]uint64{},
 		changed:  map[Ref]uint64{},
 		watches:  map[Ref]map[*context.CancelFunc]bool{},
 	}
@@ -247,20 +249,22 @@ func (c *Claims) observe(ev clusterwatch.Event) {
 	}
 	ref := Ref{Cluster: warrencluster.Name(b.Status.APIExportClusterName), Export: b.Spec.Reference.Export.Name}
 	key := clusterwatch.Ref{Cluster: ev.Cluster, Name: b.Name}
-	claims := ""
+	var claims uint64
 	if ev.Type != watch.Deleted && len(b.Status.AppliedPermissionClaims) > 0 {
 		j, err := json.Marshal(b.Status.AppliedPermissionClaims)
 		if err != nil {
 			return
 		}
-		claims = string(j)
+		h := fnv.New64a()
+		_, _ = h.Write(j)
+		claims = h.Sum64() | 1 // never 0, which stands for none
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.applied[key] == claims {
 		return
 	}
-	if claims == "" {
+	if claims == 0 {
 		delete(c.applied, key)
 	} else {
 		c.applied[key] = claims
