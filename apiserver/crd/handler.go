@@ -1,11 +1,14 @@
 package crd
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,8 +19,10 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/conversion"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/handlers"
@@ -30,6 +35,8 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/utils/lru"
+	"sigs.k8s.io/structured-merge-diff/v6/typed"
+	"sigs.k8s.io/yaml"
 
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
@@ -190,6 +197,12 @@ func (h *Handler) serve(w http.ResponseWriter, req *http.Request, info *generica
 	if !crd.DeletionTimestamp.IsZero() || apihelpers.IsCRDConditionTrue(crd.CustomResourceDefinition, apiextensionsv1.Terminating) {
 		admit = refuseCreate{admit}
 	}
+	if info.Verb == "patch" && info.Subresource != "scale" && isApply(req) {
+		if err := h.checkApply(req, sv.typeConverter); err != nil {
+			responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{Group: info.APIGroup, Version: info.APIVersion}, w, req)
+			return
+		}
+	}
 	var serve http.HandlerFunc
 	switch {
 	case info.Subresource == "":
@@ -233,6 +246,32 @@ func (h *Handler) resourceVerb(verb string, sv *servedVersion, admit admission.I
 		return handlers.DeleteResource(store, true, scope, admit)
 	case "deletecollection":
 		return handlers.DeleteCollection(store, true, scope, admit)
+	}
+	return nil
+}
+
+// isApply tells a server-side apply patch.
+func isApply(req *http.Request) bool {
+	mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	return mediaType == string(types.ApplyYAMLPatchType)
+}
+
+// checkApply refuses, as a bad request, an apply patch that does not fit the
+// resource's schema (an undeclared field): the field manager fails such a
+// patch with an error that is no API status, which would be answered as an
+// internal error. The body is read once and given back to the request.
+func (h *Handler) checkApply(req *http.Request, tc managedfields.TypeConverter) error {
+	body, err := io.ReadAll(io.LimitReader(req.Body, h.config.MaxRequestBodyBytes+1))
+	if err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("reading the patch: %v", err))
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	obj := map[string]any{}
+	if int64(len(body)) > h.config.MaxRequestBodyBytes || yaml.Unmarshal(body, &obj) != nil {
+		return nil // the patch handler answers these
+	}
+	if _, err := tc.ObjectToTyped(&unstructured.Unstructured{Object: obj}, typed.AllowDuplicates); err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("the applied object does not fit the schema: %v", err))
 	}
 	return nil
 }

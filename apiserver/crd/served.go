@@ -94,6 +94,8 @@ type servedVersion struct {
 	storage             customresource.CustomResourceStorage
 	main, status, scale *handlers.RequestScope
 	warnings            []string
+	// typeConverter types the objects of the version for server-side apply.
+	typeConverter managedfields.TypeConverter
 }
 
 // servingInputs are what building a served CRD needs from the server.
@@ -340,7 +342,7 @@ func newServedVersion(in *servingInputs, crd *apiextensionsv1.CustomResourceDefi
 			main.StandardSerializers = append(main.StandardSerializers, info)
 		}
 	}
-	sv := &servedVersion{storage: storage, main: main}
+	sv := &servedVersion{storage: storage, main: main, typeConverter: typeConverter}
 	if sv.main.FieldManager, err = fieldManager(typeConverter, main, storage.CustomResource.GetResetFields(), ""); err != nil {
 		return nil, err
 	}

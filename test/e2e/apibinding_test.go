@@ -11,6 +11,9 @@ import (
 	kcpcrypto "github.com/kcp-dev/apimachinery/v2/pkg/util/crypto"
 	"github.com/kcp-dev/logicalcluster/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 	kcpclientset "github.com/kcp-dev/sdk/client/clientset/versioned/cluster"
@@ -468,4 +471,96 @@ spec:
 // of s.
 func kcpHash(s string) string {
 	return strings.ToLower(kcpcrypto.Base62Sha224.String(s)[:5])
+}
+
+// gaugesProvider exports gauges: a CEL rule, a scale subresource, pruning.
+const gaugesProvider = `apiVersion: apis.kcp.io/v1alpha1
+kind: APIResourceSchema
+metadata:
+  name: v1.gauges.example.com
+spec:
+  group: example.com
+  names: {plural: gauges, singular: gauge, kind: Gauge, listKind: GaugeList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
+    schema:
+      type: object
+      properties:
+        spec:
+          type: object
+          x-kubernetes-validations: [{rule: "self.min <= self.max", message: "min must not exceed max"}]
+          properties:
+            min: {type: integer}
+            max: {type: integer}
+            replicas: {type: integer}
+        status:
+          type: object
+          properties:
+            replicas: {type: integer}
+---
+apiVersion: apis.kcp.io/v1alpha2
+kind: APIExport
+metadata:
+  name: gauges
+spec:
+  resources:
+  - {name: gauges, group: example.com, schema: v1.gauges.example.com}
+`
+
+// TestAPIBindingCRDFeatures uses a bound resource as a CRD's, in what CRDs do
+// beyond validation: pruning of unknown fields, CEL rules, the scale
+// subresource, server-side apply and watch.
+func TestAPIBindingCRDFeatures(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *server) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		kcp := kcpClient(t, s)
+		s.makeWorkspace("root", "provider", "")
+		s.makeWorkspace("root", "consumer", "")
+		s.pipe(gaugesProvider, "root:provider", "apply", "-f", "-")
+		identifiedExport(t, kcp.ApisV1alpha2().APIExports().Cluster(logicalcluster.NewPath("root:provider")), "gauges")
+		bindProvider(t, s, kcp, "root:consumer", "gauges")
+		gauges := dynamicFor(t, s, "root:consumer").Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "gauges"}).Namespace("default")
+		var w watch.Interface
+		eventually(t, "a watch of gauges", func() error {
+			var err error
+			w, err = gauges.Watch(ctx, metav1.ListOptions{})
+			return err
+		})
+		defer w.Stop()
+
+		s.pipe("apiVersion: example.com/v1\nkind: Gauge\nmetadata: {name: g}\nspec: {min: 1, max: 5, replicas: 1}\n", "root:consumer", "apply", "--server-side", "-f", "-")
+		if ev := nextEvent(t, w); ev.Type != watch.Added || ev.Object.(*unstructured.Unstructured).GetName() != "g" {
+			t.Errorf("watching gauges: %s %v", ev.Type, ev.Object)
+		}
+		s.refused("apiVersion: example.com/v1\nkind: Gauge\nmetadata: {name: g}\nspec: {unknown: x}\n", "root:consumer",
+			"Error from server (BadRequest): the applied object does not fit the schema: .spec.unknown: field not declared in schema", "apply", "--server-side", "-f", "-")
+		s.pipe("apiVersion: example.com/v1\nkind: Gauge\nmetadata: {name: pruned}\nspec: {min: 1, max: 2, unknown: x}\n", "root:consumer", "create", "--validate=false", "-f", "-")
+		for _, name := range []string{"g", "pruned"} {
+			g, err := gauges.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, found, _ := unstructured.NestedFieldNoCopy(g.Object, "spec", "unknown"); found {
+				t.Errorf("gauge %s kept an unknown field: %v", name, g.Object["spec"])
+			}
+			if managers := jsonOf(g.GetManagedFields()); name == "g" && !strings.Contains(managers, `"operation":"Apply"`) {
+				t.Errorf("managed fields after a server-side apply: %s", managers)
+			}
+		}
+		s.refused("apiVersion: example.com/v1\nkind: Gauge\nmetadata: {name: bad}\nspec: {min: 6, max: 5}\n", "root:consumer", "min must not exceed max", "apply", "-f", "-")
+		s.kubectl("root:consumer", "scale", "gauge", "g", "--replicas=3")
+		s.expectLines("root:consumer", []string{"3"}, "get", "gauge", "g", "--no-headers", "-o", "custom-columns=R:.spec.replicas")
+		scale, err := gauges.Get(ctx, "g", metav1.GetOptions{}, "scale")
+		if err != nil || scale.GetKind() != "Scale" {
+			t.Errorf("the scale of a gauge: %v %v", err, scale)
+		}
+	})
 }
