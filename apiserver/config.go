@@ -188,7 +188,8 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	claims := apiexport.NewClaims(apis.bindings.Bindings)
-	virtual := apiexport.NewAuthorizer(apis.exports.Exports, apis.bindings.Bindings, claims, use)
+	exported := apiexport.NewExports(apis.exports.Exports, apis.bindings.Schemas)
+	virtual := apiexport.NewAuthorizer(exported, apis.bindings.Bindings, claims, use)
 	if config.Authorization.Authorizer, err = newAuthorizer(virtual, tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
 		return nil, err
 	}
@@ -217,7 +218,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		LegacyBuiltins:      legacyBuiltins,
 		APIBindings:         apis.bindings.Bindings,
 		Schemas:             apis.bindings.Schemas,
-		Exports:             apis.exports.Exports,
+		Exports:             exported,
 		ExportOfIdentity: func(hash string) (apiexport.Ref, bool) {
 			cluster, name, ok := exports.ByIdentity(hash)
 			return apiexport.Ref{Cluster: cluster, Export: name}, ok
@@ -227,7 +228,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, gc *genericapiserver.Config) http.Handler {
-		return apiexport.Routing(tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(claims.Visibility(apis.exports.Exports, crds.Discovery(h)))), gc)))
+		return apiexport.Routing(tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(claims.Visibility(exported, crds.Discovery(h)))), gc)))
 	}
 
 	// Requests no built-in API serves go to the custom resources of their cluster.
@@ -261,6 +262,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		go rbac.Run(ctx)
 		go crds.Run(ctx)
 		go claims.Run(ctx)
+		go exported.Run(ctx)
 		go crdController.Run(ctx)
 		return nil
 	}); err != nil {

@@ -46,6 +46,8 @@ type BindingStores struct {
 	Schemas      interface {
 		rest.Getter
 		rest.Creater
+		rest.Lister
+		rest.Watcher
 	}
 	CRDs interface {
 		rest.Lister

@@ -178,17 +178,14 @@ func first(defs []*definition) *definition {
 // cluster, as that cluster bound it; across clusters, as an export of that
 // identity exports it.
 func (h *Handler) claimedDefinitions(ctx context.Context, ref apiexport.Ref, want func(apisv1alpha2.PermissionClaim) bool) ([]*definition, error) {
-	obj, err := h.config.Exports.Get(genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
+	export, err := h.config.Exports.Export(ctx, ref)
+	if err != nil || export == nil {
 		return nil, err
 	}
 	target, inCluster := logicalcluster.From(ctx)
 	inCluster = inCluster && target != logicalcluster.Wildcard
 	var out []*definition
-	for _, c := range obj.(*apisv1alpha2.APIExport).Spec.PermissionClaims {
+	for _, c := range export.Spec.PermissionClaims {
 		if c.IdentityHash == "" || !want(c) {
 			continue
 		}
@@ -219,33 +216,46 @@ func (h *Handler) claimedDefinitions(ctx context.Context, ref apiexport.Ref, wan
 
 // exportDefinitions are the definitions of the resources of the export of ref
 // that want selects, each under the export's identity. An export without an
-// identity serves none; a schema that is gone leaves its resource out.
+// identity serves none; a schema that is gone leaves its resource out. They
+// are built once per version of the export's cluster.
 func (h *Handler) exportDefinitions(ctx context.Context, ref apiexport.Ref, want func(apisv1alpha2.ResourceSchema) bool) ([]*definition, error) {
-	at := genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), "")
-	obj, err := h.config.Exports.Get(at, ref.Export, &metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
+	p, err := h.config.Exports.Get(ctx, ref.Cluster)
 	if err != nil {
 		return nil, err
 	}
-	export := obj.(*apisv1alpha2.APIExport)
-	if export.Status.IdentityHash == "" {
-		return nil, nil
+	all, err := p.Memo("definitions/"+ref.Export, func() (any, error) { return exportedDefinitions(p, ref.Export) })
+	if err != nil {
+		return nil, err
 	}
 	var out []*definition
+	for _, d := range all.([]exportedDefinition) {
+		if want(d.resource) {
+			out = append(out, d.definition)
+		}
+	}
+	return out, nil
+}
+
+// exportedDefinition is the definition of one resource of an export.
+type exportedDefinition struct {
+	resource apisv1alpha2.ResourceSchema
+	*definition
+}
+
+// exportedDefinitions are the definitions of every resource of the export
+// name of p.
+func exportedDefinitions(p *apiexport.Provider, name string) ([]exportedDefinition, error) {
+	export := p.Export(name)
+	if export == nil || export.Status.IdentityHash == "" {
+		return nil, nil
+	}
+	var out []exportedDefinition
 	for _, r := range export.Spec.Resources {
-		if r.Storage.CRD == nil || !want(r) {
+		s := p.Schema(r.Schema)
+		if r.Storage.CRD == nil || s == nil {
 			continue
 		}
-		obj, err := h.config.Schemas.Get(at, r.Schema, &metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		crd, err := boundCRD(obj.(*apisv1alpha1.APIResourceSchema))
+		crd, err := boundCRD(s)
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +263,7 @@ func (h *Handler) exportDefinitions(ctx context.Context, ref apiexport.Ref, want
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, d)
+		out = append(out, exportedDefinition{resource: r, definition: d})
 	}
 	return out, nil
 }

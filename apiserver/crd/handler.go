@@ -91,10 +91,10 @@ type Config struct {
 	// APIResourceSchemas they name.
 	APIBindings listWatcher
 	Schemas     rest.Getter
-	// Exports reads APIExports, whose resources their virtual workspace
-	// serves across clusters; ExportOfIdentity finds an export of an
-	// identity hash, whose resources another export may claim.
-	Exports          rest.Getter
+	// Exports caches APIExports and their schemas, whose resources their
+	// virtual workspace serves across clusters; ExportOfIdentity finds an
+	// export of an identity hash, whose resources another export may claim.
+	Exports          *apiexport.Exports
 	ExportOfIdentity func(hash string) (apiexport.Ref, bool)
 }
 

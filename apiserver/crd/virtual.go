@@ -7,16 +7,13 @@ import (
 	"strings"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
 	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
-	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // bindingVersions are the versions of apis.kcp.io in which an export's virtual
@@ -83,9 +80,27 @@ func (h *Handler) serveExportDiscovery(w http.ResponseWriter, req *http.Request,
 	}
 }
 
-// exportView is the view of the virtual workspace of ref: its exported
-// resources, and the APIBindings.
+// exportView is the view of the virtual workspace of ref: its exported and
+// claimed resources, and the APIBindings. It is built once per version of the
+// export's cluster, unless the export claims other exports' resources, which
+// each target cluster serves as it bound them.
 func (h *Handler) exportView(ctx context.Context, ref apiexport.Ref) (*view, error) {
+	p, err := h.config.Exports.Get(ctx, ref.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if export := p.Export(ref.Export); export != nil && !slices.ContainsFunc(export.Spec.PermissionClaims, func(c apisv1alpha2.PermissionClaim) bool { return c.IdentityHash != "" }) {
+		v, err := p.Memo("discovery/"+ref.Export, func() (any, error) { return h.buildExportView(context.WithoutCancel(ctx), ref) })
+		if err != nil {
+			return nil, err
+		}
+		return v.(*view), nil
+	}
+	return h.buildExportView(ctx, ref)
+}
+
+// buildExportView builds the view of the virtual workspace of ref.
+func (h *Handler) buildExportView(ctx context.Context, ref apiexport.Ref) (*view, error) {
 	defs, err := h.exportDefinitions(ctx, ref, func(apisv1alpha2.ResourceSchema) bool { return true })
 	if err != nil {
 		return nil, err
@@ -115,14 +130,11 @@ func (h *Handler) exportView(ctx context.Context, ref apiexport.Ref) (*view, err
 // addClaimed adds to v the built-in resources the export of ref claims, in
 // every version the server serves them.
 func (h *Handler) addClaimed(ctx context.Context, v *view, ref apiexport.Ref) error {
-	obj, err := h.config.Exports.Get(genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
+	export, err := h.config.Exports.Export(ctx, ref)
+	if err != nil || export == nil {
 		return err
 	}
-	claims := obj.(*apisv1alpha2.APIExport).Spec.PermissionClaims
+	claims := export.Spec.PermissionClaims
 	for _, b := range []*Builtins{h.config.LegacyBuiltins, h.config.Builtins} {
 		b.mu.Lock()
 		for _, claim := range claims {

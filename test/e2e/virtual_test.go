@@ -262,6 +262,21 @@ func TestVirtualWorkspaceDiscovery(t *testing.T) {
 			}
 		}
 
+		// A change of the export shows at once (nothing cached stays stale).
+		s.kubectl("root:provider", "patch", "apiexport", "widgets", "--type=json", "-p",
+			`[{"op":"add","path":"/spec/resources/-","value":{"name":"gizmos","group":"example.org","schema":"v1.gizmos.example.org","storage":{"crd":{}}}}]`)
+		eventually(t, "the export's new resource in discovery", func() error {
+			resources, err := discovery.NewDiscoveryClientForConfigOrDie(s.virtualConfig("bob-token", provider, "widgets", "*")).ServerResourcesForGroupVersion("example.org/v1")
+			if err != nil {
+				return err
+			}
+			if len(resources.APIResources) != 1 || resources.APIResources[0].Name != "gizmos" {
+				return fmt.Errorf("example.org/v1: %v", resources.APIResources)
+			}
+			return nil
+		})
+		s.kubectl("root:provider", "patch", "apiexport", "widgets", "--type=json", "-p", `[{"op":"remove","path":"/spec/resources/1"}]`)
+
 		// kubectl, with its discovery, against the virtual workspace.
 		kubeconfig := s.tokenKubeconfig(t, "bob-token", "root")
 		vwURL := s.URL("/services/apiexport/" + provider + "/widgets/clusters/")

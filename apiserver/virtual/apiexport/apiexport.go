@@ -30,7 +30,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -120,7 +119,7 @@ const (
 
 // Authorizer decides every request of the virtual workspace, and no other.
 type Authorizer struct {
-	exports  rest.Getter
+	exports  *Exports
 	bindings bindings
 	claims   *Claims
 	// content decides verbs on apiexports/content in the export's cluster:
@@ -138,7 +137,7 @@ type bindings interface {
 
 // NewAuthorizer returns the authorizer; exports reads APIExports, bindings
 // APIBindings, claims tells what bindings grant through permission claims.
-func NewAuthorizer(exports rest.Getter, bindings bindings, claims *Claims, content authorizer.Authorizer) *Authorizer {
+func NewAuthorizer(exports *Exports, bindings bindings, claims *Claims, content authorizer.Authorizer) *Authorizer {
 	return &Authorizer{exports: exports, bindings: bindings, claims: claims, content: content}
 }
 
@@ -164,8 +163,11 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 	if err != nil || decision != authorizer.DecisionAllow {
 		return authorizer.DecisionDeny, fmt.Sprintf("API export: %q, workspace: %q RBAC decision: %s", ref.Export, ref.Cluster, reason), nil
 	}
-	obj, err := a.exports.Get(genericapirequest.WithNamespace(logicalcluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
+	export, err := a.exports.Export(ctx, ref)
 	if err != nil {
+		return authorizer.DecisionNoOpinion, "", err
+	}
+	if export == nil {
 		return authorizer.DecisionDeny, noReason, nil
 	}
 	if !attrs.IsResourceRequest() {
@@ -175,7 +177,6 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 	if attrs.GetAPIGroup() == apisv1alpha2.SchemeGroupVersion.Group && attrs.GetResource() == "apibindings" {
 		return authorizeBindings(attrs)
 	}
-	export := obj.(*apisv1alpha2.APIExport)
 	if export.Status.IdentityHash == "" {
 		return authorizer.DecisionDeny, noReason, nil
 	}

@@ -161,9 +161,9 @@ func allows(verbs []string, verb string) bool {
 // claimed resource, the objects the accepted claims select. A watch of a
 // claimed resource ends when a binding's claims of the export change, and
 // may not resume from before that change (410 Gone, so the watcher lists
-// again and sees what it may see now). exports reads APIExports. It must run
+// again and sees what it may see now). exports caches APIExports. It must run
 // after authorization.
-func (c *Claims) Visibility(exports rest.Getter, next http.Handler) http.Handler {
+func (c *Claims) Visibility(exports *Exports, next http.Handler) http.Handler {
 	bindings := apisv1alpha2.Resource("apibindings")
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx := req.Context()
@@ -182,12 +182,14 @@ func (c *Claims) Visibility(exports rest.Getter, next http.Handler) http.Handler
 			})))
 			return
 		}
-		obj, err := exports.Get(genericapirequest.WithNamespace(warrencluster.WithName(ctx, ref.Cluster), ""), ref.Export, &metav1.GetOptions{})
+		export, err := exports.Export(ctx, ref)
+		if err == nil && export == nil {
+			err = apierrors.NewNotFound(apisv1alpha2.Resource("apiexports"), ref.Export)
+		}
 		if err != nil {
 			responsewriters.ErrorNegotiated(err, scheme.Codecs, schema.GroupVersion{}, w, req)
 			return
 		}
-		export := obj.(*apisv1alpha2.APIExport)
 		if _, claimed := claimOf(export, gr); !claimed || exported(export, gr.Group, gr.Resource) {
 			next.ServeHTTP(w, req)
 			return
