@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,9 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -139,7 +136,7 @@ func main() {
 	if !bind {
 		base += "-unbound"
 	}
-	if err := write(base+".json", res); err != nil {
+	if err := report.WriteJSON(base+".json", res); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -494,41 +491,15 @@ func chart(base string, res *results) error {
 		}
 		return xys
 	}
-	panels := []struct {
-		title string
-		lines []any
-	}{
-		{"server memory (MiB)", []any{"RSS", series(func(c checkpoint) float64 { return c.RSSMiB }), "Go heap", series(func(c checkpoint) float64 { return c.HeapMiB })}},
-		{"server goroutines", []any{"goroutines", series(func(c checkpoint) float64 { return float64(c.Goroutines) })}},
-		{"latency (ms)", []any{
+	panels := []report.Panel{
+		{Title: "server memory (MiB)", Lines: []any{"RSS", series(func(c checkpoint) float64 { return c.RSSMiB }), "Go heap", series(func(c checkpoint) float64 { return c.HeapMiB })}},
+		{Title: "server goroutines", Lines: []any{"goroutines", series(func(c checkpoint) float64 { return float64(c.Goroutines) })}},
+		{Title: "latency (ms)", Lines: []any{
 			"bind→Bound p99", checkpoints(func(c checkpoint) float64 { return c.BindP99Ms }),
 			"VW event p99, from the write", checkpoints(func(c checkpoint) float64 { return c.EventP99Ms }),
 			"VW event p99, from its answer", checkpoints(func(c checkpoint) float64 { return c.EventAfterAckP99Ms }),
 		}},
-		{"virtual workspace initial list (ms)", []any{"list", checkpoints(func(c checkpoint) float64 { return c.ListMs })}},
+		{Title: "virtual workspace initial list (ms)", Lines: []any{"list", checkpoints(func(c checkpoint) float64 { return c.ListMs })}},
 	}
-	plots := make([][]*plot.Plot, len(panels))
-	for i, panel := range panels {
-		p := plot.New()
-		p.Title.Text = panel.title
-		p.X.Label.Text = "consumers binding the export"
-		p.X.Min, p.Y.Min = 0, 0
-		p.Legend.Top, p.Legend.Left = true, true
-		if err := plotutil.AddLinePoints(p, panel.lines...); err != nil {
-			return fmt.Errorf("charting %s: %w", panel.title, err)
-		}
-		plots[i] = []*plot.Plot{p}
-	}
-	return report.WritePanels(base, plots, 7*vg.Inch, 12*vg.Inch)
-}
-
-func write(path string, res *results) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return report.LinePanels(base, "consumers binding the export", panels, 7*vg.Inch, 12*vg.Inch)
 }

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -71,7 +70,7 @@ func main() {
 	for _, s := range samples {
 		fmt.Printf("| %s | %d | %.1f | %.1f | %.1f |\n", s.Mode, s.Clusters, s.RSSMiB, s.HeapMiB, s.ElapsedMs/1000)
 	}
-	if err := write(filepath.Join(out, "crds-"+storage+".json"), samples); err != nil {
+	if err := report.WriteJSON(filepath.Join(out, "crds-"+storage+".json"), samples); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -221,14 +220,3 @@ func heapInUse(s *warrentest.Process) (int64, error) {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
-func write(path string, samples []sample) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(samples, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}

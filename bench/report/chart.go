@@ -121,3 +121,28 @@ func writeTo(path string, w io.WriterTo) error {
 	}
 	return f.Close()
 }
+
+// Panel is one chart of line series against a common x axis: names and
+// plotter.XYs alternating, as plotutil.AddLinePoints takes them.
+type Panel struct {
+	Title string
+	Lines []any
+}
+
+// LinePanels draws panels, one per row, with xLabel under each, on a page of
+// width × height, into base.svg and base.png.
+func LinePanels(base, xLabel string, panels []Panel, width, height vg.Length) error {
+	plots := make([][]*plot.Plot, len(panels))
+	for i, panel := range panels {
+		p := plot.New()
+		p.Title.Text = panel.Title
+		p.X.Label.Text = xLabel
+		p.X.Min, p.Y.Min = 0, 0
+		p.Legend.Top, p.Legend.Left = true, true
+		if err := plotutil.AddLinePoints(p, panel.Lines...); err != nil {
+			return fmt.Errorf("charting %s: %w", panel.Title, err)
+		}
+		plots[i] = []*plot.Plot{p}
+	}
+	return WritePanels(base, plots, width, height)
+}

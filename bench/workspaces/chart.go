@@ -5,9 +5,7 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/warren-dev/warren/bench/report"
@@ -68,30 +66,15 @@ func chart(base string, res *results) error {
 			return p99, ok
 		})
 	}
-	panels := []struct {
-		title string
-		lines []any // names and series, as plotutil.AddLinePoints takes them
-	}{
-		{"workspaces Ready per second", []any{"Ready/s", series(func(c checkpoint) (float64, bool) {
+	panels := []report.Panel{
+		{Title: "workspaces Ready per second", Lines: []any{"Ready/s", series(func(c checkpoint) (float64, bool) {
 			return c.ReadyPerSec, c.ReadyPerSec > 0
 		})}},
-		{"p99 latency (ms)", []any{"get", p99("get"), "list", p99("list"), "watch", p99("watch")}},
-		{"server (MiB)", []any{
+		{Title: "p99 latency (ms)", Lines: []any{"get", p99("get"), "list", p99("list"), "watch", p99("watch")}},
+		{Title: "server (MiB)", Lines: []any{
 			"RSS", series(func(c checkpoint) (float64, bool) { return float64(c.RSSBytes) / mib, true }),
 			"database", series(func(c checkpoint) (float64, bool) { return float64(c.DatabaseBytes) / mib, true }),
 		}},
 	}
-	plots := make([][]*plot.Plot, len(panels))
-	for i, panel := range panels {
-		p := plot.New()
-		p.Title.Text = panel.title
-		p.X.Label.Text = "workspaces"
-		p.X.Min, p.Y.Min = 0, 0
-		p.Legend.Top, p.Legend.Left = true, true
-		if err := plotutil.AddLinePoints(p, panel.lines...); err != nil {
-			return fmt.Errorf("charting %s: %w", panel.title, err)
-		}
-		plots[i] = []*plot.Plot{p}
-	}
-	return report.WritePanels(base, plots, 7*vg.Inch, 10*vg.Inch)
+	return report.LinePanels(base, "workspaces", panels, 7*vg.Inch, 10*vg.Inch)
 }

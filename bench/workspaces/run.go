@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -166,7 +165,7 @@ func run(ctx context.Context, cfg *rest.Config, p params, path string) (*results
 		c.ReadyPerSec = float64(b.created.Load()-createdBefore) / took.Seconds()
 		res.Checkpoints = append(res.Checkpoints, c)
 		b.summarize(res, baseline, total)
-		if err := write(path, res); err != nil {
+		if err := report.WriteJSON(path, res); err != nil {
 			return nil, err
 		}
 		lo = cp
@@ -373,20 +372,4 @@ func (b *bench) summarize(res *results, baseline checkpoint, total time.Duration
 		res.DatabasePerWorkspace = float64(last.DatabaseBytes-baseline.DatabaseBytes) / float64(added)
 		res.CPUMsPerWorkspace = 1000 * (last.CPUSeconds - baseline.CPUSeconds) / float64(added)
 	}
-}
-
-func write(path string, res *results) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	data, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	// Written whole and renamed, so a killed run leaves the last checkpoint's.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
