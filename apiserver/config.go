@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
@@ -20,6 +21,10 @@ import (
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/crd"
@@ -32,6 +37,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
 	"github.com/warren-dev/warren/storage"
 	"github.com/warren-dev/warren/tenancy"
+	"github.com/warren-dev/warren/tenancy/shards"
 )
 
 // Config is what a server is built from: the generic apiserver's config, the
@@ -45,14 +51,24 @@ type Config struct {
 	Storage Storage
 	// ClientCA is the CA whose client certificates authenticate users.
 	ClientCA dynamiccertificates.CAContentProvider
+	// FrontProxyCA is the CA of the front proxies' client certificates: a
+	// request with one is from the user its X-Remote-* headers name.
+	FrontProxyCA dynamiccertificates.CAContentProvider
 	// ServiceAccountKey signs and verifies service account tokens.
 	ServiceAccountKey *ecdsa.PrivateKey
 	// TokenAuthFile, if set, holds static bearer tokens.
 	TokenAuthFile string
 	// Shard names the shard served, as its Shard object is named.
 	Shard string
-	// URL is where clients reach the server; workspace URLs start with it.
-	URL string
+	// ShardLabels label its Shard object.
+	ShardLabels map[string]string
+	// URL is where the server serves; ExternalURL where clients reach its
+	// workspaces (the front proxy), which workspace URLs start with.
+	URL, ExternalURL string
+	// Installation reaches the root shard with the shards' credentials;
+	// RootShard says whether this is the root shard.
+	Installation *rest.Config
+	RootShard    bool
 	// HomeWorkspaces makes users' home workspaces on first use.
 	HomeWorkspaces bool
 	// Kubeconfig is the path of the admin's kubeconfig.
@@ -72,7 +88,7 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	files := pki.FilesIn(o.DataDir)
+	files := pki.FilesIn(o.DataDir, o.PKIDir)
 	if err := pki.Ensure(files, servingHosts(o)); err != nil {
 		return nil, fmt.Errorf("certificates in %s: %w", o.DataDir, err)
 	}
@@ -81,6 +97,10 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 
 	generic := genericapiserver.NewRecommendedConfig(scheme.Codecs)
 	generic.EffectiveVersion = newEffectiveVersion()
+	// On shutdown, end watches (other shards and proxies follow this one
+	// through them) and give them this long to go, rather than waiting for
+	// the request timeout: their clients resume elsewhere or on restart.
+	generic.ShutdownWatchTerminationGracePeriod = watchTerminationGrace
 	if err := o.SecureServing.ApplyTo(&generic.SecureServing, &generic.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("serving: %w", err)
 	}
@@ -94,24 +114,44 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client CA: %w", err)
 	}
+	frontProxyCA, err := dynamiccertificates.NewDynamicCAContentFromFile("front-proxy-ca", files.FrontProxyCACert)
+	if err != nil {
+		return nil, fmt.Errorf("front proxy CA: %w", err)
+	}
 	saKey, err := pki.ServiceAccountKey(files)
 	if err != nil {
 		return nil, err
 	}
-	kubeconfig, err := writeKubeconfig(o, files)
+	kubeconfig, err := pki.WriteKubeconfig(files, o.DataDir, "https://"+listenHost(o))
 	if err != nil {
 		return nil, err
+	}
+	rootURL := "https://" + listenHost(o)
+	if o.RootShard != "" {
+		root, err := clientcmd.BuildConfigFromFlags("", o.RootShard)
+		if err != nil {
+			return nil, fmt.Errorf("the root shard's kubeconfig %s: %w", o.RootShard, err)
+		}
+		rootURL, _, _ = strings.Cut(root.Host, "/clusters/")
 	}
 	c := &Config{
 		Generic:           generic,
 		ClientCA:          ca,
+		FrontProxyCA:      frontProxyCA,
 		ServiceAccountKey: saKey,
 		TokenAuthFile:     o.TokenAuthFile,
 		// The Shard object is named after the schema, as an object name may be.
 		Shard:          strings.ReplaceAll(strings.ToLower(o.Shard), "_", "-"),
+		ShardLabels:    o.ShardLabels,
 		URL:            "https://" + listenHost(o),
+		ExternalURL:    strings.TrimSuffix(o.ExternalURL, "/"),
+		Installation:   pki.ShardConfig(files, rootURL),
+		RootShard:      o.RootShard == "",
 		HomeWorkspaces: o.HomeWorkspaces,
 		Kubeconfig:     kubeconfig,
+	}
+	if c.ExternalURL == "" {
+		c.ExternalURL = c.URL
 	}
 	if etcd, ok := strings.CutPrefix(o.Storage, "etcd://"); ok {
 		c.Storage = NewEtcdStorage([]string{"http://" + etcd})
@@ -124,6 +164,10 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 	c.Storage = NewSQLStorage(backend)
 	return c, nil
 }
+
+// watchTerminationGrace is how long a shutting down server waits for the
+// watches it ended to drain.
+const watchTerminationGrace = 5 * time.Second
 
 // completedConfig is a Config whose generic part is ready to build from.
 type completedConfig struct {
@@ -139,8 +183,8 @@ type CompletedConfig struct {
 // apiserver's storage is warren's.
 func (c *Config) Complete() CompletedConfig {
 	c.Generic.RESTOptionsGetter = c.Storage
-	// The TLS handshake asks for client certificates signed by the CA.
-	c.Generic.SecureServing.ClientCA = c.ClientCA
+	// The TLS handshake asks for client certificates signed by either CA.
+	c.Generic.SecureServing.ClientCA = dynamiccertificates.NewUnionCAContentProvider(c.ClientCA, c.FrontProxyCA)
 	return CompletedConfig{&completedConfig{c}}
 }
 
@@ -164,13 +208,26 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	}
 	apis.tenancy.Eraser = c.Storage
 	apis.tenancy.APIBindings, apis.tenancy.APIExports = apis.bindings.Bindings, apis.exports.Exports
-	if err := tenancy.Bootstrap(ctx, apis.tenancy, c.Shard, c.URL); err != nil {
+	self := corev1alpha1.Shard{
+		ObjectMeta: metav1.ObjectMeta{Name: c.Shard, Labels: c.ShardLabels},
+		Spec:       corev1alpha1.ShardSpec{BaseURL: c.URL, ExternalURL: c.ExternalURL, VirtualWorkspaceURL: c.URL},
+	}
+	if c.RootShard {
+		err = tenancy.Bootstrap(ctx, apis.tenancy, &self)
+	} else {
+		err = shards.Register(ctx, c.Installation, &self)
+	}
+	if err != nil {
 		return nil, err
 	}
-	index := tenancy.NewIndex(apis.tenancy.Workspaces, apis.tenancy.LogicalClusters, apis.tenancy.WorkspaceTypes)
+	// The lifecycle sees the logical clusters of other shards, to follow
+	// those of its workspaces there.
+	var workspaces *tenancy.Lifecycle
+	installation := shards.New(c.Installation, c.Shard, c.RootShard, func(lc *tenancy.Cluster) { workspaces.ObserveElsewhere(lc) })
+	index := tenancy.NewIndex(apis.tenancy.Workspaces, apis.tenancy.LogicalClusters, apis.tenancy.WorkspaceTypes, c.Shard, installation)
 
 	serviceAccounts := token.NewAuthenticator(&c.ServiceAccountKey.PublicKey, apis.serviceAccounts)
-	authn, tokens, err := authentication(c.TokenAuthFile, c.ClientCA, serviceAccounts)
+	authn, tokens, err := authentication(c.TokenAuthFile, c.ClientCA, c.FrontProxyCA, serviceAccounts)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +258,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		namespace.NewLifecycle(apis.namespaces),
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
-		tenancy.NewAdmission(index, use, c.URL),
+		tenancy.NewAdmission(index, use, installation),
 		apisregistry.NewAdmission(),
 		tenancy.NewBind(index, apis.exports.Exports, apis.bindings.Bindings, use, isAdmin),
 		apiexport.NewSelectorAdmission(claims),
@@ -228,7 +285,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, gc *genericapiserver.Config) http.Handler {
-		return apiexport.Routing(tenancy.Routing(index.Resolve, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Cluster, wildcardFilter(claims.Visibility(exported, crds.Discovery(h)))), gc)))
+		return apiexport.Routing(tenancy.Routing(index.ResolveServed, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Served, wildcardFilter(claims.Visibility(exported, crds.Discovery(h)))), gc)))
 	}
 
 	// Requests no built-in API serves go to the custom resources of their cluster.
@@ -245,14 +302,15 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	crds.SetStaticOpenAPI(apis.legacy.StaticOpenAPISpec)
 	namespaces := namespace.NewController(apis.namespaces, apis.finalize, apis.namespaced)
 	crdController := crd.NewController(crds, apis.crdStatus)
-	workspaces := tenancy.NewLifecycle(apis.tenancy, index, c.Shard, c.URL)
+	workspaces = tenancy.NewLifecycle(apis.tenancy, index, tenancy.Shard{Name: c.Shard, ExternalURL: c.ExternalURL, Labels: c.ShardLabels}, installation)
 	apis.bindings.Objects = crds
 	bindings := tenancy.NewBindings(apis.bindings, index, workspaces.Wake)
 	endpointSlices := tenancy.NewSlices(apis.endpointSlices, index, bindings, c.URL)
 	if c.HomeWorkspaces {
-		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.URL)
+		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.ExternalURL)
 	}
 	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
+		go installation.Run(ctx)
 		go index.Run(ctx)
 		go workspaces.Run(ctx)
 		go exports.Run(ctx)
@@ -268,7 +326,10 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := generic.AddReadyzChecks(healthz.NamedCheck("storage", func(*http.Request) error { return c.Storage.Ready() })); err != nil {
+	if err := generic.AddReadyzChecks(
+		healthz.NamedCheck("storage", func(*http.Request) error { return c.Storage.Ready() }),
+		healthz.NamedCheck("shards", func(*http.Request) error { return installation.Ready() }),
+	); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -33,6 +34,18 @@ type Options struct {
 	// first use, as kcp's --enable-home-workspaces does.
 	HomeWorkspaces bool
 	SecureServing  *genericoptions.SecureServingOptionsWithLoopback
+	// PKIDir holds the installation's CAs, keys and admin certificate, shared
+	// by its shards and proxies; empty means DataDir.
+	PKIDir string
+	// RootShard is the kubeconfig of the root shard, for any other shard;
+	// empty means this is the root shard.
+	RootShard string
+	// ExternalURL is where clients reach the shard's workspaces: the front
+	// proxy's address; empty means the shard's own.
+	ExternalURL string
+	// ShardLabels label the shard's Shard object; workspaces' location
+	// selectors match them.
+	ShardLabels map[string]string
 }
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
@@ -47,7 +60,11 @@ func NewOptions() *Options {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the SQLite database, certificates and admin.kubeconfig")
 	fs.StringVar(&o.Storage, "storage", o.Storage, "a SQLite file (default <data-dir>/warren.db), a postgres:// URL, or etcd://host:port")
-	fs.StringVar(&o.Shard, "shard", o.Shard, "the PostgreSQL schema of the shard served")
+	fs.StringVar(&o.Shard, "shard", o.Shard, "the shard served: its name, and its PostgreSQL schema")
+	fs.StringVar(&o.RootShard, "root-shard", o.RootShard, "kubeconfig of the root shard (its address: shards reach each other with the shard certificate in --pki-dir); set on every shard but the root shard, which holds root and the registry of shards")
+	fs.StringVar(&o.ExternalURL, "external-url", o.ExternalURL, "where clients reach this shard's workspaces, the front proxy's https://host:port (default: the shard's own address)")
+	fs.StringToStringVar(&o.ShardLabels, "shard-labels", o.ShardLabels, "labels of the shard's Shard object (region=eu,…), which workspaces' spec.location.selector matches")
+	fs.StringVar(&o.PKIDir, "pki-dir", o.PKIDir, "directory of the installation's CAs, keys and admin certificate, shared by all its shards and proxies (default: --data-dir)")
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
 	fs.BoolVar(&o.HomeWorkspaces, "enable-home-workspaces", o.HomeWorkspaces, "make each user a home workspace (user:<name>, kubectl ws ~) on first use, if root's RBAC lets them create workspaces/~")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
@@ -70,6 +87,11 @@ func (o *Options) Validate() error {
 	}
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if o.ExternalURL != "" {
+		if u, err := url.Parse(o.ExternalURL); err != nil || u.Scheme != "https" || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" {
+			errs = append(errs, fmt.Errorf("--external-url %q: it must be https://host:port, without a path", o.ExternalURL))
+		}
 	}
 	if strings.HasPrefix(o.Storage, "etcd://") && !strings.Contains(strings.TrimPrefix(o.Storage, "etcd://"), ":") {
 		errs = append(errs, fmt.Errorf("--storage %q: an etcd address is etcd://host:port", o.Storage))

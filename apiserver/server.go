@@ -15,6 +15,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	authnunion "k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/authentication/request/x509"
 	"k8s.io/apiserver/pkg/authentication/token/tokenfile"
@@ -28,6 +29,8 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 
+	"github.com/warren-dev/warren/apiserver/frontproxy"
+	"github.com/warren-dev/warren/apiserver/pki"
 	"github.com/warren-dev/warren/apiserver/registry"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
@@ -76,11 +79,12 @@ func servingHosts(o *Options) []string {
 	return hosts
 }
 
-// authentication accepts client certificates of the installation's CA, service
-// account tokens, static tokens (of tokenFile, if set), and anonymous requests
-// to health endpoints only. tokens authenticates bearer tokens alone, for token
-// reviews.
-func authentication(tokenFile string, ca dynamiccertificates.CAContentProvider, serviceAccounts authenticator.Token) (all, tokens authenticator.Request, err error) {
+// authentication accepts requests passed on by a front proxy (a client
+// certificate of frontProxyCA, the user in X-Remote-* headers), client
+// certificates of the installation's CA, service account tokens, static tokens
+// (of tokenFile, if set), and anonymous requests to health endpoints only.
+// tokens authenticates bearer tokens alone, for token reviews.
+func authentication(tokenFile string, ca, frontProxyCA dynamiccertificates.CAContentProvider, serviceAccounts authenticator.Token) (all, tokens authenticator.Request, err error) {
 	bearers := []authenticator.Request{bearertoken.New(serviceAccounts)}
 	if tokenFile != "" {
 		static, err := tokenfile.NewCSV(tokenFile)
@@ -90,7 +94,11 @@ func authentication(tokenFile string, ca dynamiccertificates.CAContentProvider, 
 		bearers = append(bearers, bearertoken.New(static))
 	}
 	tokens = group.NewAuthenticatedGroupAdder(authnunion.New(bearers...))
-	authenticators := append([]authenticator.Request{x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion)}, bearers...)
+	proxied := headerrequest.NewDynamicVerifyOptionsSecure(frontProxyCA.VerifyOptions,
+		headerrequest.StaticStringSlice{pki.FrontProxyUser}, headerrequest.StaticStringSlice{frontproxy.UserHeader},
+		headerrequest.StaticStringSlice{frontproxy.UIDHeader}, headerrequest.StaticStringSlice{frontproxy.GroupHeader},
+		headerrequest.StaticStringSlice{frontproxy.ExtraHeaderPrefix})
+	authenticators := append([]authenticator.Request{proxied, x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion)}, bearers...)
 	all = authnunion.New(
 		group.NewAuthenticatedGroupAdder(authnunion.New(authenticators...)),
 		healthOnly(anonymous.NewAuthenticator(nil)),

@@ -83,7 +83,7 @@ func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (au
 	if name == logicalcluster.Wildcard {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
-	c, err := a.index.Cluster(ctx, name)
+	c, err := a.index.Served(ctx, name)
 	if err != nil {
 		return authorizer.DecisionDeny, accessDenied, nil
 	}

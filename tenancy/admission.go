@@ -33,13 +33,14 @@ const UseVerb = "use"
 // it where its type may not go (a type the parent's type does not allow as a
 // child, or one that does not allow the parent's type as a parent, counting
 // every type a type extends), of a type that does not exist or that the
-// creator may not use, or in a parent that is not Ready. It also stamps
+// creator may not use, or in a parent that is not Ready. It schedules the
+// workspace on a shard matching its location. It also stamps
 // WorkspaceTypes with the path of the workspace holding them (kcp.io/path).
 type Admission struct {
 	*admission.Handler
-	index *Index
-	use   authorizer.Authorizer
-	url   string
+	index  *Index
+	use    authorizer.Authorizer
+	shards Shards
 }
 
 var (
@@ -49,10 +50,9 @@ var (
 
 // NewAdmission returns the plugin. use decides the verb "use" on types in the
 // workspace holding them by RBAC alone, as kcp's deep access review does (no
-// "access" to that workspace is needed); url is the server's external URL,
-// which workspace URLs start with.
-func NewAdmission(index *Index, use authorizer.Authorizer, url string) *Admission {
-	return &Admission{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, use: use, url: url}
+// "access" to that workspace is needed); shards place new workspaces.
+func NewAdmission(index *Index, use authorizer.Authorizer, shards Shards) *Admission {
+	return &Admission{Handler: admission.NewHandler(admission.Create, admission.Update), index: index, use: use, shards: shards}
 }
 
 var typeField = field.NewPath("spec", "type")
@@ -104,9 +104,36 @@ func (a *Admission) Admit(ctx context.Context, attrs admission.Attributes, _ adm
 			}
 		}
 	}
-	ws.Spec.URL = a.url + clustersPrefix + string(parent.Path.Join(ws.Name))
+	selector, err := locationSelector(ws)
+	if err != nil {
+		return admission.NewForbidden(attrs, err)
+	}
+	// A workspace no shard can take now waits in Scheduling for one.
+	if shard, ok := a.shards.Schedule(selector); ok {
+		assign(ws, shard, parent.Path)
+	}
 	return nil
 }
+
+// assign places ws, a child of the workspace at parent, on shard, as kcp
+// records it: the shard's name in an annotation, its region in a label, and
+// the URL of ws at the shard's external address.
+func assign(ws *tenancyv1alpha1.Workspace, shard Shard, parent Path) {
+	if ws.Annotations == nil {
+		ws.Annotations = map[string]string{}
+	}
+	ws.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey] = shard.Name
+	if region, ok := shard.Labels[regionLabel]; ok {
+		if ws.Labels == nil {
+			ws.Labels = map[string]string{}
+		}
+		ws.Labels[regionLabel] = region
+	}
+	ws.Spec.URL = shard.ExternalURL + clustersPrefix + string(parent.Join(ws.Name))
+}
+
+// regionLabel is the label of a Shard its workspaces copy.
+const regionLabel = "region"
 
 // setOwner records u as the owner of ws, as kcp does: the installation's
 // admins own nothing, and nobody can name another owner.

@@ -97,15 +97,15 @@ func rootRBAC() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 	}
 }
 
-// Bootstrap makes the root workspace if it does not exist: its LogicalCluster,
-// its default namespace, the workspace types and RBAC it starts with, and the
-// Shard object of the shard at url. It changes nothing that exists, so an
-// edited built-in type or binding stays edited; only the Shard, which
-// describes the running server, is brought up to date.
-func Bootstrap(ctx context.Context, stores Stores, shard, url string) error {
+// Bootstrap makes, on the root shard, the root workspace if it does not exist:
+// its LogicalCluster, its default namespace, the workspace types and RBAC it
+// starts with; and registers self, the root shard. It changes nothing that
+// exists, so an edited built-in type or binding stays edited; only the Shard,
+// which describes the running server, is brought up to date.
+func Bootstrap(ctx context.Context, stores Stores, self *corev1alpha1.Shard) error {
 	inside := in(ctx, logicalcluster.Root)
 	root, err := newLogicalCluster(logicalcluster.Root, RootPath, tenancyv1alpha1.WorkspaceTypeReference{Name: Root, Path: string(RootPath)},
-		shard, url, corev1alpha1.LogicalClusterPhaseReady, nil, nil)
+		self.Name, self.Spec.ExternalURL, corev1alpha1.LogicalClusterPhaseReady, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -137,24 +137,17 @@ func Bootstrap(ctx context.Context, stores Stores, shard, url string) error {
 			return err
 		}
 	}
-	return registerShard(inside, stores.Shards, shard, url)
-}
-
-// registerShard makes or updates the Shard object of the shard at url.
-func registerShard(ctx context.Context, shards Store, name, url string) error {
-	spec := corev1alpha1.ShardSpec{BaseURL: url, ExternalURL: url, VirtualWorkspaceURL: url}
-	s := &corev1alpha1.Shard{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
-	_, err := shards.Create(ctx, s, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+	_, err = stores.Shards.Create(inside, self, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		info := rest.DefaultUpdatedObjectInfo(nil, func(_ context.Context, _, old runtime.Object) (runtime.Object, error) {
 			s := old.DeepCopyObject().(*corev1alpha1.Shard)
-			s.Spec = spec
+			s.Spec, s.Labels = self.Spec, self.Labels
 			return s, nil
 		})
-		_, _, err = shards.Update(ctx, name, info, rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
+		_, _, err = stores.Shards.Update(inside, self.Name, info, rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
 	}
 	if err != nil {
-		return fmt.Errorf("registering shard %s: %w", name, err)
+		return fmt.Errorf("registering shard %s: %w", self.Name, err)
 	}
 	return nil
 }

@@ -34,24 +34,37 @@ type Cluster struct {
 	Owner *corev1alpha1.LogicalClusterOwner // nil for root
 	Type  tenancyv1alpha1.WorkspaceTypeReference
 	Phase corev1alpha1.LogicalClusterPhaseType
+	// Shard is the shard holding it.
+	Shard string
 }
 
 // clusterOf returns the index's entry for lc, the LogicalCluster of name, and
-// lc's revision. kcp keeps a logical cluster's path and type in annotations of
-// its LogicalCluster, and so does warren.
+// lc's revision.
 func clusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*Cluster, uint64, error) {
 	rv, err := strconv.ParseUint(lc.ResourceVersion, 10, 64)
 	if err != nil {
 		return nil, 0, fmt.Errorf("revision of the logical cluster %s: %w", name, err)
 	}
-	typ, err := ParseTypeName(lc.Annotations[tenancyv1alpha1.LogicalClusterTypeAnnotationKey])
-	if err != nil {
-		return nil, 0, fmt.Errorf("the logical cluster %s: %w", name, err)
-	}
-	return &Cluster{Name: name, Path: Path(lc.Annotations[core.LogicalClusterPathAnnotationKey]), Owner: lc.Spec.Owner, Type: typ, Phase: lc.Status.Phase}, rv, nil
+	c, err := ClusterOf(name, lc)
+	return c, rv, err
 }
 
-// Index resolves paths and names to logical clusters. It reads the
+// ClusterOf returns what the index knows of lc, the LogicalCluster of name.
+// kcp keeps a logical cluster's path, type and shard in annotations of its
+// LogicalCluster, and so does warren.
+func ClusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*Cluster, error) {
+	typ, err := ParseTypeName(lc.Annotations[tenancyv1alpha1.LogicalClusterTypeAnnotationKey])
+	if err != nil {
+		return nil, fmt.Errorf("the logical cluster %s: %w", name, err)
+	}
+	return &Cluster{
+		Name: name, Path: Path(lc.Annotations[core.LogicalClusterPathAnnotationKey]), Owner: lc.Spec.Owner, Type: typ, Phase: lc.Status.Phase,
+		Shard: lc.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey],
+	}, nil
+}
+
+// Index resolves paths and names to logical clusters, of this shard and, as
+// Shards tells them, of the others. It reads the
 // LogicalCluster of a cluster once and keeps it until a change of it is seen
 // (Run) or the cluster is dropped for room; a child workspace's cluster is kept
 // for as long as that cluster exists, since a workspace's cluster never changes.
@@ -67,6 +80,9 @@ type Index struct {
 	// types are the WorkspaceTypes of each cluster that holds any, by name.
 	types      *clusterwatch.Views[map[string]*tenancyv1alpha1.WorkspaceType]
 	typesStore rest.Getter
+	// shard is the shard served; shards what it knows of the others.
+	shard  string
+	shards Shards
 }
 
 // cachedTypeHolders bounds how many clusters' workspace types the index holds.
@@ -94,13 +110,16 @@ type Source interface {
 }
 
 // NewIndex returns an index over the workspaces, logical clusters and
-// workspace types stores; Run keeps it fresh.
-func NewIndex(workspaces rest.Getter, clusters, types Source) *Index {
+// workspace types stores of shard, and over what shards tells of the others;
+// Run keeps it fresh.
+func NewIndex(workspaces rest.Getter, clusters, types Source, shard string, shards Shards) *Index {
 	x := &Index{
 		workspaces: workspaces,
 		children:   lru.New(cachedClusters),
 		misses:     lru.New(cachedMisses),
 		typesStore: types,
+		shard:      shard,
+		shards:     shards,
 	}
 	load := func(ctx context.Context, name logicalcluster.Name) (*Cluster, uint64, error) {
 		obj, err := clusters.Get(in(ctx, name), corev1alpha1.LogicalClusterName, &metav1.GetOptions{})
@@ -164,6 +183,13 @@ func (x *Index) Type(ctx context.Context, ref tenancyv1alpha1.WorkspaceTypeRefer
 	if err != nil {
 		return nil, err
 	}
+	if !x.Local(holder) {
+		types, _ := x.shards.TypesElsewhere(holder.Name)
+		if wt, ok := types[string(ref.Name)]; ok {
+			return wt, nil
+		}
+		return nil, apierrors.NewNotFound(tenancyv1alpha1.Resource("workspacetypes"), string(ref.Name))
+	}
 	types, err := x.types.Get(ctx, holder.Name)
 	if err != nil {
 		return nil, fmt.Errorf("reading the workspace types of %s: %w", holder.Path, err)
@@ -205,15 +231,19 @@ func (x *Index) missing(key any) bool {
 	return ok && time.Now().Before(until.(time.Time))
 }
 
-// Cluster returns the logical cluster name, or NotFound.
+// Local reports whether this shard holds c.
+func (x *Index) Local(c *Cluster) bool { return c.Shard == "" || c.Shard == x.shard }
+
+// Cluster returns the logical cluster name, held by this shard or another, or
+// NotFound.
 func (x *Index) Cluster(ctx context.Context, name logicalcluster.Name) (*Cluster, error) {
 	if x.missing(name) {
-		return nil, notFound(string(name))
+		return x.elsewhere(name)
 	}
 	c, err := x.clusters.Get(ctx, name)
 	if apierrors.IsNotFound(err) {
 		x.misses.Add(name, time.Now().Add(missTTL))
-		return nil, notFound(string(name))
+		return x.elsewhere(name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading logical cluster %s: %w", name, err)
@@ -221,8 +251,37 @@ func (x *Index) Cluster(ctx context.Context, name logicalcluster.Name) (*Cluster
 	return c, nil
 }
 
+// elsewhere returns the logical cluster name if another shard holds it, or
+// NotFound.
+func (x *Index) elsewhere(name logicalcluster.Name) (*Cluster, error) {
+	if c, ok := x.shards.Elsewhere(name); ok {
+		return c, nil
+	}
+	return nil, notFound(string(name))
+}
+
+// Served returns the logical cluster name if this shard holds it, or NotFound:
+// a shard serves only its own.
+func (x *Index) Served(ctx context.Context, name logicalcluster.Name) (*Cluster, error) {
+	c, err := x.Cluster(ctx, name)
+	if err == nil && !x.Local(c) {
+		return nil, notFound(string(name))
+	}
+	return c, err
+}
+
+// ResolveServed returns the logical cluster of s, a path or a logical cluster
+// name, if this shard holds it, or NotFound.
+func (x *Index) ResolveServed(ctx context.Context, s string) (*Cluster, error) {
+	c, err := x.Resolve(ctx, s)
+	if err == nil && !x.Local(c) {
+		return nil, notFound(s)
+	}
+	return c, err
+}
+
 // Resolve returns the logical cluster of s, a path or a logical cluster name,
-// or NotFound.
+// held by this shard or another, or NotFound.
 func (x *Index) Resolve(ctx context.Context, s string) (*Cluster, error) {
 	if !IsPath(s) {
 		if err := logicalcluster.Validate(s); err != nil {
@@ -247,13 +306,22 @@ func (x *Index) Resolve(ctx context.Context, s string) (*Cluster, error) {
 // name), through cached links if cached.
 func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, error) {
 	name, _, segments := p.split()
+	// at is the path walked so far, if known without a read: a canonical
+	// path's prefix.
+	var at Path
+	if p.canonical() {
+		at = Path(strings.Join(strings.Split(string(p), separator)[:strings.Count(string(p), separator)+1-len(segments)], separator))
+	}
 	var err error
 	for _, seg := range segments {
-		if name, err = x.child(ctx, name, seg, cached); err != nil {
+		if name, err = x.child(ctx, name, at, seg, cached); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, notFound(string(p))
 			}
 			return nil, err
+		}
+		if at != "" {
+			at = at.Join(seg)
 		}
 	}
 	c, err := x.Cluster(ctx, name)
@@ -271,18 +339,20 @@ func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, err
 	return c, nil
 }
 
-// child returns the cluster of the workspace name in parent.
-func (x *Index) child(ctx context.Context, parent logicalcluster.Name, name string, cached bool) (logicalcluster.Name, error) {
+// child returns the cluster of the workspace name in parent, which is at
+// path at if that is known ("" if not).
+func (x *Index) child(ctx context.Context, parent logicalcluster.Name, at Path, name string, cached bool) (logicalcluster.Name, error) {
 	key := child{parent, name}
 	if c, ok := x.children.Get(key); ok && cached {
 		return c.(logicalcluster.Name), nil
 	}
 	if x.missing(key) {
-		return "", notFound(name)
+		return x.childElsewhere(ctx, parent, at, name)
 	}
 	obj, err := x.workspaces.Get(in(ctx, parent), name, &metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		x.misses.Add(key, time.Now().Add(missTTL))
+		return x.childElsewhere(ctx, parent, at, name)
 	}
 	if err != nil {
 		return "", err
@@ -294,6 +364,22 @@ func (x *Index) child(ctx context.Context, parent logicalcluster.Name, name stri
 	c := logicalcluster.Name(ws.Spec.Cluster)
 	x.children.Add(key, c)
 	return c, nil
+}
+
+// childElsewhere returns the cluster of the workspace name in parent, at path
+// at ("" if unknown), where another shard holds either.
+func (x *Index) childElsewhere(ctx context.Context, parent logicalcluster.Name, at Path, name string) (logicalcluster.Name, error) {
+	if at == "" {
+		p, err := x.Cluster(ctx, parent)
+		if err != nil {
+			return "", err
+		}
+		at = p.Path
+	}
+	if c, ok := x.shards.ElsewhereAt(at.Join(name)); ok {
+		return c.Name, nil
+	}
+	return "", notFound(name)
 }
 
 var workspacesResource = tenancyv1alpha1.SchemeGroupVersion.WithResource("workspaces").GroupResource()

@@ -44,7 +44,7 @@ func TestIndexRemembersMisses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	workspaces, clusters := &empty{}, &empty{}
-	x := NewIndex(workspaces, clusters, &empty{})
+	x := NewIndex(workspaces, clusters, &empty{}, "root", Alone(Shard{Name: "root"}))
 	go x.Run(ctx)
 	for range 100 {
 		if _, err := x.Resolve(ctx, "root:nope:deeper"); !apierrors.IsNotFound(err) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -12,9 +13,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
@@ -64,27 +65,37 @@ type Stores struct {
 	APIExports rest.Getter
 }
 
-// Lifecycle makes workspaces real: it creates a new workspace's logical cluster,
-// initialises it from the workspace's type and makes it Ready; it deletes a
-// deleted workspace's children, then every object of its cluster, then lets the
-// workspace go. One instance serves every cluster of the shard through one
-// wildcard watch; every step is idempotent, so a crash at any point resumes.
+// Lifecycle makes workspaces real, on whichever shard holds them. For a
+// workspace of this shard it makes the workspace's LogicalCluster on the shard
+// the workspace is scheduled on, and follows it until it is Ready; when the
+// workspace is deleted it deletes that LogicalCluster and lets the workspace go
+// once it is gone. For a LogicalCluster of this shard it initialises the
+// cluster from its type and makes it Ready; when it is deleted it deletes the
+// cluster's child workspaces, then every object of the cluster. Each half is
+// one controller over one wildcard watch for every cluster of the shard; every
+// step is idempotent, so a crash at any point resumes.
 type Lifecycle struct {
-	stores     Stores
-	index      *Index
-	shard      string
-	url        string
-	controller *clusterwatch.Controller
-	// waiting are the workspaces waiting for their default APIBindings, by
-	// logical cluster, for Wake.
+	stores Stores
+	index  *Index
+	// self is the shard served; shards the others, where workspaces of this
+	// shard may have their logical clusters.
+	self   Shard
+	shards Shards
+	// workspaces reconciles the Workspaces of this shard, clusters its
+	// LogicalClusters.
+	workspaces, clusters *clusterwatch.Controller
+	// waiting are the logical clusters waiting for their default APIBindings,
+	// for Wake.
 	waiting sync.Map
 }
 
-// NewLifecycle returns the controller; url is the server's URL logical cluster
-// URLs start with, shard the name of the shard it serves.
-func NewLifecycle(stores Stores, index *Index, shard, url string) *Lifecycle {
-	l := &Lifecycle{stores: stores, index: index, shard: shard, url: url}
-	l.controller = &clusterwatch.Controller{Name: "workspaces", Source: stores.Workspaces, Workers: workers, Sync: l.sync, Settled: settled}
+// NewLifecycle returns the controller of the shard self; shards are the
+// installation's others.
+func NewLifecycle(stores Stores, index *Index, self Shard, shards Shards) *Lifecycle {
+	l := &Lifecycle{stores: stores, index: index, self: self, shards: shards}
+	l.workspaces = &clusterwatch.Controller{Name: "workspaces", Source: stores.Workspaces, Workers: workers, Sync: l.sync, Settled: settled}
+	l.clusters = &clusterwatch.Controller{Name: "logicalclusters", Source: stores.LogicalClusters, Workers: workers, Sync: l.syncCluster,
+		Settled: settledCluster, Observe: l.ObserveCluster}
 	return l
 }
 
@@ -95,8 +106,37 @@ func settled(obj runtime.Object) bool {
 	return ok && ws.DeletionTimestamp == nil && ws.Status.Phase == corev1alpha1.LogicalClusterPhaseReady
 }
 
+// settledCluster tells a Ready LogicalCluster that is not being deleted.
+func settledCluster(obj runtime.Object) bool {
+	lc, ok := obj.(*corev1alpha1.LogicalCluster)
+	return ok && lc.DeletionTimestamp == nil && lc.Status.Phase == corev1alpha1.LogicalClusterPhaseReady
+}
+
 // Run works until ctx ends.
-func (l *Lifecycle) Run(ctx context.Context) { l.controller.Run(ctx) }
+func (l *Lifecycle) Run(ctx context.Context) {
+	go l.clusters.Run(ctx)
+	l.workspaces.Run(ctx)
+}
+
+// ObserveCluster sees a change of a LogicalCluster of any shard and has its
+// workspace reconciled if this shard holds it. A Ready cluster seen as it is
+// listed changes nothing its workspace waits for.
+func (l *Lifecycle) ObserveCluster(ev clusterwatch.Event) {
+	lc, ok := ev.Object.(*corev1alpha1.LogicalCluster)
+	if !ok || lc.Spec.Owner == nil || ev.Type == watch.Added && settledCluster(lc) {
+		return
+	}
+	l.workspaces.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(lc.Spec.Owner.Cluster), Name: lc.Spec.Owner.Name})
+}
+
+// ObserveElsewhere sees a change of a logical cluster another shard holds
+// (one gone has no phase) and has its workspace reconciled if this shard
+// holds it.
+func (l *Lifecycle) ObserveElsewhere(c *Cluster) {
+	if c.Owner != nil {
+		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(c.Owner.Cluster), Name: c.Owner.Name})
+	}
+}
 
 func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 	obj, err := l.stores.Workspaces.Get(in(ctx, r.Cluster), r.Name, &metav1.GetOptions{})
@@ -113,39 +153,68 @@ func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 	case ws.Status.Phase == corev1alpha1.LogicalClusterPhaseReady:
 		return nil
 	}
-	if initializers, err := l.initialize(ctx, r.Cluster, ws); err != nil {
+	shard := ws.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]
+	if shard == "" {
+		return l.schedule(ctx, r.Cluster, ws)
+	}
+	lc, err := l.place(ctx, r.Cluster, ws, shard)
+	if err != nil {
 		stuck := condition(tenancyv1alpha1.WorkspaceInitialized, false, tenancyv1alpha1.WorkspaceInitializedInitializerExists, err.Error())
-		var pending defaultBindingsPending
-		if errors.As(err, &pending) {
-			stuck = condition(tenancyv1alpha1.WorkspaceAPIBindingsInitialized, false, pending.reason, pending.message)
-			err = clusterwatch.Waiting{Reason: pending.message}
-			l.waiting.Store(logicalcluster.Name(ws.Spec.Cluster), r)
-		}
-		_, serr := update(ctx, l.stores.WorkspaceStatus, r.Cluster, ws.Name, func(obj runtime.Object) {
-			ws := obj.(*tenancyv1alpha1.Workspace)
-			ws.Status.Phase = corev1alpha1.LogicalClusterPhaseInitializing
-			ws.Status.Initializers = initializers
-			ws.Status.Conditions = setConditions(ws.Status.Conditions, []conditionsv1alpha1.Condition{scheduled, stuck})
-		})
-		if serr != nil {
-			return errors.Join(err, serr)
-		}
+		return errors.Join(err, l.setStatus(ctx, r.Cluster, ws, corev1alpha1.LogicalClusterPhaseInitializing, nil, scheduled, stuck))
+	}
+	if lc.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
+		return l.setStatus(ctx, r.Cluster, ws, corev1alpha1.LogicalClusterPhaseReady, nil, scheduled, condition(tenancyv1alpha1.WorkspaceInitialized, true, "", ""))
+	}
+	// The cluster's shard initialises it; its conditions say why it waits.
+	set := []conditionsv1alpha1.Condition{scheduled}
+	for _, c := range lc.Status.Conditions {
+		set = append(set, c)
+	}
+	if len(set) == 1 {
+		set = append(set, condition(tenancyv1alpha1.WorkspaceInitialized, false, tenancyv1alpha1.WorkspaceInitializedInitializerExists,
+			fmt.Sprintf("initializers still exist: %v", lc.Status.Initializers)))
+	}
+	if err := l.setStatus(ctx, r.Cluster, ws, corev1alpha1.LogicalClusterPhaseInitializing, lc.Status.Initializers, set...); err != nil {
 		return err
 	}
-	l.waiting.Delete(logicalcluster.Name(ws.Spec.Cluster))
-	return l.setStatus(ctx, r.Cluster, ws.Name, corev1alpha1.LogicalClusterPhaseReady, scheduled, condition(tenancyv1alpha1.WorkspaceInitialized, true, "", ""))
+	return clusterwatch.Waiting{Reason: fmt.Sprintf("waiting for logical cluster %s to be initialised", lc.Name)}
 }
 
-// Wake reconciles at once the workspace of cluster if it waits for its
+// schedule places ws, which admission could not place, on a shard if one
+// matches its location now; otherwise it says so in ws's status and waits.
+func (l *Lifecycle) schedule(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace) error {
+	p, err := l.index.Cluster(ctx, parent)
+	if err != nil {
+		return err
+	}
+	selector, err := locationSelector(ws)
+	if err != nil {
+		return err
+	}
+	shard, ok := l.shards.Schedule(selector)
+	if !ok {
+		unschedulable := condition(tenancyv1alpha1.WorkspaceScheduled, false, tenancyv1alpha1.WorkspaceReasonUnschedulable,
+			fmt.Sprintf("no shard matches the location selector %s", selector))
+		if err := l.setStatus(ctx, parent, ws, corev1alpha1.LogicalClusterPhaseScheduling, nil, unschedulable); err != nil {
+			return err
+		}
+		return clusterwatch.Waiting{Reason: fmt.Sprintf("no shard for workspace %s", ws.Name)}
+	}
+	_, err = update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
+		assign(obj.(*tenancyv1alpha1.Workspace), shard, p.Path)
+	})
+	return err
+}
+
+// Wake reconciles at once the logical cluster cluster if it waits for its
 // default APIBindings: call it when an APIBinding of cluster changes.
 func (l *Lifecycle) Wake(cluster logicalcluster.Name) {
-	if r, ok := l.waiting.Load(cluster); ok {
-		l.controller.Enqueue(r.(clusterwatch.Ref))
+	if _, ok := l.waiting.Load(cluster); ok {
+		l.clusters.Enqueue(clusterwatch.Ref{Cluster: cluster, Name: corev1alpha1.LogicalClusterName})
 	}
 }
 
-// scheduled is the condition of a workspace whose logical cluster exists: in
-// warren a workspace is placed where it is created.
+// scheduled is the condition of a workspace placed on a shard.
 var scheduled = condition(tenancyv1alpha1.WorkspaceScheduled, true, "", "")
 
 // condition returns a condition of type t as kcp writes them.
@@ -157,9 +226,18 @@ func condition(t conditionsv1alpha1.ConditionType, ok bool, reason, message stri
 	return c
 }
 
-// initialize makes the logical cluster of ws, in parent, and its initial
-// objects; until it has, it returns the initializers of the cluster, if known.
-func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace) ([]corev1alpha1.LogicalClusterInitializer, error) {
+// logicalClusters returns the LogicalClusters of shard.
+func (l *Lifecycle) logicalClusters(shard string) (ShardClusters, error) {
+	if shard == l.self.Name {
+		return localClusters{l.stores.LogicalClusters}, nil
+	}
+	return l.shards.LogicalClusters(shard)
+}
+
+// place makes the LogicalCluster of ws, in parent, on shard, Initializing with
+// the initializers of ws's type, unless it exists, and returns it. A cluster of
+// this shard is initialised at once.
+func (l *Lifecycle) place(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace, shard string) (*corev1alpha1.LogicalCluster, error) {
 	p, err := l.index.Cluster(ctx, parent)
 	if err != nil {
 		return nil, err
@@ -167,11 +245,7 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 	if ws.Spec.Type == nil {
 		return nil, fmt.Errorf("workspace %s has no type", ws.Name)
 	}
-	wt, err := l.index.Type(ctx, *ws.Spec.Type)
-	if err != nil {
-		return nil, err
-	}
-	types, err := l.index.aliases(ctx, wt)
+	types, err := l.index.typesOf(ctx, *ws.Spec.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -184,8 +258,8 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 		return nil, err
 	}
 	name := logicalcluster.Name(ws.Spec.Cluster)
-	inside := in(ctx, name)
-	lc, err := newLogicalCluster(name, p.Path.Join(ws.Name), *ws.Spec.Type, l.shard, l.url, corev1alpha1.LogicalClusterPhaseInitializing, initializers, owner)
+	base, _, _ := strings.Cut(ws.Spec.URL, clustersPrefix)
+	lc, err := newLogicalCluster(name, p.Path.Join(ws.Name), *ws.Spec.Type, shard, base, corev1alpha1.LogicalClusterPhaseInitializing, initializers, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -196,32 +270,28 @@ func (l *Lifecycle) initialize(ctx context.Context, parent logicalcluster.Name, 
 		Cluster:    string(parent),
 		UID:        ws.UID,
 	}
-	obj, err := l.stores.LogicalClusters.Create(inside, lc, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+	target, err := l.logicalClusters(shard)
+	if err != nil {
+		return nil, err
+	}
+	lc, err = target.Create(ctx, lc, name)
 	if apierrors.IsAlreadyExists(err) {
-		obj, err = l.stores.LogicalClusters.Get(inside, corev1alpha1.LogicalClusterName, &metav1.GetOptions{})
+		lc, err = target.Get(ctx, name)
 	}
 	if err != nil {
-		return initializers, fmt.Errorf("creating logical cluster %s: %w", name, err)
+		return nil, fmt.Errorf("creating logical cluster %s on shard %s: %w", name, shard, err)
 	}
-	lc = obj.(*corev1alpha1.LogicalCluster)
 	if lc.Spec.Owner == nil || lc.Spec.Owner.UID != ws.UID {
-		return initializers, fmt.Errorf("logical cluster %s belongs to another workspace", name)
+		return nil, fmt.Errorf("logical cluster %s belongs to another workspace", name)
 	}
-	if lc.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
-		return nil, nil
+	if shard != l.self.Name || lc.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
+		return lc, nil
 	}
-	if err := initialObjects(inside, l.stores, types, owner); err != nil {
-		return initializers, fmt.Errorf("initialising logical cluster %s: %w", name, err)
+	// Initialise it now rather than when its controller sees it.
+	if err := l.syncCluster(ctx, clusterwatch.Ref{Cluster: name, Name: lc.Name}); err != nil && !errors.As(err, new(clusterwatch.Waiting)) {
+		return nil, err
 	}
-	if err := l.defaultBindings(ctx, name, types); err != nil {
-		return initializers, err
-	}
-	ready, err := setClusterPhase(ctx, l.stores, name, corev1alpha1.LogicalClusterPhaseReady)
-	if err != nil {
-		return initializers, err
-	}
-	// Serve the cluster from now on, not from when the change is seen.
-	return nil, l.index.Stored(name, ready)
+	return target.Get(ctx, name)
 }
 
 // newLogicalCluster returns the LogicalCluster of cluster name, at path, of
@@ -233,6 +303,8 @@ func newLogicalCluster(name logicalcluster.Name, path Path, typ tenancyv1alpha1.
 	lc := &corev1alpha1.LogicalCluster{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: corev1alpha1.LogicalClusterName,
+			// Its shard erases the cluster once it is deleted (erase).
+			Finalizers: []string{Finalizer},
 			Annotations: map[string]string{
 				core.LogicalClusterPathAnnotationKey:            string(path),
 				tenancyv1alpha1.LogicalClusterTypeAnnotationKey: typeName(typ),
@@ -325,47 +397,22 @@ func createNamespace(ctx context.Context, namespaces rest.Creater, ns string) er
 	return nil
 }
 
-// finalize deletes the children of ws, then its logical cluster, then lets ws go.
+// finalize deletes the LogicalCluster of ws, on whichever shard holds it, and
+// lets ws go once it is gone.
 func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace) error {
 	if !slices.Contains(ws.Finalizers, Finalizer) {
 		return nil
 	}
 	if ws.Status.Phase != corev1alpha1.LogicalClusterPhaseTerminating {
-		if err := l.setStatus(ctx, parent, ws.Name, corev1alpha1.LogicalClusterPhaseTerminating); err != nil {
+		if err := l.setStatus(ctx, parent, ws, corev1alpha1.LogicalClusterPhaseTerminating, nil); err != nil {
 			return err
 		}
 	}
-	name := logicalcluster.Name(ws.Spec.Cluster)
-	terminating, err := setClusterPhase(ctx, l.stores, name, corev1alpha1.LogicalClusterPhaseTerminating)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	if err == nil {
-		// Serve the cluster no more from now on, not from when the change is seen.
-		if err := l.index.Stored(name, terminating); err != nil {
+	if shard := ws.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]; shard != "" {
+		gone, err := l.deleteCluster(ctx, ws, shard)
+		if err != nil || !gone {
 			return err
 		}
-	}
-	inside := in(ctx, name)
-	list, err := l.stores.Workspaces.List(inside, &metainternalversion.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("listing the children of %s: %w", ws.Name, err)
-	}
-	children := list.(*tenancyv1alpha1.WorkspaceList).Items
-	for i := range children {
-		if children[i].DeletionTimestamp != nil {
-			continue
-		}
-		if _, _, err := l.stores.Workspaces.Delete(inside, children[i].Name, rest.ValidateAllObjectFunc, &metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting child %s of %s: %w", children[i].Name, ws.Name, err)
-		}
-	}
-	if len(children) > 0 {
-		// The last child to go enqueues ws again (below); retrying is a safety net.
-		return clusterwatch.Waiting{Reason: fmt.Sprintf("waiting for %d child workspaces of %s to be deleted", len(children), ws.Name)}
-	}
-	if _, err := l.stores.Eraser.EraseCluster(ctx, string(name)); err != nil {
-		return err
 	}
 	if _, err := update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
 		m, _ := meta.Accessor(obj)
@@ -373,25 +420,76 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 	}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("releasing workspace %s: %w", ws.Name, err)
 	}
-	// A terminating parent waits for this child.
-	if p, err := l.index.Cluster(ctx, parent); err == nil && p.Owner != nil {
-		l.controller.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(p.Owner.Cluster), Name: p.Owner.Name})
-	}
+	// The parent's cluster, if it is being deleted, waits for this child.
+	l.clusters.Enqueue(clusterwatch.Ref{Cluster: parent, Name: corev1alpha1.LogicalClusterName})
 	return nil
 }
 
-// setStatus sets the phase of workspace name in parent, and its conditions to
-// set unless set is empty.
-func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, name string, phase corev1alpha1.LogicalClusterPhaseType, set ...conditionsv1alpha1.Condition) error {
-	_, err := update(ctx, l.stores.WorkspaceStatus, parent, name, func(obj runtime.Object) {
+// deleteCluster deletes the LogicalCluster of ws on shard and tells whether it
+// is gone; one that is not ws's is none of its business.
+func (l *Lifecycle) deleteCluster(ctx context.Context, ws *tenancyv1alpha1.Workspace, shard string) (gone bool, err error) {
+	name := logicalcluster.Name(ws.Spec.Cluster)
+	target, err := l.logicalClusters(shard)
+	if err != nil {
+		return false, err
+	}
+	lc, err := target.Get(ctx, name)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading logical cluster %s on shard %s: %w", name, shard, err)
+	}
+	if lc.Spec.Owner == nil || lc.Spec.Owner.UID != ws.UID {
+		return true, nil
+	}
+	switch {
+	case shard == l.self.Name && !slices.Contains(lc.Finalizers, Finalizer):
+		// Made before logical clusters had finalizers: deleting it would
+		// leave its objects behind.
+		if err := l.erase(ctx, name, lc); err != nil {
+			return false, err
+		}
+	case lc.DeletionTimestamp == nil:
+		if err := target.Delete(ctx, name); err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("deleting logical cluster %s on shard %s: %w", name, shard, err)
+		}
+	}
+	if shard == l.self.Name {
+		// Delete it now rather than when its controller sees it.
+		if err := l.syncCluster(ctx, clusterwatch.Ref{Cluster: name, Name: corev1alpha1.LogicalClusterName}); err != nil && !errors.As(err, new(clusterwatch.Waiting)) {
+			return false, err
+		}
+		if _, err := target.Get(ctx, name); apierrors.IsNotFound(err) {
+			return true, nil
+		}
+	}
+	return false, clusterwatch.Waiting{Reason: fmt.Sprintf("waiting for logical cluster %s of workspace %s to be deleted", name, ws.Name)}
+}
+
+// setStatus sets the phase, initializers and conditions of ws, in parent,
+// unless they are so already; conditions stay as they are if set is empty.
+func (l *Lifecycle) setStatus(ctx context.Context, parent logicalcluster.Name, ws *tenancyv1alpha1.Workspace, phase corev1alpha1.LogicalClusterPhaseType,
+	initializers []corev1alpha1.LogicalClusterInitializer, set ...conditionsv1alpha1.Condition) error {
+	if ws.Status.Phase == phase && slices.Equal(ws.Status.Initializers, initializers) && (len(set) == 0 || sameConditions(ws.Status.Conditions, set)) {
+		return nil
+	}
+	_, err := update(ctx, l.stores.WorkspaceStatus, parent, ws.Name, func(obj runtime.Object) {
 		ws := obj.(*tenancyv1alpha1.Workspace)
 		ws.Status.Phase = phase
-		ws.Status.Initializers = nil
+		ws.Status.Initializers = initializers
 		if len(set) > 0 {
 			ws.Status.Conditions = setConditions(ws.Status.Conditions, set)
 		}
 	})
 	return err
+}
+
+// sameConditions tells whether conditions are set, but for transition times.
+func sameConditions(conditions conditionsv1alpha1.Conditions, set []conditionsv1alpha1.Condition) bool {
+	return slices.EqualFunc(conditions, set, func(a, b conditionsv1alpha1.Condition) bool {
+		return a.Type == b.Type && a.Status == b.Status && a.Severity == b.Severity && a.Reason == b.Reason && a.Message == b.Message
+	})
 }
 
 // setConditions returns conditions with set in place of those of their types:

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 
@@ -17,8 +18,8 @@ import (
 
 const clustersPrefix = "/clusters/"
 
-// Resolver returns the logical cluster of a path or name, or a Kubernetes
-// status error (NotFound for one that does not exist).
+// Resolver returns the logical cluster of a path, or a Kubernetes status error
+// (NotFound for one that does not exist, or that another shard holds).
 type Resolver func(ctx context.Context, pathOrName string) (*Cluster, error)
 
 // Routing serves /clusters/<path-or-name>/<rest> as /<rest> in that logical
@@ -41,8 +42,10 @@ func Routing(resolve Resolver, next http.Handler) http.Handler {
 		}
 		lookup := req.Context()
 		r := req.WithContext(logicalcluster.WithResolver(lookup, target, func() (logicalcluster.Name, error) {
-			if target == string(logicalcluster.Wildcard) {
-				return logicalcluster.Wildcard, nil
+			if !IsPath(target) {
+				// A name is the cluster's; whether it is served here is
+				// for the authorizers and Serving to say.
+				return logicalcluster.Name(target), nil
 			}
 			c, err := resolve(lookup, target)
 			if err != nil {
@@ -70,11 +73,13 @@ func checkTarget(s string) error {
 }
 
 // Serving runs after authorization, in front of the API handlers, and serves a
-// request only if its cluster serves it: a workspace that does not exist is
-// 404 (only installation admins get this far; the access authorizer denied
-// everyone else alike whether or not it exists), one that is still
-// initialising answers 503 with Retry-After, one being deleted refuses creates
-// (POST).
+// request only if its cluster serves it: a workspace that does not exist, or
+// that another shard holds, is 404 (only installation admins get this far; the
+// access authorizer denied everyone else alike whether or not it exists), one
+// that is still initialising answers 503 with Retry-After, one being deleted
+// refuses creates (POST). The one request to a cluster that does not exist yet
+// that it lets through is the creation of its LogicalCluster, by which another
+// shard places a workspace's cluster on this one.
 func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx := req.Context()
@@ -83,8 +88,16 @@ func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, erro
 			return
 		}
 		name, _ := logicalcluster.From(ctx)
-		if name != logicalcluster.Wildcard {
+		// Health, version and discovery at the top level are the server's
+		// own: a shard without root serves them too.
+		info, _ := genericapirequest.RequestInfoFrom(ctx)
+		addressed := logicalcluster.Requested(ctx) || info != nil && info.IsResourceRequest
+		if name != logicalcluster.Wildcard && addressed {
 			c, err := clusters(ctx, name)
+			if apierrors.IsNotFound(err) && createsLogicalCluster(ctx) {
+				next.ServeHTTP(w, req)
+				return
+			}
 			if err == nil {
 				err = serves(c, req.Method)
 			}
@@ -95,6 +108,13 @@ func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, erro
 		}
 		next.ServeHTTP(w, req)
 	})
+}
+
+// createsLogicalCluster tells a request creating a LogicalCluster.
+func createsLogicalCluster(ctx context.Context) bool {
+	info, ok := genericapirequest.RequestInfoFrom(ctx)
+	return ok && info.IsResourceRequest && info.Verb == "create" && info.APIGroup == corev1alpha1.SchemeGroupVersion.Group &&
+		info.Resource == "logicalclusters" && info.Subresource == ""
 }
 
 // serves says why c does not serve a request of method, or nil if it does.

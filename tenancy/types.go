@@ -145,3 +145,12 @@ func refNames(refs []tenancyv1alpha1.WorkspaceTypeReference) string {
 	}
 	return "[" + strings.Join(out, " ") + "]"
 }
+
+// typesOf returns the type ref names and every type it extends.
+func (x *Index) typesOf(ctx context.Context, ref tenancyv1alpha1.WorkspaceTypeReference) ([]*tenancyv1alpha1.WorkspaceType, error) {
+	wt, err := x.Type(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return x.aliases(ctx, wt)
+}

@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newStartCommand(), newMigrateCommand(), newVersionCommand())
+	root.AddCommand(newStartCommand(), newProxyCommand(), newMigrateCommand(), newVersionCommand())
 	return root
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	goflag "flag"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/klog/v2"
 
@@ -14,11 +16,25 @@ import (
 
 func newStartCommand() *cobra.Command {
 	o := apiserver.NewOptions()
+	return serveCommand("start", "Serve the apiserver (SQLite under ./.warren unless --storage says otherwise)", o.AddFlags,
+		func(ctx context.Context, out io.Writer) error {
+			s, err := apiserver.NewServer(ctx, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "warren serves %s; use it with:\n  export KUBECONFIG=%s\n", s.URL, s.Kubeconfig)
+			return s.Run(ctx)
+		})
+}
+
+// serveCommand is a command that serves until SIGTERM or SIGINT (a second one
+// exits at once): run, with the flags addFlags adds and klog's -v.
+func serveCommand(use, short string, addFlags func(*pflag.FlagSet), run func(ctx context.Context, out io.Writer) error) *cobra.Command {
 	klogFlags := goflag.NewFlagSet("klog", goflag.ContinueOnError)
 	klog.InitFlags(klogFlags)
 	cmd := &cobra.Command{
-		Use:   "start",
-		Short: "Serve the apiserver (SQLite under ./.warren unless --storage says otherwise)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if klogFlags.Lookup("v").Value.String() == "0" {
@@ -26,17 +42,10 @@ func newStartCommand() *cobra.Command {
 					return err
 				}
 			}
-			// SIGTERM or SIGINT shuts down gracefully; a second one exits at once.
-			ctx := genericapiserver.SetupSignalContext()
-			s, err := apiserver.NewServer(ctx, o)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "warren serves %s; use it with:\n  export KUBECONFIG=%s\n", s.URL, s.Kubeconfig)
-			return s.Run(ctx)
+			return run(genericapiserver.SetupSignalContext(), cmd.OutOrStdout())
 		},
 	}
-	o.AddFlags(cmd.Flags())
+	addFlags(cmd.Flags())
 	cmd.Flags().AddGoFlag(klogFlags.Lookup("v"))
 	return cmd
 }

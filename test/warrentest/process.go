@@ -82,14 +82,20 @@ type Process struct {
 // StartProcess runs binary start on dataDir and a free port, with extra
 // arguments, and waits until it is ready.
 func StartProcess(binary, dataDir string, extra ...string) (*Process, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
+	return StartCommand(binary, "start", dataDir, port, extra...)
+}
+
+// StartCommand runs the warren command ("start", "proxy") with the data
+// directory dataDir on port and extra arguments, and waits until it is ready.
+func StartCommand(binary, command, dataDir string, port int, extra ...string) (*Process, error) {
 	p := &Process{
 		binary:     binary,
 		DataDir:    dataDir,
-		Args:       append([]string{"start", "--data-dir", dataDir, "--secure-port", strconv.Itoa(port)}, extra...),
+		Args:       append([]string{command, "--data-dir", dataDir, "--secure-port", strconv.Itoa(port)}, extra...),
 		Port:       port,
 		Kubeconfig: filepath.Join(dataDir, "admin.kubeconfig"),
 		probe: &http.Client{Timeout: time.Second, Transport: &http.Transport{
@@ -267,8 +273,8 @@ func (p *Process) CreateWorkspace(ctx context.Context, name string) (string, err
 	return ws.Spec.Cluster, nil
 }
 
-// freePort returns a free TCP port of the loopback interface.
-func freePort() (int, error) {
+// FreePort returns a free TCP port of the loopback interface.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)

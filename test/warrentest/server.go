@@ -55,6 +55,11 @@ func Start(t T, binary string, extra ...string) *Server {
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
+	return Adopt(t, p)
+}
+
+// Adopt makes p, started by the test, a Server stopped when the test ends.
+func Adopt(t T, p *Process) *Server {
 	s := &Server{Process: p, t: t}
 	t.Cleanup(s.Stop)
 	return s

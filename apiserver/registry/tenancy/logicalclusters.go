@@ -2,24 +2,30 @@ package tenancy
 
 import (
 	"context"
+	"slices"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/watch"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 
+	"github.com/warren-dev/warren/apiserver/pki"
 	"github.com/warren-dev/warren/apiserver/registry"
 )
 
 // NewLogicalClusters returns the storage of logical clusters clients are served
-// (reads only), the store warren writes them through, and a copy of it that
+// (reads; and creates and deletes to the installation's shards, in group
+// pki.ShardsGroup, which make and delete the logical clusters of workspaces on
+// each other), the store warren writes them through, and a copy of it that
 // writes only their status.
 func NewLogicalClusters(getter generic.RESTOptionsGetter) (served rest.Storage, store, status *genericregistry.Store, err error) {
 	s := registry.NewStrategy(false)
@@ -56,7 +62,7 @@ func NewLogicalClusters(getter generic.RESTOptionsGetter) (served rest.Storage, 
 	return readOnly{store}, store, status, nil
 }
 
-// readOnly serves a store's reads only.
+// readOnly serves a store's reads, and its creates and deletes to shards.
 type readOnly struct {
 	store *genericregistry.Store
 }
@@ -65,9 +71,35 @@ var (
 	_ rest.Getter               = readOnly{}
 	_ rest.Lister               = readOnly{}
 	_ rest.Watcher              = readOnly{}
+	_ rest.Creater              = readOnly{}
+	_ rest.GracefulDeleter      = readOnly{}
 	_ rest.SingularNameProvider = readOnly{}
 	_ rest.CategoriesProvider   = readOnly{}
 )
+
+// shardsOnly says why the requester of ctx may not make or delete logical
+// clusters, or nil if they may: to everyone else, as to a client of kcp,
+// they are read-only.
+func (r readOnly) shardsOnly(ctx context.Context, verb string) error {
+	if u, ok := genericapirequest.UserFrom(ctx); ok && slices.Contains(u.GetGroups(), pki.ShardsGroup) {
+		return nil
+	}
+	return apierrors.NewMethodNotSupported(r.store.DefaultQualifiedResource, verb)
+}
+
+func (r readOnly) Create(ctx context.Context, obj runtime.Object, validate rest.ValidateObjectFunc, opts *metav1.CreateOptions) (runtime.Object, error) {
+	if err := r.shardsOnly(ctx, "create"); err != nil {
+		return nil, err
+	}
+	return r.store.Create(ctx, obj, validate, opts)
+}
+
+func (r readOnly) Delete(ctx context.Context, name string, validate rest.ValidateObjectFunc, opts *metav1.DeleteOptions) (runtime.Object, bool, error) {
+	if err := r.shardsOnly(ctx, "delete"); err != nil {
+		return nil, false, err
+	}
+	return r.store.Delete(ctx, name, validate, opts)
+}
 
 func (r readOnly) New() runtime.Object     { return r.store.New() }
 func (r readOnly) Destroy()                {}

@@ -1,0 +1,117 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
+)
+
+// Shard is a shard of the installation as its Shard object describes it.
+type Shard struct {
+	Name string
+	// ExternalURL is where clients reach its workspaces: the front proxy's
+	// address, or the shard's own.
+	ExternalURL string
+	Labels      map[string]string
+	// Unschedulable shards get no new workspaces.
+	Unschedulable bool
+}
+
+// UnschedulableAnnotation on a Shard keeps new workspaces off it (kcp's key).
+const UnschedulableAnnotation = "experimental.core.kcp.io/unschedulable"
+
+// Shards is what a shard knows of the installation's other shards, through
+// their APIs: where new workspaces go, the logical clusters and workspace types
+// the others hold, and the LogicalClusters of any shard, to make and delete.
+type Shards interface {
+	// Schedule picks the shard for a new workspace whose location selector is
+	// selector (nil: any shard): one whose labels match, the one with the
+	// fewest logical clusters. False if none matches.
+	Schedule(selector labels.Selector) (Shard, bool)
+	// Elsewhere returns the logical cluster name if another shard holds it.
+	Elsewhere(name logicalcluster.Name) (*Cluster, bool)
+	// ElsewhereAt returns the logical cluster at canonical path p if another
+	// shard holds it.
+	ElsewhereAt(p Path) (*Cluster, bool)
+	// TypesElsewhere returns the workspace types of cluster name, by name, if
+	// another shard holds it.
+	TypesElsewhere(name logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, bool)
+	// LogicalClusters returns the LogicalClusters of shard.
+	LogicalClusters(shard string) (ShardClusters, error)
+}
+
+// ShardClusters makes, reads and deletes the LogicalClusters of one shard.
+type ShardClusters interface {
+	Create(ctx context.Context, lc *corev1alpha1.LogicalCluster, name logicalcluster.Name) (*corev1alpha1.LogicalCluster, error)
+	Get(ctx context.Context, name logicalcluster.Name) (*corev1alpha1.LogicalCluster, error)
+	// Delete starts deleting the logical cluster name: its shard deletes its
+	// child workspaces, then every object in it, then its LogicalCluster.
+	Delete(ctx context.Context, name logicalcluster.Name) error
+}
+
+// localClusters are the LogicalClusters of this shard, in its storage.
+type localClusters struct{ store Store }
+
+func (c localClusters) Create(ctx context.Context, lc *corev1alpha1.LogicalCluster, name logicalcluster.Name) (*corev1alpha1.LogicalCluster, error) {
+	obj, err := c.store.Create(in(ctx, name), lc, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1alpha1.LogicalCluster), nil
+}
+
+func (c localClusters) Get(ctx context.Context, name logicalcluster.Name) (*corev1alpha1.LogicalCluster, error) {
+	obj, err := c.store.Get(in(ctx, name), corev1alpha1.LogicalClusterName, &metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1alpha1.LogicalCluster), nil
+}
+
+func (c localClusters) Delete(ctx context.Context, name logicalcluster.Name) error {
+	_, _, err := c.store.Delete(in(ctx, name), corev1alpha1.LogicalClusterName, rest.ValidateAllObjectFunc, &metav1.DeleteOptions{})
+	return err
+}
+
+// alone is the installation of a shard that knows no other: it holds every
+// workspace.
+type alone struct {
+	self Shard
+}
+
+func (a alone) Schedule(selector labels.Selector) (Shard, bool) {
+	if selector != nil && !selector.Matches(labels.Set(a.self.Labels)) {
+		return Shard{}, false
+	}
+	return a.self, true
+}
+
+func (alone) Elsewhere(logicalcluster.Name) (*Cluster, bool) { return nil, false }
+func (alone) ElsewhereAt(Path) (*Cluster, bool)              { return nil, false }
+func (alone) TypesElsewhere(logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, bool) {
+	return nil, false
+}
+func (a alone) LogicalClusters(shard string) (ShardClusters, error) {
+	return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("shard %s is not known to shard %s", shard, a.self.Name))
+}
+
+// Alone returns the Shards of a shard that knows no other.
+func Alone(self Shard) Shards { return alone{self: self} }
+
+// locationSelector returns the selector of ws's location, nil for any shard,
+// or why it is invalid.
+func locationSelector(ws *tenancyv1alpha1.Workspace) (labels.Selector, error) {
+	if ws.Spec.Location == nil || ws.Spec.Location.Selector == nil {
+		return nil, nil
+	}
+	return metav1.LabelSelectorAsSelector(ws.Spec.Location.Selector)
+}

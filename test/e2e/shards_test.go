@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	kcplogicalcluster "github.com/kcp-dev/logicalcluster/v3"
+	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+	conditionsv1alpha1 "github.com/kcp-dev/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
+	kcpclientset "github.com/kcp-dev/sdk/client/clientset/versioned/cluster"
+
+	"github.com/warren-dev/warren/test/warrentest"
+)
+
+// installation is a sharded warren: a root shard, two more shards labelled
+// region=eu and region=us, and a front proxy, each a process of its own,
+// sharing one PKI directory.
+type installation struct {
+	t                  *testing.T
+	pki                string
+	root, alpha, beta  *warrentest.Server
+	proxy              *warrentest.Server
+	proxyPort          int
+	kcp                kcpclientset.ClusterInterface
+	external, rootConf string
+}
+
+// startInstallation starts the root shard, shards alpha (region=eu) and beta
+// (region=us), and the proxy, on SQLite.
+func startInstallation(t *testing.T) *installation {
+	t.Helper()
+	in := &installation{t: t, pki: filepath.Join(t.TempDir(), "pki")}
+	var err error
+	if in.proxyPort, err = warrentest.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	in.external = fmt.Sprintf("https://127.0.0.1:%d", in.proxyPort)
+	in.root = warrentest.Start(t, binary, "--shard", "root", "--pki-dir", in.pki, "--external-url", in.external)
+	in.rootConf = in.root.Kubeconfig
+	in.alpha = in.shard("alpha", "region=eu")
+	in.beta = in.shard("beta", "region=us")
+	in.proxy = in.startProxy()
+	cfg := in.proxyConfig()
+	if in.kcp, err = kcpclientset.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func (in *installation) shard(name, labels string) *warrentest.Server {
+	return warrentest.Start(in.t, binary, "--shard", name, "--pki-dir", in.pki, "--root-shard", in.rootConf,
+		"--external-url", in.external, "--shard-labels", labels)
+}
+
+func (in *installation) startProxy() *warrentest.Server {
+	p, err := warrentest.StartCommand(binary, "proxy", filepath.Join(in.t.TempDir(), "proxy"), in.proxyPort, "--pki-dir", in.pki, "--root-shard", in.rootConf)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	return warrentest.Adopt(in.t, p)
+}
+
+// proxyConfig is the admin's client configuration of the proxy, unaddressed.
+func (in *installation) proxyConfig() *rest.Config {
+	cfg, err := in.proxy.AdminConfig("root")
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	cfg.Host = in.external
+	return cfg
+}
+
+// create makes the workspace name in parent through the proxy, with a
+// location selector of labels if not empty, waits until it is Ready and
+// returns it.
+func (in *installation) create(parent, name string, labels map[string]string) *tenancyv1alpha1.Workspace {
+	in.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ws := &tenancyv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if labels != nil {
+		ws.Spec.Location = &tenancyv1alpha1.WorkspaceLocation{Selector: &metav1.LabelSelector{MatchLabels: labels}}
+	}
+	workspaces := in.kcp.Cluster(kcplogicalcluster.NewPath(parent)).TenancyV1alpha1().Workspaces()
+	if _, err := workspaces.Create(ctx, ws, metav1.CreateOptions{}); err != nil {
+		in.t.Fatalf("creating workspace %s in %s through the proxy: %v", name, parent, err)
+	}
+	for {
+		got, err := workspaces.Get(ctx, name, metav1.GetOptions{})
+		if err == nil && got.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
+			return got
+		}
+		if ctx.Err() != nil {
+			in.t.Fatalf("workspace %s in %s not Ready: %v %+v", name, parent, err, got.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// holds reports whether shard s has the LogicalCluster of cluster, asked
+// directly, not through the proxy.
+func (in *installation) holds(s *warrentest.Server, cluster string) bool {
+	in.t.Helper()
+	cfg, err := s.AdminConfig(cluster)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	cfg.Host = s.URL("")
+	c, err := kcpclientset.NewForConfig(cfg)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	_, err = c.Cluster(kcplogicalcluster.NewPath(cluster)).CoreV1alpha1().LogicalClusters().Get(context.Background(), corev1alpha1.LogicalClusterName, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return true
+	case apierrors.IsNotFound(err):
+		return false
+	}
+	in.t.Fatalf("reading logical cluster %s on %s: %v", cluster, s.URL(""), err)
+	return false
+}
+
+// rows counts the rows of cluster in the SQLite file of shard s.
+func (in *installation) rows(s *warrentest.Server, cluster string) int64 {
+	in.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := sqliteCount(ctx, filepath.Join(s.DataDir, "warren.db"), `SELECT count(*) FROM objects WHERE cluster = $1`, cluster)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	return n
+}
+
+// configMaps is a client of the core group of the workspace at path, through
+// the proxy.
+func (in *installation) configMaps(path string) kubernetes.Interface {
+	cfg := in.proxyConfig()
+	cfg.Host = in.external + "/clusters/" + path
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	return c
+}
+
+// TestShards runs three shards and a proxy as separate processes and uses
+// them through the proxy only: workspaces scheduled by location selector and
+// by default, a tree across shards, kubectl and the kcp clientset, a shard
+// killed (only its workspaces answer 503) and back, a proxy restart, and a
+// deletion across shards that leaves no row on any shard.
+func TestShards(t *testing.T) {
+	in := startInstallation(t)
+	ctx := context.Background()
+
+	eu := in.create("root", "eu", map[string]string{"region": "eu"})
+	us := in.create("root", "us", map[string]string{"region": "us"})
+	if got := eu.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]; got != "alpha" {
+		t.Errorf("workspace eu is on shard %q, want alpha (region=eu)", got)
+	}
+	if got := us.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]; got != "beta" {
+		t.Errorf("workspace us is on shard %q, want beta (region=us)", got)
+	}
+	if eu.Labels["region"] != "eu" {
+		t.Errorf("workspace eu has labels %v, want region=eu copied from its shard", eu.Labels)
+	}
+	if want := in.external + "/clusters/root:eu"; eu.Spec.URL != want {
+		t.Errorf("workspace eu has URL %q, want %q (the proxy's)", eu.Spec.URL, want)
+	}
+	if !in.holds(in.alpha, eu.Spec.Cluster) || in.holds(in.root, eu.Spec.Cluster) || in.holds(in.beta, eu.Spec.Cluster) {
+		t.Errorf("the logical cluster of eu is not on alpha alone")
+	}
+
+	// A tree across shards: a child on beta of a workspace on alpha.
+	team := in.create("root:eu", "team", map[string]string{"region": "us"})
+	if !in.holds(in.beta, team.Spec.Cluster) {
+		t.Errorf("workspace root:eu:team is not on beta")
+	}
+	if want := in.external + "/clusters/root:eu:team"; team.Spec.URL != want {
+		t.Errorf("workspace root:eu:team has URL %q, want %q", team.Spec.URL, want)
+	}
+	// Without a selector, a workspace goes where the fewest are.
+	shardsUsed := map[string]bool{}
+	for i := range 4 {
+		ws := in.create("root", "free"+strconv.Itoa(i), nil)
+		shardsUsed[ws.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]] = true
+	}
+	if len(shardsUsed) < 2 {
+		t.Errorf("four workspaces without a location all went to %v", shardsUsed)
+	}
+	// A selector no shard matches waits in Scheduling.
+	lost := &tenancyv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "lost"},
+		Spec: tenancyv1alpha1.WorkspaceSpec{Location: &tenancyv1alpha1.WorkspaceLocation{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"region": "mars"}}}}}
+	if _, err := in.kcp.Cluster(kcplogicalcluster.NewPath("root")).TenancyV1alpha1().Workspaces().Create(ctx, lost, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Objects in a workspace on each shard, through the proxy, by path and by name.
+	for _, path := range []string{"root:eu", "root:us", "root:eu:team", team.Spec.Cluster} {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hello", Namespace: "default"}, Data: map[string]string{"at": path}}
+		if _, err := in.configMaps(path).CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil && !(path == team.Spec.Cluster && apierrors.IsAlreadyExists(err)) {
+			t.Fatalf("creating a config map in %s through the proxy: %v", path, err)
+		}
+	}
+	proxyKubeconfig := in.proxy.Kubeconfig
+	out, stderr, err := kubectlOn(proxyKubeconfig, "--server", in.external+"/clusters/root:eu:team", "get", "configmap", "hello", "-o", "jsonpath={.data.at}")
+	if err != nil || out != "root:eu:team" {
+		t.Fatalf("kubectl through the proxy: %q %v %s", out, err, stderr)
+	}
+	out, stderr, err = kubectlOn(proxyKubeconfig, "--server", in.external+"/clusters/root", "get", "workspaces", "-o", "name")
+	if err != nil || !strings.Contains(out, "workspace.tenancy.kcp.io/eu") || !strings.Contains(out, "workspace.tenancy.kcp.io/us") {
+		t.Fatalf("kubectl get workspaces in root through the proxy: %q %v %s", out, err, stderr)
+	}
+
+	// A shard killed: its workspaces answer 503, the others keep working.
+	in.beta.Kill()
+	_, err = in.configMaps("root:us").CoreV1().ConfigMaps("default").Get(ctx, "hello", metav1.GetOptions{})
+	if !apierrors.IsServiceUnavailable(err) {
+		t.Errorf("a workspace of a killed shard answered %v, want 503", err)
+	}
+	if _, err := in.configMaps("root:eu").CoreV1().ConfigMaps("default").Get(ctx, "hello", metav1.GetOptions{}); err != nil {
+		t.Errorf("a workspace of a running shard while another is down: %v", err)
+	}
+	in.beta.Launch()
+	if _, err := in.configMaps("root:us").CoreV1().ConfigMaps("default").Get(ctx, "hello", metav1.GetOptions{}); err != nil {
+		t.Errorf("a workspace of a restarted shard: %v", err)
+	}
+
+	// A proxy restart loses nothing.
+	in.proxy.Restart()
+	if _, err := in.configMaps("root:eu:team").CoreV1().ConfigMaps("default").Get(ctx, "hello", metav1.GetOptions{}); err != nil {
+		t.Errorf("after a proxy restart: %v", err)
+	}
+
+	// Deleting root:eu deletes its child on beta first; no row of either is left.
+	if n := in.rows(in.beta, team.Spec.Cluster); n == 0 {
+		t.Fatalf("no rows of root:eu:team on beta before the deletion")
+	}
+	if err := in.kcp.Cluster(kcplogicalcluster.NewPath("root")).TenancyV1alpha1().Workspaces().Delete(ctx, "eu", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := in.kcp.Cluster(kcplogicalcluster.NewPath("root")).TenancyV1alpha1().Workspaces().Get(ctx, "eu", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workspace eu not deleted: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		s       *warrentest.Server
+		cluster string
+	}{{in.alpha, eu.Spec.Cluster}, {in.beta, team.Spec.Cluster}} {
+		if n := in.rows(c.s, c.cluster); n != 0 {
+			t.Errorf("%d rows of deleted cluster %s left on its shard", n, c.cluster)
+		}
+	}
+	got, err := in.kcp.Cluster(kcplogicalcluster.NewPath("root")).TenancyV1alpha1().Workspaces().Get(ctx, "lost", metav1.GetOptions{})
+	if err != nil || got.Status.Phase != corev1alpha1.LogicalClusterPhaseScheduling || !slices.ContainsFunc(got.Status.Conditions, func(c conditionsv1alpha1.Condition) bool {
+		return c.Type == tenancyv1alpha1.WorkspaceScheduled && c.Reason == tenancyv1alpha1.WorkspaceReasonUnschedulable
+	}) {
+		t.Errorf("a workspace no shard matches: %v %+v", err, got.Status)
+	}
+}
