@@ -236,8 +236,10 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	rbac := authorization.NewRBAC(apis.rbac)
 	// Whether a user may use a workspace type, bind an export or reach its
 	// virtual workspace is decided in the workspace holding it by its RBAC
-	// alone, as kcp's deep access review decides it.
+	// alone, as kcp's deep access review decides it; a workspace on another
+	// shard by that shard.
 	use, err := authzunion.New(
+		authzunion.NamedAuthorizer{AuthorizerName: "other-shards", Authorizer: installation.Authorizer(index)},
 		authzunion.NamedAuthorizer{AuthorizerName: "admins", Authorizer: authorizerfactory.NewPrivilegedGroups(adminGroups...)},
 		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbac},
 	)
@@ -250,7 +252,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	if config.Authorization.Authorizer, err = newAuthorizer(virtual, tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
 		return nil, err
 	}
-	apis.addReviews(config.Authorization.Authorizer, rbac, tokens)
+	apis.addReviews(deepForShards(config.Authorization.Authorizer, use), rbac, tokens)
 	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
 	builtins, legacyBuiltins := crd.NewBuiltins(), crd.NewLegacyBuiltins()
 	config.AggregatedDiscoveryGroupManager = builtins

@@ -194,6 +194,19 @@ func newAuthorizer(virtual, access, rbac authorizer.Authorizer) (authorizer.Auth
 	)
 }
 
+// deepForShards answers a subject access review asked by one of the
+// installation's shards with deep, which decides by a workspace's RBAC alone,
+// as "use" and "bind" are decided (the shard asks on behalf of a user of its
+// own); and any other with authz, as the request would be decided.
+func deepForShards(authz, deep authorizer.Authorizer) authorizer.Authorizer {
+	return authorizer.AuthorizerFunc(func(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+		if u, ok := genericapirequest.UserFrom(ctx); ok && slices.Contains(u.GetGroups(), pki.ShardsGroup) {
+			return deep.Authorize(ctx, attrs)
+		}
+		return authz.Authorize(ctx, attrs)
+	})
+}
+
 // wildcardFilter runs after authorization, in front of the API handlers: a
 // request across all clusters may only list and watch.
 func wildcardFilter(h http.Handler) http.Handler {

@@ -77,9 +77,9 @@ func checkTarget(s string) error {
 // that another shard holds, is 404 (only installation admins get this far; the
 // access authorizer denied everyone else alike whether or not it exists), one
 // that is still initialising answers 503 with Retry-After, one being deleted
-// refuses creates (POST). The one request to a cluster that does not exist yet
-// that it lets through is the creation of its LogicalCluster, by which another
-// shard places a workspace's cluster on this one.
+// refuses creates (POST). The one request it lets through unchecked is the
+// creation of a LogicalCluster, by which a shard places a workspace's cluster
+// on this one before the cluster exists (only shards may, and only once).
 func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx := req.Context()
@@ -92,12 +92,10 @@ func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, erro
 		// own: a shard without root serves them too.
 		info, _ := genericapirequest.RequestInfoFrom(ctx)
 		addressed := logicalcluster.Requested(ctx) || info != nil && info.IsResourceRequest
-		if name != logicalcluster.Wildcard && addressed {
+		// A LogicalCluster is created before its cluster exists; asking
+		// would only remember, for a moment, that it does not.
+		if name != logicalcluster.Wildcard && addressed && !createsLogicalCluster(ctx) {
 			c, err := clusters(ctx, name)
-			if apierrors.IsNotFound(err) && createsLogicalCluster(ctx) {
-				next.ServeHTTP(w, req)
-				return
-			}
 			if err == nil {
 				err = serves(c, req.Method)
 			}

@@ -21,11 +21,14 @@ import (
 	"sync"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -64,6 +67,8 @@ type shard struct {
 	baseURL             string
 	virtualWorkspaceURL string
 	client              kcpclientset.ClusterInterface
+	// reviews posts subject access reviews.
+	reviews rest.Interface
 	// stop ends its followers; followed says whether they run.
 	stop     context.CancelFunc
 	followed bool
@@ -177,11 +182,17 @@ func (in *Installation) setShard(ctx context.Context, s *corev1alpha1.Shard) {
 	}
 	if old == nil {
 		client, err := in.clientFor(s.Spec.BaseURL)
+		var core *kubernetes.Clientset
+		if err == nil {
+			c := rest.CopyConfig(in.config)
+			c.Host = s.Spec.BaseURL
+			core, err = kubernetes.NewForConfig(c)
+		}
 		if err != nil {
 			klog.FromContext(ctx).Error(err, "A shard cannot be reached", "shard", s.Name, "url", s.Spec.BaseURL)
 			return
 		}
-		old = &shard{baseURL: s.Spec.BaseURL, client: client, types: map[logicalcluster.Name]map[string]*tenancyv1alpha1.WorkspaceType{}}
+		old = &shard{baseURL: s.Spec.BaseURL, client: client, reviews: core.AuthorizationV1().RESTClient(), types: map[logicalcluster.Name]map[string]*tenancyv1alpha1.WorkspaceType{}}
 		in.shards[s.Name] = old
 	}
 	_, unschedulable := s.Annotations[tenancy.UnschedulableAnnotation]
@@ -422,8 +433,12 @@ func (in *Installation) Ready() error {
 	if in.holdsRoot {
 		return nil
 	}
-	if root, ok := in.clusters[logicalcluster.Root]; !ok || !in.shards[root.Shard].typesSynced {
-		return errors.New("the root shard's logical clusters and workspace types are not listed yet")
+	root, ok := in.clusters[logicalcluster.Root]
+	if !ok {
+		return errors.New("no shard is known to hold root yet")
+	}
+	if s, ok := in.shards[root.Shard]; !ok || !s.typesSynced {
+		return fmt.Errorf("the workspace types of shard %s, which holds root, are not listed yet", root.Shard)
 	}
 	return nil
 }
@@ -584,13 +599,25 @@ func (r remoteClusters) Delete(ctx context.Context, name logicalcluster.Name) er
 	return r.client.Cluster(kcplogicalcluster.NewPath(string(name))).CoreV1alpha1().LogicalClusters().Delete(ctx, corev1alpha1.LogicalClusterName, metav1.DeleteOptions{})
 }
 
-// listWatch is a reflector's source made of a typed client's list and watch.
-func listWatch[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
-	return &cache.ListWatch{
+// listWatch is a reflector's source made of a typed client's list and watch
+// across clusters.
+func listWatch[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *acrossClusters {
+	return &acrossClusters{cache.ListWatch{
 		ListWithContextFunc:  func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) { return list(ctx, opts) },
 		WatchFuncWithContext: watchFn,
-	}
+	}}
 }
+
+// acrossClusters lists and watches objects of every logical cluster, whose
+// namespace and name alone do not tell them apart (every LogicalCluster is
+// named "cluster"): the reflector must list them, not stream its initial list
+// through a store keyed by namespace and name, which would keep one of them.
+type acrossClusters struct {
+	cache.ListWatch
+}
+
+// IsWatchListSemanticsUnSupported tells client-go's reflector to list.
+func (*acrossClusters) IsWatchListSemanticsUnSupported() bool { return true }
 
 // sink is a reflector's store that hands each change to functions instead of
 // keeping objects.
@@ -637,4 +664,61 @@ func (in *Installation) Workspace(ctx context.Context, parent *tenancy.Cluster, 
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("shard %s is not registered", parent.Shard))
 	}
 	return s.client.Cluster(kcplogicalcluster.NewPath(string(parent.Name))).TenancyV1alpha1().Workspaces().Get(ctx, name, metav1.GetOptions{})
+}
+
+// Authorizer decides requests in logical clusters other shards hold by asking
+// the shard holding each, with a SubjectAccessReview that shard answers as it
+// decides "use" and "bind": by the cluster's RBAC alone. It has no opinion on
+// this shard's clusters, whose RBAC is here.
+func (in *Installation) Authorizer(index *tenancy.Index) authorizer.Authorizer {
+	return authorizer.AuthorizerFunc(func(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+		name, ok := logicalcluster.From(ctx)
+		if !ok {
+			return authorizer.DecisionNoOpinion, "", nil
+		}
+		c, err := index.Cluster(ctx, name)
+		if err != nil || index.Local(c) {
+			return authorizer.DecisionNoOpinion, "", nil
+		}
+		status, err := in.review(ctx, c, attrs)
+		switch {
+		case err != nil:
+			return authorizer.DecisionNoOpinion, "", fmt.Errorf("asking shard %s: %w", c.Shard, err)
+		case status.Allowed:
+			return authorizer.DecisionAllow, status.Reason, nil
+		}
+		return authorizer.DecisionDeny, status.Reason, nil
+	})
+}
+
+// review asks the shard holding c whether attrs are allowed in c.
+func (in *Installation) review(ctx context.Context, c *tenancy.Cluster, attrs authorizer.Attributes) (*authorizationv1.SubjectAccessReviewStatus, error) {
+	in.mu.RLock()
+	s, ok := in.shards[c.Shard]
+	in.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("shard %s is not registered", c.Shard)
+	}
+	u := attrs.GetUser()
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}}
+	for k, v := range u.GetExtra() {
+		if sar.Spec.Extra == nil {
+			sar.Spec.Extra = map[string]authorizationv1.ExtraValue{}
+		}
+		sar.Spec.Extra[k] = v
+	}
+	if attrs.IsResourceRequest() {
+		sar.Spec.ResourceAttributes = &authorizationv1.ResourceAttributes{
+			Namespace: attrs.GetNamespace(), Verb: attrs.GetVerb(), Group: attrs.GetAPIGroup(), Version: attrs.GetAPIVersion(),
+			Resource: attrs.GetResource(), Subresource: attrs.GetSubresource(), Name: attrs.GetName(),
+		}
+	} else {
+		sar.Spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: attrs.GetPath(), Verb: attrs.GetVerb()}
+	}
+	out := &authorizationv1.SubjectAccessReview{}
+	err := s.reviews.Post().AbsPath("/clusters", string(c.Name), "/apis/authorization.k8s.io/v1/subjectaccessreviews").Body(sar).Do(ctx).Into(out)
+	if err != nil {
+		return nil, err
+	}
+	return &out.Status, nil
 }

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	kcplogicalcluster "github.com/kcp-dev/logicalcluster/v3"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
@@ -22,36 +27,53 @@ import (
 	conditionsv1alpha1 "github.com/kcp-dev/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 	kcpclientset "github.com/kcp-dev/sdk/client/clientset/versioned/cluster"
 
+	"github.com/warren-dev/warren/test/pgtest"
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
 // installation is a sharded warren: a root shard, two more shards labelled
-// region=eu and region=us, and a front proxy, each a process of its own,
-// sharing one PKI directory.
+// region=eu (alpha) and region=us (beta), and a front proxy, each a process of
+// its own, sharing one PKI directory.
 type installation struct {
 	t                  *testing.T
+	dialect            string
 	pki                string
 	root, alpha, beta  *warrentest.Server
 	proxy              *warrentest.Server
 	proxyPort          int
 	kcp                kcpclientset.ClusterInterface
 	external, rootConf string
+	// storage is where each shard's rows are: a SQLite file, or a schema of
+	// a PostgreSQL server.
+	storage map[*warrentest.Server]shardStorage
+}
+
+// shardStorage is where a shard keeps its rows, and its name.
+type shardStorage struct {
+	name, file, url, schema string
 }
 
 // startInstallation starts the root shard, shards alpha (region=eu) and beta
-// (region=us), and the proxy, on SQLite.
-func startInstallation(t *testing.T) *installation {
+// (region=us), and the proxy. On SQLite each shard has its file; on
+// PostgreSQL, root and alpha are schemas of the test server and beta one of a
+// second server the test makes, and each shard connects as a role that can
+// reach nothing but its own schema.
+func startInstallation(t *testing.T, dialect string) *installation {
 	t.Helper()
-	in := &installation{t: t, pki: filepath.Join(t.TempDir(), "pki")}
+	in := &installation{t: t, dialect: dialect, pki: filepath.Join(t.TempDir(), "pki"), storage: map[*warrentest.Server]shardStorage{}}
 	var err error
 	if in.proxyPort, err = warrentest.FreePort(); err != nil {
 		t.Fatal(err)
 	}
 	in.external = fmt.Sprintf("https://127.0.0.1:%d", in.proxyPort)
-	in.root = warrentest.Start(t, binary, "--shard", "root", "--pki-dir", in.pki, "--external-url", in.external)
+	var second string
+	if dialect == "postgres" {
+		second = pgtest.NewServer(t)
+	}
+	in.root = in.shard("root", pgtest.URL(), "", "--external-url", in.external)
 	in.rootConf = in.root.Kubeconfig
-	in.alpha = in.shard("alpha", "region=eu")
-	in.beta = in.shard("beta", "region=us")
+	in.alpha = in.shard("alpha", pgtest.URL(), "region=eu", "--root-shard", in.rootConf, "--external-url", in.external)
+	in.beta = in.shard("beta", second, "region=us", "--root-shard", in.rootConf, "--external-url", in.external)
 	in.proxy = in.startProxy()
 	cfg := in.proxyConfig()
 	if in.kcp, err = kcpclientset.NewForConfig(cfg); err != nil {
@@ -60,13 +82,45 @@ func startInstallation(t *testing.T) *installation {
 	return in
 }
 
-func (in *installation) shard(name, labels string) *warrentest.Server {
-	return warrentest.Start(in.t, binary, "--shard", name, "--pki-dir", in.pki, "--root-shard", in.rootConf,
-		"--external-url", in.external, "--shard-labels", labels)
+// shard starts the shard name, on the PostgreSQL server at url if the
+// installation is on PostgreSQL, with labels and extra arguments.
+func (in *installation) shard(name, url, labels string, extra ...string) *warrentest.Server {
+	in.t.Helper()
+	args := append([]string{"--pki-dir", in.pki}, extra...)
+	if labels != "" {
+		args = append(args, "--shard-labels", labels)
+	}
+	st := shardStorage{name: name}
+	if in.dialect == "postgres" {
+		st.schema, st.url = name+"_"+strings.ToLower(rand.Text()[:8]), url
+		if err := pgtest.CreateSchema(context.Background(), url, st.schema); err != nil {
+			in.t.Fatal(err)
+		}
+		in.t.Cleanup(func() {
+			if err := pgtest.DropSchema(context.Background(), url, st.schema); err != nil {
+				in.t.Error(err)
+			}
+		})
+		st.name = strings.ReplaceAll(st.schema, "_", "-")
+		args = append(args, "--shard", st.schema, "--storage", pgtest.ConfinedTo(in.t, url, st.schema))
+	} else {
+		args = append(args, "--shard", name)
+	}
+	s := warrentest.Start(in.t, binary, args...)
+	if in.dialect != "postgres" {
+		st.file = filepath.Join(s.DataDir, "warren.db")
+	}
+	in.storage[s] = st
+	return s
 }
 
 func (in *installation) startProxy() *warrentest.Server {
-	p, err := warrentest.StartCommand(binary, "proxy", filepath.Join(in.t.TempDir(), "proxy"), in.proxyPort, "--pki-dir", in.pki, "--root-shard", in.rootConf)
+	tokenFile := filepath.Join(in.t.TempDir(), "tokens.csv")
+	if err := os.WriteFile(tokenFile, []byte(tokens), 0o600); err != nil {
+		in.t.Fatal(err)
+	}
+	p, err := warrentest.StartCommand(binary, "proxy", filepath.Join(in.t.TempDir(), "proxy"), in.proxyPort,
+		"--pki-dir", in.pki, "--root-shard", in.rootConf, "--token-auth-file", tokenFile)
 	if err != nil {
 		in.t.Fatal(err)
 	}
@@ -134,17 +188,28 @@ func (in *installation) holds(s *warrentest.Server, cluster string) bool {
 	return false
 }
 
-// rows counts the rows of cluster in the SQLite file of shard s.
+// rows counts the rows of cluster where shard s keeps them, in SQL.
 func (in *installation) rows(s *warrentest.Server, cluster string) int64 {
 	in.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n, err := sqliteCount(ctx, filepath.Join(s.DataDir, "warren.db"), `SELECT count(*) FROM objects WHERE cluster = $1`, cluster)
+	const query = `SELECT count(*) FROM objects WHERE cluster = $1`
+	st := in.storage[s]
+	var n int64
+	var err error
+	if st.file != "" {
+		n, err = sqliteCount(ctx, st.file, query, cluster)
+	} else {
+		n, err = postgresCount(ctx, st.url, st.schema, query, cluster)
+	}
 	if err != nil {
 		in.t.Fatal(err)
 	}
 	return n
 }
+
+// name is the name of shard s.
+func (in *installation) name(s *warrentest.Server) string { return in.storage[s].name }
 
 // configMaps is a client of the core group of the workspace at path, through
 // the proxy.
@@ -158,22 +223,48 @@ func (in *installation) configMaps(path string) kubernetes.Interface {
 	return c
 }
 
+// tokenKubeconfig writes a kubeconfig addressing the workspace at path through
+// the proxy as the user of token.
+func (in *installation) tokenKubeconfig(token, path string) string {
+	config := clientcmdapi.NewConfig()
+	config.Clusters["warren"] = &clientcmdapi.Cluster{Server: in.external + "/clusters/" + path, InsecureSkipTLSVerify: true}
+	config.AuthInfos["user"] = &clientcmdapi.AuthInfo{Token: token}
+	config.Contexts["warren"] = &clientcmdapi.Context{Cluster: "warren", AuthInfo: "user"}
+	config.CurrentContext = "warren"
+	file := filepath.Join(in.t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*config, file); err != nil {
+		in.t.Fatal(err)
+	}
+	return file
+}
+
+// roundTripper is a function that is an http.RoundTripper.
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
 // TestShards runs three shards and a proxy as separate processes and uses
 // them through the proxy only: workspaces scheduled by location selector and
 // by default, a tree across shards, kubectl and the kcp clientset, a shard
 // killed (only its workspaces answer 503) and back, a proxy restart, and a
 // deletion across shards that leaves no row on any shard.
 func TestShards(t *testing.T) {
-	in := startInstallation(t)
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) { testShards(t, dialect) })
+	}
+}
+
+func testShards(t *testing.T, dialect string) {
+	in := startInstallation(t, dialect)
 	ctx := context.Background()
 
 	eu := in.create("root", "eu", map[string]string{"region": "eu"})
 	us := in.create("root", "us", map[string]string{"region": "us"})
-	if got := eu.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]; got != "alpha" {
-		t.Errorf("workspace eu is on shard %q, want alpha (region=eu)", got)
+	if got, want := eu.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey], in.name(in.alpha); got != want {
+		t.Errorf("workspace eu is on shard %q, want %s (region=eu)", got, want)
 	}
-	if got := us.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]; got != "beta" {
-		t.Errorf("workspace us is on shard %q, want beta (region=us)", got)
+	if got, want := us.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey], in.name(in.beta); got != want {
+		t.Errorf("workspace us is on shard %q, want %s (region=us)", got, want)
 	}
 	if eu.Labels["region"] != "eu" {
 		t.Errorf("workspace eu has labels %v, want region=eu copied from its shard", eu.Labels)
@@ -202,13 +293,6 @@ func TestShards(t *testing.T) {
 	if len(shardsUsed) < 2 {
 		t.Errorf("four workspaces without a location all went to %v", shardsUsed)
 	}
-	// A selector no shard matches waits in Scheduling.
-	lost := &tenancyv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "lost"},
-		Spec: tenancyv1alpha1.WorkspaceSpec{Location: &tenancyv1alpha1.WorkspaceLocation{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"region": "mars"}}}}}
-	if _, err := in.kcp.Cluster(kcplogicalcluster.NewPath("root")).TenancyV1alpha1().Workspaces().Create(ctx, lost, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
 	// Objects in a workspace on each shard, through the proxy, by path and by name.
 	for _, path := range []string{"root:eu", "root:us", "root:eu:team", team.Spec.Cluster} {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hello", Namespace: "default"}, Data: map[string]string{"at": path}}
@@ -217,6 +301,53 @@ func TestShards(t *testing.T) {
 		}
 	}
 	proxyKubeconfig := in.proxy.Kubeconfig
+
+	// A user the proxy authenticates (by a token the shards do not know)
+	// works in a workspace on alpha: kubectl ws create makes a workspace of
+	// root's type universal, whose use the root shard decides, and enters it.
+	mustKubectl(t, proxyKubeconfig, "--server", in.external+"/clusters/root:eu", "create", "clusterrolebinding", "alice-admin", "--clusterrole", "cluster-admin", "--user", "alice")
+	alice := in.tokenKubeconfig("alice-token", "root:eu")
+	mustKubectl(t, alice, "create", "workspace", "dev", "--enter")
+	if got, want := currentServer(t, alice), in.external+"/clusters/root:eu:dev"; got != want {
+		t.Errorf("kubectl ws create --enter through the proxy: current server %s, want %s", got, want)
+	}
+	admin := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(admin, []byte(readKubeconfig(t, proxyKubeconfig)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tree := mustWS(t, admin, "tree")
+	for _, ws := range []string{"eu", "us", "team", "dev"} {
+		if !strings.Contains(tree, ws) {
+			t.Errorf("kubectl ws tree through the proxy lacks %s:\n%s", ws, tree)
+		}
+	}
+	// A selector no shard matches waits in Scheduling (without a URL, which
+	// kubectl ws tree cannot follow, as with kcp).
+	lost := &tenancyv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "lost"},
+		Spec: tenancyv1alpha1.WorkspaceSpec{Location: &tenancyv1alpha1.WorkspaceLocation{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"region": "mars"}}}}}
+	if _, err := in.kcp.Cluster(kcplogicalcluster.NewPath("root")).TenancyV1alpha1().Workspaces().Create(ctx, lost, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The user cannot pass as anyone else: the proxy drops X-Remote-* headers.
+	forged := in.proxyConfig()
+	forged.TLSClientConfig = rest.TLSClientConfig{Insecure: true}
+	forged.BearerToken = "alice-token"
+	forged.Host = in.external + "/clusters/root"
+	forged.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			req.Header.Set("X-Remote-User", "admin")
+			req.Header.Set("X-Remote-Group", "system:masters")
+			return rt.RoundTrip(req)
+		})
+	}
+	fc, err := kcpclientset.NewForConfig(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fc.Cluster(kcplogicalcluster.NewPath("root")).CoreV1alpha1().Shards().List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("a user with forged X-Remote-* headers listed shards: %v, want 403", err)
+	}
 	out, stderr, err := kubectlOn(proxyKubeconfig, "--server", in.external+"/clusters/root:eu:team", "get", "configmap", "hello", "-o", "jsonpath={.data.at}")
 	if err != nil || out != "root:eu:team" {
 		t.Fatalf("kubectl through the proxy: %q %v %s", out, err, stderr)

@@ -898,7 +898,7 @@ func storageCount(t *testing.T, s *server, query string, args ...any) int64 {
 	var n int64
 	var err error
 	if i := slices.Index(s.Args, "--shard"); i >= 0 {
-		n, err = postgresCount(ctx, s.Args[i+1], query, args...)
+		n, err = postgresCount(ctx, pgtest.URL(), s.Args[i+1], query, args...)
 	} else {
 		n, err = sqliteCount(ctx, filepath.Join(s.DataDir, "warren.db"), query, args...)
 	}
@@ -919,8 +919,8 @@ func sqliteCount(ctx context.Context, file, query string, args ...any) (int64, e
 	return n, err
 }
 
-func postgresCount(ctx context.Context, shard, query string, args ...any) (int64, error) {
-	conn, err := pgx.Connect(ctx, pgtest.URL())
+func postgresCount(ctx context.Context, url, shard, query string, args ...any) (int64, error) {
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return 0, err
 	}

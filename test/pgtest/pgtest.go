@@ -1,6 +1,8 @@
 // Package pgtest is the PostgreSQL server that warren's tests and benchmarks
 // run against: where it is, a fresh schema per test, and the machine's server
-// restarted or started for fault injection and set-up.
+// restarted or started for fault injection and set-up; and, for tests of
+// shards, other servers of the machine's PostgreSQL and roles confined to one
+// schema.
 //
 // The server is WARREN_TEST_POSTGRES, as the Makefile exports it, or DefaultURL.
 // A schema from Schema is new (its creation fails if the name is taken) and is
@@ -17,9 +19,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -177,4 +182,66 @@ func randomSuffix() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // crypto/rand's Read never fails
 	return hex.EncodeToString(b)
+}
+
+// NewServer creates another PostgreSQL server on this machine, a cluster of
+// the newest installed version on a free port with trust authentication
+// (pg_createcluster, which works as root), started; it is stopped and
+// removed when the test ends. It returns the URL of its database postgres.
+func NewServer(t T) string {
+	t.Helper()
+	ctx := context.Background()
+	version, err := newestVersion()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	name := "warren_" + randomSuffix()
+	create := exec.CommandContext(ctx, "pg_createcluster", version, name, "-p", strconv.Itoa(port), "--start", "--",
+		"--auth-host=trust", "--auth-local=trust")
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("pg_createcluster %s %s: %v\n%s", version, name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("pg_dropcluster", "--stop", version, name).CombinedOutput(); err != nil {
+			t.Errorf("pg_dropcluster %s %s: %v\n%s", version, name, err, out)
+		}
+	})
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+}
+
+// ConfinedTo makes, on the server at url, a role that owns schema and may use
+// nothing else of the database but create schemas, and returns url as that
+// role: any statement naming another schema fails with it. The role is dropped
+// when the test ends, after the schema.
+func ConfinedTo(t T, url, schema string) string {
+	t.Helper()
+	ctx := context.Background()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	role := "warren_" + randomSuffix()
+	quoted := pgx.Identifier{role}.Sanitize()
+	for _, statement := range []string{
+		"CREATE ROLE " + quoted + " LOGIN",
+		"ALTER SCHEMA " + pgx.Identifier{schema}.Sanitize() + " OWNER TO " + quoted,
+		"GRANT CREATE ON DATABASE " + pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize() + " TO " + quoted,
+	} {
+		if err := exec1(ctx, url, statement, "confining a role to schema "+schema); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if err := exec1(ctx, url, "DROP OWNED BY "+quoted+" CASCADE; DROP ROLE "+quoted, "dropping role "+role); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	u.User = neturl.User(role)
+	return u.String()
 }

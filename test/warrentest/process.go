@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -130,8 +131,9 @@ func (p *Process) Launch() error {
 	deadline := start.Add(readyWithin)
 	for !p.Ready() {
 		if time.Now().After(deadline) {
+			why := p.unready()
 			p.Kill()
-			return fmt.Errorf("warren not ready within %s:\n%s", readyWithin, log)
+			return fmt.Errorf("warren not ready within %s (%s):\n%s", readyWithin, why, log)
 		}
 		select {
 		case <-exited:
@@ -151,6 +153,23 @@ func (p *Process) Ready() bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// unready is what /readyz?verbose says of the checks that fail.
+func (p *Process) unready() string {
+	resp, err := p.probe.Get(p.URL("/readyz?verbose"))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var failed []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "[-]") {
+			failed = append(failed, line)
+		}
+	}
+	return strings.Join(failed, "; ")
 }
 
 // Stop sends SIGTERM and waits for the process to exit; after stopWithin it
