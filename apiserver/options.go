@@ -46,11 +46,14 @@ type Options struct {
 	// ShardLabels label the shard's Shard object; workspaces' location
 	// selectors match them.
 	ShardLabels map[string]string
+	// Shards, if more than 1, runs an installation of that many shards in
+	// this process behind a front proxy (RunInstallation).
+	Shards int
 }
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
+	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o
@@ -64,6 +67,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RootShard, "root-shard", o.RootShard, "kubeconfig of the root shard (its address: shards reach each other with the shard certificate in --pki-dir); set on every shard but the root shard, which holds root and the registry of shards")
 	fs.StringVar(&o.ExternalURL, "external-url", o.ExternalURL, "where clients reach this shard's workspaces, the front proxy's https://host:port (default: the shard's own address)")
 	fs.StringToStringVar(&o.ShardLabels, "shard-labels", o.ShardLabels, "labels of the shard's Shard object (region=eu,…), which workspaces' spec.location.selector matches")
+	fs.IntVar(&o.Shards, "shards", o.Shards, "run this many shards in this process behind a built-in front proxy, for trying shards out: SQLite files under --data-dir, or schemas <shard>, <shard>_1, … of the --storage PostgreSQL database")
 	fs.StringVar(&o.PKIDir, "pki-dir", o.PKIDir, "directory of the installation's CAs, keys and admin certificate, shared by all its shards and proxies (default: --data-dir)")
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
 	fs.BoolVar(&o.HomeWorkspaces, "enable-home-workspaces", o.HomeWorkspaces, "make each user a home workspace (user:<name>, kubectl ws ~) on first use, if root's RBAC lets them create workspaces/~")
@@ -87,6 +91,17 @@ func (o *Options) Validate() error {
 	}
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if o.Shards < 1 {
+		errs = append(errs, errors.New("--shards must be at least 1"))
+	}
+	if o.Shards > 1 {
+		if o.RootShard != "" || o.ExternalURL != "" {
+			errs = append(errs, errors.New("--shards runs a whole installation: it takes neither --root-shard nor --external-url"))
+		}
+		if o.Storage != "" && !strings.HasPrefix(o.Storage, "postgres://") && !strings.HasPrefix(o.Storage, "postgresql://") {
+			errs = append(errs, fmt.Errorf("--storage %q: with --shards, each shard has its SQLite file under --data-dir, or its schema of a postgres:// database", o.Storage))
+		}
 	}
 	if o.ExternalURL != "" {
 		if u, err := url.Parse(o.ExternalURL); err != nil || u.Scheme != "https" || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" {

@@ -18,6 +18,11 @@ func newStartCommand() *cobra.Command {
 	o := apiserver.NewOptions()
 	return serveCommand("start", "Serve the apiserver (SQLite under ./.warren unless --storage says otherwise)", o.AddFlags,
 		func(ctx context.Context, out io.Writer) error {
+			if o.Shards > 1 {
+				return apiserver.RunInstallation(ctx, o, func(url, kubeconfig string) {
+					fmt.Fprintf(out, "warren serves %d shards behind %s; use them with:\n  export KUBECONFIG=%s\n", o.Shards, url, kubeconfig)
+				})
+			}
 			s, err := apiserver.NewServer(ctx, o)
 			if err != nil {
 				return err

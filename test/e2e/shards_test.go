@@ -410,3 +410,138 @@ func testShards(t *testing.T, dialect string) {
 		t.Errorf("a workspace no shard matches: %v %+v", err, got.Status)
 	}
 }
+
+// TestShardsInOneProcess runs warren start --shards 3: three shards and the
+// proxy in one process, used through its one address as a single warren is.
+// Workspaces spread over the shards, a tree spans them, and deleting it
+// leaves no row on any shard.
+func TestShardsInOneProcess(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			args := []string{"--shards", "3"}
+			var schemas []string
+			if dialect == "postgres" {
+				root := pgtest.Schema(t, "test_")
+				schemas = []string{root, root + "_1", root + "_2"}
+				for _, extra := range schemas[1:] {
+					t.Cleanup(func() {
+						if err := pgtest.DropSchema(context.Background(), pgtest.URL(), extra); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+				args = append(args, "--storage", pgtest.URL(), "--shard", root)
+			}
+			s := warrentest.Start(t, binary, args...)
+			ctx := context.Background()
+			cfg, err := s.AdminConfig("root")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Host = s.URL("")
+			kcp, err := kcpclientset.NewForConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shards, err := kcp.Cluster(kcplogicalcluster.NewPath("root")).CoreV1alpha1().Shards().List(ctx, metav1.ListOptions{})
+			if err != nil || len(shards.Items) != 3 {
+				t.Fatalf("shards: %v %v", err, shards)
+			}
+			// Each workspace goes to the shard with the fewest logical
+			// clusters; each has a child, which may go elsewhere.
+			used := map[string]bool{}
+			clusters := map[string]string{}
+			workspaces := func(path string) interface {
+				Create(context.Context, *tenancyv1alpha1.Workspace, metav1.CreateOptions) (*tenancyv1alpha1.Workspace, error)
+				Get(context.Context, string, metav1.GetOptions) (*tenancyv1alpha1.Workspace, error)
+				Delete(context.Context, string, metav1.DeleteOptions) error
+			} {
+				return kcp.Cluster(kcplogicalcluster.NewPath(path)).TenancyV1alpha1().Workspaces()
+			}
+			ready := func(path, name string) *tenancyv1alpha1.Workspace {
+				t.Helper()
+				deadline := time.Now().Add(time.Minute)
+				for {
+					ws, err := workspaces(path).Get(ctx, name, metav1.GetOptions{})
+					if err == nil && ws.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
+						return ws
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("workspace %s:%s not Ready: %v", path, name, err)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			for i := range 3 {
+				name := "org" + strconv.Itoa(i)
+				if _, err := workspaces("root").Create(ctx, &tenancyv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				ws := ready("root", name)
+				used[ws.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]] = true
+				clusters["root:"+name] = ws.Spec.Cluster
+				if _, err := workspaces("root:"+name).Create(ctx, &tenancyv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				child := ready("root:"+name, "team")
+				used[child.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]] = true
+				clusters["root:"+name+":team"] = child.Spec.Cluster
+			}
+			if len(used) != 3 {
+				t.Errorf("six workspaces used shards %v, want all three", used)
+			}
+			c := kubernetes.NewForConfigOrDie(&rest.Config{Host: s.URL("/clusters/root:org1:team"), TLSClientConfig: cfg.TLSClientConfig})
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hello", Namespace: "default"}}
+			if _, err := c.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			out := mustWS(t, func() string {
+				file := filepath.Join(t.TempDir(), "kubeconfig")
+				if err := os.WriteFile(file, []byte(readKubeconfig(t, s.Kubeconfig)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return file
+			}(), "tree")
+			if strings.Count(out, "team") != 3 {
+				t.Errorf("kubectl ws tree:\n%s", out)
+			}
+			for i := range 3 {
+				if err := workspaces("root").Delete(ctx, "org"+strconv.Itoa(i), metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(time.Minute)
+			for i := 0; i < 3; {
+				if _, err := workspaces("root").Get(ctx, "org"+strconv.Itoa(i), metav1.GetOptions{}); apierrors.IsNotFound(err) {
+					i++
+					continue
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("workspace org%d not deleted", i)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			for path, cluster := range clusters {
+				var total int64
+				for i, shard := range []string{"root", "root-1", "root-2"} {
+					ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					var n int64
+					var err error
+					if dialect == "postgres" {
+						n, err = postgresCount(ctx, pgtest.URL(), schemas[i], `SELECT count(*) FROM objects WHERE cluster = $1`, cluster)
+					} else {
+						n, err = sqliteCount(ctx, filepath.Join(s.DataDir, shard, "warren.db"), `SELECT count(*) FROM objects WHERE cluster = $1`, cluster)
+					}
+					cancel()
+					if err != nil {
+						t.Fatal(err)
+					}
+					total += n
+				}
+				if total != 0 {
+					t.Errorf("%d rows of deleted workspace %s left", total, path)
+				}
+			}
+		})
+	}
+}
