@@ -6,7 +6,7 @@ GO ?= go
 # Tests against PostgreSQL use this server (trust authentication, database "test").
 export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api bench-crds bench-apis bench-workspaces clean
+.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api bench-crds bench-apis bench-shards bench-workspaces clean
 
 all: build
 
@@ -96,6 +96,14 @@ bench-crds:
 # workspaces, the baseline.
 bench-apis:
 	$(GO) run ./bench/apis $(BENCHFLAGS)
+
+# What sharding costs: a root shard, a second shard and the front proxy, each a
+# process, on PostgreSQL: a ConfigMap GET asked of a shard and through the
+# proxy (its added latency and CPU per request), workspace creation under
+# parents on one shard and on two, and the proxy's memory as workspaces grow
+# (to -memory, 10,000 by default); writes bench/results/shards-<storage>.json.
+bench-shards:
+	$(GO) run ./bench/shards $(BENCHFLAGS)
 
 # How warren scales with workspaces: 1,000 workspaces (one configmap each) on a
 # warren of its own on SQLite, sampled every 100; writes

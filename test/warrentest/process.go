@@ -301,3 +301,30 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// CPU is the processor time the process has used, user and system, from
+// /proc (whose clock ticks are 1/100 s on Linux).
+func (p *Process) CPU() (time.Duration, error) {
+	cmd, _ := p.current()
+	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
+	data, err := os.ReadFile(stat)
+	if err != nil {
+		return 0, fmt.Errorf("reading the processor time: %w", err)
+	}
+	// Fields after the command's name, which is in parentheses: utime and
+	// stime are the 12th and 13th.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, fmt.Errorf("parsing %s", stat)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing %s: %w", stat, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
