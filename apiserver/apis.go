@@ -192,7 +192,7 @@ func (a *apis) newAPIProviders(getter generic.RESTOptionsGetter, secrets *regist
 // newTenancy builds the stores of workspaces, workspace types, logical clusters
 // and shards, and returns what the tenancy.kcp.io and core.kcp.io groups serve.
 func (a *apis) newTenancy(getter generic.RESTOptionsGetter, namespaces, clusterRoles, clusterRoleBindings rest.Creater) (tenancyGroup, coreGroup map[string]rest.Storage, err error) {
-	workspaces, workspaceStatus, err := tenancyregistry.NewWorkspaces(getter)
+	workspaces, workspaceStatus, workspacePlacement, err := tenancyregistry.NewWorkspaces(getter)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -215,6 +215,7 @@ func (a *apis) newTenancy(getter generic.RESTOptionsGetter, namespaces, clusterR
 		LogicalClusters:      clusterStore,
 		Shards:               shards,
 		WorkspaceStatus:      workspaceStatus,
+		WorkspacePlacement:   workspacePlacement,
 		LogicalClusterStatus: clusterStatus,
 		Namespaces:           namespaces,
 		ClusterRoles:         clusterRoles,

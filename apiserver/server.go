@@ -33,6 +33,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/pki"
 	"github.com/warren-dev/warren/apiserver/registry"
 	"github.com/warren-dev/warren/apiserver/scheme"
+	"github.com/warren-dev/warren/tenancy"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -167,11 +168,11 @@ func isAdmin(u user.Info) bool {
 	return slices.ContainsFunc(u.GetGroups(), func(g string) bool { return slices.Contains(adminGroups, g) })
 }
 
-// reservedGroups are kcp's system groups besides the admins': no workspace can
-// grant impersonating them.
+// reservedGroups are kcp's system groups besides the admins', and warren's
+// shards': no workspace can grant impersonating them.
 var reservedGroups = []string{
 	"system:kcp:logical-cluster-admin", "system:kcp:external-logical-cluster-admin",
-	"system:kcp:tenancy:workspace-bootstrapper", user.AllAuthenticated,
+	"system:kcp:tenancy:workspace-bootstrapper", user.AllAuthenticated, tenancy.ShardsGroup,
 }
 
 // newAuthorizer decides, first, the requests of virtual workspaces (virtual,

@@ -108,7 +108,10 @@ func (a *Admission) Admit(ctx context.Context, attrs admission.Attributes, _ adm
 	if err != nil {
 		return admission.NewForbidden(attrs, err)
 	}
-	// A workspace no shard can take now waits in Scheduling for one.
+	// Only warren places a workspace; one no shard can take now waits in
+	// Scheduling for one.
+	delete(ws.Annotations, ShardAnnotation)
+	ws.Spec.URL = ""
 	if shard, ok := a.shards.Schedule(selector); ok {
 		assign(ws, shard, parent.Path)
 	}
@@ -122,18 +125,18 @@ func assign(ws *tenancyv1alpha1.Workspace, shard Shard, parent Path) {
 	if ws.Annotations == nil {
 		ws.Annotations = map[string]string{}
 	}
-	ws.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey] = shard.Name
-	if region, ok := shard.Labels[regionLabel]; ok {
+	ws.Annotations[ShardAnnotation] = shard.Name
+	if region, ok := shard.Labels[RegionLabel]; ok {
 		if ws.Labels == nil {
 			ws.Labels = map[string]string{}
 		}
-		ws.Labels[regionLabel] = region
+		ws.Labels[RegionLabel] = region
 	}
 	ws.Spec.URL = shard.ExternalURL + clustersPrefix + string(parent.Join(ws.Name))
 }
 
-// regionLabel is the label of a Shard its workspaces copy.
-const regionLabel = "region"
+// RegionLabel is the label of a Shard its workspaces copy.
+const RegionLabel = "region"
 
 // setOwner records u as the owner of ws, as kcp does: the installation's
 // admins own nothing, and nobody can name another owner.

@@ -367,8 +367,13 @@ func (x *Index) child(ctx context.Context, parent logicalcluster.Name, at Path, 
 }
 
 // childElsewhere returns the cluster of the workspace name in parent, at path
-// at ("" if unknown), where another shard holds either.
+// at ("" if unknown), where another shard holds parent.
 func (x *Index) childElsewhere(ctx context.Context, parent logicalcluster.Name, at Path, name string) (logicalcluster.Name, error) {
+	// A child of this shard's cluster is a Workspace here: if it is not, the
+	// child does not exist.
+	if _, ok := x.shards.Elsewhere(parent); !ok {
+		return "", notFound(name)
+	}
 	if at == "" {
 		p, err := x.Cluster(ctx, parent)
 		if err != nil {

@@ -53,10 +53,11 @@ type Eraser interface {
 // Stores are the resources workspaces are made of.
 type Stores struct {
 	Workspaces, WorkspaceTypes, LogicalClusters, Shards Store
-	// WorkspaceStatus and LogicalClusterStatus write only status.
-	WorkspaceStatus, LogicalClusterStatus         rest.Updater
-	Namespaces, ClusterRoles, ClusterRoleBindings rest.Creater
-	Eraser                                        Eraser
+	// WorkspaceStatus and LogicalClusterStatus write only status;
+	// WorkspacePlacement only where a workspace is placed.
+	WorkspaceStatus, LogicalClusterStatus, WorkspacePlacement rest.Updater
+	Namespaces, ClusterRoles, ClusterRoleBindings             rest.Creater
+	Eraser                                                    Eraser
 	// APIBindings and APIExports make the default bindings of new workspaces.
 	APIBindings interface {
 		rest.Getter
@@ -153,7 +154,7 @@ func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 	case ws.Status.Phase == corev1alpha1.LogicalClusterPhaseReady:
 		return nil
 	}
-	shard := ws.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]
+	shard := ws.Annotations[ShardAnnotation]
 	if shard == "" {
 		return l.schedule(ctx, r.Cluster, ws)
 	}
@@ -192,6 +193,10 @@ func (l *Lifecycle) schedule(ctx context.Context, parent logicalcluster.Name, ws
 		return err
 	}
 	shard, ok := l.shards.Schedule(selector)
+	// One made before warren had shards has its logical cluster here.
+	if _, err := (localClusters{l.stores.LogicalClusters}).Get(ctx, logicalcluster.Name(ws.Spec.Cluster)); err == nil {
+		shard, ok = l.self, true
+	}
 	if !ok {
 		unschedulable := condition(tenancyv1alpha1.WorkspaceScheduled, false, tenancyv1alpha1.WorkspaceReasonUnschedulable,
 			fmt.Sprintf("no shard matches the location selector %s", selector))
@@ -200,7 +205,7 @@ func (l *Lifecycle) schedule(ctx context.Context, parent logicalcluster.Name, ws
 		}
 		return clusterwatch.Waiting{Reason: fmt.Sprintf("no shard for workspace %s", ws.Name)}
 	}
-	_, err = update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
+	_, err = update(ctx, l.stores.WorkspacePlacement, parent, ws.Name, func(obj runtime.Object) {
 		assign(obj.(*tenancyv1alpha1.Workspace), shard, p.Path)
 	})
 	return err
@@ -408,11 +413,15 @@ func (l *Lifecycle) finalize(ctx context.Context, parent logicalcluster.Name, ws
 			return err
 		}
 	}
-	if shard := ws.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]; shard != "" {
-		gone, err := l.deleteCluster(ctx, ws, shard)
-		if err != nil || !gone {
-			return err
-		}
+	// A workspace placed before warren had shards is on this one; one never
+	// placed has no logical cluster, which this shard finds gone.
+	shard := ws.Annotations[ShardAnnotation]
+	if shard == "" {
+		shard = l.self.Name
+	}
+	gone, err := l.deleteCluster(ctx, ws, shard)
+	if err != nil || !gone {
+		return err
 	}
 	if _, err := update(ctx, l.stores.Workspaces, parent, ws.Name, func(obj runtime.Object) {
 		m, _ := meta.Accessor(obj)
@@ -434,7 +443,7 @@ func (l *Lifecycle) deleteCluster(ctx context.Context, ws *tenancyv1alpha1.Works
 		return false, err
 	}
 	lc, err := target.Get(ctx, name)
-	if apierrors.IsNotFound(err) {
+	if clusterGone(err) {
 		return true, nil
 	}
 	if err != nil {
@@ -460,11 +469,22 @@ func (l *Lifecycle) deleteCluster(ctx context.Context, ws *tenancyv1alpha1.Works
 		if err := l.syncCluster(ctx, clusterwatch.Ref{Cluster: name, Name: corev1alpha1.LogicalClusterName}); err != nil && !errors.As(err, new(clusterwatch.Waiting)) {
 			return false, err
 		}
-		if _, err := target.Get(ctx, name); apierrors.IsNotFound(err) {
+		if _, err := target.Get(ctx, name); clusterGone(err) {
 			return true, nil
 		}
 	}
 	return false, clusterwatch.Waiting{Reason: fmt.Sprintf("waiting for logical cluster %s of workspace %s to be deleted", name, ws.Name)}
+}
+
+// clusterGone tells the error of reading a LogicalCluster that is not stored,
+// and no other NotFound.
+func clusterGone(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	d := status.Status().Details
+	return d != nil && d.Group == corev1alpha1.SchemeGroupVersion.Group && d.Kind == "logicalclusters"
 }
 
 // setStatus sets the phase, initializers and conditions of ws, in parent,

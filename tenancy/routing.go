@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -77,9 +78,10 @@ func checkTarget(s string) error {
 // that another shard holds, is 404 (only installation admins get this far; the
 // access authorizer denied everyone else alike whether or not it exists), one
 // that is still initialising answers 503 with Retry-After, one being deleted
-// refuses creates (POST). The one request it lets through unchecked is the
-// creation of a LogicalCluster, by which a shard places a workspace's cluster
-// on this one before the cluster exists (only shards may, and only once).
+// refuses creates (POST). What it lets through unchecked are the requests of
+// shards for LogicalClusters — creating one places a workspace's cluster on
+// this shard before the cluster exists — and the creation of one by anybody,
+// which the registry refuses to all but shards.
 func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx := req.Context()
@@ -92,9 +94,10 @@ func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, erro
 		// own: a shard without root serves them too.
 		info, _ := genericapirequest.RequestInfoFrom(ctx)
 		addressed := logicalcluster.Requested(ctx) || info != nil && info.IsResourceRequest
-		// A LogicalCluster is created before its cluster exists; asking
-		// would only remember, for a moment, that it does not.
-		if name != logicalcluster.Wildcard && addressed && !createsLogicalCluster(ctx) {
+		// A LogicalCluster is created before its cluster exists, and read and
+		// deleted by other shards whatever its phase: asking would answer for
+		// the cluster, not for its LogicalCluster.
+		if name != logicalcluster.Wildcard && addressed && !shardsLogicalCluster(ctx) {
 			c, err := clusters(ctx, name)
 			if err == nil {
 				err = serves(c, req.Method)
@@ -108,11 +111,15 @@ func Serving(clusters func(context.Context, logicalcluster.Name) (*Cluster, erro
 	})
 }
 
-// createsLogicalCluster tells a request creating a LogicalCluster.
-func createsLogicalCluster(ctx context.Context) bool {
+// shardsLogicalCluster tells a request of one of the installation's shards for
+// a LogicalCluster, or one creating it (which only shards may).
+func shardsLogicalCluster(ctx context.Context) bool {
 	info, ok := genericapirequest.RequestInfoFrom(ctx)
-	return ok && info.IsResourceRequest && info.Verb == "create" && info.APIGroup == corev1alpha1.SchemeGroupVersion.Group &&
-		info.Resource == "logicalclusters" && info.Subresource == ""
+	if !ok || !info.IsResourceRequest || info.APIGroup != corev1alpha1.SchemeGroupVersion.Group || info.Resource != "logicalclusters" || info.Subresource != "" {
+		return false
+	}
+	u, ok := genericapirequest.UserFrom(ctx)
+	return info.Verb == "create" || ok && slices.Contains(u.GetGroups(), ShardsGroup)
 }
 
 // serves says why c does not serve a request of method, or nil if it does.

@@ -26,6 +26,15 @@ type Shard struct {
 	Unschedulable bool
 }
 
+// ShardsGroup is the group of the installation's own processes, shards and
+// front proxies: only they make and delete logical clusters on a shard, and
+// nobody may impersonate it.
+const ShardsGroup = "system:warren:shards"
+
+// ShardAnnotation on a Workspace names the shard holding its logical cluster;
+// only warren sets it.
+const ShardAnnotation = corev1alpha1.LogicalClusterShardAnnotationKey
+
 // UnschedulableAnnotation on a Shard keeps new workspaces off it (kcp's key).
 const UnschedulableAnnotation = "experimental.core.kcp.io/unschedulable"
 

@@ -38,12 +38,14 @@ import (
 	authnunion "k8s.io/apiserver/pkg/authentication/request/union"
 	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
 	"k8s.io/apiserver/pkg/authentication/token/tokenfile"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/tools/clientcmd"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/klog/v2"
 
 	"github.com/spf13/pflag"
 
@@ -224,30 +226,15 @@ func (r *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.health(w, req)
 		return
 	}
-	// Only the proxy names users in these headers.
-	for h := range req.Header {
-		if strings.HasPrefix(h, "X-Remote-") {
-			req.Header.Del(h)
-		}
+	if strings.Contains(req.URL.Path+"/", "/../") || strings.Contains(req.URL.Path+"/", "/./") || strings.Contains(strings.ToLower(req.URL.RawPath), "%2f") {
+		writeStatus(w, apierrors.NewBadRequest("the path must not have dot segments or encoded slashes"))
+		return
 	}
-	resp, ok, _ := r.authn.AuthenticateRequest(req)
-	if ok {
-		u := resp.User
-		req.Header.Set(UserHeader, u.GetName())
-		if uid := u.GetUID(); uid != "" {
-			req.Header.Set(UIDHeader, uid)
-		}
-		for _, g := range u.GetGroups() {
-			req.Header.Add(GroupHeader, g)
-		}
-		for k, vs := range u.GetExtra() {
-			for _, v := range vs {
-				req.Header.Add(ExtraHeaderPrefix+url.PathEscape(k), v)
-			}
-		}
-		req.Header.Del("Authorization")
-	}
-	base, path, err := r.route(req.Context(), req.URL.Path)
+	// Only the proxy names users in X-Remote-* headers: a client's own are
+	// dropped, and the proxy's are set on the request it sends, after Go's
+	// reverse proxy has removed the headers the client's Connection names.
+	resp, authenticated, _ := r.authn.AuthenticateRequest(req)
+	base, path, err := r.route(req.Context(), req.URL.Path, authenticated)
 	if err != nil {
 		writeStatus(w, err)
 		return
@@ -262,19 +249,47 @@ func (r *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = target.Scheme, target.Host
 			pr.Out.URL.Path, pr.Out.URL.RawPath = path, ""
 			pr.Out.Host = target.Host
+			for h := range pr.Out.Header {
+				if strings.HasPrefix(h, "X-Remote-") {
+					pr.Out.Header.Del(h)
+				}
+			}
+			if authenticated {
+				passOn(pr.Out.Header, resp.User)
+			}
 		},
 		Transport:     r.transport,
 		FlushInterval: -1,
-		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			writeStatus(w, unavailable(base, err))
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			klog.FromContext(req.Context()).V(2).Info("A shard did not answer", "shard", base, "err", err)
+			writeStatus(w, unavailable())
 		},
 	}
 	proxy.ServeHTTP(w, req)
 }
 
-// unavailable is the answer for a request whose shard did not answer.
-func unavailable(base string, err error) error {
-	e := apierrors.NewServiceUnavailable(fmt.Sprintf("the shard at %s is unavailable: %v", base, err))
+// passOn names u in the headers of a request the proxy passes on; the
+// credentials u authenticated with stay with the proxy.
+func passOn(h http.Header, u user.Info) {
+	h.Del("Authorization")
+	h.Set(UserHeader, u.GetName())
+	if uid := u.GetUID(); uid != "" {
+		h.Set(UIDHeader, uid)
+	}
+	for _, g := range u.GetGroups() {
+		h.Add(GroupHeader, g)
+	}
+	for k, vs := range u.GetExtra() {
+		for _, v := range vs {
+			h.Add(ExtraHeaderPrefix+url.PathEscape(k), v)
+		}
+	}
+}
+
+// unavailable is the answer for a request whose shard did not answer; it
+// names no shard.
+func unavailable() error {
+	e := apierrors.NewServiceUnavailable("the workspace's shard is unavailable")
 	e.ErrStatus.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}
 	return e
 }
@@ -293,7 +308,7 @@ func (r *router) health(w http.ResponseWriter, req *http.Request) {
 
 // route returns the base URL of the shard a request to path goes to, and the
 // path it asks there.
-func (r *router) route(ctx context.Context, path string) (base, rest string, err error) {
+func (r *router) route(ctx context.Context, path string, authenticated bool) (base, rest string, err error) {
 	if after, ok := strings.CutPrefix(path, "/clusters/"); ok {
 		target, tail, _ := strings.Cut(after, "/")
 		if target == string(logicalcluster.Wildcard) {
@@ -303,7 +318,7 @@ func (r *router) route(ctx context.Context, path string) (base, rest string, err
 		if err := tenancy.ValidateAddress(target); err != nil {
 			return "", "", apierrors.NewBadRequest(err.Error())
 		}
-		name, base, ok := r.find(ctx, target)
+		name, base, ok := r.find(ctx, target, authenticated)
 		if !ok {
 			// The root shard answers for what no shard is known to hold.
 			return r.rootURL, path, nil
@@ -320,8 +335,9 @@ func (r *router) route(ctx context.Context, path string) (base, rest string, err
 }
 
 // find returns the logical cluster a path or name addresses and the base URL
-// of its shard.
-func (r *router) find(ctx context.Context, target string) (logicalcluster.Name, string, bool) {
+// of its shard; for an authenticated client, it looks for a workspace made
+// too recently to be known yet.
+func (r *router) find(ctx context.Context, target string, authenticated bool) (logicalcluster.Name, string, bool) {
 	if !tenancy.IsPath(target) {
 		name := logicalcluster.Name(target)
 		_, base, ok := r.installation.Route(name)
@@ -339,6 +355,9 @@ func (r *router) find(ctx context.Context, target string) (logicalcluster.Name, 
 	if c, ok := r.installation.At(p); ok {
 		_, base, ok := r.installation.Route(c.Name)
 		return c.Name, base, ok
+	}
+	if !authenticated {
+		return "", "", false
 	}
 	return r.findMade(ctx, p)
 }

@@ -30,6 +30,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 
+	"github.com/warren-dev/warren/tenancy"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -57,9 +58,8 @@ type Files struct {
 	ShardCert, ShardKey string
 }
 
-// ShardsGroup is the group of the installation's own processes: only they
-// make and delete logical clusters on a shard.
-const ShardsGroup = "system:warren:shards"
+// ShardsGroup is the group of the shard certificate.
+const ShardsGroup = tenancy.ShardsGroup
 
 // FilesIn returns the files of a process whose own files are kept in dir and
 // its installation's in shared (dir too if empty).

@@ -272,6 +272,9 @@ func clusterName(m metav1.Object) logicalcluster.Name {
 // setCluster records lc, a LogicalCluster of s, and shows it to observe if
 // notify.
 func (in *Installation) setCluster(s *shard, lc *corev1alpha1.LogicalCluster, notify bool) {
+	if lc.Name != corev1alpha1.LogicalClusterName {
+		return
+	}
 	c, err := tenancy.ClusterOf(clusterName(lc), lc)
 	if err != nil {
 		return
@@ -463,7 +466,9 @@ func (in *Installation) Schedule(selector labels.Selector) (tenancy.Shard, bool)
 	defer in.mu.RUnlock()
 	var best *shard
 	for _, s := range in.shards {
-		if s.Unschedulable || selector != nil && !selector.Matches(labels.Set(s.Labels)) {
+		// A shard not listed yet counts no clusters, which says nothing.
+		listed := s.clustersSynced || s.Name == in.self
+		if !listed || s.Unschedulable || selector != nil && !selector.Matches(labels.Set(s.Labels)) {
 			continue
 		}
 		if best == nil || s.clusters < best.clusters || s.clusters == best.clusters && s.Name < best.Name {

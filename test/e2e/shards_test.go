@@ -179,7 +179,7 @@ func (in *installation) holds(s *warrentest.Server, cluster string) bool {
 	}
 	_, err = c.Cluster(kcplogicalcluster.NewPath(cluster)).CoreV1alpha1().LogicalClusters().Get(context.Background(), corev1alpha1.LogicalClusterName, metav1.GetOptions{})
 	switch {
-	case err == nil:
+	case err == nil, apierrors.IsServiceUnavailable(err): // one initialising answers 503
 		return true
 	case apierrors.IsNotFound(err):
 		return false
@@ -293,6 +293,44 @@ func testShards(t *testing.T, dialect string) {
 	if len(shardsUsed) < 2 {
 		t.Errorf("four workspaces without a location all went to %v", shardsUsed)
 	}
+	// A workspace whose logical cluster on another shard never becomes Ready
+	// (its type binds an export that does not exist) can still be deleted,
+	// and leaves no row there.
+	stuck := "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata: {name: stuck}\n" +
+		"spec: {extend: {with: [{name: universal, path: root}]}, defaultAPIBindings: [{path: 'root:us', export: nothing}]}\n"
+	if out, stderr, err := kubectlIn(in.proxy.Kubeconfig, stuck, "--server", in.external+"/clusters/root:us", "create", "-f", "-"); err != nil {
+		t.Fatalf("creating workspace type stuck: %v %s %s", err, out, stderr)
+	}
+	jam := &tenancyv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "jam"}, Spec: tenancyv1alpha1.WorkspaceSpec{
+		Type:     &tenancyv1alpha1.WorkspaceTypeReference{Name: "stuck", Path: "root:us"},
+		Location: &tenancyv1alpha1.WorkspaceLocation{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"region": "eu"}}},
+	}}
+	usWorkspaces := in.kcp.Cluster(kcplogicalcluster.NewPath("root:us")).TenancyV1alpha1().Workspaces()
+	jam, err := usWorkspaces.Create(ctx, jam, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !in.holds(in.alpha, jam.Spec.Cluster); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the logical cluster of root:us:jam never appeared on alpha")
+		}
+	}
+	if err := usWorkspaces.Delete(ctx, "jam", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		_, err := usWorkspaces.Get(ctx, "jam", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workspace root:us:jam, initialising on another shard, not deleted: %v", err)
+		}
+	}
+	if n := in.rows(in.alpha, jam.Spec.Cluster); n != 0 {
+		t.Errorf("%d rows of deleted workspace root:us:jam left on alpha", n)
+	}
+
 	// Objects in a workspace on each shard, through the proxy, by path and by name.
 	for _, path := range []string{"root:eu", "root:us", "root:eu:team", team.Spec.Cluster} {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hello", Namespace: "default"}, Data: map[string]string{"at": path}}
@@ -327,6 +365,27 @@ func testShards(t *testing.T, dialect string) {
 		Spec: tenancyv1alpha1.WorkspaceSpec{Location: &tenancyv1alpha1.WorkspaceLocation{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"region": "mars"}}}}}
 	if _, err := in.kcp.Cluster(kcplogicalcluster.NewPath("root")).TenancyV1alpha1().Workspaces().Create(ctx, lost, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+
+	// A workspace's admin cannot act as a shard: the shards' group cannot be
+	// impersonated, logical clusters cannot be made, nor a workspace moved.
+	for _, args := range [][]string{
+		{"get", "namespaces", "--as", "mallory", "--as-group", "system:warren:shards"},
+		{"create", "-f", "-"},
+	} {
+		stdin := ""
+		if args[0] == "create" {
+			stdin = "apiVersion: core.kcp.io/v1alpha1\nkind: LogicalCluster\nmetadata: {name: cluster, annotations: {kcp.io/path: root}}\n"
+		}
+		out, stderr, err := kubectlIn(alice, stdin, args...)
+		if err == nil || !strings.Contains(stderr, "Forbidden") && !strings.Contains(stderr, "MethodNotAllowed") {
+			t.Errorf("alice, admin of root:eu, kubectl %s: %v %s %s; want a refusal", strings.Join(args, " "), err, out, stderr)
+		}
+	}
+	mustKubectl(t, alice, "--server", in.external+"/clusters/root:eu", "annotate", "workspace", "dev", "--overwrite", "core.kcp.io/shard=elsewhere")
+	dev, err := in.kcp.Cluster(kcplogicalcluster.NewPath("root:eu")).TenancyV1alpha1().Workspaces().Get(ctx, "dev", metav1.GetOptions{})
+	if err != nil || dev.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey] == "elsewhere" {
+		t.Errorf("a user moved workspace dev to shard %q: %v", dev.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey], err)
 	}
 
 	// The user cannot pass as anyone else: the proxy drops X-Remote-* headers.

@@ -784,9 +784,15 @@ func readKubeconfig(t *testing.T, file string) string {
 // its discovery cache beside it, and returns its standard output and error
 // output apart. kubectl finds kubectl-ws on the PATH.
 func kubectlOn(config string, args ...string) (stdout, stderr string, err error) {
+	return kubectlIn(config, "", args...)
+}
+
+// kubectlIn is kubectlOn with stdin as kubectl's standard input.
+func kubectlIn(config, stdin string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "kubectl", args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(),
 		"KUBECONFIG="+config,
 		"KUBECACHEDIR="+filepath.Join(filepath.Dir(config), "cache"),

@@ -18,13 +18,13 @@ import (
 
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 
-	"github.com/warren-dev/warren/apiserver/pki"
 	"github.com/warren-dev/warren/apiserver/registry"
+	"github.com/warren-dev/warren/tenancy"
 )
 
 // NewLogicalClusters returns the storage of logical clusters clients are served
 // (reads; and creates and deletes to the installation's shards, in group
-// pki.ShardsGroup, which make and delete the logical clusters of workspaces on
+// tenancy.ShardsGroup, which make and delete the logical clusters of workspaces on
 // each other), the store warren writes them through, and a copy of it that
 // writes only their status.
 func NewLogicalClusters(getter generic.RESTOptionsGetter) (served rest.Storage, store, status *genericregistry.Store, err error) {
@@ -81,7 +81,7 @@ var (
 // clusters, or nil if they may: to everyone else, as to a client of kcp,
 // they are read-only.
 func (r readOnly) shardsOnly(ctx context.Context, verb string) error {
-	if u, ok := genericapirequest.UserFrom(ctx); ok && slices.Contains(u.GetGroups(), pki.ShardsGroup) {
+	if u, ok := genericapirequest.UserFrom(ctx); ok && slices.Contains(u.GetGroups(), tenancy.ShardsGroup) {
 		return nil
 	}
 	return apierrors.NewMethodNotSupported(r.store.DefaultQualifiedResource, verb)
@@ -90,6 +90,10 @@ func (r readOnly) shardsOnly(ctx context.Context, verb string) error {
 func (r readOnly) Create(ctx context.Context, obj runtime.Object, validate rest.ValidateObjectFunc, opts *metav1.CreateOptions) (runtime.Object, error) {
 	if err := r.shardsOnly(ctx, "create"); err != nil {
 		return nil, err
+	}
+	if name := obj.(*corev1alpha1.LogicalCluster).Name; name != corev1alpha1.LogicalClusterName {
+		return nil, apierrors.NewInvalid(corev1alpha1.Kind("LogicalCluster"), name, field.ErrorList{
+			field.NotSupported(field.NewPath("metadata", "name"), name, []string{corev1alpha1.LogicalClusterName})})
 	}
 	return r.store.Create(ctx, obj, validate, opts)
 }

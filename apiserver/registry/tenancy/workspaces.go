@@ -40,9 +40,11 @@ func (w *Workspaces) Get(ctx context.Context, name string, opts *metav1.GetOptio
 	return w.REST.Get(ctx, name, opts)
 }
 
-// NewWorkspaces returns the storage of workspaces and a copy of it that writes
-// only their status (and the phase label that mirrors it).
-func NewWorkspaces(getter generic.RESTOptionsGetter) (*Workspaces, *genericregistry.Store, error) {
+// NewWorkspaces returns the storage of workspaces, a copy of it that writes
+// only their status (and the phase label that mirrors it), and one that writes
+// only where a workspace is placed: the shard annotation, the region label and
+// spec.URL, for a workspace scheduled after it was made.
+func NewWorkspaces(getter generic.RESTOptionsGetter) (_ *Workspaces, status, placement *genericregistry.Store, _ error) {
 	s := registry.NewStrategy(false)
 	s.Name = apivalidation.NameIsDNSLabel
 	s.Prepare = func(obj, old runtime.Object) {
@@ -59,7 +61,7 @@ func NewWorkspaces(getter generic.RESTOptionsGetter) (*Workspaces, *genericregis
 		prev := old.(*tenancyv1alpha1.Workspace)
 		ws.Status = prev.Status
 		ws.Labels = withPhase(ws.Labels, prev.Status.Phase)
-		keepOwner(ws, prev)
+		keepSystem(ws, prev)
 	}
 	s.Check = func(obj runtime.Object) field.ErrorList {
 		spec := obj.(*tenancyv1alpha1.Workspace).Spec
@@ -111,16 +113,39 @@ func NewWorkspaces(getter generic.RESTOptionsGetter) (*Workspaces, *genericregis
 		},
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	status := registry.StatusOnly(main.Store, s, func(obj, old runtime.Object) {
+	status = registry.StatusOnly(main.Store, s, func(obj, old runtime.Object) {
 		ws, prev := obj.(*tenancyv1alpha1.Workspace), old.(*tenancyv1alpha1.Workspace)
 		st := ws.Status
 		*ws = *prev.DeepCopy()
 		ws.Status = st
 		ws.Labels = withPhase(ws.Labels, st.Phase)
 	})
-	return &Workspaces{REST: main}, status, nil
+	// spec.URL is set once, here; the rest of spec stays as it is.
+	placing := *s
+	placing.CheckChange = func(obj, old runtime.Object) field.ErrorList {
+		ws, prev := obj.(*tenancyv1alpha1.Workspace), old.(*tenancyv1alpha1.Workspace)
+		if prev.Spec.URL != "" && ws.Spec.URL != prev.Spec.URL {
+			return field.ErrorList{field.Invalid(field.NewPath("spec", "URL"), ws.Spec.URL, "a placed workspace stays where it is")}
+		}
+		return nil
+	}
+	placement = registry.StatusOnly(main.Store, &placing, func(obj, old runtime.Object) {
+		ws, prev := obj.(*tenancyv1alpha1.Workspace), old.(*tenancyv1alpha1.Workspace)
+		placed := prev.DeepCopy()
+		placed.Spec.URL = ws.Spec.URL
+		if placed.Annotations == nil {
+			placed.Annotations = map[string]string{}
+		}
+		placed.Annotations[tenancy.ShardAnnotation] = ws.Annotations[tenancy.ShardAnnotation]
+		if region, ok := ws.Labels[tenancy.RegionLabel]; ok {
+			placed.Labels = maps.Clone(placed.Labels)
+			placed.Labels[tenancy.RegionLabel] = region
+		}
+		*ws = *placed
+	})
+	return &Workspaces{REST: main}, status, placement, nil
 }
 
 // withPhase returns labels with kcp's label of a workspace's phase.
@@ -136,21 +161,23 @@ func withPhase(labels map[string]string, phase corev1alpha1.LogicalClusterPhaseT
 	return out
 }
 
-// keepOwner keeps the owner annotation of prev on ws: clients cannot change it.
-func keepOwner(ws, prev *tenancyv1alpha1.Workspace) {
-	const key = tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey
-	owner, ok := prev.Annotations[key]
-	if !ok {
-		if _, set := ws.Annotations[key]; set {
-			ws.Annotations = maps.Clone(ws.Annotations)
-			delete(ws.Annotations, key)
-		}
-		return
-	}
+// systemAnnotations are a workspace's annotations that only warren sets: its
+// owner and the shard holding its logical cluster.
+var systemAnnotations = []string{tenancyv1alpha1.ExperimentalWorkspaceOwnerAnnotationKey, tenancy.ShardAnnotation}
+
+// keepSystem keeps the system annotations of prev on ws: clients cannot
+// change them.
+func keepSystem(ws, prev *tenancyv1alpha1.Workspace) {
 	a := maps.Clone(ws.Annotations)
-	if a == nil {
-		a = map[string]string{}
+	for _, key := range systemAnnotations {
+		if v, ok := prev.Annotations[key]; ok {
+			if a == nil {
+				a = map[string]string{}
+			}
+			a[key] = v
+		} else {
+			delete(a, key)
+		}
 	}
-	a[key] = owner
 	ws.Annotations = a
 }
