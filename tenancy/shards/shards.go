@@ -91,6 +91,11 @@ func New(config *rest.Config, self string, holdsRoot bool, observe func(*tenancy
 	c := rest.CopyConfig(config)
 	// kcp's types have no protobuf form.
 	c.ContentType, c.AcceptContentTypes = runtime.ContentTypeJSON, runtime.ContentTypeJSON
+	// Shards call each other on behalf of their own clients' requests (a
+	// subject access review per workspace created, a LogicalCluster made):
+	// client-go's default of 5 requests per second would make every shard
+	// wait on every other; the called shard's priority and fairness decide.
+	c.QPS, c.Burst = -1, 0
 	return &Installation{
 		self: self, holdsRoot: holdsRoot, config: c, observe: observe,
 		shards:   map[string]*shard{},
