@@ -2,18 +2,22 @@ package tenancy
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
+
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // empty is a resource that holds nothing, counting how often it is read.
@@ -44,7 +48,7 @@ func TestIndexRemembersMisses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	workspaces, clusters := &empty{}, &empty{}
-	x := NewIndex(workspaces, clusters, &empty{}, "root", Alone(Shard{Name: "root"}))
+	x := NewIndex(workspaces, clusters, &empty{}, "root", alone{})
 	go x.Run(ctx)
 	for range 100 {
 		if _, err := x.Resolve(ctx, "root:nope:deeper"); !apierrors.IsNotFound(err) {
@@ -84,3 +88,14 @@ func TestIndexRemembersMisses(t *testing.T) {
 		t.Fatalf("Resolve(root:nope) after missTTL = %v, %d reads; want a second read", err, workspaces.reads)
 	}
 }
+
+// alone is what a shard that knows no other knows of them: nothing.
+type alone struct{}
+
+func (alone) Schedule(labels.Selector) (Shard, bool)         { return Shard{}, false }
+func (alone) Elsewhere(logicalcluster.Name) (*Cluster, bool) { return nil, false }
+func (alone) ElsewhereAt(Path) (*Cluster, bool)              { return nil, false }
+func (alone) TypesElsewhere(logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, bool) {
+	return nil, false
+}
+func (alone) LogicalClusters(string) (ShardClusters, error) { return nil, errors.New("no other shard") }

@@ -124,18 +124,21 @@ func (l *Lifecycle) Run(ctx context.Context) {
 // listed changes nothing its workspace waits for.
 func (l *Lifecycle) ObserveCluster(ev clusterwatch.Event) {
 	lc, ok := ev.Object.(*corev1alpha1.LogicalCluster)
-	if !ok || lc.Spec.Owner == nil || ev.Type == watch.Added && settledCluster(lc) {
-		return
+	if ok && !(ev.Type == watch.Added && settledCluster(lc)) {
+		l.wakeOwner(lc.Spec.Owner)
 	}
-	l.workspaces.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(lc.Spec.Owner.Cluster), Name: lc.Spec.Owner.Name})
 }
 
 // ObserveElsewhere sees a change of a logical cluster another shard holds
 // (one gone has no phase) and has its workspace reconciled if this shard
 // holds it.
-func (l *Lifecycle) ObserveElsewhere(c *Cluster) {
-	if c.Owner != nil {
-		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(c.Owner.Cluster), Name: c.Owner.Name})
+func (l *Lifecycle) ObserveElsewhere(c *Cluster) { l.wakeOwner(c.Owner) }
+
+// wakeOwner reconciles the workspace owning a logical cluster, if it has one;
+// one another shard holds reads as missing here, which costs a read.
+func (l *Lifecycle) wakeOwner(owner *corev1alpha1.LogicalClusterOwner) {
+	if owner != nil {
+		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(owner.Cluster), Name: owner.Name})
 	}
 }
 
@@ -167,10 +170,7 @@ func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 		return l.setStatus(ctx, r.Cluster, ws, corev1alpha1.LogicalClusterPhaseReady, nil, scheduled, condition(tenancyv1alpha1.WorkspaceInitialized, true, "", ""))
 	}
 	// The cluster's shard initialises it; its conditions say why it waits.
-	set := []conditionsv1alpha1.Condition{scheduled}
-	for _, c := range lc.Status.Conditions {
-		set = append(set, c)
-	}
+	set := append([]conditionsv1alpha1.Condition{scheduled}, lc.Status.Conditions...)
 	if len(set) == 1 {
 		set = append(set, condition(tenancyv1alpha1.WorkspaceInitialized, false, tenancyv1alpha1.WorkspaceInitializedInitializerExists,
 			fmt.Sprintf("initializers still exist: %v", lc.Status.Initializers)))

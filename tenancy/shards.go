@@ -2,9 +2,7 @@ package tenancy
 
 import (
 	"context"
-	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -90,31 +88,6 @@ func (c localClusters) Delete(ctx context.Context, name logicalcluster.Name) err
 	_, _, err := c.store.Delete(in(ctx, name), corev1alpha1.LogicalClusterName, rest.ValidateAllObjectFunc, &metav1.DeleteOptions{})
 	return err
 }
-
-// alone is the installation of a shard that knows no other: it holds every
-// workspace.
-type alone struct {
-	self Shard
-}
-
-func (a alone) Schedule(selector labels.Selector) (Shard, bool) {
-	if selector != nil && !selector.Matches(labels.Set(a.self.Labels)) {
-		return Shard{}, false
-	}
-	return a.self, true
-}
-
-func (alone) Elsewhere(logicalcluster.Name) (*Cluster, bool) { return nil, false }
-func (alone) ElsewhereAt(Path) (*Cluster, bool)              { return nil, false }
-func (alone) TypesElsewhere(logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, bool) {
-	return nil, false
-}
-func (a alone) LogicalClusters(shard string) (ShardClusters, error) {
-	return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("shard %s is not known to shard %s", shard, a.self.Name))
-}
-
-// Alone returns the Shards of a shard that knows no other.
-func Alone(self Shard) Shards { return alone{self: self} }
 
 // locationSelector returns the selector of ws's location, nil for any shard,
 // or why it is invalid.

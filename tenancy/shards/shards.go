@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -64,9 +63,8 @@ type Installation struct {
 // shard is a shard and what is followed of it.
 type shard struct {
 	tenancy.Shard
-	baseURL             string
-	virtualWorkspaceURL string
-	client              kcpclientset.ClusterInterface
+	baseURL string
+	client  kcpclientset.ClusterInterface
 	// reviews posts subject access reviews.
 	reviews rest.Interface
 	// stop ends its followers; followed says whether they run.
@@ -202,7 +200,6 @@ func (in *Installation) setShard(ctx context.Context, s *corev1alpha1.Shard) {
 	}
 	_, unschedulable := s.Annotations[tenancy.UnschedulableAnnotation]
 	old.Shard = tenancy.Shard{Name: s.Name, ExternalURL: s.Spec.ExternalURL, Labels: s.Labels, Unschedulable: unschedulable}
-	old.virtualWorkspaceURL = s.Spec.VirtualWorkspaceURL
 	in.followAll(ctx)
 }
 
@@ -399,22 +396,6 @@ func (in *Installation) replaceTypes(s *shard, objs []any) {
 	s.types, s.typesSynced = types, true
 }
 
-// Synced tells whether the Shards in root and everything of every followed
-// shard have been listed once.
-func (in *Installation) Synced() bool {
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	if !in.synced {
-		return false
-	}
-	for _, s := range in.shards {
-		if s.followed && (!s.clustersSynced || !s.typesSynced) {
-			return false
-		}
-	}
-	return true
-}
-
 // unreachableAfter is how long a front proxy waits for a shard to be listed
 // before it is ready without it.
 const unreachableAfter = 10 * time.Second
@@ -447,18 +428,6 @@ func (in *Installation) Ready() error {
 	}
 	if s, ok := in.shards[root.Shard]; !ok || !s.typesSynced {
 		return fmt.Errorf("the workspace types of shard %s, which holds root, are not listed yet", root.Shard)
-	}
-	return nil
-}
-
-// WaitSynced waits until Synced, or ctx ends.
-func (in *Installation) WaitSynced(ctx context.Context) error {
-	for !in.Synced() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the shards of the installation: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 	return nil
 }
@@ -578,18 +547,6 @@ func (in *Installation) Shard(name string) (baseURL string, ok bool) {
 		return "", false
 	}
 	return s.baseURL, true
-}
-
-// Shards returns the names of the registered shards, sorted.
-func (in *Installation) Shards() []string {
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	var names []string
-	for name := range in.shards {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
 }
 
 // remoteClusters are the LogicalClusters of a shard, through its API.
