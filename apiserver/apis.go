@@ -172,7 +172,7 @@ func (a *apis) newAPIProviders(getter generic.RESTOptionsGetter, secrets *regist
 	}
 	a.exports = tenancy.ExportStores{Exports: exports, ExportStatus: exportStatus, Secrets: secrets, Namespaces: a.namespaces, Slices: slices}
 	a.endpointSlices = tenancy.SliceStores{Slices: slices, SliceStatus: sliceStatus, Exports: exports}
-	a.bindings = tenancy.BindingStores{Bindings: bindings, BindingStatus: bindingStatus, Exports: exports, ExportGetter: exports, Schemas: schemas, CRDs: a.crds}
+	a.bindings = tenancy.BindingStores{Bindings: bindings, BindingStatus: bindingStatus, Exports: exports, Schemas: schemas, CRDs: a.crds}
 	v1alpha2 := map[string]rest.Storage{
 		"apiexports":         exports,
 		"apiexports/status":  exportStatus,

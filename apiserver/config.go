@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 
 	"github.com/warren-dev/warren/apiserver/authorization"
@@ -37,6 +38,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
 	"github.com/warren-dev/warren/storage"
 	"github.com/warren-dev/warren/tenancy"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 	"github.com/warren-dev/warren/tenancy/shards"
 )
 
@@ -221,10 +223,27 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	// The lifecycle sees the logical clusters of other shards, to follow
-	// those of its workspaces there.
-	var workspaces *tenancy.Lifecycle
-	installation := shards.New(c.Installation, c.Shard, c.RootShard, func(lc *tenancy.Cluster) { workspaces.ObserveElsewhere(lc) })
+	// those of its workspaces there; the binding and endpoint slice
+	// controllers their exports and slices.
+	var (
+		workspaces     *tenancy.Lifecycle
+		bindings       *tenancy.Bindings
+		endpointSlices *tenancy.Slices
+	)
+	installation := shards.New(c.Installation, c.Shard, c.RootShard, shards.Observer{
+		Cluster: func(lc *tenancy.Cluster) { workspaces.ObserveElsewhere(lc) },
+		Export: func(cluster logicalcluster.Name, name string) {
+			bindings.ExportChanged(cluster, name)
+			endpointSlices.ExportChanged(cluster, name)
+		},
+		Slice: func(cluster logicalcluster.Name, slice *apisv1alpha1.APIExportEndpointSlice, gone bool) {
+			endpointSlices.ObserveElsewhere(cluster, slice, gone)
+		},
+	})
 	index := tenancy.NewIndex(apis.tenancy.Workspaces, apis.tenancy.LogicalClusters, apis.tenancy.WorkspaceTypes, c.Shard, installation)
+	exportGetter := index.Exports(apis.exports.Exports)
+	apis.bindings.ExportGetter, apis.bindings.SchemaGetter = exportGetter, index.Schemas(apis.bindings.Schemas)
+	apis.endpointSlices.ExportGetter = exportGetter
 
 	serviceAccounts := token.NewAuthenticator(&c.ServiceAccountKey.PublicKey, apis.serviceAccounts)
 	authn, tokens, err := authentication(c.TokenAuthFile, c.ClientCA, c.FrontProxyCA, serviceAccounts)
@@ -247,7 +266,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	claims := apiexport.NewClaims(apis.bindings.Bindings)
-	exported := apiexport.NewExports(apis.exports.Exports, apis.bindings.Schemas)
+	exported := apiexport.NewExports(apis.exports.Exports, apis.bindings.Schemas, installation.Exported)
 	virtual := apiexport.NewAuthorizer(exported, apis.bindings.Bindings, claims, use)
 	if config.Authorization.Authorizer, err = newAuthorizer(virtual, tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
 		return nil, err
@@ -262,7 +281,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		crd.NewAdmission(builtins),
 		tenancy.NewAdmission(index, use, installation),
 		apisregistry.NewAdmission(),
-		tenancy.NewBind(index, apis.exports.Exports, apis.bindings.Bindings, use, isAdmin),
+		tenancy.NewBind(index, exportGetter, apis.bindings.Bindings, use, isAdmin),
 		apiexport.NewSelectorAdmission(claims),
 	)
 	exports := tenancy.NewExports(apis.exports)
@@ -306,8 +325,8 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	crdController := crd.NewController(crds, apis.crdStatus)
 	workspaces = tenancy.NewLifecycle(apis.tenancy, index, tenancy.Shard{Name: c.Shard, ExternalURL: c.ExternalURL, Labels: c.ShardLabels}, installation)
 	apis.bindings.Objects = crds
-	bindings := tenancy.NewBindings(apis.bindings, index, workspaces.Wake)
-	endpointSlices := tenancy.NewSlices(apis.endpointSlices, index, bindings, c.URL)
+	bindings = tenancy.NewBindings(apis.bindings, index, workspaces.Wake)
+	endpointSlices = tenancy.NewSlices(apis.endpointSlices, index, bindings, c.URL)
 	if c.HomeWorkspaces {
 		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.ExternalURL)
 	}

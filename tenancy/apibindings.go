@@ -39,10 +39,12 @@ type BindingStores struct {
 	// BindingStatus writes only the status of bindings.
 	BindingStatus rest.Updater
 	Exports       rest.Watcher
-	// ExportGetter reads exports, Schemas APIResourceSchemas (and keeps
-	// the copies of bound ones), CRDs the consumer's own
-	// CustomResourceDefinitions.
+	// ExportGetter and SchemaGetter read exports and their
+	// APIResourceSchemas on any shard (Index.Exports, Index.Schemas);
+	// Schemas keeps the copies of bound schemas on this one; CRDs are the
+	// consumer's own CustomResourceDefinitions.
 	ExportGetter rest.Getter
+	SchemaGetter rest.Getter
 	Schemas      interface {
 		rest.Getter
 		rest.Creater
@@ -256,7 +258,7 @@ func (b *Bindings) bind(ctx context.Context, r clusterwatch.Ref, binding *apisv1
 		if res.Storage.CRD == nil {
 			continue
 		}
-		obj, err := b.stores.Schemas.Get(in(ctx, exportCluster), res.Schema, &metav1.GetOptions{})
+		obj, err := b.stores.SchemaGetter.Get(in(ctx, exportCluster), res.Schema, &metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return b.exportInvalid(binding, r, at, apisv1alpha2.InternalErrorReason,
 				"Invalid APIExport. Please contact the APIExport owner to resolve: APIResourceSchema %q not found", res.Schema)
@@ -422,6 +424,12 @@ func (b *Bindings) clusterChanged(cluster logicalcluster.Name, changed clusterwa
 	for _, r := range b.conflicted.refs(cluster, changed) {
 		b.controller.Enqueue(r)
 	}
+}
+
+// ExportChanged reconciles the bindings of the export name in cluster, which
+// another shard holds and changed.
+func (b *Bindings) ExportChanged(cluster logicalcluster.Name, name string) {
+	b.exportChanged(exportRef{cluster: cluster, name: name})
 }
 
 // exportChanged reconciles the bindings of the export at.

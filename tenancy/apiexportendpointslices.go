@@ -2,6 +2,8 @@ package tenancy
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +18,7 @@ import (
 	"github.com/kcp-dev/sdk/apis/third_party/conditions/util/conditions"
 
 	"github.com/warren-dev/warren/tenancy/clusterwatch"
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // VirtualWorkspacePrefix starts the URL path of an export's virtual workspace.
@@ -27,31 +30,36 @@ type SliceStores struct {
 	Slices Store
 	// SliceStatus writes only the status of slices.
 	SliceStatus rest.Updater
-	Exports     interface {
-		rest.Getter
-		rest.Watcher
-	}
+	// Exports watches this shard's exports; ExportGetter reads those of
+	// any shard (Index.Exports).
+	Exports      rest.Watcher
+	ExportGetter rest.Getter
 }
 
 // Slices keeps every APIExportEndpointSlice's status as kcp's controllers do:
 // APIExportValid tells whether its export exists, PartitionValid whether its
 // partition does (warren has none: a slice naming one is invalid), and its
-// endpoints list the URL of the export's virtual workspace while the shard has
-// a binding of the export, none otherwise — what a provider's controller
-// watches to find where to serve.
+// endpoints list the virtual workspace URL of every shard that has a binding
+// of the export — what a provider's controller watches to find where to
+// serve.
+//
+// Each shard writes its own endpoint, and only its own, into every slice of
+// an export it has bindings of, wherever the slice is: into this shard's
+// slices through storage, into other shards' (which the installation follows)
+// through their API, each write conditional on the version read, so shards
+// never undo each other's. The conditions are written by the slice's shard.
 type Slices struct {
 	stores     SliceStores
 	index      *Index
 	bindings   *Bindings
 	url        string
 	controller *clusterwatch.Controller
-	// byExport lists the slices of each export.
+	// byExport lists the slices of each export, on every shard.
 	byExport refIndex[exportRef]
 }
 
-// NewSlices returns the controller; url is the shard's external URL, where its
-// virtual workspaces are served, bindings the binding controller, which tells
-// the exports with bindings.
+// NewSlices returns the controller; url is the shard's virtual workspace URL,
+// bindings the binding controller, which tells the exports with bindings.
 func NewSlices(stores SliceStores, index *Index, bindings *Bindings, url string) *Slices {
 	s := &Slices{stores: stores, index: index, bindings: bindings, url: url}
 	s.controller = &clusterwatch.Controller{Name: "apiexportendpointslices", Source: stores.Slices, Sync: s.sync, Observe: s.observe, Workers: 2}
@@ -69,26 +77,53 @@ func (s *Slices) Run(ctx context.Context) {
 	s.controller.Run(ctx)
 }
 
-// observe lists every slice under the export it lists the endpoints of.
+// observe lists every slice of this shard under the export it lists the
+// endpoints of.
 func (s *Slices) observe(ev clusterwatch.Event) {
-	slice, ok := ev.Object.(*apisv1alpha1.APIExportEndpointSlice)
-	if !ok {
-		return
+	if slice, ok := ev.Object.(*apisv1alpha1.APIExportEndpointSlice); ok {
+		s.list(ev.Cluster, slice, ev.Type == watch.Deleted)
 	}
-	r := clusterwatch.Ref{Cluster: ev.Cluster, Name: slice.Name}
-	at := exportRef{cluster: ev.Cluster, name: slice.Spec.APIExport.Name}
-	if p := slice.Spec.APIExport.Path; p != "" {
-		c, err := s.index.Resolve(context.Background(), p)
-		if err != nil {
-			return
-		}
-		at.cluster = c.Name
+}
+
+// ObserveElsewhere lists slice, of cluster on another shard, under its export
+// (or forgets it if gone) and reconciles this shard's endpoint in it.
+func (s *Slices) ObserveElsewhere(cluster logicalcluster.Name, slice *apisv1alpha1.APIExportEndpointSlice, gone bool) {
+	s.list(cluster, slice, gone)
+	if !gone {
+		s.controller.Enqueue(clusterwatch.Ref{Cluster: cluster, Name: slice.Name})
 	}
-	if ev.Type == watch.Deleted {
+}
+
+// ExportChanged reconciles the slices of the export name in cluster, which
+// another shard holds and changed.
+func (s *Slices) ExportChanged(cluster logicalcluster.Name, name string) {
+	s.exportChanged(exportRef{cluster: cluster, name: name})
+}
+
+// list lists slice of cluster under its export, or forgets it if gone.
+func (s *Slices) list(cluster logicalcluster.Name, slice *apisv1alpha1.APIExportEndpointSlice, gone bool) {
+	r := clusterwatch.Ref{Cluster: cluster, Name: slice.Name}
+	at, ok := s.export(context.Background(), cluster, slice)
+	if gone || !ok {
+		// A slice's export is immutable, so a slice is under one export.
 		s.byExport.remove(at, r)
 		return
 	}
 	s.byExport.add(at, r)
+}
+
+// export is the export slice of cluster lists the endpoints of, and whether
+// its path resolves.
+func (s *Slices) export(ctx context.Context, cluster logicalcluster.Name, slice *apisv1alpha1.APIExportEndpointSlice) (exportRef, bool) {
+	at := exportRef{cluster: cluster, name: slice.Spec.APIExport.Name}
+	if p := slice.Spec.APIExport.Path; p != "" {
+		c, err := s.index.Resolve(ctx, p)
+		if err != nil {
+			return at, false
+		}
+		at.cluster = c.Name
+	}
+	return at, true
 }
 
 // exportChanged reconciles the slices of the export at.
@@ -99,6 +134,16 @@ func (s *Slices) exportChanged(at exportRef) {
 }
 
 func (s *Slices) sync(ctx context.Context, r clusterwatch.Ref) error {
+	c, err := s.index.Cluster(ctx, r.Cluster)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !s.index.Local(c) {
+		return s.syncElsewhere(ctx, c, r.Name)
+	}
 	obj, err := s.stores.Slices.Get(in(ctx, r.Cluster), r.Name, &metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -107,48 +152,98 @@ func (s *Slices) sync(ctx context.Context, r clusterwatch.Ref) error {
 		return err
 	}
 	slice := obj.(*apisv1alpha1.APIExportEndpointSlice)
-	next := slice.DeepCopy()
-	ref := slice.Spec.APIExport
-	cluster, path := r.Cluster, string(r.Cluster)
-	found := true
-	if ref.Path != "" {
-		path = ref.Path
-		c, err := s.index.Resolve(ctx, ref.Path)
-		if err != nil {
-			found = false
+	at, found, err := s.exportOf(ctx, r.Cluster, slice)
+	if err != nil {
+		return err
+	}
+	path := string(at.cluster)
+	if p := slice.Spec.APIExport.Path; p != "" {
+		path = p
+	}
+	// Applied again to the slice as stored when written: other shards'
+	// endpoints written since stay.
+	apply := func(slice *apisv1alpha1.APIExportEndpointSlice) {
+		slice.Status.ShardSelector = ""
+		if !found {
+			conditions.MarkFalse(slice, apisv1alpha2.APIExportValid, apisv1alpha2.APIExportNotFoundReason, conditionsv1alpha1.ConditionSeverityError,
+				"Error getting APIExport %s|%s", path, slice.Spec.APIExport.Name)
 		} else {
-			cluster = c.Name
+			conditions.MarkTrue(slice, apisv1alpha2.APIExportValid)
 		}
-	}
-	if found {
-		_, err := s.stores.Exports.Get(in(ctx, cluster), ref.Name, &metav1.GetOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return err
+		if slice.Spec.Partition != "" {
+			conditions.MarkFalse(slice, apisv1alpha1.PartitionValid, apisv1alpha1.PartitionInvalidReferenceReason, conditionsv1alpha1.ConditionSeverityError,
+				"partition %s not found: warren has no partitions", slice.Spec.Partition)
+		} else {
+			conditions.MarkTrue(slice, apisv1alpha1.PartitionValid)
 		}
-		found = err == nil
+		s.endpoint(slice, at, found)
 	}
-	next.Status.ShardSelector = ""
-	next.Status.APIExportEndpoints = nil
-	if !found {
-		conditions.MarkFalse(next, apisv1alpha2.APIExportValid, apisv1alpha2.APIExportNotFoundReason, conditionsv1alpha1.ConditionSeverityError,
-			"Error getting APIExport %s|%s", path, ref.Name)
-	} else {
-		conditions.MarkTrue(next, apisv1alpha2.APIExportValid)
-	}
-	if slice.Spec.Partition != "" {
-		conditions.MarkFalse(next, apisv1alpha1.PartitionValid, apisv1alpha1.PartitionInvalidReferenceReason, conditionsv1alpha1.ConditionSeverityError,
-			"partition %s not found: warren has no partitions", slice.Spec.Partition)
-	} else {
-		conditions.MarkTrue(next, apisv1alpha1.PartitionValid)
-	}
-	if found && slice.Spec.Partition == "" && s.bindings.hasBindings(exportRef{cluster: cluster, name: ref.Name}) {
-		next.Status.APIExportEndpoints = []apisv1alpha1.APIExportEndpoint{{URL: s.url + VirtualWorkspacePrefix + string(cluster) + "/" + ref.Name}}
-	}
+	next := slice.DeepCopy()
+	apply(next)
 	if equality.Semantic.DeepEqual(next.Status, slice.Status) {
 		return nil
 	}
 	_, err = update(ctx, s.stores.SliceStatus, r.Cluster, r.Name, func(obj runtime.Object) {
-		obj.(*apisv1alpha1.APIExportEndpointSlice).Status = next.Status
+		apply(obj.(*apisv1alpha1.APIExportEndpointSlice))
 	})
 	return err
+}
+
+// syncElsewhere writes this shard's endpoint into the slice name of c, a
+// cluster another shard holds, through that shard's API; a conflict is
+// retried.
+func (s *Slices) syncElsewhere(ctx context.Context, c *Cluster, name string) error {
+	slices, err := s.index.shards.EndpointSlices(c)
+	if err != nil {
+		return err
+	}
+	slice, err := slices.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading APIExportEndpointSlice %s|%s on shard %s: %w", c.Name, name, c.Shard, err)
+	}
+	next := slice.DeepCopy()
+	at, found, err := s.exportOf(ctx, c.Name, slice)
+	if err != nil {
+		return err
+	}
+	s.endpoint(next, at, found)
+	if equality.Semantic.DeepEqual(next.Status, slice.Status) {
+		return nil
+	}
+	if _, err := slices.UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("writing the endpoint of shard %s into APIExportEndpointSlice %s|%s on shard %s: %w", s.index.shard, c.Name, name, c.Shard, err)
+	}
+	return nil
+}
+
+// exportOf is the export slice of cluster lists the endpoints of, and
+// whether it exists.
+func (s *Slices) exportOf(ctx context.Context, cluster logicalcluster.Name, slice *apisv1alpha1.APIExportEndpointSlice) (exportRef, bool, error) {
+	at, ok := s.export(ctx, cluster, slice)
+	if !ok {
+		return at, false, nil
+	}
+	_, err := s.stores.ExportGetter.Get(in(ctx, at.cluster), at.name, &metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return at, false, err
+	}
+	return at, err == nil, nil
+}
+
+// endpoint lists this shard's virtual workspace of the export at in slice
+// while the export exists, the slice names no partition and the shard has a
+// binding of it, and removes it otherwise; other shards' endpoints stay.
+func (s *Slices) endpoint(slice *apisv1alpha1.APIExportEndpointSlice, at exportRef, found bool) {
+	url := s.url + VirtualWorkspacePrefix + string(at.cluster) + "/" + at.name
+	endpoints := slices.DeleteFunc(slice.Status.APIExportEndpoints, func(e apisv1alpha1.APIExportEndpoint) bool { return e.URL == url })
+	if found && slice.Spec.Partition == "" && s.bindings.hasBindings(at) {
+		endpoints = append(endpoints, apisv1alpha1.APIExportEndpoint{URL: url})
+	}
+	if len(endpoints) == 0 {
+		endpoints = nil
+	}
+	slice.Status.APIExportEndpoints = endpoints
 }

@@ -98,4 +98,8 @@ func (alone) ElsewhereAt(Path) (*Cluster, bool)              { return nil, false
 func (alone) TypesElsewhere(logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, bool) {
 	return nil, false
 }
-func (alone) LogicalClusters(string) (ShardClusters, error) { return nil, errors.New("no other shard") }
+func (alone) LogicalClusters(string) (ShardClusters, error)  { return nil, errors.New("no other shard") }
+func (alone) Exported(logicalcluster.Name) (*Exported, bool) { return nil, false }
+func (alone) EndpointSlices(*Cluster) (EndpointSlices, error) {
+	return nil, errors.New("no other shard")
+}

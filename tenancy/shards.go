@@ -3,10 +3,15 @@ package tenancy
 import (
 	"context"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/registry/rest"
 
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 
@@ -54,6 +59,65 @@ type Shards interface {
 	TypesElsewhere(name logicalcluster.Name) (map[string]*tenancyv1alpha1.WorkspaceType, bool)
 	// LogicalClusters returns the LogicalClusters of shard.
 	LogicalClusters(shard string) (ShardClusters, error)
+	// Exported returns what the logical cluster name exports if another
+	// shard holds it (nothing yet if that shard's APIs are not listed).
+	Exported(name logicalcluster.Name) (*Exported, bool)
+	// EndpointSlices returns the APIExportEndpointSlices of c, a logical
+	// cluster another shard holds, through that shard's API.
+	EndpointSlices(c *Cluster) (EndpointSlices, error)
+}
+
+// Exported is what one logical cluster on another shard exports, as its
+// shard's watches last told: never changed once made, replaced whole when any
+// of it changes.
+type Exported struct {
+	Exports map[string]*apisv1alpha2.APIExport
+	Schemas map[string]*apisv1alpha1.APIResourceSchema
+}
+
+// EndpointSlices reads and writes the status of the APIExportEndpointSlices
+// of one logical cluster on another shard.
+type EndpointSlices interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*apisv1alpha1.APIExportEndpointSlice, error)
+	UpdateStatus(ctx context.Context, slice *apisv1alpha1.APIExportEndpointSlice, opts metav1.UpdateOptions) (*apisv1alpha1.APIExportEndpointSlice, error)
+}
+
+// Exports reads APIExports: those of this shard's clusters from local, those
+// of clusters other shards hold from what this shard follows of them.
+func (x *Index) Exports(local rest.Getter) rest.Getter {
+	return acrossShards{local: local, index: x, resource: apisv1alpha2.Resource("apiexports"), get: func(e *Exported, name string) (runtime.Object, bool) {
+		export, ok := e.Exports[name]
+		return export, ok
+	}}
+}
+
+// Schemas reads APIResourceSchemas as Exports reads APIExports.
+func (x *Index) Schemas(local rest.Getter) rest.Getter {
+	return acrossShards{local: local, index: x, resource: apisv1alpha1.Resource("apiresourceschemas"), get: func(e *Exported, name string) (runtime.Object, bool) {
+		schema, ok := e.Schemas[name]
+		return schema, ok
+	}}
+}
+
+// acrossShards reads one resource of the clusters of every shard.
+type acrossShards struct {
+	local    rest.Getter
+	index    *Index
+	resource schema.GroupResource
+	get      func(e *Exported, name string) (runtime.Object, bool)
+}
+
+// Get implements rest.Getter.
+func (a acrossShards) Get(ctx context.Context, name string, opts *metav1.GetOptions) (runtime.Object, error) {
+	if cluster, ok := logicalcluster.From(ctx); ok {
+		if e, elsewhere := a.index.shards.Exported(cluster); elsewhere {
+			if obj, ok := a.get(e, name); ok {
+				return obj.DeepCopyObject(), nil
+			}
+			return nil, apierrors.NewNotFound(a.resource, name)
+		}
+	}
+	return a.local.Get(ctx, name, opts)
 }
 
 // ShardClusters makes, reads and deletes the LogicalClusters of one shard.

@@ -146,7 +146,7 @@ func New(o *Options) (*Proxy, error) {
 		return nil, fmt.Errorf("the root shard's kubeconfig %s: %w", o.RootShard, err)
 	}
 	rootURL, _, _ := strings.Cut(root.Host, "/clusters/")
-	p.installation = shards.New(pki.ShardConfig(files, rootURL), "", false, nil)
+	p.installation = shards.New(pki.ShardConfig(files, rootURL), "", false, shards.Observer{})
 	transport, err := shardTransport(files)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,7 @@ package clusterwatch
 import (
 	"context"
 	"errors"
-	"sync/atomic"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
@@ -46,7 +46,17 @@ type Controller struct {
 	// keeps of the objects it serves.
 	Observe func(ev Event)
 
-	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[Ref]]
+	once  sync.Once
+	queue workqueue.TypedRateLimitingInterface[Ref]
+}
+
+// work returns the controller's queue, made on first use.
+func (c *Controller) work() workqueue.TypedRateLimitingInterface[Ref] {
+	c.once.Do(func() {
+		c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Ref](),
+			workqueue.TypedRateLimitingQueueConfig[Ref]{Name: c.Name})
+	})
+	return c.queue
 }
 
 // Waiting is what Sync returns when an object waits for others: it is
@@ -57,10 +67,8 @@ func (w Waiting) Error() string { return w.Reason }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
-	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Ref](),
-		workqueue.TypedRateLimitingQueueConfig[Ref]{Name: c.Name})
+	queue := c.work()
 	defer queue.ShutDown()
-	c.queue.Store(&queue)
 	go Follow(ctx, c.Source, c.Selector, func(ev Event) {
 		if c.Observe != nil {
 			c.Observe(ev)
@@ -81,13 +89,9 @@ func (c *Controller) Run(ctx context.Context) {
 	<-ctx.Done()
 }
 
-// Enqueue asks for r to be reconciled, as a change of it would; before Run it
-// does nothing.
-func (c *Controller) Enqueue(r Ref) {
-	if q := c.queue.Load(); q != nil {
-		(*q).Add(r)
-	}
-}
+// Enqueue asks for r to be reconciled, as a change of it would; asked before
+// Run, it is reconciled once Run starts.
+func (c *Controller) Enqueue(r Ref) { c.work().Add(r) }
 
 func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[Ref]) bool {
 	r, shutdown := queue.Get()

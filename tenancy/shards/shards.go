@@ -7,8 +7,10 @@
 //
 // A shard uses it to place new workspaces (by location selector, else on the
 // shard with the fewest logical clusters), to resolve paths and workspace types
-// held elsewhere, and to make and delete logical clusters on other shards; the
-// front proxy uses it to route requests. What it holds is as fresh as each
+// held elsewhere, to make and delete logical clusters on other shards, and to
+// bind APIs other shards export: it follows their APIExports,
+// APIResourceSchemas and APIExportEndpointSlices too. The front proxy uses it
+// to route requests. What it holds is as fresh as each
 // shard's watch: a change reaches it within the watch's lag, and nothing it
 // answers pretends to be one snapshot across shards.
 package shards
@@ -17,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -33,6 +36,8 @@ import (
 	"k8s.io/klog/v2"
 
 	kcplogicalcluster "github.com/kcp-dev/logicalcluster/v3"
+	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
+	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 	kcpclientset "github.com/kcp-dev/sdk/client/clientset/versioned/cluster"
@@ -50,8 +55,8 @@ type Installation struct {
 	// config has credentials every shard accepts (the installation's admin);
 	// its host is the root shard's.
 	config *rest.Config
-	// observe, if set, sees every change of a followed LogicalCluster.
-	observe func(*tenancy.Cluster)
+	// observe is told of changes on the shards followed.
+	observe Observer
 
 	mu       sync.RWMutex
 	shards   map[string]*shard
@@ -78,14 +83,35 @@ type shard struct {
 	// following began.
 	clustersSynced, typesSynced bool
 	since                       time.Time
+	// exports, schemas and slices are its clusters' APIExports,
+	// APIResourceSchemas and APIExportEndpointSlices, which a shard follows
+	// of every other shard; exported holds the snapshots Exported made of
+	// them, until they change.
+	exports  byCluster[*apisv1alpha2.APIExport]
+	schemas  byCluster[*apisv1alpha1.APIResourceSchema]
+	slices   byCluster[*apisv1alpha1.APIExportEndpointSlice]
+	exported map[logicalcluster.Name]*tenancy.Exported
+}
+
+// Observer is told of the changes on other shards a shard acts on; any of its
+// functions may be nil.
+type Observer struct {
+	// Cluster sees each change of a followed LogicalCluster, as it is
+	// stored after the change (without a phase once it is gone).
+	Cluster func(*tenancy.Cluster)
+	// Export sees the name of each APIExport of another shard that changed,
+	// was deleted, or whose cluster's APIResourceSchemas changed.
+	Export func(cluster logicalcluster.Name, name string)
+	// Slice sees each change of an APIExportEndpointSlice of another
+	// shard, as stored after it; gone says it was deleted.
+	Slice func(cluster logicalcluster.Name, slice *apisv1alpha1.APIExportEndpointSlice, gone bool)
 }
 
 // New returns the installation whose root shard config reaches with
 // credentials every shard accepts, as seen from shard self ("" for a front
-// proxy), which holdsRoot if it is the root shard. observe, if not nil, sees
-// each change of a logical cluster of a followed shard, as it is stored after
-// the change. Run follows it.
-func New(config *rest.Config, self string, holdsRoot bool, observe func(*tenancy.Cluster)) *Installation {
+// proxy), which holdsRoot if it is the root shard; observe is told of changes.
+// Run follows it.
+func New(config *rest.Config, self string, holdsRoot bool, observe Observer) *Installation {
 	c := rest.CopyConfig(config)
 	// kcp's types have no protobuf form.
 	c.ContentType, c.AcceptContentTypes = runtime.ContentTypeJSON, runtime.ContentTypeJSON
@@ -195,7 +221,8 @@ func (in *Installation) setShard(ctx context.Context, s *corev1alpha1.Shard) {
 			klog.FromContext(ctx).Error(err, "A shard cannot be reached", "shard", s.Name, "url", s.Spec.BaseURL)
 			return
 		}
-		old = &shard{baseURL: s.Spec.BaseURL, client: client, reviews: core.AuthorizationV1().RESTClient(), types: map[logicalcluster.Name]map[string]*tenancyv1alpha1.WorkspaceType{}}
+		old = &shard{baseURL: s.Spec.BaseURL, client: client, reviews: core.AuthorizationV1().RESTClient()}
+		old.forget()
 		in.shards[s.Name] = old
 	}
 	_, unschedulable := s.Annotations[tenancy.UnschedulableAnnotation]
@@ -237,7 +264,15 @@ func (in *Installation) unfollow(s *shard) {
 			in.forgetPath(c)
 		}
 	}
-	s.followed, s.clusters, s.types = false, 0, map[logicalcluster.Name]map[string]*tenancyv1alpha1.WorkspaceType{}
+	s.followed, s.clusters = false, 0
+	s.forget()
+}
+
+// forget empties what is followed of s.
+func (s *shard) forget() {
+	s.types = map[logicalcluster.Name]map[string]*tenancyv1alpha1.WorkspaceType{}
+	s.exports, s.schemas, s.slices = byCluster[*apisv1alpha2.APIExport]{}, byCluster[*apisv1alpha1.APIResourceSchema]{}, byCluster[*apisv1alpha1.APIExportEndpointSlice]{}
+	s.exported = map[logicalcluster.Name]*tenancy.Exported{}
 }
 
 // forgetPath drops the path of c unless another cluster took it. in.mu is held.
@@ -263,7 +298,136 @@ func (in *Installation) follow(ctx context.Context, name string, s *shard) {
 		replace: func(objs []any) { in.replaceTypes(s, objs) },
 	}
 	go cache.NewReflectorWithOptions(typesLW, &tenancyv1alpha1.WorkspaceType{}, typesSink, cache.ReflectorOptions{Name: "workspacetypes of shard " + name}).RunWithContext(ctx)
+	if in.self != "" && name != in.self {
+		in.followAPIs(ctx, name, s)
+	}
 	cache.NewReflectorWithOptions(clustersLW, &corev1alpha1.LogicalCluster{}, clustersSink, cache.ReflectorOptions{Name: "logicalclusters of shard " + name}).RunWithContext(ctx)
+}
+
+// followAPIs lists and watches the APIExports, APIResourceSchemas and
+// APIExportEndpointSlices of the shard name until ctx ends.
+func (in *Installation) followAPIs(ctx context.Context, name string, s *shard) {
+	exports, schemas, slices := s.client.ApisV1alpha2().APIExports(), s.client.ApisV1alpha1().APIResourceSchemas(), s.client.ApisV1alpha1().APIExportEndpointSlices()
+	exportChanged := func(cluster logicalcluster.Name, name string, _ *apisv1alpha2.APIExport, _ bool) {
+		if in.observe.Export != nil {
+			in.observe.Export(cluster, name)
+		}
+	}
+	schemaChanged := func(cluster logicalcluster.Name, _ string, _ *apisv1alpha1.APIResourceSchema, _ bool) {
+		if in.observe.Export == nil {
+			return
+		}
+		in.mu.RLock()
+		var names []string
+		for name := range s.exports[cluster] {
+			names = append(names, name)
+		}
+		in.mu.RUnlock()
+		for _, name := range names {
+			in.observe.Export(cluster, name)
+		}
+	}
+	sliceChanged := func(cluster logicalcluster.Name, _ string, slice *apisv1alpha1.APIExportEndpointSlice, gone bool) {
+		if in.observe.Slice != nil {
+			in.observe.Slice(cluster, slice, gone)
+		}
+	}
+	go followObjects(ctx, in, s, "apiexports of shard "+name, listWatch(exports.List, exports.Watch), &apisv1alpha2.APIExport{}, func(s *shard) byCluster[*apisv1alpha2.APIExport] { return s.exports },
+		func(s *shard, b byCluster[*apisv1alpha2.APIExport]) { s.exports = b }, exportChanged)
+	go followObjects(ctx, in, s, "apiresourceschemas of shard "+name, listWatch(schemas.List, schemas.Watch), &apisv1alpha1.APIResourceSchema{}, func(s *shard) byCluster[*apisv1alpha1.APIResourceSchema] { return s.schemas },
+		func(s *shard, b byCluster[*apisv1alpha1.APIResourceSchema]) { s.schemas = b }, schemaChanged)
+	go followObjects(ctx, in, s, "apiexportendpointslices of shard "+name, listWatch(slices.List, slices.Watch), &apisv1alpha1.APIExportEndpointSlice{}, func(s *shard) byCluster[*apisv1alpha1.APIExportEndpointSlice] { return s.slices },
+		func(s *shard, b byCluster[*apisv1alpha1.APIExportEndpointSlice]) { s.slices = b }, sliceChanged)
+}
+
+// byCluster holds objects of one resource by logical cluster and name.
+type byCluster[T metav1.Object] map[logicalcluster.Name]map[string]T
+
+// followObjects keeps, with a reflector, the objects of one resource of s in
+// the map get returns (set replaces it whole) until ctx ends, telling changed
+// of each change once it is recorded, with the object as it is now or, gone,
+// as it was last seen. Any change of a cluster's objects drops
+// its snapshot in s.exported.
+func followObjects[T interface {
+	metav1.Object
+	runtime.Object
+}](ctx context.Context, in *Installation, s *shard, name string, lw *acrossClusters, example T, get func(*shard) byCluster[T], set func(*shard, byCluster[T]), changed func(cluster logicalcluster.Name, name string, obj T, gone bool)) {
+	sink := &sink{
+		set: func(obj any) {
+			o := obj.(T)
+			cluster := clusterName(o)
+			in.mu.Lock()
+			if in.shards[s.Name] != s {
+				in.mu.Unlock()
+				return
+			}
+			objs := get(s)
+			if objs[cluster] == nil {
+				objs[cluster] = map[string]T{}
+			}
+			objs[cluster][o.GetName()] = o
+			delete(s.exported, cluster)
+			in.mu.Unlock()
+			changed(cluster, o.GetName(), o, false)
+		},
+		del: func(obj any) {
+			m, ok := deleted(obj)
+			if !ok {
+				return
+			}
+			cluster := clusterName(m)
+			in.mu.Lock()
+			if in.shards[s.Name] != s {
+				in.mu.Unlock()
+				return
+			}
+			objs := get(s)
+			delete(objs[cluster], m.GetName())
+			if len(objs[cluster]) == 0 {
+				delete(objs, cluster)
+			}
+			delete(s.exported, cluster)
+			in.mu.Unlock()
+			if o, ok := m.(T); ok {
+				changed(cluster, m.GetName(), o, true)
+			}
+		},
+		replace: func(list []any) {
+			next := byCluster[T]{}
+			for _, obj := range list {
+				o := obj.(T)
+				cluster := clusterName(o)
+				if next[cluster] == nil {
+					next[cluster] = map[string]T{}
+				}
+				next[cluster][o.GetName()] = o
+			}
+			in.mu.Lock()
+			if in.shards[s.Name] != s {
+				in.mu.Unlock()
+				return
+			}
+			prev := get(s)
+			set(s, next)
+			s.exported = map[logicalcluster.Name]*tenancy.Exported{}
+			in.mu.Unlock()
+			for cluster, objs := range prev {
+				for name, o := range objs {
+					if _, kept := next[cluster][name]; !kept {
+						changed(cluster, name, o, true)
+					}
+				}
+			}
+			for cluster, objs := range next {
+				for name, o := range objs {
+					if old, had := prev[cluster][name]; !had || old.GetResourceVersion() != o.GetResourceVersion() {
+						changed(cluster, name, o, false)
+					}
+				}
+			}
+		},
+	}
+	cache.NewReflectorWithOptions(lw, example, sink, cache.ReflectorOptions{Name: name}).RunWithContext(ctx)
 }
 
 // clusterName is the logical cluster an object of a wildcard list is in.
@@ -296,8 +460,8 @@ func (in *Installation) setCluster(s *shard, lc *corev1alpha1.LogicalCluster, no
 	in.clusters[c.Name] = c
 	in.paths[c.Path] = c.Name
 	in.mu.Unlock()
-	if notify && in.observe != nil {
-		in.observe(c)
+	if notify && in.observe.Cluster != nil {
+		in.observe.Cluster(c)
 	}
 }
 
@@ -317,10 +481,10 @@ func (in *Installation) dropCluster(s *shard, obj any) {
 	in.forgetPath(c)
 	s.clusters--
 	in.mu.Unlock()
-	if in.observe != nil {
+	if in.observe.Cluster != nil {
 		gone := *c
 		gone.Phase = ""
-		in.observe(&gone)
+		in.observe.Cluster(&gone)
 	}
 }
 
@@ -502,6 +666,42 @@ func (in *Installation) LogicalClusters(name string) (tenancy.ShardClusters, err
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("shard %s is not registered", name))
 	}
 	return remoteClusters{s.client}, nil
+}
+
+// Exported implements tenancy.Shards.
+func (in *Installation) Exported(name logicalcluster.Name) (*tenancy.Exported, bool) {
+	c, ok := in.Elsewhere(name)
+	if !ok {
+		return nil, false
+	}
+	in.mu.RLock()
+	s, ok := in.shards[c.Shard]
+	var e *tenancy.Exported
+	if ok {
+		e = s.exported[name]
+	}
+	in.mu.RUnlock()
+	if !ok || e != nil {
+		return e, ok
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if e = s.exported[name]; e == nil {
+		e = &tenancy.Exported{Exports: maps.Clone(s.exports[name]), Schemas: maps.Clone(s.schemas[name])}
+		s.exported[name] = e
+	}
+	return e, true
+}
+
+// EndpointSlices implements tenancy.Shards.
+func (in *Installation) EndpointSlices(c *tenancy.Cluster) (tenancy.EndpointSlices, error) {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	s, ok := in.shards[c.Shard]
+	if !ok {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("shard %s is not registered", c.Shard))
+	}
+	return s.client.Cluster(kcplogicalcluster.NewPath(string(c.Name))).ApisV1alpha1().APIExportEndpointSlices(), nil
 }
 
 // Route returns the shard holding the logical cluster name and its base URL.

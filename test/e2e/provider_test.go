@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
+	"k8s.io/client-go/rest"
 
 	"github.com/warren-dev/warren/test/provider"
 )
@@ -65,20 +66,7 @@ subjects: [{kind: User, name: bob}]
 		widget("root:consumer", "a", 2)
 		widget("root:other", "a", 3)
 
-		ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.New(t)))
-		done := make(chan error, 1)
-		go func() { done <- provider.Run(ctx, s.tokenConfig("bob-token", "root:provider"), "widgets") }()
-		defer func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("the operator: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("the operator did not stop")
-			}
-		}()
+		defer runOperator(t, context.Background(), s.tokenConfig("bob-token", "root:provider"))()
 
 		observed("root:consumer", "a", 2)
 		observed("root:other", "a", 3)
@@ -91,4 +79,23 @@ subjects: [{kind: User, name: bob}]
 		widget("root:late", "a", 6)
 		observed("root:late", "a", 6)
 	})
+}
+
+// runOperator runs the provider's operator for the export widgets as config
+// until the returned function stops it; the operator must not fail.
+func runOperator(t *testing.T, ctx context.Context, config *rest.Config) (stop func()) {
+	ctx, cancel := context.WithCancel(logr.NewContext(ctx, testr.New(t)))
+	done := make(chan error, 1)
+	go func() { done <- provider.Run(ctx, config, "widgets") }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("the operator: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the operator did not stop")
+		}
+	}
 }

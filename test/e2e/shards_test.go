@@ -43,6 +43,10 @@ type installation struct {
 	proxyPort          int
 	kcp                kcpclientset.ClusterInterface
 	external, rootConf string
+	// tokens is the static token file of the shards and the proxy: every
+	// process of an installation authenticates the same users, as a
+	// provider's operator reaches shards' virtual workspaces directly.
+	tokens string
 	// storage is where each shard's rows are: a SQLite file, or a schema of
 	// a PostgreSQL server.
 	storage map[*warrentest.Server]shardStorage
@@ -61,6 +65,10 @@ type shardStorage struct {
 func startInstallation(t *testing.T, dialect string) *installation {
 	t.Helper()
 	in := &installation{t: t, dialect: dialect, pki: filepath.Join(t.TempDir(), "pki"), storage: map[*warrentest.Server]shardStorage{}}
+	in.tokens = filepath.Join(t.TempDir(), "tokens.csv")
+	if err := os.WriteFile(in.tokens, []byte(tokens), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var err error
 	if in.proxyPort, err = warrentest.FreePort(); err != nil {
 		t.Fatal(err)
@@ -86,7 +94,7 @@ func startInstallation(t *testing.T, dialect string) *installation {
 // installation is on PostgreSQL, with labels and extra arguments.
 func (in *installation) shard(name, url, labels string, extra ...string) *warrentest.Server {
 	in.t.Helper()
-	args := append([]string{"--pki-dir", in.pki}, extra...)
+	args := append([]string{"--pki-dir", in.pki, "--token-auth-file", in.tokens}, extra...)
 	if labels != "" {
 		args = append(args, "--shard-labels", labels)
 	}
@@ -115,12 +123,8 @@ func (in *installation) shard(name, url, labels string, extra ...string) *warren
 }
 
 func (in *installation) startProxy() *warrentest.Server {
-	tokenFile := filepath.Join(in.t.TempDir(), "tokens.csv")
-	if err := os.WriteFile(tokenFile, []byte(tokens), 0o600); err != nil {
-		in.t.Fatal(err)
-	}
 	p, err := warrentest.StartCommand(binary, "proxy", filepath.Join(in.t.TempDir(), "proxy"), in.proxyPort,
-		"--pki-dir", in.pki, "--root-shard", in.rootConf, "--token-auth-file", tokenFile)
+		"--pki-dir", in.pki, "--root-shard", in.rootConf, "--token-auth-file", in.tokens)
 	if err != nil {
 		in.t.Fatal(err)
 	}
@@ -340,9 +344,9 @@ func testShards(t *testing.T, dialect string) {
 	}
 	proxyKubeconfig := in.proxy.Kubeconfig
 
-	// A user the proxy authenticates (by a token the shards do not know)
-	// works in a workspace on alpha: kubectl ws create makes a workspace of
-	// root's type universal, whose use the root shard decides, and enters it.
+	// A user the proxy authenticates by token works in a workspace on
+	// alpha: kubectl ws create makes a workspace of root's type universal,
+	// whose use the root shard decides, and enters it.
 	mustKubectl(t, proxyKubeconfig, "--server", in.external+"/clusters/root:eu", "create", "clusterrolebinding", "alice-admin", "--clusterrole", "cluster-admin", "--user", "alice")
 	alice := in.tokenKubeconfig("alice-token", "root:eu")
 	mustKubectl(t, alice, "create", "workspace", "dev", "--enter")
@@ -416,6 +420,8 @@ func testShards(t *testing.T, dialect string) {
 		t.Fatalf("kubectl get workspaces in root through the proxy: %q %v %s", out, err, stderr)
 	}
 
+	in.exportAcrossShards(ctx, eu.Spec.Cluster)
+
 	// A shard killed: its workspaces answer 503, the others keep working.
 	in.beta.Kill()
 	_, err = in.configMaps("root:us").CoreV1().ConfigMaps("default").Get(ctx, "hello", metav1.GetOptions{})
@@ -470,10 +476,99 @@ func testShards(t *testing.T, dialect string) {
 	}
 }
 
+// exportAcrossShards exports widgets from root:eu (on alpha, logical cluster
+// exporter) and binds them in root:us (on beta) and root:shop (on alpha): the
+// endpoint slice lists the virtual workspaces of both shards, and the
+// provider's operator, as bob, who has no access to the consumers, serves the
+// widgets of both through them.
+func (in *installation) exportAcrossShards(ctx context.Context, exporter string) {
+	in.create("root", "shop", map[string]string{"region": "eu"})
+	bob := &rest.Config{Host: in.external + "/clusters/root:eu", BearerToken: "bob-token", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+	exportAcross(in.t, ctx, in.kcp, in.proxy.Kubeconfig, in.external, "root:eu", []string{"root:us", "root:shop"}, []string{
+		in.alpha.URL("/services/apiexport/" + exporter + "/widgets"),
+		in.beta.URL("/services/apiexport/" + exporter + "/widgets"),
+	}, bob)
+}
+
+// exportAcross exports widgets from the workspace at exporter, binds them in
+// the workspaces at consumers, expects the export's endpoint slice to list
+// exactly endpoints, and runs the provider's operator as operator (addressing
+// exporter; bob unless it is an admin): it must serve the widgets of every
+// consumer. Requests go to base with kubeconfig's credentials.
+func exportAcross(t *testing.T, ctx context.Context, kcp kcpclientset.ClusterInterface, kubeconfig, base, exporter string, consumers, endpoints []string, operator *rest.Config) {
+	t.Helper()
+	apply := func(path, manifest string) error {
+		out, stderr, err := kubectlIn(kubeconfig, manifest, "--server", base+"/clusters/"+path, "apply", "-f", "-")
+		if err != nil {
+			return fmt.Errorf("kubectl apply in %s: %v %s %s", path, err, out, stderr)
+		}
+		return nil
+	}
+	for _, manifest := range []string{widgetsProvider(10), `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: widgets-operator}
+rules:
+- {nonResourceURLs: ["/"], verbs: [access]}
+- {apiGroups: [apis.kcp.io], resources: [apiexportendpointslices], resourceNames: [widgets], verbs: [get, list, watch]}
+- {apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceNames: [widgets], verbs: ["*"]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: bob-operates-widgets}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widgets-operator}
+subjects: [{kind: User, name: bob}]
+`} {
+		if err := apply(exporter, manifest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	export := identifiedExport(t, kcp.Cluster(kcplogicalcluster.NewPath(exporter)).ApisV1alpha2().APIExports(), "widgets")
+	for _, consumer := range consumers {
+		// A shard learns of another's export through its watch, a moment
+		// after it is made (as kcp's shards through its cache server).
+		eventually(t, consumer+": binding widgets of "+exporter, func() error { return apply(consumer, bindingManifest("widgets", exporter, "widgets")) })
+		if b := waitBound(t, kcp, consumer, "widgets"); len(b.Status.BoundResources) != 1 || b.Status.BoundResources[0].Schema.IdentityHash != export.Status.IdentityHash {
+			t.Errorf("%s: bound resources %s, want widgets under the identity of %s's export", consumer, jsonOf(b.Status.BoundResources), exporter)
+		}
+	}
+	slices.Sort(endpoints)
+	eventually(t, "the endpoint slice lists the virtual workspace of each shard with consumers", func() error {
+		slice, err := kcp.Cluster(kcplogicalcluster.NewPath(exporter)).ApisV1alpha1().APIExportEndpointSlices().Get(ctx, "widgets", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, e := range slice.Status.APIExportEndpoints {
+			got = append(got, e.URL)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, endpoints) {
+			return fmt.Errorf("endpoints %v, want %v", got, endpoints)
+		}
+		return nil
+	})
+
+	for i, consumer := range consumers {
+		if err := apply(consumer, fmt.Sprintf("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: a, namespace: default}\nspec: {size: %d}\n", i+2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer runOperator(t, ctx, operator)()
+	for i, consumer := range consumers {
+		eventually(t, consumer+": widget a observed", func() error {
+			out, stderr, err := kubectlOn(kubeconfig, "--server", base+"/clusters/"+consumer, "get", "widget", "a", "-n", "default", "-o", "jsonpath={.status.observed}")
+			if err != nil || out != strconv.Itoa(i+2) {
+				return fmt.Errorf("%v: %q %s", err, out, stderr)
+			}
+			return nil
+		})
+	}
+}
+
 // TestShardsInOneProcess runs warren start --shards 3: three shards and the
 // proxy in one process, used through its one address as a single warren is.
-// Workspaces spread over the shards, a tree spans them, and deleting it
-// leaves no row on any shard.
+// Workspaces spread over the shards, a tree spans them, an export is bound
+// and served on every shard, and deleting the tree leaves no row on any shard.
 func TestShardsInOneProcess(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -509,7 +604,7 @@ func TestShardsInOneProcess(t *testing.T) {
 			// Each workspace goes to the shard with the fewest logical
 			// clusters; each has a child, which may go elsewhere.
 			used := map[string]bool{}
-			clusters := map[string]string{}
+			clusters, teamShards := map[string]string{}, map[string]string{}
 			workspaces := func(path string) interface {
 				Create(context.Context, *tenancyv1alpha1.Workspace, metav1.CreateOptions) (*tenancyv1alpha1.Workspace, error)
 				Get(context.Context, string, metav1.GetOptions) (*tenancyv1alpha1.Workspace, error)
@@ -544,11 +639,32 @@ func TestShardsInOneProcess(t *testing.T) {
 				}
 				child := ready("root:"+name, "team")
 				used[child.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]] = true
+				teamShards["root:"+name+":team"] = child.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]
 				clusters["root:"+name+":team"] = child.Spec.Cluster
 			}
 			if len(used) != 3 {
 				t.Errorf("six workspaces used shards %v, want all three", used)
 			}
+			// An export in root:org0 bound in every team: the endpoint
+			// slice lists the virtual workspace of each shard holding a
+			// team, and the provider's operator serves them all.
+			vw := map[string]string{}
+			for _, shard := range shards.Items {
+				vw[shard.Name] = shard.Spec.VirtualWorkspaceURL
+			}
+			var teams, endpoints []string
+			for i := range 3 {
+				path := "root:org" + strconv.Itoa(i) + ":team"
+				teams = append(teams, path)
+				endpoint := vw[teamShards[path]] + "/services/apiexport/" + clusters["root:org0"] + "/widgets"
+				if !slices.Contains(endpoints, endpoint) {
+					endpoints = append(endpoints, endpoint)
+				}
+			}
+			operator := rest.CopyConfig(cfg)
+			operator.Host = s.URL("/clusters/root:org0")
+			exportAcross(t, ctx, kcp, s.Kubeconfig, s.URL(""), "root:org0", teams, endpoints, operator)
+
 			c := kubernetes.NewForConfigOrDie(&rest.Config{Host: s.URL("/clusters/root:org1:team"), TLSClientConfig: cfg.TLSClientConfig})
 			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hello", Namespace: "default"}}
 			if _, err := c.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {

@@ -1,19 +1,20 @@
 // Package provider is the model of an API provider's operator: one controller,
 // written with controller-runtime, that serves every workspace binding the
-// provider's export, through the export's virtual workspace, with no access
+// provider's export, through the export's virtual workspaces, with no access
 // to any consumer workspace and nothing per consumer but a client.
 //
-// It finds the virtual workspace as kcp's multicluster provider does, in the
-// export's APIExportEndpointSlice; lists and watches the export's resource
-// across all consumers at /clusters/* with one informer keyed by logical
-// cluster (kcp's cluster-aware informer, so objects of the same name in two
-// workspaces never collide); and writes each object's status back in its own
-// workspace at /clusters/<cluster>. Its one job, for the example export of
-// widgets (example.com/v1): status.observed follows spec.size.
+// It finds the virtual workspaces as kcp's multicluster provider does, in the
+// export's APIExportEndpointSlice (one per shard with consumers), and serves
+// each: it lists and watches the export's resource across all its consumers at
+// /clusters/* with one informer keyed by logical cluster (kcp's cluster-aware
+// informer, so objects of the same name in two workspaces never collide), and
+// writes each object's status back in its own workspace at /clusters/<cluster>.
+// Its one job, for the example export of widgets (example.com/v1):
+// status.observed follows spec.size.
 //
 // Everything it asks of the server is what a provider's operator asks of kcp:
-// get and watch of the endpoint slice in the provider's workspace, discovery,
-// and list, watch, get and update/status through the virtual workspace.
+// get of the endpoint slice in the provider's workspace, discovery, and list,
+// watch, get and update/status through the virtual workspaces.
 package provider
 
 import (
@@ -58,11 +59,68 @@ type Request struct {
 // Run serves the export of widgets named export in the provider's workspace,
 // which config addresses, until ctx ends; it logs to ctx's logger. It may run
 // more than once in a process.
+//
+// The export's endpoint slice lists one virtual workspace per shard with
+// consumers; each is served by a manager of its own, started when the slice
+// lists it and stopped when it no longer does.
 func Run(ctx context.Context, config *rest.Config, export string) error {
-	url, err := endpoint(ctx, config, export)
+	kcp, err := kcpclient.NewForConfig(config)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	failed := make(chan error, 1)
+	serving := map[string]context.CancelFunc{}
+	err = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-failed:
+			return false, err
+		default:
+		}
+		slice, err := kcp.ApisV1alpha1().APIExportEndpointSlices().Get(ctx, export, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading the endpoint slice of export %s: %w", export, err)
+		}
+		listed := map[string]bool{}
+		for _, e := range slice.Status.APIExportEndpoints {
+			listed[e.URL] = true
+			if serving[e.URL] != nil {
+				continue
+			}
+			sctx, stop := context.WithCancel(ctx)
+			serving[e.URL] = stop
+			wg.Go(func() {
+				if err := serve(sctx, config, e.URL); err != nil {
+					select {
+					case failed <- fmt.Errorf("serving %s: %w", e.URL, err):
+					default:
+					}
+				}
+			})
+		}
+		for url, stop := range serving {
+			if !listed[url] {
+				stop()
+				delete(serving, url)
+			}
+		}
+		return false, nil
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// serve reconciles the widgets of every consumer of the virtual workspace at
+// url until ctx ends.
+func serve(ctx context.Context, config *rest.Config, url string) error {
 	all := rest.CopyConfig(config)
 	all.Host = url + "/clusters/" + logicalcluster.Wildcard.String()
 	mgr, err := manager.New(all, manager.Options{
@@ -88,34 +146,6 @@ func Run(ctx context.Context, config *rest.Config, export string) error {
 		return err
 	}
 	return mgr.Start(ctx)
-}
-
-// endpoint waits for the export's endpoint slice to list a virtual workspace
-// and returns its URL.
-func endpoint(ctx context.Context, config *rest.Config, export string) (string, error) {
-	kcp, err := kcpclient.NewForConfig(config)
-	if err != nil {
-		return "", err
-	}
-	var url string
-	err = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		slice, err := kcp.ApisV1alpha1().APIExportEndpointSlices().Get(ctx, export, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if len(slice.Status.APIExportEndpoints) == 0 {
-			return false, nil
-		}
-		url = slice.Status.APIExportEndpoints[0].URL
-		return true, nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("waiting for the endpoint of export %s: %w", export, err)
-	}
-	return url, nil
 }
 
 // clusterAwareInformer keys the cache by logical cluster, namespace and name,

@@ -12,6 +12,7 @@ import (
 	apisv1alpha1 "github.com/kcp-dev/sdk/apis/apis/v1alpha1"
 	apisv1alpha2 "github.com/kcp-dev/sdk/apis/apis/v1alpha2"
 
+	"github.com/warren-dev/warren/tenancy"
 	"github.com/warren-dev/warren/tenancy/clusterwatch"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -24,8 +25,15 @@ const cachedProviders = 1024
 // watches of both, and what requests derive from them (Provider.Memo). A
 // request of a virtual workspace reads none of them from storage while its
 // export's cluster is cached and unchanged.
+//
+// Clusters other shards hold are served from what this shard follows of them
+// (elsewhere): a Provider per snapshot of theirs, remade when it changes.
 type Exports struct {
-	views *clusterwatch.Views[*Provider]
+	views     *clusterwatch.Views[*Provider]
+	elsewhere func(logicalcluster.Name) (*tenancy.Exported, bool)
+	// remote holds the Provider of each snapshot of elsewhere used last.
+	mu     sync.Mutex
+	remote map[logicalcluster.Name]*Provider
 }
 
 // listWatcher lists and watches a resource.
@@ -35,9 +43,14 @@ type listWatcher interface {
 }
 
 // NewExports returns the cache of the APIExports and APIResourceSchemas of
-// exports and schemas; Run keeps it fresh.
-func NewExports(exports, schemas listWatcher) *Exports {
-	return &Exports{views: clusterwatch.NewViews(cachedProviders, loadProvider(exports, schemas), exports, schemas)}
+// exports and schemas, and of what elsewhere tells of clusters other shards
+// hold; Run keeps it fresh.
+func NewExports(exports, schemas listWatcher, elsewhere func(logicalcluster.Name) (*tenancy.Exported, bool)) *Exports {
+	return &Exports{
+		views:     clusterwatch.NewViews(cachedProviders, loadProvider(exports, schemas), exports, schemas),
+		elsewhere: elsewhere,
+		remote:    map[logicalcluster.Name]*Provider{},
+	}
 }
 
 // Run keeps the cache fresh until ctx ends.
@@ -45,7 +58,20 @@ func (e *Exports) Run(ctx context.Context) { e.views.Run(ctx) }
 
 // Get returns the exports and schemas of cluster.
 func (e *Exports) Get(ctx context.Context, cluster logicalcluster.Name) (*Provider, error) {
-	return e.views.Get(ctx, cluster)
+	snapshot, ok := e.elsewhere(cluster)
+	e.mu.Lock()
+	if !ok {
+		delete(e.remote, cluster)
+		e.mu.Unlock()
+		return e.views.Get(ctx, cluster)
+	}
+	defer e.mu.Unlock()
+	if p := e.remote[cluster]; p != nil && p.from == snapshot {
+		return p, nil
+	}
+	p := &Provider{exports: snapshot.Exports, schemas: snapshot.Schemas, memo: map[string]*memoized{}, from: snapshot}
+	e.remote[cluster] = p
+	return p, nil
 }
 
 // Export returns the export of ref, nil if there is none.
@@ -63,6 +89,9 @@ func (e *Exports) Export(ctx context.Context, ref Ref) (*apisv1alpha2.APIExport,
 type Provider struct {
 	exports map[string]*apisv1alpha2.APIExport
 	schemas map[string]*apisv1alpha1.APIResourceSchema
+
+	// from is the snapshot of another shard's cluster it was made of.
+	from *tenancy.Exported
 
 	mu   sync.Mutex
 	memo map[string]*memoized
