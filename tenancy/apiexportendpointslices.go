@@ -3,7 +3,9 @@ package tenancy
 import (
 	"context"
 	"fmt"
-	"slices"
+	"strings"
+	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -56,12 +58,15 @@ type Slices struct {
 	controller *clusterwatch.Controller
 	// byExport lists the slices of each export, on every shard.
 	byExport refIndex[exportRef]
+	// elsewhere holds the slices of other shards as last seen.
+	mu        sync.Mutex
+	elsewhere map[clusterwatch.Ref]*apisv1alpha1.APIExportEndpointSlice
 }
 
 // NewSlices returns the controller; url is the shard's virtual workspace URL,
 // bindings the binding controller, which tells the exports with bindings.
 func NewSlices(stores SliceStores, index *Index, bindings *Bindings, url string) *Slices {
-	s := &Slices{stores: stores, index: index, bindings: bindings, url: url}
+	s := &Slices{stores: stores, index: index, bindings: bindings, url: url, elsewhere: map[clusterwatch.Ref]*apisv1alpha1.APIExportEndpointSlice{}}
 	s.controller = &clusterwatch.Controller{Name: "apiexportendpointslices", Source: stores.Slices, Sync: s.sync, Observe: s.observe, Workers: 2}
 	bindings.exportBound = s.exportChanged
 	return s
@@ -88,9 +93,17 @@ func (s *Slices) observe(ev clusterwatch.Event) {
 // ObserveElsewhere lists slice, of cluster on another shard, under its export
 // (or forgets it if gone) and reconciles this shard's endpoint in it.
 func (s *Slices) ObserveElsewhere(cluster logicalcluster.Name, slice *apisv1alpha1.APIExportEndpointSlice, gone bool) {
+	r := clusterwatch.Ref{Cluster: cluster, Name: slice.Name}
+	s.mu.Lock()
+	if gone {
+		delete(s.elsewhere, r)
+	} else {
+		s.elsewhere[r] = slice
+	}
+	s.mu.Unlock()
 	s.list(cluster, slice, gone)
 	if !gone {
-		s.controller.Enqueue(clusterwatch.Ref{Cluster: cluster, Name: slice.Name})
+		s.controller.Enqueue(r)
 	}
 }
 
@@ -134,15 +147,11 @@ func (s *Slices) exportChanged(at exportRef) {
 }
 
 func (s *Slices) sync(ctx context.Context, r clusterwatch.Ref) error {
-	c, err := s.index.Cluster(ctx, r.Cluster)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !s.index.Local(c) {
-		return s.syncElsewhere(ctx, c, r.Name)
+	s.mu.Lock()
+	remote := s.elsewhere[r]
+	s.mu.Unlock()
+	if remote != nil {
+		return s.syncElsewhere(ctx, r, remote)
 	}
 	obj, err := s.stores.Slices.Get(in(ctx, r.Cluster), r.Name, &metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -152,7 +161,7 @@ func (s *Slices) sync(ctx context.Context, r clusterwatch.Ref) error {
 		return err
 	}
 	slice := obj.(*apisv1alpha1.APIExportEndpointSlice)
-	at, found, err := s.exportOf(ctx, r.Cluster, slice)
+	at, resolved, found, err := s.exportOf(ctx, r, slice)
 	if err != nil {
 		return err
 	}
@@ -180,70 +189,100 @@ func (s *Slices) sync(ctx context.Context, r clusterwatch.Ref) error {
 	}
 	next := slice.DeepCopy()
 	apply(next)
-	if equality.Semantic.DeepEqual(next.Status, slice.Status) {
-		return nil
+	if !equality.Semantic.DeepEqual(next.Status, slice.Status) {
+		if _, err := update(ctx, s.stores.SliceStatus, r.Cluster, r.Name, func(obj runtime.Object) {
+			apply(obj.(*apisv1alpha1.APIExportEndpointSlice))
+		}); err != nil {
+			return err
+		}
 	}
-	_, err = update(ctx, s.stores.SliceStatus, r.Cluster, r.Name, func(obj runtime.Object) {
-		apply(obj.(*apisv1alpha1.APIExportEndpointSlice))
-	})
-	return err
-}
-
-// syncElsewhere writes this shard's endpoint into the slice name of c, a
-// cluster another shard holds, through that shard's API; a conflict is
-// retried.
-func (s *Slices) syncElsewhere(ctx context.Context, c *Cluster, name string) error {
-	slices, err := s.index.shards.EndpointSlices(c)
-	if err != nil {
-		return err
-	}
-	slice, err := slices.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading APIExportEndpointSlice %s|%s on shard %s: %w", c.Name, name, c.Shard, err)
-	}
-	next := slice.DeepCopy()
-	at, found, err := s.exportOf(ctx, c.Name, slice)
-	if err != nil {
-		return err
-	}
-	s.endpoint(next, at, found)
-	if equality.Semantic.DeepEqual(next.Status, slice.Status) {
-		return nil
-	}
-	if _, err := slices.UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("writing the endpoint of shard %s into APIExportEndpointSlice %s|%s on shard %s: %w", s.index.shard, c.Name, name, c.Shard, err)
+	if !resolved {
+		return clusterwatch.Waiting{Reason: "the workspace of the export is not found"}
 	}
 	return nil
 }
 
-// exportOf is the export slice of cluster lists the endpoints of, and
-// whether it exists.
-func (s *Slices) exportOf(ctx context.Context, cluster logicalcluster.Name, slice *apisv1alpha1.APIExportEndpointSlice) (exportRef, bool, error) {
-	at, ok := s.export(ctx, cluster, slice)
-	if !ok {
-		return at, false, nil
+// remoteTimeout bounds a write into another shard's slice, so that a shard
+// that stopped answering holds no worker for long.
+const remoteTimeout = 10 * time.Second
+
+// syncElsewhere writes this shard's endpoint into slice r, as last seen, of a
+// cluster another shard holds, through that shard's API. A slice whose
+// cluster or export's workspace is not known yet waits; a write that lost to
+// another waits for the watch to bring the newer slice.
+func (s *Slices) syncElsewhere(ctx context.Context, r clusterwatch.Ref, slice *apisv1alpha1.APIExportEndpointSlice) error {
+	at, resolved, found, err := s.exportOf(ctx, r, slice)
+	if err != nil {
+		return err
 	}
-	_, err := s.stores.ExportGetter.Get(in(ctx, at.cluster), at.name, &metav1.GetOptions{})
+	if !resolved {
+		return clusterwatch.Waiting{Reason: "the workspace of the export is not found"}
+	}
+	next := slice.DeepCopy()
+	s.endpoint(next, at, found)
+	if equality.Semantic.DeepEqual(next.Status, slice.Status) {
+		return nil
+	}
+	c, err := s.index.Cluster(ctx, r.Cluster)
+	if apierrors.IsNotFound(err) {
+		return clusterwatch.Waiting{Reason: "the slice's logical cluster is not known yet"}
+	}
+	if err != nil {
+		return err
+	}
+	slices, err := s.index.shards.EndpointSlices(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	_, err = slices.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		return clusterwatch.Waiting{Reason: "the slice changed"}
+	}
+	if err != nil {
+		return fmt.Errorf("writing the endpoint of shard %s into APIExportEndpointSlice %s|%s on shard %s: %w", s.index.shard, c.Name, r.Name, c.Shard, err)
+	}
+	return nil
+}
+
+// exportOf is the export slice r lists the endpoints of, whether its
+// workspace resolves (then the slice is listed under it) and whether it
+// exists.
+func (s *Slices) exportOf(ctx context.Context, r clusterwatch.Ref, slice *apisv1alpha1.APIExportEndpointSlice) (at exportRef, resolved, found bool, err error) {
+	at, resolved = s.export(ctx, r.Cluster, slice)
+	if !resolved {
+		return at, false, false, nil
+	}
+	s.byExport.add(at, r)
+	_, err = s.stores.ExportGetter.Get(in(ctx, at.cluster), at.name, &metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return at, false, err
+		return at, true, false, err
 	}
-	return at, err == nil, nil
+	return at, true, err == nil, nil
 }
 
 // endpoint lists this shard's virtual workspace of the export at in slice
 // while the export exists, the slice names no partition and the shard has a
-// binding of it, and removes it otherwise; other shards' endpoints stay.
+// binding of it; any other endpoint of this shard's goes, other shards' stay,
+// and the order of what stays is kept.
 func (s *Slices) endpoint(slice *apisv1alpha1.APIExportEndpointSlice, at exportRef, found bool) {
-	url := s.url + VirtualWorkspacePrefix + string(at.cluster) + "/" + at.name
-	endpoints := slices.DeleteFunc(slice.Status.APIExportEndpoints, func(e apisv1alpha1.APIExportEndpoint) bool { return e.URL == url })
-	if found && slice.Spec.Partition == "" && s.bindings.hasBindings(at) {
-		endpoints = append(endpoints, apisv1alpha1.APIExportEndpoint{URL: url})
+	mine := s.url + VirtualWorkspacePrefix
+	url := mine + string(at.cluster) + "/" + at.name
+	want := found && slice.Spec.Partition == "" && s.bindings.hasBindings(at)
+	var endpoints []apisv1alpha1.APIExportEndpoint
+	listed := false
+	for _, e := range slice.Status.APIExportEndpoints {
+		switch {
+		case e.URL == url && want && !listed:
+			listed = true
+		case strings.HasPrefix(e.URL, mine):
+			continue
+		}
+		endpoints = append(endpoints, e)
 	}
-	if len(endpoints) == 0 {
-		endpoints = nil
+	if want && !listed {
+		endpoints = append(endpoints, apisv1alpha1.APIExportEndpoint{URL: url})
 	}
 	slice.Status.APIExportEndpoints = endpoints
 }

@@ -41,10 +41,12 @@ const BindVerb = "bind"
 // kcp), which is how the export's virtual workspace finds its bindings; the
 // label cannot be set to anything else.
 //
-// Unlike kcp, it lets only the installation's admins write the status of
-// APIBindings and APIExports: warren serves a bound resource from the
-// identity and the schema a binding's status names, so a workspace admin who
-// could write it could store objects under another provider's identity.
+// Unlike kcp, it lets only the installation's admins (and so the shards)
+// write the status of APIBindings, APIExports and APIExportEndpointSlices:
+// warren serves a bound resource from the identity and the schema a binding's
+// status names, so a workspace admin who could write it could store objects
+// under another provider's identity; and a provider's controller sends its
+// credentials to every URL its slice lists.
 type Bind struct {
 	*admission.Handler
 	index    *Index
@@ -119,7 +121,7 @@ func (b *Bind) exportCluster(ctx context.Context, ref apisv1alpha1.ExportBinding
 func (b *Bind) Validate(ctx context.Context, attrs admission.Attributes, _ admission.ObjectInterfaces) error {
 	if attrs.GetSubresource() == "status" {
 		gr := attrs.GetResource().GroupResource()
-		if (gr == apisv1alpha2.Resource("apibindings") || gr == apisv1alpha2.Resource("apiexports")) && !b.admin(attrs.GetUserInfo()) {
+		if (gr == apisv1alpha2.Resource("apibindings") || gr == apisv1alpha2.Resource("apiexports") || gr == apisv1alpha1.Resource("apiexportendpointslices")) && !b.admin(attrs.GetUserInfo()) {
 			return admission.NewForbidden(attrs, fmt.Errorf("the status of %s is written by warren's controllers", gr.Resource))
 		}
 		return nil

@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,7 +61,7 @@ type Shards interface {
 	// LogicalClusters returns the LogicalClusters of shard.
 	LogicalClusters(shard string) (ShardClusters, error)
 	// Exported returns what the logical cluster name exports if another
-	// shard holds it (nothing yet if that shard's APIs are not listed).
+	// shard holds it: nil until that shard's APIs are listed.
 	Exported(name logicalcluster.Name) (*Exported, bool)
 	// EndpointSlices returns the APIExportEndpointSlices of c, a logical
 	// cluster another shard holds, through that shard's API.
@@ -75,10 +76,9 @@ type Exported struct {
 	Schemas map[string]*apisv1alpha1.APIResourceSchema
 }
 
-// EndpointSlices reads and writes the status of the APIExportEndpointSlices
-// of one logical cluster on another shard.
+// EndpointSlices writes the status of the APIExportEndpointSlices of one
+// logical cluster on another shard.
 type EndpointSlices interface {
-	Get(ctx context.Context, name string, opts metav1.GetOptions) (*apisv1alpha1.APIExportEndpointSlice, error)
 	UpdateStatus(ctx context.Context, slice *apisv1alpha1.APIExportEndpointSlice, opts metav1.UpdateOptions) (*apisv1alpha1.APIExportEndpointSlice, error)
 }
 
@@ -111,6 +111,9 @@ type acrossShards struct {
 func (a acrossShards) Get(ctx context.Context, name string, opts *metav1.GetOptions) (runtime.Object, error) {
 	if cluster, ok := logicalcluster.From(ctx); ok {
 		if e, elsewhere := a.index.shards.Exported(cluster); elsewhere {
+			if e == nil {
+				return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("the %s of logical cluster %s, on another shard, are not listed yet", a.resource.Resource, cluster))
+			}
 			if obj, ok := a.get(e, name); ok {
 				return obj.DeepCopyObject(), nil
 			}

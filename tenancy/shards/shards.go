@@ -87,10 +87,11 @@ type shard struct {
 	// APIResourceSchemas and APIExportEndpointSlices, which a shard follows
 	// of every other shard; exported holds the snapshots Exported made of
 	// them, until they change.
-	exports  byCluster[*apisv1alpha2.APIExport]
-	schemas  byCluster[*apisv1alpha1.APIResourceSchema]
-	slices   byCluster[*apisv1alpha1.APIExportEndpointSlice]
-	exported map[logicalcluster.Name]*tenancy.Exported
+	exports                      byCluster[*apisv1alpha2.APIExport]
+	schemas                      byCluster[*apisv1alpha1.APIResourceSchema]
+	slices                       byCluster[*apisv1alpha1.APIExportEndpointSlice]
+	exported                     map[logicalcluster.Name]*tenancy.Exported
+	exportsSynced, schemasSynced bool
 }
 
 // Observer is told of the changes on other shards a shard acts on; any of its
@@ -273,6 +274,7 @@ func (s *shard) forget() {
 	s.types = map[logicalcluster.Name]map[string]*tenancyv1alpha1.WorkspaceType{}
 	s.exports, s.schemas, s.slices = byCluster[*apisv1alpha2.APIExport]{}, byCluster[*apisv1alpha1.APIResourceSchema]{}, byCluster[*apisv1alpha1.APIExportEndpointSlice]{}
 	s.exported = map[logicalcluster.Name]*tenancy.Exported{}
+	s.exportsSynced, s.schemasSynced = false, false
 }
 
 // forgetPath drops the path of c unless another cluster took it. in.mu is held.
@@ -333,9 +335,9 @@ func (in *Installation) followAPIs(ctx context.Context, name string, s *shard) {
 		}
 	}
 	go followObjects(ctx, in, s, "apiexports of shard "+name, listWatch(exports.List, exports.Watch), &apisv1alpha2.APIExport{}, func(s *shard) byCluster[*apisv1alpha2.APIExport] { return s.exports },
-		func(s *shard, b byCluster[*apisv1alpha2.APIExport]) { s.exports = b }, exportChanged)
+		func(s *shard, b byCluster[*apisv1alpha2.APIExport]) { s.exports, s.exportsSynced = b, true }, exportChanged)
 	go followObjects(ctx, in, s, "apiresourceschemas of shard "+name, listWatch(schemas.List, schemas.Watch), &apisv1alpha1.APIResourceSchema{}, func(s *shard) byCluster[*apisv1alpha1.APIResourceSchema] { return s.schemas },
-		func(s *shard, b byCluster[*apisv1alpha1.APIResourceSchema]) { s.schemas = b }, schemaChanged)
+		func(s *shard, b byCluster[*apisv1alpha1.APIResourceSchema]) { s.schemas, s.schemasSynced = b, true }, schemaChanged)
 	go followObjects(ctx, in, s, "apiexportendpointslices of shard "+name, listWatch(slices.List, slices.Watch), &apisv1alpha1.APIExportEndpointSlice{}, func(s *shard) byCluster[*apisv1alpha1.APIExportEndpointSlice] { return s.slices },
 		func(s *shard, b byCluster[*apisv1alpha1.APIExportEndpointSlice]) { s.slices = b }, sliceChanged)
 }
@@ -344,7 +346,8 @@ func (in *Installation) followAPIs(ctx context.Context, name string, s *shard) {
 type byCluster[T metav1.Object] map[logicalcluster.Name]map[string]T
 
 // followObjects keeps, with a reflector, the objects of one resource of s in
-// the map get returns (set replaces it whole) until ctx ends, telling changed
+// the map get returns (set replaces it whole, after each full list) until ctx
+// ends, telling changed
 // of each change once it is recorded, with the object as it is now or, gone,
 // as it was last seen. Any change of a cluster's objects drops
 // its snapshot in s.exported.
@@ -686,6 +689,9 @@ func (in *Installation) Exported(name logicalcluster.Name) (*tenancy.Exported, b
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.shards[c.Shard] != s || !s.exportsSynced || !s.schemasSynced {
+		return nil, true
+	}
 	if e = s.exported[name]; e == nil {
 		e = &tenancy.Exported{Exports: maps.Clone(s.exports[name]), Schemas: maps.Clone(s.schemas[name])}
 		s.exported[name] = e

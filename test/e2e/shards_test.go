@@ -353,6 +353,15 @@ func testShards(t *testing.T, dialect string) {
 	if got, want := currentServer(t, alice), in.external+"/clusters/root:eu:dev"; got != want {
 		t.Errorf("kubectl ws create --enter through the proxy: current server %s, want %s", got, want)
 	}
+	// Her first kubectl ws through the proxy makes her home, where she
+	// works at once, by its name and by its path.
+	carol := in.tokenKubeconfig("carol-token", "root")
+	home := "user:carol"
+	if stdout, stderr, err := kubectlOn(carol, "ws"); err != nil || !strings.Contains(stderr, "go to home workspace") {
+		t.Fatalf("carol's first kubectl ws through the proxy: %v %q %q", err, stdout, stderr)
+	}
+	mustKubectl(t, carol, "create", "configmap", "first")
+	mustKubectl(t, carol, "--server", in.external+"/clusters/"+home, "get", "configmap", "first")
 	admin := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(admin, []byte(readKubeconfig(t, proxyKubeconfig)), 0o600); err != nil {
 		t.Fatal(err)

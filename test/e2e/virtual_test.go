@@ -357,7 +357,8 @@ spec:
 // provider's controller reads it (kcp's multicluster provider watches it by
 // name): no endpoint while no workspace binds the export, the URL of the
 // export's virtual workspace once one does, none again once the last binding
-// goes, and an invalid export once the export is gone.
+// goes, and an invalid export once the export is gone. Only warren writes its
+// status.
 func TestAPIExportEndpointSlice(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, s *server) {
@@ -393,6 +394,19 @@ func TestAPIExportEndpointSlice(t *testing.T) {
 		says("lists the virtual workspace", func(e *apisv1alpha1.APIExportEndpointSlice) bool {
 			return valid(e) && len(e.Status.APIExportEndpoints) == 1 && e.Status.APIExportEndpoints[0].URL == url
 		})
+		// Only warren writes the endpoints, to each of which a provider's
+		// controller sends its credentials; not even the workspace's admin.
+		s.kubectl("root:provider", "create", "clusterrolebinding", "alice-admin", "--clusterrole=cluster-admin", "--user=alice")
+		alice := kcpClientFor(t, s, s.tokenConfig("alice-token", "root")).ApisV1alpha1().APIExportEndpointSlices().Cluster(logicalcluster.NewPath("root:provider"))
+		var forged *apisv1alpha1.APIExportEndpointSlice
+		eventually(t, "alice reads the endpoint slice", func() error {
+			var err error
+			forged, err = alice.Get(ctx, "widgets", metav1.GetOptions{})
+			return err
+		})
+		forged.Status.APIExportEndpoints = append(forged.Status.APIExportEndpoints, apisv1alpha1.APIExportEndpoint{URL: "https://elsewhere.example"})
+		_, err := alice.UpdateStatus(ctx, forged, metav1.UpdateOptions{})
+		expectAPIStatus(t, "a workspace admin writes an endpoint slice's status", err, 403, "the status of apiexportendpointslices is written by warren's controllers")
 		s.kubectl("root:consumer", "delete", "apibinding", "widgets", "--timeout=30s")
 		says("lists no endpoint once nothing binds the export", func(e *apisv1alpha1.APIExportEndpointSlice) bool {
 			return valid(e) && len(e.Status.APIExportEndpoints) == 0

@@ -62,23 +62,28 @@ type Request struct {
 //
 // The export's endpoint slice lists one virtual workspace per shard with
 // consumers; each is served by a manager of its own, started when the slice
-// lists it and stopped when it no longer does.
+// lists it, stopped when it no longer does, and started again if it fails.
 func Run(ctx context.Context, config *rest.Config, export string) error {
 	kcp, err := kcpclient.NewForConfig(config)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	log := logr.FromContextOrDiscard(ctx)
+	// Every manager is stopped (cancel), then waited for.
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	failed := make(chan error, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := make(chan string)
 	serving := map[string]context.CancelFunc{}
 	err = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		select {
-		case err := <-failed:
-			return false, err
-		default:
+		for done := false; !done; {
+			select {
+			case url := <-ended:
+				delete(serving, url)
+			default:
+				done = true
+			}
 		}
 		slice, err := kcp.ApisV1alpha1().APIExportEndpointSlices().Get(ctx, export, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -96,18 +101,19 @@ func Run(ctx context.Context, config *rest.Config, export string) error {
 			sctx, stop := context.WithCancel(ctx)
 			serving[e.URL] = stop
 			wg.Go(func() {
+				defer stop()
 				if err := serve(sctx, config, e.URL); err != nil {
-					select {
-					case failed <- fmt.Errorf("serving %s: %w", e.URL, err):
-					default:
-					}
+					log.Error(err, "Serving a virtual workspace failed; starting again", "url", e.URL)
+				}
+				select {
+				case ended <- e.URL:
+				case <-ctx.Done():
 				}
 			})
 		}
 		for url, stop := range serving {
 			if !listed[url] {
 				stop()
-				delete(serving, url)
 			}
 		}
 		return false, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -66,6 +67,9 @@ func (e *Exports) Get(ctx context.Context, cluster logicalcluster.Name) (*Provid
 		return e.views.Get(ctx, cluster)
 	}
 	defer e.mu.Unlock()
+	if snapshot == nil {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("the exports of logical cluster %s, on another shard, are not listed yet", cluster))
+	}
 	if p := e.remote[cluster]; p != nil && p.from == snapshot {
 		return p, nil
 	}
