@@ -20,6 +20,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/apiserver/pkg/server/options/encryptionconfig"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -106,6 +107,9 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 	if err := o.SecureServing.ApplyTo(&generic.SecureServing, &generic.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("serving: %w", err)
 	}
+	if err := o.Audit.ApplyTo(&generic.Config); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	namer := openapinamer.NewDefinitionNamer(scheme.OpenAPIScheme)
 	generic.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
 	generic.OpenAPIConfig.Info.Title = "warren"
@@ -155,15 +159,27 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 	if c.ExternalURL == "" {
 		c.ExternalURL = c.URL
 	}
+	var encryption encryptionconfig.StaticTransformers
+	if o.EncryptionProviderConfig != "" {
+		// Upstream's providers (aescbc, aesgcm, secretbox, KMS v2, identity)
+		// and its rule: the first provider of a resource writes, every one
+		// reads, so keys rotate as with kube-apiserver.
+		loaded, err := encryptionconfig.LoadEncryptionConfig(ctx, o.EncryptionProviderConfig, false, c.Shard)
+		if err != nil {
+			return nil, fmt.Errorf("--encryption-provider-config %s: %w", o.EncryptionProviderConfig, err)
+		}
+		encryption = loaded.Transformers
+		generic.AddHealthChecks(loaded.HealthChecks...)
+	}
 	if etcd, ok := strings.CutPrefix(o.Storage, "etcd://"); ok {
-		c.Storage = NewEtcdStorage([]string{"http://" + etcd})
+		c.Storage = NewEtcdStorage([]string{"http://" + etcd}, encryption)
 		return c, nil
 	}
 	backend, err := storage.Open(ctx, storage.Config{Storage: o.Storage, Shard: o.Shard, CompactionInterval: o.CompactionInterval})
 	if err != nil {
 		return nil, err
 	}
-	c.Storage = NewSQLStorage(backend)
+	c.Storage = NewSQLStorage(backend, encryption)
 	return c, nil
 }
 
@@ -306,6 +322,11 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		return nil, err
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, gc *genericapiserver.Config) http.Handler {
+		// The chain's authorization, and no other use of the authorizer,
+		// records each request's logical cluster in its audit event.
+		authz := gc.Authorization.Authorizer
+		gc.Authorization.Authorizer = auditedCluster(authz, index)
+		defer func() { gc.Authorization.Authorizer = authz }()
 		return apiexport.Routing(tenancy.Routing(index.ResolveServed, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Served, wildcardFilter(claims.Visibility(exported, crds.Discovery(h)))), gc)))
 	}
 

@@ -49,11 +49,17 @@ type Options struct {
 	// Shards, if more than 1, runs an installation of that many shards in
 	// this process behind a front proxy (RunInstallation).
 	Shards int
+	// EncryptionProviderConfig is kube-apiserver's EncryptionConfiguration
+	// file: which resources are encrypted at rest, and with which keys.
+	EncryptionProviderConfig string
+	// Audit are upstream's audit options: the policy file and the log and
+	// webhook backends.
+	Audit *genericoptions.AuditOptions
 }
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback()}
+	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o
@@ -72,7 +78,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
 	fs.BoolVar(&o.HomeWorkspaces, "enable-home-workspaces", o.HomeWorkspaces, "make each user a home workspace (user:<name>, kubectl ws ~) on first use, if root's RBAC lets them create workspaces/~")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
+	fs.StringVar(&o.EncryptionProviderConfig, "encryption-provider-config", o.EncryptionProviderConfig, "kube-apiserver's EncryptionConfiguration file (apiserver.config.k8s.io/v1): the resources encrypted at rest (secrets, …) and their providers and keys, the first of which writes; read at start")
 	o.SecureServing.AddFlags(fs)
+	o.Audit.AddFlags(fs)
 }
 
 // Complete fills in what follows from other options.
@@ -85,7 +93,7 @@ func (o *Options) Complete() error {
 
 // Validate reports every invalid option.
 func (o *Options) Validate() error {
-	errs := o.SecureServing.Validate()
+	errs := append(o.SecureServing.Validate(), o.Audit.Validate()...)
 	if o.CompactionInterval <= 0 {
 		errs = append(errs, errors.New("--compaction-interval must be positive"))
 	}
@@ -98,6 +106,9 @@ func (o *Options) Validate() error {
 	if o.Shards > 1 {
 		if o.RootShard != "" || o.ExternalURL != "" {
 			errs = append(errs, errors.New("--shards runs a whole installation: it takes neither --root-shard nor --external-url"))
+		}
+		if o.Audit.LogOptions.Path != "" || o.Audit.WebhookOptions.ConfigFile != "" {
+			errs = append(errs, errors.New("--shards runs an installation for trying shards out: audit a shard in a process of its own"))
 		}
 		if o.Storage != "" && !strings.HasPrefix(o.Storage, "postgres://") && !strings.HasPrefix(o.Storage, "postgresql://") {
 			errs = append(errs, fmt.Errorf("--storage %q: with --shards, each shard has its SQLite file under --data-dir, or its schema of a postgres:// database", o.Storage))

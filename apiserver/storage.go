@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/server/options/encryptionconfig"
 	apistorage "k8s.io/apiserver/pkg/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
@@ -44,32 +45,42 @@ type Storage interface {
 
 // NewSQLStorage returns the storage of a shard of warren's SQL storage, which
 // it owns from now on.
-func NewSQLStorage(b *storage.Backend) Storage { return &sqlStorage{backend: b} }
+// Values of the resources encryption names are encrypted at rest by their
+// transformers (nil: none).
+func NewSQLStorage(b *storage.Backend, encryption encryptionconfig.StaticTransformers) Storage {
+	return &sqlStorage{backend: b, encryption: encryption}
+}
 
-// NewEtcdStorage returns upstream's etcd3 store on the etcd at endpoints.
-func NewEtcdStorage(endpoints []string) Storage { return &etcdStorage{endpoints: endpoints} }
+// NewEtcdStorage returns upstream's etcd3 store on the etcd at endpoints, with
+// encryption as NewSQLStorage's.
+func NewEtcdStorage(endpoints []string, encryption encryptionconfig.StaticTransformers) Storage {
+	return &etcdStorage{endpoints: endpoints, encryption: encryption}
+}
 
 // sqlStorage gives every resource a warren storage.Store on the backend.
 type sqlStorage struct {
-	backend *storage.Backend
+	backend    *storage.Backend
+	encryption encryptionconfig.StaticTransformers
 }
 
 // etcdStorage gives every resource an etcd3 store of upstream's.
 type etcdStorage struct {
-	endpoints []string
+	endpoints  []string
+	encryption encryptionconfig.StaticTransformers
 }
 
 func (s *sqlStorage) GetRESTOptions(gr schema.GroupResource, _ runtime.Object) (generic.RESTOptions, error) {
-	return restOptions(gr, nil, s.decorate)
+	return restOptions(gr, nil, s.encryption, s.decorate)
 }
 
 func (s *etcdStorage) GetRESTOptions(gr schema.GroupResource, _ runtime.Object) (generic.RESTOptions, error) {
-	return restOptions(gr, s.endpoints, s.decorate)
+	return restOptions(gr, s.endpoints, s.encryption, s.decorate)
 }
 
 // restOptions are the options of resource gr: stored in its storage version
-// (or under the resource it is stored as), under its prefix.
-func restOptions(gr schema.GroupResource, servers []string, decorator generic.StorageDecorator) (generic.RESTOptions, error) {
+// (or under the resource it is stored as), under its prefix, encrypted as
+// encryption says.
+func restOptions(gr schema.GroupResource, servers []string, encryption encryptionconfig.StaticTransformers, decorator generic.StorageDecorator) (generic.RESTOptions, error) {
 	gvr, ok := storedAs[gr]
 	if !ok {
 		gv, _ := scheme.StorageVersion(gr)
@@ -81,6 +92,9 @@ func restOptions(gr schema.GroupResource, servers []string, decorator generic.St
 	}
 	cfg := storagebackend.NewDefaultConfig("", codec)
 	cfg.Transport.ServerList = servers
+	if encryption != nil {
+		cfg.Transformer = encryption.TransformerForResource(gvr.GroupResource())
+	}
 	return generic.RESTOptions{
 		StorageConfig:           cfg.ForResource(gr),
 		Decorator:               decorator,
@@ -109,6 +123,7 @@ func (s *sqlStorage) decorate(config *storagebackend.ConfigForResource, prefix s
 		NewListFunc:       newListFunc,
 		ResourcePrefix:    prefix,
 		GroupResource:     config.GroupResource,
+		Transformer:       config.Transformer,
 		Clustered:         true,
 		ClusterAnnotation: logicalcluster.Annotation,
 	})

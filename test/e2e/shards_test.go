@@ -202,9 +202,9 @@ func (in *installation) rows(s *warrentest.Server, cluster string) int64 {
 	var n int64
 	var err error
 	if st.file != "" {
-		n, err = sqliteCount(ctx, st.file, query, cluster)
+		n, err = sqliteRow[int64](ctx, st.file, query, cluster)
 	} else {
-		n, err = postgresCount(ctx, st.url, st.schema, query, cluster)
+		n, err = postgresRow[int64](ctx, st.url, st.schema, query, cluster)
 	}
 	if err != nil {
 		in.t.Fatal(err)
@@ -712,9 +712,9 @@ func TestShardsInOneProcess(t *testing.T) {
 					var n int64
 					var err error
 					if dialect == "postgres" {
-						n, err = postgresCount(ctx, pgtest.URL(), schemas[i], `SELECT count(*) FROM objects WHERE cluster = $1`, cluster)
+						n, err = postgresRow[int64](ctx, pgtest.URL(), schemas[i], `SELECT count(*) FROM objects WHERE cluster = $1`, cluster)
 					} else {
-						n, err = sqliteCount(ctx, filepath.Join(s.DataDir, shard, "warren.db"), `SELECT count(*) FROM objects WHERE cluster = $1`, cluster)
+						n, err = sqliteRow[int64](ctx, filepath.Join(s.DataDir, shard, "warren.db"), `SELECT count(*) FROM objects WHERE cluster = $1`, cluster)
 					}
 					cancel()
 					if err != nil {

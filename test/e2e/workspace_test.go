@@ -899,44 +899,54 @@ func watchedName(t *testing.T, obj any) string {
 // PostgreSQL schema of its shard.
 func storageCount(t *testing.T, s *server, query string, args ...any) int64 {
 	t.Helper()
+	return storageRow[int64](t, s, query, args...)
+}
+
+// storageRow runs query, which reads one value from the server's storage
+// tables, as storageCount does.
+func storageRow[T any](t *testing.T, s *server, query string, args ...any) T {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var n int64
+	var v T
 	var err error
 	if i := slices.Index(s.Args, "--shard"); i >= 0 {
-		n, err = postgresCount(ctx, pgtest.URL(), s.Args[i+1], query, args...)
+		v, err = postgresRow[T](ctx, pgtest.URL(), s.Args[i+1], query, args...)
 	} else {
-		n, err = sqliteCount(ctx, filepath.Join(s.DataDir, "warren.db"), query, args...)
+		v, err = sqliteRow[T](ctx, filepath.Join(s.DataDir, "warren.db"), query, args...)
 	}
 	if err != nil {
 		t.Fatalf("%s %v: %v", query, args, err)
 	}
-	return n
+	return v
 }
 
-func sqliteCount(ctx context.Context, file, query string, args ...any) (int64, error) {
+// sqliteRow reads one value with query from the SQLite file, read only.
+func sqliteRow[T any](ctx context.Context, file, query string, args ...any) (T, error) {
+	var v T
 	db, err := sql.Open("sqlite", "file:"+file+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
-		return 0, err
+		return v, err
 	}
 	defer db.Close()
-	var n int64
-	err = db.QueryRowContext(ctx, query, args...).Scan(&n)
-	return n, err
+	err = db.QueryRowContext(ctx, query, args...).Scan(&v)
+	return v, err
 }
 
-func postgresCount(ctx context.Context, url, shard, query string, args ...any) (int64, error) {
+// postgresRow reads one value with query from the schema shard of the
+// PostgreSQL database at url.
+func postgresRow[T any](ctx context.Context, url, shard, query string, args ...any) (T, error) {
+	var v T
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return 0, err
+		return v, err
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "SET search_path TO "+pgx.Identifier{shard}.Sanitize()); err != nil {
-		return 0, err
+		return v, err
 	}
-	var n int64
-	err = conn.QueryRow(ctx, query, args...).Scan(&n)
-	return n, err
+	err = conn.QueryRow(ctx, query, args...).Scan(&v)
+	return v, err
 }
 
 // sandboxType is a workspace type of the test's own, in root: its workspaces
