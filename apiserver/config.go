@@ -61,6 +61,10 @@ type Config struct {
 	ServiceAccountKey *ecdsa.PrivateKey
 	// TokenAuthFile, if set, holds static bearer tokens.
 	TokenAuthFile string
+	// AuthenticationConfig, if set, is kube-apiserver's structured
+	// AuthenticationConfiguration: the identity providers whose tokens are
+	// accepted.
+	AuthenticationConfig string
 	// Shard names the shard served, as its Shard object is named.
 	Shard string
 	// ShardLabels label its Shard object.
@@ -141,11 +145,12 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 		rootURL, _, _ = strings.Cut(root.Host, "/clusters/")
 	}
 	c := &Config{
-		Generic:           generic,
-		ClientCA:          ca,
-		FrontProxyCA:      frontProxyCA,
-		ServiceAccountKey: saKey,
-		TokenAuthFile:     o.TokenAuthFile,
+		Generic:              generic,
+		ClientCA:             ca,
+		FrontProxyCA:         frontProxyCA,
+		ServiceAccountKey:    saKey,
+		TokenAuthFile:        o.TokenAuthFile,
+		AuthenticationConfig: o.AuthenticationConfig,
 		// The Shard object is named after the schema, as an object name may be.
 		Shard:          strings.ReplaceAll(strings.ToLower(o.Shard), "_", "-"),
 		ShardLabels:    o.ShardLabels,
@@ -262,7 +267,13 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	apis.endpointSlices.ExportGetter = exportGetter
 
 	serviceAccounts := token.NewAuthenticator(&c.ServiceAccountKey.PublicKey, apis.serviceAccounts)
-	authn, tokens, err := authentication(c.TokenAuthFile, c.ClientCA, c.FrontProxyCA, serviceAccounts)
+	var jwt authenticator.Token
+	if c.AuthenticationConfig != "" {
+		if jwt, err = jwtAuthenticators(ctx, c.AuthenticationConfig, c.Shard); err != nil {
+			return nil, err
+		}
+	}
+	authn, tokens, err := authentication(c.TokenAuthFile, jwt, c.ClientCA, c.FrontProxyCA, serviceAccounts)
 	if err != nil {
 		return nil, err
 	}

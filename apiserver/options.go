@@ -30,6 +30,9 @@ type Options struct {
 	CompactionInterval time.Duration
 	// TokenAuthFile is a static token file in kube-apiserver's CSV format.
 	TokenAuthFile string
+	// AuthenticationConfig is kube-apiserver's structured
+	// AuthenticationConfiguration file (OpenID Connect issuers).
+	AuthenticationConfig string
 	// HomeWorkspaces gives every user who may have one a home workspace on
 	// first use, as kcp's --enable-home-workspaces does.
 	HomeWorkspaces bool
@@ -78,6 +81,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
 	fs.BoolVar(&o.HomeWorkspaces, "enable-home-workspaces", o.HomeWorkspaces, "make each user a home workspace (user:<name>, kubectl ws ~) on first use, if root's RBAC lets them create workspaces/~")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
+	fs.StringVar(&o.AuthenticationConfig, "authentication-config", o.AuthenticationConfig, "kube-apiserver's AuthenticationConfiguration file (apiserver.config.k8s.io/v1): OpenID Connect issuers whose tokens are accepted, with their audiences, claim mappings and validation rules; users named system:… are refused and groups system:… dropped")
 	fs.StringVar(&o.EncryptionProviderConfig, "encryption-provider-config", o.EncryptionProviderConfig, "kube-apiserver's EncryptionConfiguration file (apiserver.config.k8s.io/v1): the resources encrypted at rest (secrets, …) and their providers and keys, the first of which writes; read at start")
 	o.SecureServing.AddFlags(fs)
 	o.Audit.AddFlags(fs)

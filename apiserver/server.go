@@ -82,11 +82,15 @@ func servingHosts(o *Options) []string {
 
 // authentication accepts requests passed on by a front proxy (a client
 // certificate of frontProxyCA, the user in X-Remote-* headers), client
-// certificates of the installation's CA, service account tokens, static tokens
-// (of tokenFile, if set), and anonymous requests to health endpoints only.
+// certificates of the installation's CA, service account tokens, tokens of
+// identity providers (jwt, if set), static tokens (of tokenFile, if set), and
+// anonymous requests to health endpoints only.
 // tokens authenticates bearer tokens alone, for token reviews.
-func authentication(tokenFile string, ca, frontProxyCA dynamiccertificates.CAContentProvider, serviceAccounts authenticator.Token) (all, tokens authenticator.Request, err error) {
+func authentication(tokenFile string, jwt authenticator.Token, ca, frontProxyCA dynamiccertificates.CAContentProvider, serviceAccounts authenticator.Token) (all, tokens authenticator.Request, err error) {
 	bearers := []authenticator.Request{bearertoken.New(serviceAccounts)}
+	if jwt != nil {
+		bearers = append(bearers, bearertoken.New(jwt))
+	}
 	if tokenFile != "" {
 		static, err := tokenfile.NewCSV(tokenFile)
 		if err != nil {
