@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 
 	"github.com/golang-migrate/migrate/v4/database"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
@@ -21,7 +22,10 @@ import (
 // its writer is the file's only writing connection, so it needs no notifications,
 // and readers read snapshots beside it.
 type sqlite struct {
-	path   string
+	path string
+	// owner holds an exclusive lock on the file for as long as it is open,
+	// so that a second process refuses to open it.
+	owner  *os.File
 	writer *sql.DB // one connection; BEGIN IMMEDIATE takes the write lock at once
 	reader *sql.DB // several read-only connections
 	// checkpointer is one connection that gives the WAL back to the file
@@ -33,7 +37,16 @@ type sqlite struct {
 	statements sync.Map
 }
 
-func openSQLite(ctx context.Context, path string) (*sqlite, error) {
+func openSQLite(ctx context.Context, path string) (_ *sqlite, err error) {
+	owner, err := own(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			owner.Close()
+		}
+	}()
 	// FULL makes every commit durable across a power loss; batching makes that
 	// nearly free (notes/dependencies.md). journal_size_limit truncates the WAL
 	// after checkpoints so it stays bounded under sustained writes. Reads go
@@ -83,7 +96,27 @@ func openSQLite(ctx context.Context, path string) (*sqlite, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	checkpointer.SetMaxOpenConns(1)
-	return &sqlite{path: path, writer: writer, reader: reader, checkpointer: checkpointer}, nil
+	return &sqlite{path: path, owner: owner, writer: writer, reader: reader, checkpointer: checkpointer}, nil
+}
+
+// own locks the database file path (creating it empty if missing, which
+// SQLite takes for an empty database) for this process, or says which process
+// holds it. SQLite's own locks let several processes share a file, but warren
+// tells its watchers of writes within the process: a second process's writes
+// would reach neither its watchers nor its caches.
+func own(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is in use by another warren process: a SQLite file serves one process (run several on PostgreSQL)", path)
+		}
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // migrationDriver returns golang-migrate's driver on a connection of its own to
@@ -110,6 +143,7 @@ func (s *sqlite) close() {
 	s.checkpointer.Close()
 	s.reader.Close()
 	s.writer.Close()
+	s.owner.Close()
 }
 
 func (s *sqlite) name() string { return "sqlite" }

@@ -4,8 +4,11 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warren-dev/warren/test/warrentest"
 )
 
 // TestHealthAndMetrics: health endpoints answer anyone; /metrics and the API
@@ -83,5 +86,33 @@ func TestQuietStart(t *testing.T) {
 	verbose := startServerWith(t, "--v=1")
 	if !strings.Contains(verbose.Log(), "Adding GroupVersion") {
 		t.Errorf("warren start --v=1 printed no informational lines:\n%s", verbose.Log())
+	}
+}
+
+// TestSQLiteServesOneProcess: a second warren start on the SQLite file another
+// serves refuses with the reason, and the first keeps serving; once the first
+// stops, the file is free again.
+func TestSQLiteServesOneProcess(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite")
+	file := filepath.Join(s.DataDir, "warren.db")
+	second, err := warrentest.StartProcess(binary, filepath.Join(t.TempDir(), "second"), "--storage", file)
+	if err == nil {
+		second.Kill()
+		t.Fatal("a second warren started on the SQLite file of a running one")
+	}
+	if !strings.Contains(err.Error(), "in use by another warren process") {
+		t.Errorf("a second warren on the same SQLite file failed, but did not say why: %v", err)
+	}
+	if !s.Ready() {
+		t.Error("the first warren is not ready after a second tried its file")
+	}
+	s.Stop()
+	again, err := warrentest.StartProcess(binary, filepath.Join(t.TempDir(), "again"), "--storage", file)
+	if err != nil {
+		t.Fatalf("warren on the SQLite file of one that stopped: %v", err)
+	}
+	if err := again.Stop(); err != nil {
+		t.Error(err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	neturl "net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -190,6 +191,14 @@ func randomSuffix() string {
 // removed when the test ends. It returns the URL of its database postgres.
 func NewServer(t T) string {
 	t.Helper()
+	port := newCluster(t, nil)
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+}
+
+// newCluster creates, as NewServer, a cluster whose configuration directory
+// configure may change before it starts, and returns its port.
+func newCluster(t T, configure func(dir string) error) int {
+	t.Helper()
 	ctx := context.Background()
 	version, err := newestVersion()
 	if err != nil {
@@ -202,7 +211,7 @@ func NewServer(t T) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	name := "warren_" + randomSuffix()
-	create := exec.CommandContext(ctx, "pg_createcluster", version, name, "-p", strconv.Itoa(port), "--start", "--",
+	create := exec.CommandContext(ctx, "pg_createcluster", version, name, "-p", strconv.Itoa(port), "--",
 		"--auth-host=trust", "--auth-local=trust")
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("pg_createcluster %s %s: %v\n%s", version, name, err, out)
@@ -212,7 +221,16 @@ func NewServer(t T) string {
 			t.Errorf("pg_dropcluster %s %s: %v\n%s", version, name, err, out)
 		}
 	})
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	if configure != nil {
+		if err := configure(filepath.Join("/etc/postgresql", version, name)); err != nil {
+			t.Fatalf("configuring PostgreSQL cluster %s %s: %v", version, name, err)
+		}
+	}
+	start := exec.CommandContext(ctx, "pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start")
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctlcluster %s %s start: %v\n%s", version, name, err, out)
+	}
+	return port
 }
 
 // ConfinedTo makes, on the server at url, a role that owns schema and may use

@@ -41,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -69,6 +70,8 @@ func Run(ctx context.Context, config *rest.Config, export string) error {
 		return err
 	}
 	log := logr.FromContextOrDiscard(ctx)
+	// controller-runtime's clients log through its global logger.
+	setLogger.Do(func() { ctrllog.SetLogger(log) })
 	// Every manager is stopped (cancel), then waited for.
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -123,6 +126,9 @@ func Run(ctx context.Context, config *rest.Config, export string) error {
 	}
 	return err
 }
+
+// setLogger sets controller-runtime's global logger once.
+var setLogger sync.Once
 
 // serve reconciles the widgets of every consumer of the virtual workspace at
 // url until ctx ends.
