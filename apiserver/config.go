@@ -39,6 +39,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/virtual/apiexport"
 	"github.com/warren-dev/warren/storage"
 	"github.com/warren-dev/warren/tenancy"
+	"github.com/warren-dev/warren/tenancy/clusterwatch"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 	"github.com/warren-dev/warren/tenancy/shards"
 )
@@ -363,18 +364,24 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		apis.workspaces.Homes = tenancy.NewHomes(apis.tenancy, index, config.Authorization.Authorizer, c.Shard, c.ExternalURL)
 	}
 	if err := generic.AddPostStartHook("warren-controllers", func(ctx genericapiserver.PostStartHookContext) error {
+		// Caches follow the storage in every process; controllers
+		// reconcile in the shard's leader alone.
 		go installation.Run(ctx)
 		go index.Run(ctx)
-		go workspaces.Run(ctx)
-		go exports.Run(ctx)
-		go bindings.Run(ctx)
-		go endpointSlices.Run(ctx)
-		go namespaces.Run(ctx)
 		go rbac.Run(ctx)
 		go crds.Run(ctx)
 		go claims.Run(ctx)
 		go exported.Run(ctx)
-		go crdController.Run(ctx)
+		var lead context.Context = ctx
+		if leader := c.Storage.Leader(); leader != nil {
+			lead = clusterwatch.WithLeader(ctx, leader)
+		}
+		go workspaces.Run(lead)
+		go exports.Run(lead)
+		go bindings.Run(lead)
+		go endpointSlices.Run(lead)
+		go namespaces.Run(lead)
+		go crdController.Run(lead)
 		return nil
 	}); err != nil {
 		return nil, err

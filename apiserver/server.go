@@ -28,6 +28,9 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	// The controllers' work queues report on /metrics (depth, latency,
+	// work per controller, by queue name).
+	_ "k8s.io/component-base/metrics/prometheus/workqueue"
 
 	"github.com/warren-dev/warren/apiserver/frontproxy"
 	"github.com/warren-dev/warren/apiserver/pki"

@@ -20,6 +20,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/registry"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/storage"
+	"github.com/warren-dev/warren/tenancy/clusterwatch"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -39,6 +40,9 @@ type Storage interface {
 	EraseCluster(ctx context.Context, cluster string) (int, error)
 	// Ready says why the storage cannot serve now, or nil; /readyz asks it.
 	Ready() error
+	// Leader tells when this process leads the shard, of all the processes
+	// serving it, and so runs its controllers; nil: always.
+	Leader() clusterwatch.Leader
 	// Close releases the storage; the server closes it when it stops.
 	Close()
 }
@@ -138,7 +142,9 @@ func (s *sqlStorage) EraseCluster(ctx context.Context, cluster string) (int, err
 }
 
 func (s *sqlStorage) Ready() error { return s.backend.Ready() }
-func (s *sqlStorage) Close()       { s.backend.Close() }
+
+func (s *sqlStorage) Leader() clusterwatch.Leader { return s.backend.Leadership() }
+func (s *sqlStorage) Close()                      { s.backend.Close() }
 
 func (s *etcdStorage) decorate(config *storagebackend.ConfigForResource, prefix string, _ func(runtime.Object) (string, error),
 	newFunc, newListFunc func() runtime.Object, _ apistorage.AttrFunc, _ apistorage.IndexerFuncs, _ *cache.Indexers) (apistorage.Interface, factory.DestroyFunc, error) {
@@ -151,6 +157,9 @@ func (s *etcdStorage) decorate(config *storagebackend.ConfigForResource, prefix 
 
 // Ready leaves etcd's health to the stores' own checks.
 func (s *etcdStorage) Ready() error { return nil }
+
+// Leader is nil: one process serves etcd, for comparison only.
+func (s *etcdStorage) Leader() clusterwatch.Leader { return nil }
 
 // Close has nothing to release: each store's client is destroyed with it.
 func (s *etcdStorage) Close() {}

@@ -122,6 +122,8 @@ type Backend struct {
 	compacted atomic.Int64
 	// health is the error of the log reader's latest read of the database.
 	health atomic.Pointer[error]
+	// leadership says whether this process leads the shard.
+	leadership *Leadership
 
 	stop      context.CancelFunc
 	closed    <-chan struct{} // closed when the backend stops
@@ -166,6 +168,8 @@ func serve(ctx context.Context, cfg Config, d dialect) (*Backend, error) {
 		writes: make(chan *write, cfg.MaxBatch),
 		stop:   stop,
 		closed: runCtx.Done(),
+
+		leadership: newLeadership(cfg.Shard),
 	}
 	b.compacted.Store(compacted)
 	b.hub = newHub(b, current)
@@ -175,6 +179,7 @@ func serve(ctx context.Context, cfg Config, d dialect) (*Backend, error) {
 	b.run(runCtx, func(ctx context.Context) { b.db.listen(ctx, b.hub.announce) })
 	b.run(runCtx, b.hub.notifyProgress)
 	b.run(runCtx, b.expireLoop)
+	b.run(runCtx, func(ctx context.Context) { b.db.elect(ctx, b.leadership.begin) })
 	if cfg.CompactionInterval > 0 {
 		b.run(runCtx, b.compactLoop)
 	}
@@ -188,6 +193,9 @@ func (b *Backend) run(ctx context.Context, fn func(context.Context)) {
 		fn(ctx)
 	}()
 }
+
+// Leadership tells whether this process leads the shard.
+func (b *Backend) Leadership() *Leadership { return b.leadership }
 
 // Ready tells whether the database answered the log reader's latest read, which
 // happens at least every poll interval.

@@ -38,6 +38,11 @@ type dialect interface {
 	// 0 announces an unknown revision. Databases that only one process writes
 	// announce nothing and return at once.
 	listen(ctx context.Context, announce func(revision int64))
+	// elect makes this process the shard's leader whenever no other process
+	// of the shard is, until ctx ends: it calls lead with a context that ends
+	// when this process stops leading, and tries again after. Databases that
+	// only one process serves make it the leader at once, for good.
+	elect(ctx context.Context, lead func(term context.Context))
 	// migrationDriver returns golang-migrate's driver for the shard, on a
 	// connection of its own that closing the driver closes.
 	migrationDriver() (database.Driver, error)

@@ -39,6 +39,13 @@ var (
 		Buckets:        metrics.ExponentialBuckets(0.001, 4, 10),
 		StabilityLevel: metrics.ALPHA,
 	})
+	leader = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace:      "warren",
+		Subsystem:      "storage",
+		Name:           "leader",
+		Help:           "1 while this process leads the shard (runs its controllers), 0 while another does.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"shard"})
 	dispatchedRevision = metrics.NewGauge(&metrics.GaugeOpts{
 		Namespace:      "warren",
 		Subsystem:      "storage",
@@ -135,7 +142,7 @@ var registerMetrics sync.Once
 
 func init() {
 	registerMetrics.Do(func() {
-		legacyregistry.MustRegister(batchSize, commitDuration, compactionDuration, dispatchedRevision, watchLag, rows, watchers, watchOverflows)
+		legacyregistry.MustRegister(batchSize, commitDuration, compactionDuration, leader, dispatchedRevision, watchLag, rows, watchers, watchOverflows)
 		legacyregistry.CustomMustRegister(openBackends)
 	})
 }

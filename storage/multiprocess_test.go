@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -126,5 +127,57 @@ func TestConcurrentUpdatesFromTwoProcessesLoseNoIncrement(t *testing.T) {
 	}
 	if revision != created+goroutines*updates {
 		t.Errorf("pod at revision %d, want %d", revision, created+goroutines*updates)
+	}
+}
+
+// leading tells, without waiting, whether l leads now.
+func leading(l *Leadership) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.term != nil && l.term.Err() == nil
+}
+
+// TestOneOfTwoProcessesLeads: of two processes on one shard exactly one leads;
+// when it goes, the other leads within seconds, and a term's context ends
+// when its leader stops.
+func TestOneOfTwoProcessesLeads(t *testing.T) {
+	a, b := twoProcesses(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first, _, ok := a.Leadership().Leading(ctx)
+	other := b
+	if !ok {
+		t.Fatal("nobody led")
+	}
+	if leading(b.Leadership()) {
+		// b won the race; the roles are swapped.
+		a, other = b, a
+		first, _, _ = a.Leadership().Leading(ctx)
+	}
+	for range 3 {
+		time.Sleep(time.Second)
+		if leading(a.Leadership()) == leading(other.Leadership()) {
+			t.Fatalf("leading: %v and %v, want exactly one", leading(a.Leadership()), leading(other.Leadership()))
+		}
+	}
+	start := time.Now()
+	a.Close()
+	if first.Err() == nil {
+		t.Error("the term of a closed backend did not end")
+	}
+	if _, _, ok := other.Leadership().Leading(ctx); !ok {
+		t.Fatal("the other process never led")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the other process took over after %s", took)
+	}
+}
+
+func TestTheOneSQLiteProcessLeads(t *testing.T) {
+	b := newBackend(t, "sqlite", Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, ok := b.Leadership().Leading(ctx); !ok {
+		t.Fatal("the process serving a SQLite file does not lead")
 	}
 }

@@ -152,6 +152,83 @@ func (p *postgres) listenOnce(ctx context.Context, announce func(int64)) error {
 	}
 }
 
+// The leader of a shard holds a transaction-level advisory lock, named after
+// the shard's schema, in a transaction it keeps open on a session of its own,
+// which it renews every leaderRenewal. PostgreSQL ends the session, and so
+// the lock, when the process dies (at once: its socket closes) or stops
+// renewing for leaderTimeout (hung, stopped or cut off), so another process
+// takes over within seconds; the old leader, when it can tell, stops leading
+// first. Others try for the lock every leaderRenewal.
+const (
+	leaderRenewal = time.Second
+	leaderTimeout = 5 * time.Second
+)
+
+func (p *postgres) elect(ctx context.Context, lead func(context.Context)) {
+	logger := klog.FromContext(ctx)
+	for ctx.Err() == nil {
+		err := p.electOnce(ctx, lead)
+		if ctx.Err() != nil {
+			return
+		}
+		logger.Error(err, "Taking part in the election of the shard's leader failed; retrying", "shard", p.schema)
+		sleepFor(ctx, leaderRenewal)
+	}
+}
+
+// electOnce tries for the lock on a session of its own and, once it holds
+// it, leads until the session fails or ctx ends.
+func (p *postgres) electOnce(ctx context.Context, lead func(context.Context)) error {
+	pooled, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The session holds the lock: it must not go back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET idle_in_transaction_session_timeout = %d", leaderTimeout.Milliseconds())); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	lock := "warren/" + p.schema
+	for {
+		var held bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", lock).Scan(&held); err != nil {
+			return err
+		}
+		if held {
+			break
+		}
+		if !sleepFor(ctx, leaderRenewal) {
+			return nil
+		}
+	}
+	term, end := context.WithCancel(ctx)
+	defer end()
+	lead(term)
+	for sleepFor(ctx, leaderRenewal) {
+		renew, cancel := context.WithTimeout(ctx, leaderTimeout/2)
+		_, err := conn.Exec(renew, "SELECT 1")
+		cancel()
+		if err != nil {
+			return fmt.Errorf("renewing the leadership of shard %s: %w", p.schema, err)
+		}
+	}
+	return nil
+}
+
+// sleepFor waits d, and tells whether ctx is still alive.
+func sleepFor(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
 // writeBatch takes two round trips: one pipeline begins, locks the revision row
 // and reads the keys; the other writes and commits.
 func (p *postgres) writeBatch(ctx context.Context, keys []string, decide func(int64, map[string]row) batchWrite) (err error) {

@@ -148,6 +148,13 @@ func (s *sqlite) close() {
 
 func (s *sqlite) name() string { return "sqlite" }
 
+// elect leads for as long as the process has the file, which own gave it
+// alone.
+func (s *sqlite) elect(ctx context.Context, lead func(context.Context)) {
+	lead(ctx)
+	<-ctx.Done()
+}
+
 // query reads on one of the read-only connections; in WAL mode a statement
 // reads one snapshot, beside the writer.
 func (s *sqlite) query(ctx context.Context, query string, args ...any) (cursor, error) {

@@ -50,8 +50,8 @@ type Controller struct {
 	queue workqueue.TypedRateLimitingInterface[Ref]
 }
 
-// work returns the controller's queue, made on first use.
-func (c *Controller) work() workqueue.TypedRateLimitingInterface[Ref] {
+// workQueue returns the controller's queue, made on first use.
+func (c *Controller) workQueue() workqueue.TypedRateLimitingInterface[Ref] {
 	c.once.Do(func() {
 		c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Ref](),
 			workqueue.TypedRateLimitingQueueConfig[Ref]{Name: c.Name})
@@ -67,7 +67,7 @@ func (w Waiting) Error() string { return w.Reason }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
-	queue := c.work()
+	queue := c.workQueue()
 	defer queue.ShutDown()
 	go Follow(ctx, c.Source, c.Selector, func(ev Event) {
 		if c.Observe != nil {
@@ -80,25 +80,70 @@ func (c *Controller) Run(ctx context.Context) {
 			queue.Add(Ref{Cluster: ev.Cluster, Name: m.GetName()})
 		}
 	})
+	leader, _ := ctx.Value(leaderKey{}).(Leader)
 	for range max(c.Workers, 1) {
-		go func() {
-			for c.next(ctx, queue) {
-			}
-		}()
+		go c.work(ctx, leader, queue)
 	}
 	<-ctx.Done()
 }
 
+// Leader tells whether this process may do the work of its shard's
+// controllers: only one of the processes serving a shard does at a time.
+type Leader interface {
+	// Leading waits until this process leads and returns a context that
+	// ends when it stops leading or ctx ends, and its cancel function; false
+	// if ctx ended first.
+	Leading(ctx context.Context) (context.Context, context.CancelFunc, bool)
+}
+
+type leaderKey struct{}
+
+// WithLeader returns ctx under which the controllers Run reconcile only
+// while leader says this process leads. Their watches run regardless — what
+// they Observe stays current, and what changes is queued for the next term.
+func WithLeader(ctx context.Context, leader Leader) context.Context {
+	return context.WithValue(ctx, leaderKey{}, leader)
+}
+
+// work reconciles what is queued, while this process leads (always, without
+// a leader), until ctx ends or the queue shuts down.
+func (c *Controller) work(ctx context.Context, leader Leader, queue workqueue.TypedRateLimitingInterface[Ref]) {
+	for {
+		term, end := ctx, context.CancelFunc(func() {})
+		if leader != nil {
+			var ok bool
+			if term, end, ok = leader.Leading(ctx); !ok {
+				return
+			}
+		}
+		more := true
+		for more && term.Err() == nil {
+			more = c.next(term, queue)
+		}
+		end()
+		if !more || ctx.Err() != nil {
+			return
+		}
+	}
+}
+
 // Enqueue asks for r to be reconciled, as a change of it would; asked before
 // Run, it is reconciled once Run starts.
-func (c *Controller) Enqueue(r Ref) { c.work().Add(r) }
+func (c *Controller) Enqueue(r Ref) { c.workQueue().Add(r) }
 
+// next reconciles the next object queued with ctx, the current term; one
+// taken after the term ended goes back for the next. False once the queue
+// shuts down.
 func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[Ref]) bool {
 	r, shutdown := queue.Get()
 	if shutdown {
 		return false
 	}
 	defer queue.Done(r)
+	if ctx.Err() != nil {
+		queue.Add(r)
+		return true
+	}
 	if err := c.Sync(ctx, r); err != nil {
 		if !errors.As(err, new(Waiting)) {
 			klog.FromContext(ctx).Error(err, "Reconciling failed; retrying", "controller", c.Name, "cluster", r.Cluster, "name", r.Name)

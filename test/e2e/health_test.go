@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/warren-dev/warren/test/pgtest"
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
@@ -115,4 +120,54 @@ func TestSQLiteServesOneProcess(t *testing.T) {
 	if err := again.Stop(); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestReadyWithoutPostgres: while PostgreSQL is unreachable /readyz fails,
+// naming the storage, and /livez does not (the process is sound; restarting
+// it would not help); once PostgreSQL is back, warren is ready and writes
+// again by itself.
+func TestReadyWithoutPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pg := pgtest.NewCluster(t)
+	if err := pgtest.CreateSchema(ctx, pg.URL(), "ready"); err != nil {
+		t.Fatal(err)
+	}
+	s := startServerWith(t, "--storage", pg.URL(), "--shard", "ready")
+	anonymous := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	status := func(path string) (int, string) {
+		t.Helper()
+		resp, err := anonymous.Get(s.URL(path + "?verbose"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if err := pg.Stop(ctx, "immediate"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "/readyz fails while PostgreSQL is down", func() error {
+		if code, body := status("/readyz"); code == http.StatusOK || !strings.Contains(body, "[-]storage failed") {
+			return fmt.Errorf("/readyz: %d %s", code, body)
+		}
+		return nil
+	})
+	if code, body := status("/livez"); code != http.StatusOK {
+		t.Errorf("/livez while PostgreSQL is down: %d %s", code, body)
+	}
+	if err := pg.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "/readyz once PostgreSQL is back", func() error {
+		if code, body := status("/readyz"); code != http.StatusOK {
+			return fmt.Errorf("/readyz: %d %s", code, body)
+		}
+		return nil
+	})
+	eventually(t, "a write once PostgreSQL is back", func() error {
+		_, err := s.client("root").CoreV1().ConfigMaps("default").Create(ctx, configMap("after"), metav1.CreateOptions{})
+		return err
+	})
 }

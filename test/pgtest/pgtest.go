@@ -191,13 +191,47 @@ func randomSuffix() string {
 // removed when the test ends. It returns the URL of its database postgres.
 func NewServer(t T) string {
 	t.Helper()
-	port := newCluster(t, nil)
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	return NewCluster(t).URL()
+}
+
+// Cluster is a PostgreSQL server of this machine that a test made.
+type Cluster struct {
+	version, name string
+	port          int
+}
+
+// NewCluster creates another server, as NewServer does.
+func NewCluster(t T) *Cluster {
+	t.Helper()
+	return newCluster(t, nil)
+}
+
+// URL is the URL of its database postgres, as role postgres.
+func (c *Cluster) URL() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
+}
+
+// Stop stops the server in mode (smart, fast or immediate).
+func (c *Cluster) Stop(ctx context.Context, mode string) error {
+	return c.ctl(ctx, "stop", "-m", mode)
+}
+
+// Start starts the server and returns once it accepts connections.
+func (c *Cluster) Start(ctx context.Context) error {
+	return c.ctl(ctx, "start")
+}
+
+func (c *Cluster) ctl(ctx context.Context, action string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "pg_ctlcluster", append([]string{"--skip-systemctl-redirect", c.version, c.name, action}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctlcluster %s %s %s: %w\n%s", c.version, c.name, action, err, out)
+	}
+	return nil
 }
 
 // newCluster creates, as NewServer, a cluster whose configuration directory
-// configure may change before it starts, and returns its port.
-func newCluster(t T, configure func(dir string) error) int {
+// configure may change before it starts.
+func newCluster(t T, configure func(dir string) error) *Cluster {
 	t.Helper()
 	ctx := context.Background()
 	version, err := newestVersion()
@@ -208,29 +242,27 @@ func newCluster(t T, configure func(dir string) error) int {
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
+	c := &Cluster{version: version, name: "warren_" + randomSuffix(), port: l.Addr().(*net.TCPAddr).Port}
 	l.Close()
-	name := "warren_" + randomSuffix()
-	create := exec.CommandContext(ctx, "pg_createcluster", version, name, "-p", strconv.Itoa(port), "--",
+	create := exec.CommandContext(ctx, "pg_createcluster", version, c.name, "-p", strconv.Itoa(c.port), "--",
 		"--auth-host=trust", "--auth-local=trust")
 	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("pg_createcluster %s %s: %v\n%s", version, name, err, out)
+		t.Fatalf("pg_createcluster %s %s: %v\n%s", version, c.name, err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("pg_dropcluster", "--stop", version, name).CombinedOutput(); err != nil {
-			t.Errorf("pg_dropcluster %s %s: %v\n%s", version, name, err, out)
+		if out, err := exec.Command("pg_dropcluster", "--stop", version, c.name).CombinedOutput(); err != nil {
+			t.Errorf("pg_dropcluster %s %s: %v\n%s", version, c.name, err, out)
 		}
 	})
 	if configure != nil {
-		if err := configure(filepath.Join("/etc/postgresql", version, name)); err != nil {
-			t.Fatalf("configuring PostgreSQL cluster %s %s: %v", version, name, err)
+		if err := configure(filepath.Join("/etc/postgresql", version, c.name)); err != nil {
+			t.Fatalf("configuring PostgreSQL cluster %s %s: %v", version, c.name, err)
 		}
 	}
-	start := exec.CommandContext(ctx, "pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start")
-	if out, err := start.CombinedOutput(); err != nil {
-		t.Fatalf("pg_ctlcluster %s %s start: %v\n%s", version, name, err, out)
+	if err := c.Start(ctx); err != nil {
+		t.Fatalf("%v", err)
 	}
-	return port
+	return c
 }
 
 // ConfinedTo makes, on the server at url, a role that owns schema and may use

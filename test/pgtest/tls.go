@@ -52,7 +52,7 @@ func NewTLSServer(t T) TLSServer {
 	if err := issue(ca, caKey, x509.ExtKeyUsageClientAuth, "postgres", filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")); err != nil {
 		t.Fatalf("a client certificate: %v", err)
 	}
-	port := newCluster(t, func(conf string) error {
+	c := newCluster(t, func(conf string) error {
 		postgres, err := user.Lookup("postgres")
 		if err != nil {
 			return err
@@ -97,7 +97,7 @@ func NewTLSServer(t T) TLSServer {
 			q.Set("sslcert", filepath.Join(dir, "client.crt"))
 			q.Set("sslkey", filepath.Join(dir, "client.key"))
 		}
-		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?%s", port, q.Encode())
+		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?%s", c.port, q.Encode())
 	}
 	return TLSServer{URL: url("verify-full", "ca.crt"), Plain: url("disable", ""), OtherCA: url("verify-full", "other-ca.crt")}
 }

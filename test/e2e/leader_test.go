@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/warren-dev/warren/test/warrentest"
+)
+
+// metrics is what s says on /metrics.
+func metrics(t *testing.T, s *server) string {
+	t.Helper()
+	cfg, err := s.AdminConfig("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(s.URL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+// metric is the value of the sample of s's /metrics that line starts with, 0
+// if there is none.
+func metric(t *testing.T, s *server, sample string) float64 {
+	t.Helper()
+	for line := range strings.Lines(metrics(t, s)) {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// leads tells whether s says on /metrics that it leads its shard.
+func leads(t *testing.T, s *server) bool {
+	t.Helper()
+	for line := range strings.Lines(metrics(t, s)) {
+		if strings.HasPrefix(line, "warren_storage_leader{") {
+			return strings.HasSuffix(strings.TrimSpace(line), " 1")
+		}
+	}
+	return false
+}
+
+// reconciled is how many objects s's workspace controller reconciled.
+func reconciled(t *testing.T, s *server) float64 {
+	t.Helper()
+	return metric(t, s, `workqueue_work_duration_seconds_count{name="workspaces"}`)
+}
+
+var errNoLeader = errors.New("no process leads the shard")
+
+// TestTwoProcessesOneShard runs two warren processes on one PostgreSQL schema
+// with one PKI, as a shard served by several processes behind a load balancer
+// is: each serves what the other writes; exactly one leads, and runs the
+// controllers, yet a workspace made through either becomes Ready; after kill
+// -9 of the leader the other leads within seconds and its workspaces become
+// Ready; the killed one, back, follows.
+func TestTwoProcessesOneShard(t *testing.T) {
+	t.Parallel()
+	args := append(warrentest.Storage(t, "postgres"), "--pki-dir", filepath.Join(t.TempDir(), "pki"))
+	first := startServerWith(t, args...)
+	second := startServerWith(t, args...)
+	servers := []*server{first, second}
+	leader := func() *server {
+		t.Helper()
+		var found *server
+		eventually(t, "exactly one leader", func() error {
+			found = nil
+			for _, s := range servers {
+				if leads(t, s) {
+					if found != nil {
+						t.Fatal("both processes lead the shard")
+					}
+					found = s
+				}
+			}
+			if found == nil {
+				return errNoLeader
+			}
+			return nil
+		})
+		return found
+	}
+	ready := func(s *server, name string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := s.CreateWorkspace(ctx, name); err != nil {
+			t.Fatalf("a workspace made through %s: %v", s.URL(""), err)
+		}
+	}
+	ctx := context.Background()
+	if _, err := first.client("root").CoreV1().ConfigMaps("default").Create(ctx, configMap("shared"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other process reads the config map", func() error {
+		_, err := second.client("root").CoreV1().ConfigMaps("default").Get(ctx, "shared", metav1.GetOptions{})
+		return err
+	})
+
+	old := leader()
+	follower := first
+	if old == first {
+		follower = second
+	}
+	ready(follower, "via-follower")
+	ready(old, "via-leader")
+	if n := reconciled(t, follower); n != 0 {
+		t.Errorf("the follower reconciled %v workspaces", n)
+	}
+	if n := reconciled(t, old); n == 0 {
+		t.Error("the leader reconciled no workspace")
+	}
+
+	old.Kill()
+	start := time.Now()
+	servers = []*server{follower}
+	if leader() != follower {
+		t.Fatal("the survivor does not lead")
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the survivor took over %s after the leader was killed", took)
+	}
+	ready(follower, "after-takeover")
+	if n := reconciled(t, follower); n == 0 {
+		t.Error("the new leader reconciled no workspace")
+	}
+
+	old.Launch()
+	servers = []*server{first, second}
+	for range 3 {
+		if leader() != follower {
+			t.Error("the process that came back took the lead")
+		}
+		time.Sleep(time.Second)
+	}
+	ready(old, "via-returned")
+}
