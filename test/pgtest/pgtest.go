@@ -229,9 +229,15 @@ func (c *Cluster) ctl(ctx context.Context, action string, args ...string) error 
 	return nil
 }
 
-// newCluster creates, as NewServer, a cluster whose configuration directory
-// configure may change before it starts.
-func newCluster(t T, configure func(dir string) error) *Cluster {
+// confDir is where Debian keeps the cluster's configuration files.
+func (c *Cluster) confDir() string { return filepath.Join("/etc/postgresql", c.version, c.name) }
+
+// dataDir is the cluster's data directory.
+func (c *Cluster) dataDir() string { return filepath.Join("/var/lib/postgresql", c.version, c.name) }
+
+// newCluster creates, as NewServer, a cluster that configure may change before
+// it starts.
+func newCluster(t T, configure func(c *Cluster) error) *Cluster {
 	t.Helper()
 	ctx := context.Background()
 	version, err := newestVersion()
@@ -255,7 +261,7 @@ func newCluster(t T, configure func(dir string) error) *Cluster {
 		}
 	})
 	if configure != nil {
-		if err := configure(filepath.Join("/etc/postgresql", version, c.name)); err != nil {
+		if err := configure(c); err != nil {
 			t.Fatalf("configuring PostgreSQL cluster %s %s: %v", version, c.name, err)
 		}
 	}

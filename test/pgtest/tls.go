@@ -52,7 +52,8 @@ func NewTLSServer(t T) TLSServer {
 	if err := issue(ca, caKey, x509.ExtKeyUsageClientAuth, "postgres", filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")); err != nil {
 		t.Fatalf("a client certificate: %v", err)
 	}
-	c := newCluster(t, func(conf string) error {
+	c := newCluster(t, func(c *Cluster) error {
+		conf := c.confDir()
 		postgres, err := user.Lookup("postgres")
 		if err != nil {
 			return err
@@ -74,21 +75,9 @@ func NewTLSServer(t T) TLSServer {
 				return err
 			}
 		}
-		settings := fmt.Sprintf("\nssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\nssl_ca_file = '%s'\n",
+		settings := fmt.Sprintf("ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\nssl_ca_file = '%s'\n",
 			filepath.Join(conf, "server.crt"), filepath.Join(conf, "server.key"), filepath.Join(conf, "ca.crt"))
-		f, err := os.OpenFile(filepath.Join(conf, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		if _, err := f.WriteString(settings); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		hba := "local all all trust\nhostssl all all 127.0.0.1/32 cert\nhostnossl all all 127.0.0.1/32 reject\n"
-		return os.WriteFile(filepath.Join(conf, "pg_hba.conf"), []byte(hba), 0o640)
+		return appendConf(c, settings, "local all all trust\nhostssl all all 127.0.0.1/32 cert\nhostnossl all all 127.0.0.1/32 reject\n")
 	})
 	url := func(mode, ca string) string {
 		q := neturl.Values{"sslmode": {mode}}
