@@ -25,10 +25,11 @@ type dialect interface {
 	// returns how many rows it changed.
 	exec(ctx context.Context, sql string, args ...any) (int64, error)
 	// writeBatch commits one batch of writes in one transaction. Holding the
-	// shard's write lock, it reads the current revision and the live rows under
-	// keys, asks decide what to write, writes it and commits. If decide returns
-	// no log entries, nothing is written.
-	writeBatch(ctx context.Context, keys []string, decide func(current int64, live map[string]row) batchWrite) error
+	// shard's write lock, it reads the current revision, the live rows under
+	// keys and which of clusters are erased, asks decide what to write, writes
+	// it and commits. If decide returns no log entries and no fences, nothing
+	// is written.
+	writeBatch(ctx context.Context, keys, clusters []string, decide func(current int64, live map[string]row, erased map[string]bool) batchWrite) error
 	// reclaim is called after a compaction deleted log rows, to give their
 	// space back where the database does not do so by itself.
 	reclaim(ctx context.Context) error
@@ -112,6 +113,8 @@ type batchWrite struct {
 	log     []event
 	upserts []upsert
 	deletes []string
+	// fences are clusters to record as erased.
+	fences []string
 	// revision is the current revision after the batch.
 	revision int64
 }

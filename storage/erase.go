@@ -20,11 +20,21 @@ const eraseChunk = 500
 // deleted too: it returns once a read finds the cluster empty. The empty name
 // names no cluster (unclustered resources store it), so erasing it deletes nothing.
 //
+// The cluster is recorded as erased first, and for good: from then on no write,
+// of this process or any other serving the shard, creates an object in it (the
+// client hears 404), so none is left behind by a request that raced the erase.
+//
 // If ctx ends or a write fails, it returns the deletions it saw commit and the
 // error; deletes already handed to the writer may still commit.
 func (b *Backend) EraseCluster(ctx context.Context, cluster string) (int, error) {
 	if cluster == "" {
 		return 0, nil
+	}
+	// First the fence, through the writer: every write committed after it
+	// fails to create an object in the cluster, and every one committed
+	// before it is there for the reads below to delete.
+	if res := b.submit(ctx, &write{fence: cluster}); res.err != nil {
+		return 0, fmt.Errorf("erasing cluster %q: recording it erased: %w", cluster, res.err)
 	}
 	deleted := 0
 	for {

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/apitesting"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -494,8 +496,8 @@ func newHookedBackend(t *testing.T, kind string, h *hookedDialect) *Backend {
 
 // TestEraseClusterConcurrentWrites proves that objects changed, deleted or
 // created between the erase's read and its deletes are handled: a changed one is
-// read again and deleted at its new revision, a deleted one is not counted, a new
-// one is deleted too.
+// read again and deleted at its new revision, a deleted one is not counted, and
+// a new one is refused (404), as the cluster is fenced before the first read.
 func TestEraseClusterConcurrentWrites(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -515,8 +517,8 @@ func TestEraseClusterConcurrentWrites(t *testing.T) {
 				if err := pods.Delete(ctx, "/pods/ab/ns/deleted", &example.Pod{}, nil, storage.ValidateAllObjectFunc, nil, storage.DeleteOptions{}); err != nil {
 					t.Errorf("deleting: %v", err)
 				}
-				if err := pods.Create(ctx, "/pods/ab/ns/created", newPod("ns", "created"), &example.Pod{}, 0); err != nil {
-					t.Errorf("creating: %v", err)
+				if err := pods.Create(ctx, "/pods/ab/ns/created", newPod("ns", "created"), &example.Pod{}, 0); !apierrors.IsNotFound(err) {
+					t.Errorf("creating in the cluster being erased: %v, want 404", err)
 				}
 			}
 			b := newHookedBackend(t, dialect, h)
@@ -529,8 +531,8 @@ func TestEraseClusterConcurrentWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != 3 {
-				t.Fatalf("EraseCluster returned %d, want 3: changed, kept and created", n)
+			if n != 2 {
+				t.Fatalf("EraseCluster returned %d, want 2: changed and kept", n)
 			}
 			if left := clusterRowCount(t, b, "ab"); left != 0 {
 				t.Errorf("cluster ab has %d rows after the erase", left)
@@ -538,26 +540,82 @@ func TestEraseClusterConcurrentWrites(t *testing.T) {
 			expectChanges(t, w, []change{
 				{watch.Modified, "ns/changed", start + 1},
 				{watch.Deleted, "ns/deleted", start + 2},
-				{watch.Added, "ns/created", start + 3},
-				{watch.Deleted, "ns/kept", start + 4},
+				{watch.Deleted, "ns/kept", start + 3},
 			})
-			// The second read finds the changed and the created object, in an
-			// order the database chooses.
-			var got []string
-			for i := range 2 {
-				ev := nextEvent(t, w)
-				c := changeOf(t, ev)
-				if c.typ != watch.Deleted || c.revision != start+5+int64(i) {
-					t.Fatalf("got %v, want a deletion at %d", c, start+5+int64(i))
-				}
-				if c.key == "ns/changed" && ev.Object.(*example.Pod).Labels["value"] != "concurrent" {
-					t.Errorf("the deletion of the changed object carries %v, want its changed labels", ev.Object.(*example.Pod).Labels)
-				}
-				got = append(got, c.key)
+			// The second read finds the changed object.
+			ev := nextEvent(t, w)
+			if c := changeOf(t, ev); c.typ != watch.Deleted || c.key != "ns/changed" || c.revision != start+4 {
+				t.Fatalf("got %v, want the deletion of ns/changed at %d", c, start+4)
 			}
-			slices.Sort(got)
-			if !slices.Equal(got, []string{"ns/changed", "ns/created"}) {
-				t.Errorf("second round deleted %v, want ns/changed and ns/created", got)
+			if labels := ev.Object.(*example.Pod).Labels; labels["value"] != "concurrent" {
+				t.Errorf("the deletion of the changed object carries %v, want its changed labels", labels)
+			}
+		})
+	}
+}
+
+// TestEraseFencesTheCluster erases a cluster while clients of this process and,
+// on PostgreSQL, of another process serving the shard keep creating objects in
+// it: once the erase returns no row of the cluster is left, for good — every
+// later create in it fails with 404 — while other clusters take writes.
+func TestEraseFencesTheCluster(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			b := newBackend(t, dialect, Config{})
+			stores := []*Store{clusteredStore(t, b, "/pods/")}
+			if dialect == "postgres" {
+				other, err := Open(ctx, Config{Storage: b.cfg.Storage, Shard: b.cfg.Shard})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(other.Close)
+				stores = append(stores, clusteredStore(t, other, "/pods/"))
+			}
+			stop := make(chan struct{})
+			var writers sync.WaitGroup
+			var mu sync.Mutex
+			var refused []error
+			for i, s := range stores {
+				for w := range 4 {
+					writers.Go(func() {
+						for n := 0; ; n++ {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							err := object{s, "ab", "ns", fmt.Sprintf("w%d-%d-%d", i, w, n)}.store(ctx, false)
+							if err != nil {
+								mu.Lock()
+								refused = append(refused, err)
+								mu.Unlock()
+							}
+						}
+					})
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+			if _, err := b.EraseCluster(ctx, "ab"); err != nil {
+				t.Fatal(err)
+			}
+			// Writers go on after the erase: none of theirs may stay.
+			time.Sleep(300 * time.Millisecond)
+			close(stop)
+			writers.Wait()
+			if n := clusterRowCount(t, b, "ab"); n != 0 {
+				t.Errorf("%d rows of the erased cluster are left", n)
+			}
+			if len(refused) == 0 {
+				t.Fatal("no create in the erased cluster was refused")
+			}
+			for _, err := range refused {
+				if !apierrors.IsNotFound(err) {
+					t.Fatalf("a create in the erased cluster failed with %v, want 404", err)
+				}
+			}
+			if err := (object{stores[len(stores)-1], "x", "ns", "after"}).store(ctx, false); err != nil {
+				t.Errorf("a create in another cluster after the erase: %v", err)
 			}
 		})
 	}

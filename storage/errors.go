@@ -31,3 +31,24 @@ func (e *tooLargeError) Status() metav1.Status {
 		Message: fmt.Sprintf("the stored object would be %d bytes, more than the limit of %d bytes", e.size, e.limit),
 	}
 }
+
+// erasedError refuses to create an object in a logical cluster whose objects
+// were erased: the cluster is gone, and the client hears 404, as it would had
+// it asked a moment later.
+type erasedError struct {
+	cluster string
+}
+
+func (e *erasedError) Error() string {
+	return fmt.Sprintf("logical cluster %s was deleted", e.cluster)
+}
+
+// Status implements apierrors.APIStatus.
+func (e *erasedError) Status() metav1.Status {
+	return metav1.Status{
+		Status:  metav1.StatusFailure,
+		Code:    http.StatusNotFound,
+		Reason:  metav1.StatusReasonNotFound,
+		Message: e.Error(),
+	}
+}

@@ -231,7 +231,7 @@ func sleepFor(ctx context.Context, d time.Duration) bool {
 
 // writeBatch takes two round trips: one pipeline begins, locks the revision row
 // and reads the keys; the other writes and commits.
-func (p *postgres) writeBatch(ctx context.Context, keys []string, decide func(int64, map[string]row) batchWrite) (err error) {
+func (p *postgres) writeBatch(ctx context.Context, keys, clusters []string, decide func(int64, map[string]row, map[string]bool) batchWrite) (err error) {
 	pooled, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquiring a connection: %w", err)
@@ -264,13 +264,24 @@ func (p *postgres) writeBatch(ctx context.Context, keys []string, decide func(in
 		})
 		return err
 	})
+	erased := map[string]bool{}
+	if len(clusters) > 0 {
+		read.Queue(`SELECT cluster FROM erased WHERE cluster = ANY($1)`, clusters).Query(func(rows pgx.Rows) error {
+			var c string
+			_, err := pgx.ForEachRow(rows, []any{&c}, func() error {
+				erased[c] = true
+				return nil
+			})
+			return err
+		})
+	}
 	open = true
 	if err := conn.SendBatch(ctx, &read).Close(); err != nil {
 		return fmt.Errorf("locking the revision and reading the batch's keys: %w", err)
 	}
 
-	w := decide(current, live)
-	if len(w.log) == 0 {
+	w := decide(current, live, erased)
+	if len(w.log) == 0 && len(w.fences) == 0 {
 		return nil
 	}
 	write := postgresWrites(w, p.channel)
@@ -300,6 +311,12 @@ func upsertColumns(us []upsert) (keys, clusters, namespaces, names []string, rev
 // postgresWrites queues the statements that store w, each for all rows at once.
 func postgresWrites(w batchWrite, channel string) *pgx.Batch {
 	var batch pgx.Batch
+	if len(w.fences) > 0 {
+		batch.Queue(`INSERT INTO erased (cluster) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, w.fences)
+	}
+	if len(w.log) == 0 {
+		return &batch
+	}
 	n := len(w.log)
 	revisions, keys, deleted := make([]int64, n), make([]string, n), make([]bool, n)
 	prevRevisions, prevValues := make([]int64, n), make([][]byte, n)

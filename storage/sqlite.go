@@ -298,7 +298,7 @@ func (s *sqlite) listen(context.Context, func(int64)) {}
 
 // writeBatch runs in one transaction on the writer connection; BEGIN IMMEDIATE
 // takes the file's write lock at once.
-func (s *sqlite) writeBatch(ctx context.Context, keys []string, decide func(int64, map[string]row) batchWrite) error {
+func (s *sqlite) writeBatch(ctx context.Context, keys, clusters []string, decide func(int64, map[string]row, map[string]bool) batchWrite) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("starting a write transaction: %w", err)
@@ -312,8 +312,12 @@ func (s *sqlite) writeBatch(ctx context.Context, keys []string, decide func(int6
 	if err != nil {
 		return err
 	}
-	w := decide(current, live)
-	if len(w.log) == 0 {
+	erased, err := sqliteErased(ctx, tx, clusters)
+	if err != nil {
+		return err
+	}
+	w := decide(current, live, erased)
+	if len(w.log) == 0 && len(w.fences) == 0 {
 		return nil
 	}
 	if err := sqliteApply(ctx, tx, w); err != nil {
@@ -346,7 +350,29 @@ func sqliteRows(ctx context.Context, tx *sql.Tx, keys []string) (map[string]row,
 	return found, nil
 }
 
+// sqliteErased tells which of clusters are erased.
+func sqliteErased(ctx context.Context, tx *sql.Tx, clusters []string) (map[string]bool, error) {
+	erased := map[string]bool{}
+	for _, c := range clusters {
+		var found string
+		err := tx.QueryRowContext(ctx, `SELECT cluster FROM erased WHERE cluster = $1`, c).Scan(&found)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, fmt.Errorf("reading whether cluster %q is erased: %w", c, err)
+		default:
+			erased[c] = true
+		}
+	}
+	return erased, nil
+}
+
 func sqliteApply(ctx context.Context, tx *sql.Tx, w batchWrite) error {
+	for _, c := range w.fences {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO erased (cluster) VALUES ($1) ON CONFLICT DO NOTHING`, c); err != nil {
+			return fmt.Errorf("recording cluster %q erased: %w", c, err)
+		}
+	}
 	insertLog, err := tx.PrepareContext(ctx,
 		`INSERT INTO log (revision, key, deleted, prev_revision, prev_value) VALUES ($1, $2, $3, $4, $5)`)
 	if err != nil {

@@ -268,6 +268,9 @@ func (s *Store) put(ctx context.Context, key string, value []byte, expect int64,
 		w.expiresAt = time.Now().Add(time.Duration(ttl) * time.Second).UnixMilli()
 	}
 	res := s.b.submit(ctx, w)
+	if erased := (*erasedError)(nil); errors.As(res.err, &erased) {
+		return res, erased
+	}
 	if res.err != nil {
 		return res, writeError(key, res.err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -11,6 +12,9 @@ import (
 // otherwise. It applies only if the key's live revision is expect (0: absent), the
 // compare-and-swap every etcd3 write of the apiserver is.
 type write struct {
+	// fence, if set, is a write of no key that records the cluster fence as
+	// erased: later writes creating objects in it fail.
+	fence     string
 	key       string
 	columns   keyColumns
 	value     []byte
@@ -115,15 +119,22 @@ func (b *Backend) commit(ctx context.Context, batch []*write) {
 func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []writeResult) ([]event, error) {
 	keys := make([]string, 0, len(batch))
 	seen := make(map[string]bool, len(batch))
+	var clusters []string
 	for _, w := range batch {
+		if w.fence != "" {
+			continue
+		}
 		if !seen[w.key] {
 			seen[w.key] = true
 			keys = append(keys, w.key)
 		}
+		if c := w.columns.cluster; creates(w) && c != "" && !slices.Contains(clusters, c) {
+			clusters = append(clusters, c)
+		}
 	}
 	var bw batchWrite
-	err := b.db.writeBatch(ctx, keys, func(revision int64, live map[string]row) batchWrite {
-		bw = decide(batch, keys, revision, live, results)
+	err := b.db.writeBatch(ctx, keys, clusters, func(revision int64, live map[string]row, erased map[string]bool) batchWrite {
+		bw = decide(batch, keys, revision, live, erased, results)
 		return bw
 	})
 	if err != nil {
@@ -136,9 +147,13 @@ func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []wri
 	return bw.log, nil
 }
 
+// creates tells a write that creates its key, if it is absent.
+func creates(w *write) bool { return w.expect == 0 && w.value != nil }
+
 // decide applies the writes of a batch in order to the live rows (a later write
 // sees the earlier ones), fills in each write's result and returns what to store.
-func decide(batch []*write, keys []string, revision int64, live map[string]row, results []writeResult) batchWrite {
+// A write that would create an object in an erased cluster fails.
+func decide(batch []*write, keys []string, revision int64, live map[string]row, erased map[string]bool, results []writeResult) batchWrite {
 	var bw batchWrite
 	stored := make(map[string]bool, len(live))
 	for k := range live {
@@ -147,7 +162,16 @@ func decide(batch []*write, keys []string, revision int64, live map[string]row, 
 	last := make(map[string]*write, len(keys))
 	for i, w := range batch {
 		results[i] = writeResult{}
+		if w.fence != "" {
+			bw.fences = append(bw.fences, w.fence)
+			results[i].revision = revision
+			continue
+		}
 		cur, exists := live[w.key]
+		if !exists && creates(w) && (erased[w.columns.cluster] || slices.Contains(bw.fences, w.columns.cluster) && w.columns.cluster != "") {
+			results[i].err = &erasedError{cluster: w.columns.cluster}
+			continue
+		}
 		if cur.revision != w.expect || (w.value == nil && !exists) {
 			if exists {
 				results[i].current = &row{key: cur.key, revision: cur.revision, value: cur.value}
