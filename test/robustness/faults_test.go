@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/client-go/rest"
 	_ "modernc.org/sqlite" // the stall fault takes SQLite's write lock
 
 	"github.com/warren-dev/warren/test/pgtest"
@@ -18,7 +20,10 @@ import (
 
 // target is what a fault acts on.
 type target struct {
+	// server is the process the watcher uses; servers are all of them, each
+	// serving the shard to its share of the clients.
 	server  *warrentest.Server
+	servers []*warrentest.Server
 	dialect string
 	shard   string // Postgres schema
 }
@@ -29,27 +34,75 @@ type scenario struct {
 	dialects []string
 	// clients is how many clients run; 0 means defaultClients.
 	clients int
-	inject  func(ctx context.Context, t target) error
+	// processes is how many warren processes serve the shard; 0 means 1.
+	processes int
+	inject    func(ctx context.Context, t target) error
 }
 
 var scenarios = []scenario{
-	{"kill-9", []string{"sqlite", "postgres"}, 0, kill},
+	{name: "kill-9", dialects: []string{"sqlite", "postgres"}, inject: kill},
 	// Many writers keep SQLite's group commit full, so the kill lands inside a
 	// burst of batched writes; the file must reopen with every acknowledged one.
-	{"kill-9-burst", []string{"sqlite"}, 24, func(ctx context.Context, t target) error {
+	{name: "kill-9-burst", dialects: []string{"sqlite"}, clients: 24, inject: func(ctx context.Context, t target) error {
 		time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
 		return kill(ctx, t)
 	}},
-	{"pg-restart-fast", []string{"postgres"}, 0, func(ctx context.Context, _ target) error { return pgtest.Restart(ctx, "fast") }},
-	{"pg-restart-immediate", []string{"postgres"}, 0, func(ctx context.Context, _ target) error { return pgtest.Restart(ctx, "immediate") }},
-	{"pg-terminate", []string{"postgres"}, 0, terminateSessions},
-	{"stall", []string{"sqlite", "postgres"}, 0, stall},
+	// Two processes serve the shard, the clients split between them; the one
+	// leading the shard is killed and started again, so the lead moves.
+	{name: "kill-9-leader", dialects: []string{"postgres"}, processes: 2, inject: killLeader},
+	{name: "pg-restart-fast", dialects: []string{"postgres"}, inject: func(ctx context.Context, _ target) error { return pgtest.Restart(ctx, "fast") }},
+	{name: "pg-restart-immediate", dialects: []string{"postgres"}, inject: func(ctx context.Context, _ target) error { return pgtest.Restart(ctx, "immediate") }},
+	{name: "pg-terminate", dialects: []string{"postgres"}, inject: terminateSessions},
+	{name: "stall", dialects: []string{"sqlite", "postgres"}, inject: stall},
 }
 
 // kill ends warren with SIGKILL and starts it again on the same data.
 func kill(_ context.Context, t target) error {
 	t.server.Kill()
 	return t.server.Process.Launch()
+}
+
+// killLeader kills, with SIGKILL, the process that leads the shard (as its
+// /metrics says) and starts it again.
+func killLeader(_ context.Context, t target) error {
+	for _, s := range t.servers {
+		leads, err := leading(s)
+		if err != nil {
+			return err
+		}
+		if leads {
+			s.Kill()
+			return s.Process.Launch()
+		}
+	}
+	return fmt.Errorf("none of %d processes leads the shard", len(t.servers))
+}
+
+// leading tells whether s says on /metrics that it leads its shard.
+func leading(s *warrentest.Server) (bool, error) {
+	cfg, err := s.AdminConfig("root")
+	if err != nil {
+		return false, err
+	}
+	c, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return false, err
+	}
+	resp, err := c.Get(s.URL("/metrics"))
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return false, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, "warren_storage_leader{") {
+			return strings.HasSuffix(strings.TrimSpace(line), " 1"), nil
+		}
+	}
+	return false, nil
 }
 
 // terminateSessions ends every session warren holds on its shard, server side.

@@ -17,6 +17,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/warren-dev/warren/test/warrentest"
 )
@@ -92,18 +93,33 @@ func TestRobustness(t *testing.T) {
 const roundLength = 30 * time.Second
 
 func run(t *testing.T, sc scenario, dialect string, d time.Duration) summary {
-	s := warrentest.Start(t, binary, warrentest.Storage(t, dialect)...)
-	tg := target{server: s, dialect: dialect, shard: shardOf(s.Args)}
+	args := warrentest.Storage(t, dialect)
+	if sc.processes > 1 {
+		// Processes of one shard share its PKI.
+		args = append(args, "--pki-dir", filepath.Join(t.TempDir(), "pki"))
+	}
+	s := warrentest.Start(t, binary, args...)
+	tg := target{server: s, servers: []*warrentest.Server{s}, dialect: dialect, shard: shardOf(s.Args)}
+	for range sc.processes - 1 {
+		tg.servers = append(tg.servers, warrentest.Start(t, binary, args...))
+	}
 	cfg := s.Config("robust")
 	cfg.Timeout = 10 * time.Second
 	// client-go resends a request answered with Retry-After, writes included: a
 	// write whose first attempt timed out but committed would be recorded with
 	// the outcome of the second. The history must hold what each attempt did.
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return noRetryAfter{rt} }
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
+	var clients []kubernetes.Interface
+	for _, server := range tg.servers {
+		per := rest.CopyConfig(cfg)
+		per.Host = strings.Replace(cfg.Host, s.URL(""), server.URL(""), 1)
+		c, err := kubernetes.NewForConfig(per)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
 	}
+	c := clients[0]
 	w := &watcher{}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watching := make(chan struct{})
@@ -123,7 +139,7 @@ func run(t *testing.T, sc scenario, dialect string, d time.Duration) summary {
 		}
 		wg.Add(n)
 		for id := range n {
-			go func() { defer wg.Done(); rec.client(ctx, id, c) }()
+			go func() { defer wg.Done(); rec.client(ctx, id, clients[id%len(clients)]) }()
 		}
 		end := time.Now().Add(roundLength)
 		if deadline.Before(end) {
