@@ -11,48 +11,107 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// NewReplicatedPair creates two more PostgreSQL servers of this machine, as
-// NewServer does: a primary, and a standby streaming from it with synchronous
-// replication (synchronous_commit on, the standby named in
-// synchronous_standby_names), so a commit returns only once the standby has
-// it. Both are removed when the test ends.
-func NewReplicatedPair(t T) (primary, standby *Cluster) {
+// Pair is a primary PostgreSQL server of this machine and a standby streaming
+// from it with synchronous replication (synchronous_commit on, the standby
+// named in synchronous_standby_names): a commit returns only once the standby
+// has it.
+type Pair struct {
+	primary, standby *Cluster
+}
+
+// NewReplicatedPair creates a Pair of servers, as NewServer creates one; both
+// are removed when the test ends.
+func NewReplicatedPair(t T) *Pair {
 	t.Helper()
 	ctx := context.Background()
-	primary = newCluster(t, func(c *Cluster) error {
-		return appendConf(c, "wal_level = replica\nsynchronous_standby_names = 'standby'\nsynchronous_commit = on\n",
-			"local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n")
+	p := &Pair{}
+	p.primary = newCluster(t, func(c *Cluster) error {
+		return appendConf(c, "wal_level = replica\n", "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n")
 	})
-	standby = newCluster(t, func(c *Cluster) error {
-		// The standby's data are a base backup of the primary's, which
-		// also tells it where to stream from (-R).
-		entries, err := os.ReadDir(c.dataDir())
-		if err != nil {
+	p.standby = newCluster(t, func(c *Cluster) error { return c.backupOf(ctx, p.primary) })
+	if err := p.synchronous(ctx); err != nil {
+		t.Fatalf("%v", err)
+	}
+	return p
+}
+
+// URL reaches database postgres on whichever of the two is the primary
+// (target_session_attrs=read-write), as a client that follows failovers does.
+func (p *Pair) URL() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write", p.primary.port, p.standby.port)
+}
+
+// Primary is the server that is the primary now.
+func (p *Pair) Primary() *Cluster { return p.primary }
+
+// Failover stops the primary (immediate, as a crash), promotes the standby,
+// and makes the old primary the new primary's synchronous standby, from a
+// fresh base backup. Between the promotion and the new standby's first
+// streaming, commits are not replicated.
+func (p *Pair) Failover(ctx context.Context) error {
+	if err := p.primary.Stop(ctx, "immediate"); err != nil {
+		return err
+	}
+	if err := p.standby.ctl(ctx, "promote"); err != nil {
+		return err
+	}
+	p.primary, p.standby = p.standby, p.primary
+	// The promoted server inherited the old primary's wait for a standby:
+	// none is there until the old primary is one.
+	if err := exec1(ctx, p.primary.URL(), "ALTER SYSTEM RESET synchronous_standby_names", "letting the new primary commit alone"); err != nil {
+		return err
+	}
+	if err := exec1(ctx, p.primary.URL(), "SELECT pg_reload_conf()", "reloading the new primary's settings"); err != nil {
+		return err
+	}
+	if err := p.standby.backupOf(ctx, p.primary); err != nil {
+		return err
+	}
+	if err := p.standby.Start(ctx); err != nil {
+		return err
+	}
+	return p.synchronous(ctx)
+}
+
+// synchronous makes the standby the primary's synchronous standby and waits
+// until it is.
+func (p *Pair) synchronous(ctx context.Context) error {
+	for _, statement := range []string{"ALTER SYSTEM SET synchronous_standby_names = 'standby'", "SELECT pg_reload_conf()"} {
+		if err := exec1(ctx, p.primary.URL(), statement, "making the standby synchronous"); err != nil {
 			return err
 		}
-		for _, e := range entries {
-			if err := os.RemoveAll(filepath.Join(c.dataDir(), e.Name())); err != nil {
-				return err
-			}
-		}
-		backup := exec.CommandContext(ctx, "runuser", "-u", "postgres", "--", "pg_basebackup", "-D", c.dataDir(), "-R", "-X", "stream",
-			"-d", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=standby", primary.port))
-		if out, err := backup.CombinedOutput(); err != nil {
-			return fmt.Errorf("pg_basebackup: %w\n%s", err, out)
-		}
-		return nil
-	})
+	}
 	deadline := time.Now().Add(upWithin)
 	for {
-		state, err := syncState(ctx, primary.URL())
+		state, err := syncState(ctx, p.primary.URL())
 		if err == nil && state == "sync" {
-			return primary, standby
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the standby is not a synchronous standby of the primary within %s: %q %v", upWithin, state, err)
+			return fmt.Errorf("the standby is not a synchronous standby of the primary within %s: %q %v", upWithin, state, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// backupOf replaces c's data, c being stopped, with a base backup of primary
+// that makes it a standby streaming from it (-R), named "standby".
+func (c *Cluster) backupOf(ctx context.Context, primary *Cluster) error {
+	entries, err := os.ReadDir(c.dataDir())
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(c.dataDir(), e.Name())); err != nil {
+			return err
+		}
+	}
+	backup := exec.CommandContext(ctx, "runuser", "-u", "postgres", "--", "pg_basebackup", "-D", c.dataDir(), "-R", "-X", "stream", "--checkpoint=fast",
+		"-d", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=standby", primary.port))
+	if out, err := backup.CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_basebackup of the server on port %d: %w\n%s", primary.port, err, out)
+	}
+	return nil
 }
 
 // syncState is the sync_state of the standby in the primary at url.
@@ -83,9 +142,3 @@ func appendConf(c *Cluster, settings, hba string) error {
 	}
 	return os.WriteFile(filepath.Join(c.confDir(), "pg_hba.conf"), []byte(hba), 0o640)
 }
-
-// Promote makes a standby the primary.
-func (c *Cluster) Promote(ctx context.Context) error { return c.ctl(ctx, "promote") }
-
-// Port is the port it listens on.
-func (c *Cluster) Port() int { return c.port }

@@ -26,6 +26,9 @@ type target struct {
 	servers []*warrentest.Server
 	dialect string
 	shard   string // Postgres schema
+	// pair, if set, is the replicated PostgreSQL the shard is on, instead of
+	// the machine's server.
+	pair *pgtest.Pair
 }
 
 // scenario injects one kind of fault, again and again.
@@ -36,7 +39,10 @@ type scenario struct {
 	clients int
 	// processes is how many warren processes serve the shard; 0 means 1.
 	processes int
-	inject    func(ctx context.Context, t target) error
+	// replicated puts the shard on a primary with a synchronous standby of
+	// its own.
+	replicated bool
+	inject     func(ctx context.Context, t target) error
 }
 
 var scenarios = []scenario{
@@ -50,6 +56,9 @@ var scenarios = []scenario{
 	// Two processes serve the shard, the clients split between them; the one
 	// leading the shard is killed and started again, so the lead moves.
 	{name: "kill-9-leader", dialects: []string{"postgres"}, processes: 2, inject: killLeader},
+	// The primary crashes and the standby is promoted; the old primary
+	// becomes its synchronous standby for the next failover.
+	{name: "pg-failover", dialects: []string{"postgres"}, replicated: true, inject: func(ctx context.Context, t target) error { return t.pair.Failover(ctx) }},
 	{name: "pg-restart-fast", dialects: []string{"postgres"}, inject: func(ctx context.Context, _ target) error { return pgtest.Restart(ctx, "fast") }},
 	{name: "pg-restart-immediate", dialects: []string{"postgres"}, inject: func(ctx context.Context, _ target) error { return pgtest.Restart(ctx, "immediate") }},
 	{name: "pg-terminate", dialects: []string{"postgres"}, inject: terminateSessions},

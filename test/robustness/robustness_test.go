@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/warren-dev/warren/test/pgtest"
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
@@ -94,12 +95,20 @@ const roundLength = 30 * time.Second
 
 func run(t *testing.T, sc scenario, dialect string, d time.Duration) summary {
 	args := warrentest.Storage(t, dialect)
+	var pair *pgtest.Pair
+	if sc.replicated {
+		pair = pgtest.NewReplicatedPair(t)
+		if err := pgtest.CreateSchema(context.Background(), pair.URL(), "robust"); err != nil {
+			t.Fatal(err)
+		}
+		args = []string{"--storage", pair.URL(), "--shard", "robust"}
+	}
 	if sc.processes > 1 {
 		// Processes of one shard share its PKI.
 		args = append(args, "--pki-dir", filepath.Join(t.TempDir(), "pki"))
 	}
 	s := warrentest.Start(t, binary, args...)
-	tg := target{server: s, servers: []*warrentest.Server{s}, dialect: dialect, shard: shardOf(s.Args)}
+	tg := target{server: s, servers: []*warrentest.Server{s}, dialect: dialect, shard: shardOf(s.Args), pair: pair}
 	for range sc.processes - 1 {
 		tg.servers = append(tg.servers, warrentest.Start(t, binary, args...))
 	}
