@@ -175,7 +175,10 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 			return nil, fmt.Errorf("--encryption-provider-config %s: %w", o.EncryptionProviderConfig, err)
 		}
 		encryption = loaded.Transformers
-		generic.AddHealthChecks(loaded.HealthChecks...)
+		// A KMS plugin that is down makes warren unready, not dead: a
+		// restart would not bring it back (as kube-apiserver).
+		generic.HealthzChecks = append(generic.HealthzChecks, loaded.HealthChecks...)
+		generic.ReadyzChecks = append(generic.ReadyzChecks, loaded.HealthChecks...)
 	}
 	if etcd, ok := strings.CutPrefix(o.Storage, "etcd://"); ok {
 		c.Storage = NewEtcdStorage([]string{"http://" + etcd}, encryption)

@@ -26,8 +26,9 @@ import (
 // (apiserver.config.k8s.io: issuers, audiences, claim mappings and
 // validation rules in CEL), each fetching its issuer's keys for as long as ctx
 // lasts. The issuers' users are tenants' users: a username in the reserved
-// system: namespace is refused, and groups in it are dropped, so no identity
-// provider makes anyone an installation admin, a shard or a service account.
+// system: namespace is refused, and groups in it and extra keys of the
+// server's domains are dropped, so no identity provider makes anyone an
+// installation admin, a shard or a service account.
 func jwtAuthenticators(ctx context.Context, file, apiServerID string) (authenticator.Token, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -80,8 +81,17 @@ func tenantsOnly(a authenticator.Token) authenticator.Token {
 			return nil, false, errors.New("a token of an identity provider may not name a user system:…")
 		}
 		groups := slices.DeleteFunc(slices.Clone(u.GetGroups()), func(g string) bool { return strings.HasPrefix(g, systemPrefix) })
+		// Extra keys of Kubernetes', kcp's and warren's own domains carry what
+		// only the server sets (a service account's cluster, the workspace of
+		// an impersonation); upstream's validation refuses most, this all.
+		extra := map[string][]string{}
+		for k, v := range u.GetExtra() {
+			if !slices.ContainsFunc(reservedExtraDomains, func(d string) bool { return strings.Contains(k, d) }) {
+				extra[k] = v
+			}
+		}
 		out := *resp
-		out.User = &user.DefaultInfo{Name: u.GetName(), UID: u.GetUID(), Groups: groups, Extra: u.GetExtra()}
+		out.User = &user.DefaultInfo{Name: u.GetName(), UID: u.GetUID(), Groups: groups, Extra: extra}
 		return &out, true, nil
 	})
 }
@@ -89,3 +99,6 @@ func tenantsOnly(a authenticator.Token) authenticator.Token {
 // systemPrefix starts the names of Kubernetes', kcp's and warren's own users
 // and groups.
 const systemPrefix = "system:"
+
+// reservedExtraDomains are the domains of the extra keys the server sets.
+var reservedExtraDomains = []string{"kubernetes.io", "k8s.io", "kcp.io", "warren.dev"}

@@ -36,8 +36,10 @@ var storedAs = map[schema.GroupResource]schema.GroupVersionResource{
 // cluster in every key.
 type Storage interface {
 	generic.RESTOptionsGetter
-	// EraseCluster deletes every stored object of a logical cluster.
+	// EraseCluster deletes every stored object of a logical cluster, which
+	// takes no new object until ReviveCluster.
 	EraseCluster(ctx context.Context, cluster string) (int, error)
+	ReviveCluster(ctx context.Context, cluster string) error
 	// Ready says why the storage cannot serve now, or nil; /readyz asks it.
 	Ready() error
 	// Leader tells when this process leads the shard, of all the processes
@@ -141,6 +143,10 @@ func (s *sqlStorage) EraseCluster(ctx context.Context, cluster string) (int, err
 	return s.backend.EraseCluster(ctx, cluster)
 }
 
+func (s *sqlStorage) ReviveCluster(ctx context.Context, cluster string) error {
+	return s.backend.ReviveCluster(ctx, cluster)
+}
+
 func (s *sqlStorage) Ready() error { return s.backend.Ready() }
 
 func (s *sqlStorage) Leader() clusterwatch.Leader { return s.backend.Leadership() }
@@ -154,6 +160,9 @@ func (s *etcdStorage) decorate(config *storagebackend.ConfigForResource, prefix 
 	}
 	return registry.ClusterKeyed(&etcdMarked{Interface: store, prefix: prefix}, prefix, config.GroupResource), destroy, nil
 }
+
+// ReviveCluster has nothing to do: etcd keeps no record of erased clusters.
+func (s *etcdStorage) ReviveCluster(context.Context, string) error { return nil }
 
 // Ready leaves etcd's health to the stores' own checks.
 func (s *etcdStorage) Ready() error { return nil }

@@ -27,8 +27,8 @@ type dialect interface {
 	// writeBatch commits one batch of writes in one transaction. Holding the
 	// shard's write lock, it reads the current revision, the live rows under
 	// keys and which of clusters are erased, asks decide what to write, writes
-	// it and commits. If decide returns no log entries and no fences, nothing
-	// is written.
+	// it and commits. If decide returns no log entries, fences or revived
+	// clusters, nothing is written. decide may change erased.
 	writeBatch(ctx context.Context, keys, clusters []string, decide func(current int64, live map[string]row, erased map[string]bool) batchWrite) error
 	// reclaim is called after a compaction deleted log rows, to give their
 	// space back where the database does not do so by itself.
@@ -113,8 +113,8 @@ type batchWrite struct {
 	log     []event
 	upserts []upsert
 	deletes []string
-	// fences are clusters to record as erased.
-	fences []string
+	// fences are clusters to record as erased, revived clusters not to.
+	fences, revived []string
 	// revision is the current revision after the batch.
 	revision int64
 }

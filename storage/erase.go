@@ -66,3 +66,13 @@ func (b *Backend) EraseCluster(ctx context.Context, cluster string) (int, error)
 		}
 	}
 }
+
+// ReviveCluster lifts the fence of an erased cluster, for a logical cluster
+// made again under the same name (a user's home is named after the user).
+// Writes committed after it create objects in the cluster again.
+func (b *Backend) ReviveCluster(ctx context.Context, cluster string) error {
+	if res := b.submit(ctx, &write{revive: cluster}); res.err != nil {
+		return fmt.Errorf("reviving cluster %q: %w", cluster, res.err)
+	}
+	return nil
+}

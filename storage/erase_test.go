@@ -557,7 +557,8 @@ func TestEraseClusterConcurrentWrites(t *testing.T) {
 // TestEraseFencesTheCluster erases a cluster while clients of this process and,
 // on PostgreSQL, of another process serving the shard keep creating objects in
 // it: once the erase returns no row of the cluster is left, for good — every
-// later create in it fails with 404 — while other clusters take writes.
+// later create in it fails with 404 until the cluster is revived — while other
+// clusters take writes.
 func TestEraseFencesTheCluster(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -616,6 +617,13 @@ func TestEraseFencesTheCluster(t *testing.T) {
 			}
 			if err := (object{stores[len(stores)-1], "x", "ns", "after"}).store(ctx, false); err != nil {
 				t.Errorf("a create in another cluster after the erase: %v", err)
+			}
+			// A cluster made again under its name takes writes once revived.
+			if err := b.ReviveCluster(ctx, "ab"); err != nil {
+				t.Fatal(err)
+			}
+			if err := (object{stores[len(stores)-1], "ab", "ns", "again"}).store(ctx, false); err != nil {
+				t.Errorf("a create in the revived cluster: %v", err)
 			}
 		})
 	}

@@ -31,19 +31,30 @@ func newLeadership(shard string) *Leadership {
 // begin starts a term, which ends when term does.
 func (l *Leadership) begin(term context.Context) {
 	l.set(term)
-	leader.WithLabelValues(l.shard).Set(1)
-	context.AfterFunc(term, func() {
-		leader.WithLabelValues(l.shard).Set(0)
-		l.set(nil)
-	})
+	context.AfterFunc(term, func() { l.end(term) })
 }
 
+// set makes term the current term.
 func (l *Leadership) set(term context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.term = term
 	close(l.changed)
 	l.changed = make(chan struct{})
+	leader.WithLabelValues(l.shard).Set(1)
+}
+
+// end ends term, unless a later term began.
+func (l *Leadership) end(term context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.term != term {
+		return
+	}
+	l.term = nil
+	close(l.changed)
+	l.changed = make(chan struct{})
+	leader.WithLabelValues(l.shard).Set(0)
 }
 
 // Leading waits until this process leads its shard and returns a context that

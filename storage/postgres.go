@@ -281,7 +281,7 @@ func (p *postgres) writeBatch(ctx context.Context, keys, clusters []string, deci
 	}
 
 	w := decide(current, live, erased)
-	if len(w.log) == 0 && len(w.fences) == 0 {
+	if len(w.log) == 0 && len(w.fences) == 0 && len(w.revived) == 0 {
 		return nil
 	}
 	write := postgresWrites(w, p.channel)
@@ -313,6 +313,9 @@ func postgresWrites(w batchWrite, channel string) *pgx.Batch {
 	var batch pgx.Batch
 	if len(w.fences) > 0 {
 		batch.Queue(`INSERT INTO erased (cluster) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, w.fences)
+	}
+	if len(w.revived) > 0 {
+		batch.Queue(`DELETE FROM erased WHERE cluster = ANY($1)`, w.revived)
 	}
 	if len(w.log) == 0 {
 		return &batch

@@ -317,7 +317,7 @@ func (s *sqlite) writeBatch(ctx context.Context, keys, clusters []string, decide
 		return err
 	}
 	w := decide(current, live, erased)
-	if len(w.log) == 0 && len(w.fences) == 0 {
+	if len(w.log) == 0 && len(w.fences) == 0 && len(w.revived) == 0 {
 		return nil
 	}
 	if err := sqliteApply(ctx, tx, w); err != nil {
@@ -371,6 +371,11 @@ func sqliteApply(ctx context.Context, tx *sql.Tx, w batchWrite) error {
 	for _, c := range w.fences {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO erased (cluster) VALUES ($1) ON CONFLICT DO NOTHING`, c); err != nil {
 			return fmt.Errorf("recording cluster %q erased: %w", c, err)
+		}
+	}
+	for _, c := range w.revived {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM erased WHERE cluster = $1`, c); err != nil {
+			return fmt.Errorf("reviving cluster %q: %w", c, err)
 		}
 	}
 	insertLog, err := tx.PrepareContext(ctx,

@@ -13,8 +13,10 @@ import (
 // compare-and-swap every etcd3 write of the apiserver is.
 type write struct {
 	// fence, if set, is a write of no key that records the cluster fence as
-	// erased: later writes creating objects in it fail.
+	// erased: later writes creating objects in it fail. revive, if set, is
+	// one that lifts the fence of the cluster revive.
 	fence     string
+	revive    string
 	key       string
 	columns   keyColumns
 	value     []byte
@@ -121,7 +123,7 @@ func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []wri
 	seen := make(map[string]bool, len(batch))
 	var clusters []string
 	for _, w := range batch {
-		if w.fence != "" {
+		if w.fence != "" || w.revive != "" {
 			continue
 		}
 		if !seen[w.key] {
@@ -162,13 +164,22 @@ func decide(batch []*write, keys []string, revision int64, live map[string]row, 
 	last := make(map[string]*write, len(keys))
 	for i, w := range batch {
 		results[i] = writeResult{}
-		if w.fence != "" {
+		switch {
+		case w.fence != "":
 			bw.fences = append(bw.fences, w.fence)
+			bw.revived = slices.DeleteFunc(bw.revived, func(c string) bool { return c == w.fence })
+			erased[w.fence] = true
+			results[i].revision = revision
+			continue
+		case w.revive != "":
+			bw.revived = append(bw.revived, w.revive)
+			bw.fences = slices.DeleteFunc(bw.fences, func(c string) bool { return c == w.revive })
+			delete(erased, w.revive)
 			results[i].revision = revision
 			continue
 		}
 		cur, exists := live[w.key]
-		if !exists && creates(w) && (erased[w.columns.cluster] || slices.Contains(bw.fences, w.columns.cluster) && w.columns.cluster != "") {
+		if !exists && creates(w) && w.columns.cluster != "" && erased[w.columns.cluster] {
 			results[i].err = &erasedError{cluster: w.columns.cluster}
 			continue
 		}

@@ -136,6 +136,13 @@ func (h *Homes) create(ctx context.Context, u user.Info, name logicalcluster.Nam
 		return nil, false, err
 	}
 	obj, err := h.stores.LogicalClusters.Create(in(ctx, name), lc, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+	if apierrors.IsNotFound(err) {
+		// A home, named after its user, was erased before: its name is
+		// fenced against late writes of the old one. This is a new one.
+		if err = h.stores.Eraser.ReviveCluster(ctx, string(name)); err == nil {
+			obj, err = h.stores.LogicalClusters.Create(in(ctx, name), lc, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+		}
+	}
 	if apierrors.IsAlreadyExists(err) {
 		lc, err = h.logicalCluster(in(ctx, name))
 		return lc, false, err

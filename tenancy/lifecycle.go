@@ -45,9 +45,11 @@ type Store interface {
 	rest.Watcher
 }
 
-// Eraser deletes every stored object of a logical cluster.
+// Eraser deletes every stored object of a logical cluster, after which the
+// cluster takes no new object until it is revived.
 type Eraser interface {
 	EraseCluster(ctx context.Context, cluster string) (int, error)
+	ReviveCluster(ctx context.Context, cluster string) error
 }
 
 // Stores are the resources workspaces are made of.

@@ -48,6 +48,13 @@ type Controller struct {
 
 	once  sync.Once
 	queue workqueue.TypedRateLimitingInterface[Ref]
+	// While a leader gates the work and this process does not lead (gated),
+	// what is to be reconciled waits in pending rather than in the queue, so
+	// that what is deleted meanwhile is forgotten: a follower holds nothing
+	// of what is gone, and hands the queue the rest when its term begins.
+	mu      sync.Mutex
+	gated   bool
+	pending map[Ref]struct{}
 }
 
 // workQueue returns the controller's queue, made on first use.
@@ -69,22 +76,95 @@ func (w Waiting) Error() string { return w.Reason }
 func (c *Controller) Run(ctx context.Context) {
 	queue := c.workQueue()
 	defer queue.ShutDown()
+	leader, _ := ctx.Value(leaderKey{}).(Leader)
+	if leader != nil {
+		c.gate(true)
+	}
 	go Follow(ctx, c.Source, c.Selector, func(ev Event) {
 		if c.Observe != nil {
 			c.Observe(ev)
 		}
-		if ev.Type != watch.Added && ev.Type != watch.Modified || c.Settled != nil && c.Settled(ev.Object) {
+		m, err := meta.Accessor(ev.Object)
+		if err != nil {
 			return
 		}
-		if m, err := meta.Accessor(ev.Object); err == nil {
-			queue.Add(Ref{Cluster: ev.Cluster, Name: m.GetName()})
+		r := Ref{Cluster: ev.Cluster, Name: m.GetName()}
+		switch {
+		case ev.Type == watch.Deleted:
+			c.forget(r)
+		case ev.Type != watch.Added && ev.Type != watch.Modified, c.Settled != nil && c.Settled(ev.Object):
+		default:
+			c.add(r)
 		}
 	})
-	leader, _ := ctx.Value(leaderKey{}).(Leader)
-	for range max(c.Workers, 1) {
-		go c.work(ctx, leader, queue)
+	workers := max(c.Workers, 1)
+	if leader == nil {
+		for range workers {
+			go c.work(ctx, queue)
+		}
+		<-ctx.Done()
+		return
 	}
-	<-ctx.Done()
+	for {
+		term, end, ok := leader.Leading(ctx)
+		if !ok {
+			return
+		}
+		c.gate(false)
+		for range workers {
+			go c.work(term, queue)
+		}
+		<-term.Done()
+		end()
+		// Workers waiting for an object hand the next one back and stop.
+		c.gate(true)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// work reconciles what is queued until term ends or the queue shuts down.
+func (c *Controller) work(term context.Context, queue workqueue.TypedRateLimitingInterface[Ref]) {
+	for term.Err() == nil && c.next(term, queue) {
+	}
+}
+
+// gate holds back what is to be reconciled while on, and queues what was held
+// back once off.
+func (c *Controller) gate(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gated = on
+	if on {
+		if c.pending == nil {
+			c.pending = map[Ref]struct{}{}
+		}
+		return
+	}
+	for r := range c.pending {
+		c.workQueue().Add(r)
+	}
+	c.pending = nil
+}
+
+// add has r reconciled, now or, while gated, once the gate opens.
+func (c *Controller) add(r Ref) {
+	c.mu.Lock()
+	if c.gated {
+		c.pending[r] = struct{}{}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.workQueue().Add(r)
+}
+
+// forget drops r, whose object is deleted, from what the gate holds back.
+func (c *Controller) forget(r Ref) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, r)
 }
 
 // Leader tells whether this process may do the work of its shard's
@@ -105,31 +185,9 @@ func WithLeader(ctx context.Context, leader Leader) context.Context {
 	return context.WithValue(ctx, leaderKey{}, leader)
 }
 
-// work reconciles what is queued, while this process leads (always, without
-// a leader), until ctx ends or the queue shuts down.
-func (c *Controller) work(ctx context.Context, leader Leader, queue workqueue.TypedRateLimitingInterface[Ref]) {
-	for {
-		term, end := ctx, context.CancelFunc(func() {})
-		if leader != nil {
-			var ok bool
-			if term, end, ok = leader.Leading(ctx); !ok {
-				return
-			}
-		}
-		more := true
-		for more && term.Err() == nil {
-			more = c.next(term, queue)
-		}
-		end()
-		if !more || ctx.Err() != nil {
-			return
-		}
-	}
-}
-
 // Enqueue asks for r to be reconciled, as a change of it would; asked before
 // Run, it is reconciled once Run starts.
-func (c *Controller) Enqueue(r Ref) { c.workQueue().Add(r) }
+func (c *Controller) Enqueue(r Ref) { c.add(r) }
 
 // next reconciles the next object queued with ctx, the current term; one
 // taken after the term ended goes back for the next. False once the queue
@@ -145,6 +203,11 @@ func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimiting
 		return true
 	}
 	if err := c.Sync(ctx, r); err != nil {
+		if ctx.Err() != nil {
+			// The term ended under it: not a failure, for the next term.
+			queue.Add(r)
+			return true
+		}
 		if !errors.As(err, new(Waiting)) {
 			klog.FromContext(ctx).Error(err, "Reconciling failed; retrying", "controller", c.Name, "cluster", r.Cluster, "name", r.Name)
 		}

@@ -72,16 +72,19 @@ func kill(_ context.Context, t target) error {
 }
 
 // killLeader kills, with SIGKILL, the process that leads the shard (as its
-// /metrics says) and starts it again.
+// /metrics says) and starts it again. Right after a kill the lead may be
+// vacant for a second: it waits for a leader.
 func killLeader(_ context.Context, t target) error {
-	for _, s := range t.servers {
-		leads, err := leading(s)
-		if err != nil {
-			return err
-		}
-		if leads {
-			s.Kill()
-			return s.Process.Launch()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, s := range t.servers {
+			leads, err := leading(s)
+			if err != nil {
+				return err
+			}
+			if leads {
+				s.Kill()
+				return s.Process.Launch()
+			}
 		}
 	}
 	return fmt.Errorf("none of %d processes leads the shard", len(t.servers))
