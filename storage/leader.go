@@ -58,16 +58,17 @@ func (l *Leadership) end(term context.Context) {
 }
 
 // Leading waits until this process leads its shard and returns a context that
-// ends when it stops leading or ctx ends, and its cancel function; false if
-// ctx ended first.
+// ends when it stops leading (at once: it derives from the term) or ctx ends,
+// and its cancel function; false if ctx ended first.
 func (l *Leadership) Leading(ctx context.Context) (context.Context, context.CancelFunc, bool) {
 	for {
 		l.mu.Lock()
 		term, changed := l.term, l.changed
 		l.mu.Unlock()
 		if term != nil && term.Err() == nil {
-			lead, cancel := context.WithCancel(ctx)
-			stop := context.AfterFunc(term, cancel)
+			// Derived from the term, the context ends at once with it.
+			lead, cancel := context.WithCancel(term)
+			stop := context.AfterFunc(ctx, cancel)
 			return lead, func() { stop(); cancel() }, true
 		}
 		select {
