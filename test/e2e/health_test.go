@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -170,4 +171,43 @@ func TestReadyWithoutPostgres(t *testing.T) {
 		_, err := s.client("root").CoreV1().ConfigMaps("default").Create(ctx, configMap("after"), metav1.CreateOptions{})
 		return err
 	})
+}
+
+// TestSIGTERMEndsWatchesAndExits: on SIGTERM warren ends its watches — their
+// clients see the stream end, after every event it had sent — and exits by
+// itself, well before it would be killed.
+func TestSIGTERMEndsWatchesAndExits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := startServer(t, "sqlite")
+	configMaps := s.client("root").CoreV1().ConfigMaps("default")
+	w, err := configMaps.Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := configMaps.Create(ctx, configMap("before"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-w.ResultChan(); ev.Type != "ADDED" {
+		t.Fatalf("the watch's first event: %v", ev)
+	}
+	stopped := make(chan error, 1)
+	start := time.Now()
+	go func() { stopped <- s.Process.Stop() }()
+	for ended := false; !ended; {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				ended = true
+			} else if ev.Type == "ERROR" {
+				t.Errorf("the watch ended with an error event: %v", ev.Object)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the watch did not end within 30 s of SIGTERM")
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("warren did not exit by itself after SIGTERM: %v", err)
+	}
+	t.Logf("the watch ended and warren exited %s after SIGTERM", time.Since(start))
 }

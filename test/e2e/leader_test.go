@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strconv"
@@ -10,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/warren-dev/warren/test/pgtest"
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
@@ -160,4 +163,97 @@ func TestTwoProcessesOneShard(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	ready(old, "via-returned")
+}
+
+// TestCachesFollowOtherProcesses: what one process of a shard writes, another
+// acts on within a moment, whatever it caches — RBAC (a binding granted, then
+// revoked), a CRD (its resource served), a workspace (its path resolved) — and
+// again after every session of the shard was terminated, which restarts the
+// watches its caches follow.
+func TestCachesFollowOtherProcesses(t *testing.T) {
+	t.Parallel()
+	args := append(warrentest.Storage(t, "postgres"), "--pki-dir", filepath.Join(t.TempDir(), "pki"))
+	a := startServerWith(t, args...)
+	b := startServerWith(t, args...)
+	a.Workspace("team")
+	within := func(what string, f func() error) {
+		t.Helper()
+		start := time.Now()
+		for {
+			err := f()
+			if err == nil {
+				t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
+				return
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("%s: not within 5 s: %v", what, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Writes are retried: right after the sessions are terminated, a
+	// request may meet a dead connection of the pool once.
+	write := func(stdin string, args ...string) {
+		t.Helper()
+		within("kubectl "+strings.Join(args, " "), func() error {
+			if out, err := a.kubectlIn(stdin, "root:team", args...); err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+	}
+	round := func(n string) {
+		t.Helper()
+		write("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: alice-"+n+", namespace: default}\n"+
+			"roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: User, name: alice}]\n", "apply", "-f", "-")
+		within(n+": the other process lets alice read", func() error {
+			out, err := b.kubectlAs("alice-token", "root:team", "get", "configmaps", "-n", "default")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		write("", "delete", "rolebinding", "alice-"+n, "-n", "default", "--ignore-not-found")
+		within(n+": the other process no longer lets alice read", func() error {
+			if _, err := b.kubectlAs("alice-token", "root:team", "get", "configmaps", "-n", "default"); err == nil {
+				return errors.New("alice still reads")
+			}
+			return nil
+		})
+		crd := fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets%[1]s.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets%[1]s, singular: gadget%[1]s, kind: Gadget%[1]s, listKind: Gadget%[1]sList}
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+`, n)
+		write(crd, "apply", "-f", "-")
+		within(n+": the other process serves the CRD's resource", func() error {
+			out, err := b.kubectlAs("", "root:team", "get", "gadgets"+n+".example.com", "-n", "default")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		write("apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata: {name: ws"+n+"}\n", "apply", "-f", "-")
+		within(n+": the other process resolves the new workspace's path", func() error {
+			out, err := b.kubectlAs("", "root:team:ws"+n, "get", "namespaces")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+	}
+	round("one")
+	conn, err := pgx.Connect(context.Background(), pgtest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", "warren/"+args[3]); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(context.Background())
+	round("two")
 }
