@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,40 +12,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/warren-dev/warren/test/pgtest"
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
-// metrics is what s says on /metrics.
-func metrics(t *testing.T, s *server) string {
-	t.Helper()
-	cfg, err := s.AdminConfig("root")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.Get(s.URL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
-}
-
 // metric is the value of the sample of s's /metrics that line starts with, 0
 // if there is none.
 func metric(t *testing.T, s *server, sample string) float64 {
 	t.Helper()
-	for line := range strings.Lines(metrics(t, s)) {
+	body, err := s.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(body) {
 		if value, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
 			v, err := strconv.ParseFloat(value, 64)
 			if err != nil {
@@ -61,12 +40,11 @@ func metric(t *testing.T, s *server, sample string) float64 {
 // leads tells whether s says on /metrics that it leads its shard.
 func leads(t *testing.T, s *server) bool {
 	t.Helper()
-	for line := range strings.Lines(metrics(t, s)) {
-		if strings.HasPrefix(line, "warren_storage_leader{") {
-			return strings.HasSuffix(strings.TrimSpace(line), " 1")
-		}
+	ok, err := s.Leads()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return false
+	return ok
 }
 
 // reconciled is how many objects s's workspace controller reconciled.

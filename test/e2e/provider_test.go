@@ -30,19 +30,7 @@ func TestProviderOperator(t *testing.T) {
 		bindProvider(t, s, kcp, "root:other", "widgets")
 		s.makeWorkspace("root", "late", "")
 		grantContent(s, "bob", "widgets")
-		s.pipe(`apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: widgets-operator}
-rules:
-- {nonResourceURLs: ["/"], verbs: [access]}
-- {apiGroups: [apis.kcp.io], resources: [apiexportendpointslices], resourceNames: [widgets], verbs: [get, list, watch]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: bob-operates-widgets}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widgets-operator}
-subjects: [{kind: User, name: bob}]
-`, "root:provider", "apply", "-f", "-")
+		s.pipe(widgetsOperator, "root:provider", "apply", "-f", "-")
 		widget := func(cluster, name string, size int) {
 			t.Helper()
 			eventually(t, fmt.Sprintf("%s: widget %s of size %d", cluster, name, size), func() error {
@@ -99,3 +87,19 @@ func runOperator(t *testing.T, ctx context.Context, config *rest.Config) (stop f
 		}
 	}
 }
+
+// widgetsOperator lets bob, in the provider's workspace, enter it and read the
+// endpoint slice of the export widgets: what its operator asks of it.
+const widgetsOperator = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: widgets-operator}
+rules:
+- {nonResourceURLs: ["/"], verbs: [access]}
+- {apiGroups: [apis.kcp.io], resources: [apiexportendpointslices], resourceNames: [widgets], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: bob-operates-widgets}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widgets-operator}
+subjects: [{kind: User, name: bob}]
+`

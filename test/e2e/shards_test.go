@@ -513,20 +513,18 @@ func exportAcross(t *testing.T, ctx context.Context, kcp kcpclientset.ClusterInt
 		}
 		return nil
 	}
-	for _, manifest := range []string{widgetsProvider(10), `apiVersion: rbac.authorization.k8s.io/v1
+	content := `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
-metadata: {name: widgets-operator}
-rules:
-- {nonResourceURLs: ["/"], verbs: [access]}
-- {apiGroups: [apis.kcp.io], resources: [apiexportendpointslices], resourceNames: [widgets], verbs: [get, list, watch]}
-- {apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceNames: [widgets], verbs: ["*"]}
+metadata: {name: widgets-content}
+rules: [{apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceNames: [widgets], verbs: ["*"]}]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
-metadata: {name: bob-operates-widgets}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widgets-operator}
+metadata: {name: bob-serves-widgets}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widgets-content}
 subjects: [{kind: User, name: bob}]
-`} {
+`
+	for _, manifest := range []string{widgetsProvider(10), widgetsOperator, content} {
 		if err := apply(exporter, manifest); err != nil {
 			t.Fatal(err)
 		}

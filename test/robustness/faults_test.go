@@ -4,14 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"k8s.io/client-go/rest"
 	_ "modernc.org/sqlite" // the stall fault takes SQLite's write lock
 
 	"github.com/warren-dev/warren/test/pgtest"
@@ -77,7 +75,7 @@ func kill(_ context.Context, t target) error {
 func killLeader(_ context.Context, t target) error {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		for _, s := range t.servers {
-			leads, err := leading(s)
+			leads, err := s.Leads()
 			if err != nil {
 				return err
 			}
@@ -88,33 +86,6 @@ func killLeader(_ context.Context, t target) error {
 		}
 	}
 	return fmt.Errorf("none of %d processes leads the shard", len(t.servers))
-}
-
-// leading tells whether s says on /metrics that it leads its shard.
-func leading(s *warrentest.Server) (bool, error) {
-	cfg, err := s.AdminConfig("root")
-	if err != nil {
-		return false, err
-	}
-	c, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return false, err
-	}
-	resp, err := c.Get(s.URL("/metrics"))
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return false, err
-	}
-	for line := range strings.Lines(string(body)) {
-		if strings.HasPrefix(line, "warren_storage_leader{") {
-			return strings.HasSuffix(strings.TrimSpace(line), " 1"), nil
-		}
-	}
-	return false, nil
 }
 
 // terminateSessions ends every session warren holds on its shard, server side.

@@ -271,6 +271,42 @@ func (p *Process) AdminConfig(cluster string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// Metrics is what the process says on /metrics, asked as the admin.
+func (p *Process) Metrics() (string, error) {
+	cfg, err := p.AdminConfig("root")
+	if err != nil {
+		return "", err
+	}
+	c, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Get(p.URL("/metrics"))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("reading /metrics: %w", err)
+	}
+	return string(body), nil
+}
+
+// Leads tells whether the process says on /metrics that it leads its shard.
+func (p *Process) Leads() (bool, error) {
+	body, err := p.Metrics()
+	if err != nil {
+		return false, err
+	}
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, "warren_storage_leader{") {
+			return strings.HasSuffix(strings.TrimSpace(line), " 1"), nil
+		}
+	}
+	return false, nil
+}
+
 // CreateWorkspace makes root's child name as the admin, unless it exists,
 // waits until it is Ready, and returns its logical cluster's name.
 func (p *Process) CreateWorkspace(ctx context.Context, name string) (string, error) {

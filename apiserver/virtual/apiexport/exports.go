@@ -32,9 +32,9 @@ const cachedProviders = 1024
 type Exports struct {
 	views     *clusterwatch.Views[*Provider]
 	elsewhere func(logicalcluster.Name) (*tenancy.Exported, bool)
-	// remote holds the Provider of each snapshot of elsewhere used last.
-	mu     sync.Mutex
-	remote map[logicalcluster.Name]*Provider
+	// remote holds, by cluster, the Provider of the snapshot of elsewhere
+	// used last; requests of this shard's clusters take no lock for it.
+	remote sync.Map
 }
 
 // listWatcher lists and watches a resource.
@@ -50,7 +50,6 @@ func NewExports(exports, schemas listWatcher, elsewhere func(logicalcluster.Name
 	return &Exports{
 		views:     clusterwatch.NewViews(cachedProviders, loadProvider(exports, schemas), exports, schemas),
 		elsewhere: elsewhere,
-		remote:    map[logicalcluster.Name]*Provider{},
 	}
 }
 
@@ -60,21 +59,18 @@ func (e *Exports) Run(ctx context.Context) { e.views.Run(ctx) }
 // Get returns the exports and schemas of cluster.
 func (e *Exports) Get(ctx context.Context, cluster logicalcluster.Name) (*Provider, error) {
 	snapshot, ok := e.elsewhere(cluster)
-	e.mu.Lock()
 	if !ok {
-		delete(e.remote, cluster)
-		e.mu.Unlock()
+		e.remote.Delete(cluster)
 		return e.views.Get(ctx, cluster)
 	}
-	defer e.mu.Unlock()
 	if snapshot == nil {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("the exports of logical cluster %s, on another shard, are not listed yet", cluster))
 	}
-	if p := e.remote[cluster]; p != nil && p.from == snapshot {
-		return p, nil
+	if p, ok := e.remote.Load(cluster); ok && p.(*Provider).from == snapshot {
+		return p.(*Provider), nil
 	}
 	p := &Provider{exports: snapshot.Exports, schemas: snapshot.Schemas, memo: map[string]*memoized{}, from: snapshot}
-	e.remote[cluster] = p
+	e.remote.Store(cluster, p)
 	return p, nil
 }
 
