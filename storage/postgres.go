@@ -2,13 +2,17 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"k8s.io/klog/v2"
@@ -20,6 +24,11 @@ type postgres struct {
 	pool    *pgxpool.Pool
 	schema  string // the shard's
 	channel string // NOTIFY channel of the shard
+	// attempts bounds how often a statement is sent when its session turns out
+	// to have ended: once for every session the pool holds, as all may have
+	// ended together (the server restarted, or terminated them), and once more
+	// on a new one.
+	attempts int
 }
 
 func openPostgres(ctx context.Context, url, shard string) (*postgres, error) {
@@ -52,7 +61,7 @@ func openPostgres(ctx context.Context, url, shard string) (*postgres, error) {
 			return nil, fmt.Errorf("creating schema %q: %w", shard, err)
 		}
 	}
-	return &postgres{pool: pool, schema: shard, channel: "warren_" + shard}, nil
+	return &postgres{pool: pool, schema: shard, channel: "warren_" + shard, attempts: int(cfg.MaxConns) + 1}, nil
 }
 
 // migrationDriver returns golang-migrate's driver for the shard's schema; closing it
@@ -65,14 +74,55 @@ func (p *postgres) close() { p.pool.Close() }
 
 func (p *postgres) name() string { return "postgres" }
 
+// query runs a read. The pool hands out an idle session without asking the
+// server whether it still lives (it pings only those idle for over a second),
+// so a read that finds its session ended before its first row runs again on
+// another: reading twice is harmless, and failing would only make the client
+// ask again.
 func (p *postgres) query(ctx context.Context, sql string, args ...any) (cursor, error) {
-	return p.pool.Query(ctx, sql, args...)
+	var rows cursor
+	err := p.retry(ctx, sessionLost, func() error {
+		rs, err := p.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		// A statement sent on an ended session fails at the first row.
+		if rs.Next() {
+			rows = &started{cursor: rs}
+			return nil
+		}
+		rows = rs
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// started is a cursor whose first row Next has reached already.
+type started struct {
+	cursor
+	read bool
+}
+
+func (c *started) Next() bool {
+	if !c.read {
+		c.read = true
+		return true
+	}
+	return c.cursor.Next()
 }
 
 // snapshot runs fn in a read-only REPEATABLE READ transaction, whose statements
-// all read the snapshot its first one took.
+// all read the snapshot its first one took. A BEGIN that finds its session
+// ended runs again on another, as a read does.
 func (p *postgres) snapshot(ctx context.Context, fn func(read queryFunc) error) error {
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	var tx pgx.Tx
+	err := p.retry(ctx, sessionLost, func() (err error) {
+		tx, err = p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -82,9 +132,49 @@ func (p *postgres) snapshot(ctx context.Context, fn func(read queryFunc) error) 
 	})
 }
 
+// exec runs a write again only if it never reached the server: once sent, it
+// may have committed however its session ended.
 func (p *postgres) exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	tag, err := p.pool.Exec(ctx, sql, args...)
+	var tag pgconn.CommandTag
+	err := p.retry(ctx, pgconn.SafeToRetry, func() (err error) {
+		tag, err = p.pool.Exec(ctx, sql, args...)
+		return err
+	})
 	return tag.RowsAffected(), err
+}
+
+// retry runs fn until it succeeds, fails in a way retryable does not take, ctx
+// ends, or it has run p.attempts times.
+func (p *postgres) retry(ctx context.Context, retryable func(error) bool, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt >= p.attempts || ctx.Err() != nil || !retryable(err) {
+			return err
+		}
+	}
+}
+
+// sessionLost tells whether err is the end of the session a statement was sent
+// on, not a failure of the statement itself (which would fail again): the
+// session was terminated (57P01: pg_terminate_backend, a server shutdown), ended
+// by a crash of another session (57P02) or by idle_session_timeout (57P05), or its
+// connection dropped. A new session the server refused (a ConnectError, such as
+// 57P03 "the database system is starting up") is not: the next would be refused
+// too, at once.
+func sessionLost(err error) bool {
+	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) {
+		return false
+	}
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P05"
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // reclaim leaves the space of compacted log rows to autovacuum.
@@ -94,10 +184,10 @@ func (p *postgres) reclaim(context.Context) error { return nil }
 // and TOAST. It reads the catalog and takes no lock that a write waits for.
 func (p *postgres) databaseBytes(ctx context.Context) (int64, error) {
 	var n int64
-	err := p.pool.QueryRow(ctx,
+	err := one(ctx, p.query, []any{&n},
 		`SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
 		   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		  WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm')`).Scan(&n)
+		  WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm')`)
 	if err != nil {
 		return 0, fmt.Errorf("reading the size of the shard's tables: %w", err)
 	}
@@ -231,10 +321,26 @@ func sleepFor(ctx context.Context, d time.Duration) bool {
 
 // writeBatch takes two round trips: one pipeline begins, locks the revision row
 // and reads the keys; the other writes and commits.
-func (p *postgres) writeBatch(ctx context.Context, keys, clusters []string, decide func(int64, map[string]row, map[string]bool) batchWrite) (err error) {
+//
+// A batch whose session turns out to have ended before its writes were sent
+// runs again on another: until then it has only read and locked, and the end of
+// the session undid that. Once they were sent, the commit may have happened
+// whatever the error, so the batch fails and no write of it is acknowledged —
+// unless pgconn tells that nothing reached the server.
+func (p *postgres) writeBatch(ctx context.Context, keys, clusters []string, decide func(int64, map[string]row, map[string]bool) batchWrite) error {
+	sent := false
+	return p.retry(ctx, func(err error) bool { return !sent && sessionLost(err) || pgconn.SafeToRetry(err) }, func() (err error) {
+		sent, err = p.writeBatchOnce(ctx, keys, clusters, decide)
+		return err
+	})
+}
+
+// writeBatchOnce writes a batch on one session; sent tells whether the writes
+// were sent.
+func (p *postgres) writeBatchOnce(ctx context.Context, keys, clusters []string, decide func(int64, map[string]row, map[string]bool) batchWrite) (sent bool, err error) {
 	pooled, err := p.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("acquiring a connection: %w", err)
+		return false, fmt.Errorf("acquiring a connection: %w", err)
 	}
 	conn := pooled.Conn()
 	open := false
@@ -277,20 +383,20 @@ func (p *postgres) writeBatch(ctx context.Context, keys, clusters []string, deci
 	}
 	open = true
 	if err := conn.SendBatch(ctx, &read).Close(); err != nil {
-		return fmt.Errorf("locking the revision and reading the batch's keys: %w", err)
+		return false, fmt.Errorf("locking the revision and reading the batch's keys: %w", err)
 	}
 
 	w := decide(current, live, erased)
 	if len(w.log) == 0 && len(w.fences) == 0 && len(w.revived) == 0 {
-		return nil
+		return false, nil
 	}
 	write := postgresWrites(w, p.channel)
 	write.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, write).Close(); err != nil {
-		return fmt.Errorf("writing and committing: %w", err)
+		return true, fmt.Errorf("writing and committing: %w", err)
 	}
 	open = false
-	return nil
+	return true, nil
 }
 
 // upsertColumns turns rows into the column arrays that unnest takes.
