@@ -26,6 +26,7 @@ lint: verify-generated
 # bumping k8s.io/api or github.com/kcp-dev/sdk; lint fails when they drift.
 OPENAPI_PACKAGES := k8s.io/api/core/v1 k8s.io/api/rbac/v1 k8s.io/api/coordination/v1 \
 	k8s.io/api/events/v1 k8s.io/api/authorization/v1 k8s.io/api/authentication/v1 \
+	k8s.io/api/flowcontrol/v1 \
 	k8s.io/api/autoscaling/v1 k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1 \
 	k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime \
 	k8s.io/apimachinery/pkg/version k8s.io/apimachinery/pkg/util/intstr \

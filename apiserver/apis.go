@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apiextensions-apiserver/pkg/registry/customresourcedefinition"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
@@ -40,6 +42,7 @@ import (
 	"github.com/warren-dev/warren/apiserver/registry/core/namespace"
 	"github.com/warren-dev/warren/apiserver/registry/core/secret"
 	"github.com/warren-dev/warren/apiserver/registry/core/serviceaccount"
+	flowcontrolregistry "github.com/warren-dev/warren/apiserver/registry/flowcontrol"
 	"github.com/warren-dev/warren/apiserver/registry/rbac"
 	tenancyregistry "github.com/warren-dev/warren/apiserver/registry/tenancy"
 	"github.com/warren-dev/warren/apiserver/scheme"
@@ -60,6 +63,8 @@ type apis struct {
 	exports         tenancy.ExportStores
 	bindings        tenancy.BindingStores
 	endpointSlices  tenancy.SliceStores
+	// flowSchemas and priorityLevels configure API priority and fairness.
+	flowSchemas, priorityLevels *registry.REST
 	// namespaced are the stores a deleted namespace is emptied of.
 	namespaced map[string]namespace.Contents
 	legacy     genericapiserver.APIGroupInfo
@@ -137,6 +142,19 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 	if err != nil {
 		return nil, err
 	}
+	var flowSchemaStatus, priorityLevelStatus *genericregistry.Store
+	if a.flowSchemas, flowSchemaStatus, err = flowcontrolregistry.NewFlowSchemas(getter); err != nil {
+		return nil, err
+	}
+	if a.priorityLevels, priorityLevelStatus, err = flowcontrolregistry.NewPriorityLevels(getter); err != nil {
+		return nil, err
+	}
+	flowcontrol := map[string]rest.Storage{
+		"flowschemas":                        a.flowSchemas,
+		"flowschemas/status":                 flowSchemaStatus,
+		"prioritylevelconfigurations":        a.priorityLevels,
+		"prioritylevelconfigurations/status": priorityLevelStatus,
+	}
 
 	a.legacy = groupInfo("", corev1.SchemeGroupVersion.Version, core)
 	a.groups = []genericapiserver.APIGroupInfo{
@@ -144,6 +162,7 @@ func newAPIs(getter generic.RESTOptionsGetter, signer *token.Signer) (*apis, err
 		groupInfo(coordinationv1.GroupName, "v1", coordination),
 		groupInfo(eventsv1.GroupName, "v1", eventsGroup),
 		groupInfo(apiextensionsv1.GroupName, "v1", apiextensions),
+		groupInfo(flowcontrolv1.GroupName, "v1", flowcontrol),
 		groupInfo(tenancyv1alpha1.SchemeGroupVersion.Group, tenancyv1alpha1.SchemeGroupVersion.Version, tenancyGroup),
 		groupInfo(corev1alpha1.SchemeGroupVersion.Group, corev1alpha1.SchemeGroupVersion.Version, coreGroup),
 		groupVersions(apisv1alpha2.SchemeGroupVersion.Group, apisGroup, apisv1alpha2.SchemeGroupVersion.Version, apisv1alpha1.SchemeGroupVersion.Version),

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/apiserver/pkg/server/options/encryptionconfig"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
+	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -81,6 +82,9 @@ type Config struct {
 	HomeWorkspaces bool
 	// Kubeconfig is the path of the admin's kubeconfig.
 	Kubeconfig string
+	// PriorityAndFairness queues requests by API priority and fairness within
+	// the generic config's MaxRequestsInFlight + MaxMutatingRequestsInFlight.
+	PriorityAndFairness bool
 }
 
 // Config completes and validates the options, writes what the data directory
@@ -109,6 +113,7 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 	// through them) and give them this long to go, rather than waiting for
 	// the request timeout: their clients resume elsewhere or on restart.
 	generic.ShutdownWatchTerminationGracePeriod = watchTerminationGrace
+	generic.MaxRequestsInFlight, generic.MaxMutatingRequestsInFlight = o.MaxRequestsInFlight, o.MaxMutatingRequestsInFlight
 	if err := o.SecureServing.ApplyTo(&generic.SecureServing, &generic.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("serving: %w", err)
 	}
@@ -161,6 +166,8 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 		RootShard:      o.RootShard == "",
 		HomeWorkspaces: o.HomeWorkspaces,
 		Kubeconfig:     kubeconfig,
+
+		PriorityAndFairness: o.PriorityAndFairness,
 	}
 	if c.ExternalURL == "" {
 		c.ExternalURL = c.URL
@@ -241,6 +248,9 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	}
 	if c.RootShard {
 		err = tenancy.Bootstrap(ctx, apis.tenancy, &self)
+		if err == nil {
+			err = bootstrapFairness(ctx, apis.flowSchemas, apis.priorityLevels)
+		}
 	} else {
 		err = shards.Register(ctx, c.Installation, &self)
 	}
@@ -314,6 +324,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		apisregistry.NewAdmission(),
 		tenancy.NewBind(index, exportGetter, apis.bindings.Bindings, use, isAdmin),
 		apiexport.NewSelectorAdmission(claims),
+		fairnessInRoot{},
 	)
 	exports := tenancy.NewExports(apis.exports)
 	crds, err := crd.New(crd.Config{
@@ -335,6 +346,12 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	}, notfoundhandler.New(scheme.Codecs, genericfilters.NoMuxAndDiscoveryIncompleteKey))
 	if err != nil {
 		return nil, err
+	}
+	var fairnessInformers kubeinformers.SharedInformerFactory
+	if c.PriorityAndFairness {
+		if config.FlowControl, fairnessInformers, err = newFairness(c.Installation, config.MaxRequestsInFlight+config.MaxMutatingRequestsInFlight); err != nil {
+			return nil, err
+		}
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, gc *genericapiserver.Config) http.Handler {
 		// The chain's authorization, and no other use of the authorizer,
@@ -375,6 +392,9 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		go crds.Run(ctx)
 		go claims.Run(ctx)
 		go exported.Run(ctx)
+		if fairnessInformers != nil {
+			fairnessInformers.Start(ctx.Done())
+		}
 		var lead context.Context = ctx
 		if leader := c.Storage.Leader(); leader != nil {
 			lead = clusterwatch.WithLeader(ctx, leader)

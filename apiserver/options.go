@@ -58,11 +58,17 @@ type Options struct {
 	// Audit are upstream's audit options: the policy file and the log and
 	// webhook backends.
 	Audit *genericoptions.AuditOptions
+	// PriorityAndFairness queues requests by API priority and fairness, flows
+	// told apart by logical cluster, within MaxRequestsInFlight +
+	// MaxMutatingRequestsInFlight requests served at once; without it each
+	// bounds its kind of request, as kube-apiserver's flags of these names.
+	PriorityAndFairness                              bool
+	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
 }
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
+	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, PriorityAndFairness: true, MaxRequestsInFlight: 400, MaxMutatingRequestsInFlight: 200, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o
@@ -83,6 +89,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
 	fs.StringVar(&o.AuthenticationConfig, "authentication-config", o.AuthenticationConfig, "kube-apiserver's AuthenticationConfiguration file (apiserver.config.k8s.io/v1): OpenID Connect issuers whose tokens are accepted, with their audiences, claim mappings and validation rules; users named system:… are refused and groups system:… dropped")
 	fs.StringVar(&o.EncryptionProviderConfig, "encryption-provider-config", o.EncryptionProviderConfig, "kube-apiserver's EncryptionConfiguration file (apiserver.config.k8s.io/v1): the resources encrypted at rest (secrets, …) and their providers and keys, the first of which writes; read at start")
+	fs.BoolVar(&o.PriorityAndFairness, "enable-priority-and-fairness", o.PriorityAndFairness, "queue and dispatch requests by API priority and fairness (configured by root's FlowSchemas and PriorityLevelConfigurations), telling flows apart by workspace; if false, --max-requests-inflight and --max-mutating-requests-inflight bound each kind of request")
+	fs.IntVar(&o.MaxRequestsInFlight, "max-requests-inflight", o.MaxRequestsInFlight, "with --max-mutating-requests-inflight, how many requests are served at once (their sum with priority and fairness, each of its kind without); 0 means no limit without priority and fairness")
+	fs.IntVar(&o.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", o.MaxMutatingRequestsInFlight, "how many mutating requests are served at once, added to --max-requests-inflight with priority and fairness")
 	o.SecureServing.AddFlags(fs)
 	o.Audit.AddFlags(fs)
 }
@@ -100,6 +109,11 @@ func (o *Options) Validate() error {
 	errs := append(o.SecureServing.Validate(), o.Audit.Validate()...)
 	if o.CompactionInterval <= 0 {
 		errs = append(errs, errors.New("--compaction-interval must be positive"))
+	}
+	if o.MaxRequestsInFlight < 0 || o.MaxMutatingRequestsInFlight < 0 {
+		errs = append(errs, errors.New("--max-requests-inflight and --max-mutating-requests-inflight must not be negative"))
+	} else if o.PriorityAndFairness && o.MaxRequestsInFlight+o.MaxMutatingRequestsInFlight == 0 {
+		errs = append(errs, errors.New("with --enable-priority-and-fairness, --max-requests-inflight and --max-mutating-requests-inflight must add up to a positive number"))
 	}
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))

@@ -19,6 +19,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsinstall "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/install"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -63,6 +64,7 @@ var Served = []struct {
 	{eventsv1.SchemeGroupVersion, eventsv1.AddToScheme, true, nil},
 	{authorizationv1.SchemeGroupVersion, authorizationv1.AddToScheme, true, nil},
 	{authenticationv1.SchemeGroupVersion, authenticationv1.AddToScheme, true, nil},
+	{flowcontrolv1.SchemeGroupVersion, flowcontrolv1.AddToScheme, true, nil},
 	{tenancyv1alpha1.SchemeGroupVersion, tenancyv1alpha1.AddToScheme, false, nil},
 	{corev1alpha1.SchemeGroupVersion, corev1alpha1.AddToScheme, false, nil},
 	// As kcp: APIExports and APIBindings are stored in v1alpha2, the rest of

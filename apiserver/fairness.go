@@ -1,0 +1,117 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/apis/flowcontrol/bootstrap"
+	"k8s.io/apiserver/pkg/authentication/user"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	utilflowcontrol "k8s.io/apiserver/pkg/util/flowcontrol"
+	fq "k8s.io/apiserver/pkg/util/flowcontrol/fairqueuing"
+	fcrequest "k8s.io/apiserver/pkg/util/flowcontrol/request"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+
+	"github.com/warren-dev/warren/tenancy/logicalcluster"
+)
+
+// fairness is upstream's API Priority and Fairness with flows told apart by
+// logical cluster: a request made in a cluster is classified as made by a
+// user named after that cluster, with the groups of its real user. So
+// FlowSchemas that distinguish ByUser (root's "global-default") give every
+// workspace its own flow, however many clients and users flood from one; a
+// FlowSchema's User subject names a logical cluster (a user's name means
+// nothing outside its workspace), which gives one tenant a priority level of
+// its own; installation identities are matched by group, as the "exempt"
+// schema matches system:masters. Requests of no cluster (health, version),
+// and those naming a workspace that cannot be resolved, keep their user.
+type fairness struct {
+	utilflowcontrol.Interface
+}
+
+// newFairness reads the configuration — FlowSchemas and
+// PriorityLevelConfigurations — from root, through the installation's client
+// (the root shard reaches itself), and writes their status there, as upstream's
+// consumer does. The informers start with the server.
+func newFairness(installation *restclient.Config, concurrency int) (*fairness, kubeinformers.SharedInformerFactory, error) {
+	root := restclient.CopyConfig(installation)
+	root.Host = strings.TrimSuffix(root.Host, "/") + "/clusters/" + string(logicalcluster.Root)
+	client, err := kubernetes.NewForConfig(root)
+	if err != nil {
+		return nil, nil, fmt.Errorf("API priority and fairness: a client of root: %w", err)
+	}
+	informers := kubeinformers.NewSharedInformerFactory(client, 0)
+	return &fairness{utilflowcontrol.New(informers, client.FlowcontrolV1(), concurrency)}, informers, nil
+}
+
+func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDigest,
+	noteFn func(*flowcontrolv1.FlowSchema, *flowcontrolv1.PriorityLevelConfiguration, string),
+	workEstimator func() fcrequest.WorkEstimate, queueNoteFn fq.QueueNoteFn, execFn func()) {
+	if cluster, ok := logicalcluster.From(ctx); ok && digest.User != nil {
+		digest.User = clusterUser{Info: digest.User, cluster: string(cluster)}
+	}
+	f.Interface.Handle(ctx, digest, noteFn, workEstimator, queueNoteFn, execFn)
+}
+
+// clusterUser is a user as API Priority and Fairness sees it: named after
+// the logical cluster of the request.
+type clusterUser struct {
+	user.Info
+	cluster string
+}
+
+func (u clusterUser) GetName() string { return u.cluster }
+
+// bootstrapFairness gives root the configuration every server needs:
+// upstream's mandatory objects ("exempt" for system:masters, "catch-all"),
+// and of its suggested ones those that fit an installation of workspaces —
+// probes exempt, and "global-default", whose flows are workspaces. What an
+// admin changed is kept.
+func bootstrapFairness(ctx context.Context, flowSchemas, priorityLevels rest.Creater) error {
+	ctx = genericapirequest.WithNamespace(logicalcluster.WithName(ctx, logicalcluster.Root), "")
+	var objects []runtime.Object
+	for _, pl := range append(bootstrap.MandatoryPriorityLevelConfigurations, bootstrap.SuggestedPriorityLevelConfigurationGlobalDefault) {
+		objects = append(objects, pl.DeepCopy())
+	}
+	for _, fs := range append(bootstrap.MandatoryFlowSchemas, bootstrap.SuggestedFlowSchemaProbes, bootstrap.SuggestedFlowSchemaGlobalDefault) {
+		objects = append(objects, fs.DeepCopy())
+	}
+	for _, obj := range objects {
+		store := priorityLevels
+		if _, ok := obj.(*flowcontrolv1.FlowSchema); ok {
+			store = flowSchemas
+		}
+		if _, err := store.Create(ctx, obj, rest.ValidateAllObjectFunc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("API priority and fairness: creating %s in root: %w", obj.(metav1.Object).GetName(), err)
+		}
+	}
+	return nil
+}
+
+// fairnessInRoot refuses flowcontrol.apiserver.k8s.io objects outside root:
+// the installation's servers read their configuration from root alone.
+type fairnessInRoot struct{}
+
+func (fairnessInRoot) Handles(admission.Operation) bool { return true }
+
+func (fairnessInRoot) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	if a.GetResource().Group != flowcontrolv1.GroupName || a.GetOperation() == admission.Delete {
+		return nil
+	}
+	if cluster, _ := logicalcluster.From(ctx); cluster != logicalcluster.Root {
+		return apierrors.NewForbidden(a.GetResource().GroupResource(), a.GetName(),
+			fmt.Errorf("API priority and fairness is configured in the root workspace; objects here would have no effect"))
+	}
+	return nil
+}
+
+var _ admission.ValidationInterface = fairnessInRoot{}

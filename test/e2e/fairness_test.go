@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+)
+
+// TestPriorityAndFairnessByWorkspace shows API priority and fairness telling
+// flows apart by logical cluster: root holds the configuration (upstream's
+// mandatory objects and its global-default, whose flows are workspaces); a
+// FlowSchema whose User subject names a workspace's logical cluster gives that
+// workspace's requests, whoever makes them, a priority level of its own, and
+// one naming a user matches nobody inside workspaces; upstream's consumer
+// writes the schemas' status; objects outside root are refused, bad ones get
+// field errors.
+func TestPriorityAndFairnessByWorkspace(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite")
+	s.Workspace("a")
+	b := s.Workspace("b")
+	ctx := context.Background()
+	flows := clientFor(t, s.Config("root")).FlowcontrolV1()
+
+	uid := map[string]string{}
+	for _, name := range []string{"exempt", "probes", "global-default", "catch-all"} {
+		fs, err := flows.FlowSchemas().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("root's flow schema %s: %v", name, err)
+		}
+		uid[string(fs.UID)] = name
+	}
+	for _, name := range []string{"exempt", "global-default", "catch-all"} {
+		pl, err := flows.PriorityLevelConfigurations().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("root's priority level %s: %v", name, err)
+		}
+		uid[string(pl.UID)] = name
+	}
+
+	// classified tells the flow schema and priority level a request for
+	// config maps in the cluster of cfg was classified into, as the response
+	// names them.
+	classified := func(cfg *rest.Config) (string, string, error) {
+		c, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			return "", "", err
+		}
+		resp, err := c.Get(cfg.Host + "/api/v1/namespaces/default/configmaps")
+		if err != nil {
+			return "", "", err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return "", "", fmt.Errorf("listing config maps at %s: %s", cfg.Host, resp.Status)
+		}
+		return uid[resp.Header.Get(flowcontrolv1.ResponseHeaderMatchedFlowSchemaUID)], uid[resp.Header.Get(flowcontrolv1.ResponseHeaderMatchedPriorityLevelConfigurationUID)], nil
+	}
+	for _, ws := range []string{"a", "b"} {
+		s.kubectl(ws, "create", "rolebinding", "devs-view", "--clusterrole=view", "--user=alice", "--group=devs", "--namespace=default")
+	}
+	want := func(ws, token, fs, pl string) {
+		t.Helper()
+		cfg := s.Config(ws)
+		if token != "" {
+			cfg = s.tokenConfig(token, ws)
+		}
+		eventually(t, fmt.Sprintf("a request of %q in %s is classified %s/%s", token, ws, fs, pl), func() error {
+			gotFS, gotPL, err := classified(cfg)
+			if err == nil && (gotFS != fs || gotPL != pl) {
+				err = fmt.Errorf("classified %q/%q", gotFS, gotPL)
+			}
+			return err
+		})
+	}
+	want("a", "alice-token", "global-default", "global-default")
+	want("b", "alice-token", "global-default", "global-default")
+	want("b", "", "exempt", "exempt")
+
+	// A priority level of b's own, and a schema for user alice, who in
+	// workspaces is known by her workspace.
+	pl, err := flows.PriorityLevelConfigurations().Create(ctx, &flowcontrolv1.PriorityLevelConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant-b"},
+		Spec: flowcontrolv1.PriorityLevelConfigurationSpec{
+			Type: flowcontrolv1.PriorityLevelEnablementLimited,
+			Limited: &flowcontrolv1.LimitedPriorityLevelConfiguration{
+				LimitResponse: flowcontrolv1.LimitResponse{Type: flowcontrolv1.LimitResponseTypeQueue, Queuing: &flowcontrolv1.QueuingConfiguration{}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := pl.Spec.Limited; *l.NominalConcurrencyShares != 30 || *l.LendablePercent != 0 || *l.LimitResponse.Queuing != (flowcontrolv1.QueuingConfiguration{Queues: 64, HandSize: 8, QueueLengthLimit: 50}) {
+		t.Errorf("priority level defaulted to %+v, queuing %+v, want v1's defaults", l, *l.LimitResponse.Queuing)
+	}
+	uid[string(pl.UID)] = pl.Name
+	everything := []flowcontrolv1.ResourcePolicyRule{{
+		Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}, Namespaces: []string{"*"}, ClusterScope: true,
+	}}
+	for _, fs := range []*flowcontrolv1.FlowSchema{{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant-b"},
+		Spec: flowcontrolv1.FlowSchemaSpec{
+			PriorityLevelConfiguration: flowcontrolv1.PriorityLevelConfigurationReference{Name: "tenant-b"},
+			MatchingPrecedence:         500,
+			Rules: []flowcontrolv1.PolicyRulesWithSubjects{{
+				Subjects:      []flowcontrolv1.Subject{{Kind: flowcontrolv1.SubjectKindUser, User: &flowcontrolv1.UserSubject{Name: b}}},
+				ResourceRules: everything,
+			}},
+		},
+	}, {
+		ObjectMeta: metav1.ObjectMeta{Name: "alice"},
+		Spec: flowcontrolv1.FlowSchemaSpec{
+			PriorityLevelConfiguration: flowcontrolv1.PriorityLevelConfigurationReference{Name: "tenant-b"},
+			MatchingPrecedence:         400,
+			Rules: []flowcontrolv1.PolicyRulesWithSubjects{{
+				Subjects:      []flowcontrolv1.Subject{{Kind: flowcontrolv1.SubjectKindUser, User: &flowcontrolv1.UserSubject{Name: "alice"}}},
+				ResourceRules: everything,
+			}},
+		},
+	}, {
+		ObjectMeta: metav1.ObjectMeta{Name: "orphan"},
+		Spec: flowcontrolv1.FlowSchemaSpec{
+			PriorityLevelConfiguration: flowcontrolv1.PriorityLevelConfigurationReference{Name: "missing"},
+			Rules: []flowcontrolv1.PolicyRulesWithSubjects{{
+				Subjects:      []flowcontrolv1.Subject{{Kind: flowcontrolv1.SubjectKindGroup, Group: &flowcontrolv1.GroupSubject{Name: "nobody"}}},
+				ResourceRules: everything,
+			}},
+		},
+	}} {
+		created, err := flows.FlowSchemas().Create(ctx, fs, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid[string(created.UID)] = created.Name
+	}
+	want("b", "alice-token", "tenant-b", "tenant-b")
+	want("b", "bob-token", "tenant-b", "tenant-b")
+	want("a", "alice-token", "global-default", "global-default")
+	want("b", "", "exempt", "exempt")
+
+	// The consumer of the configuration writes whether a schema's priority
+	// level exists.
+	eventually(t, "the orphan schema is marked dangling, tenant-b's is not", func() error {
+		for name, dangling := range map[string]flowcontrolv1.ConditionStatus{"orphan": flowcontrolv1.ConditionTrue, "tenant-b": flowcontrolv1.ConditionFalse} {
+			fs, err := flows.FlowSchemas().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if len(fs.Status.Conditions) != 1 || fs.Status.Conditions[0].Type != flowcontrolv1.FlowSchemaConditionDangling || fs.Status.Conditions[0].Status != dangling {
+				return fmt.Errorf("%s has conditions %+v", name, fs.Status.Conditions)
+			}
+		}
+		return nil
+	})
+	out := s.kubectl("root", "get", "flowschemas", "orphan", "--no-headers")
+	if f := strings.Fields(out); len(f) != 6 || strings.Join(f[:5], " ") != "orphan missing 1000 <none> True" {
+		t.Errorf("kubectl get flowschemas orphan: %s, want its priority level, precedence, method and MissingPL", out)
+	}
+
+	// Configuration anywhere but root would do nothing: refused.
+	inA := clientFor(t, s.Config("a")).FlowcontrolV1()
+	_, err = inA.FlowSchemas().Create(ctx, &flowcontrolv1.FlowSchema{ObjectMeta: metav1.ObjectMeta{Name: "mine"}, Spec: flowcontrolv1.FlowSchemaSpec{
+		PriorityLevelConfiguration: flowcontrolv1.PriorityLevelConfigurationReference{Name: "exempt"},
+	}}, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "root workspace") {
+		t.Errorf("a flow schema created in root:a: %v, want Forbidden naming the root workspace", err)
+	}
+
+	// Bad objects are refused with the field at fault.
+	_, err = flows.FlowSchemas().Create(ctx, &flowcontrolv1.FlowSchema{ObjectMeta: metav1.ObjectMeta{Name: "bad"}, Spec: flowcontrolv1.FlowSchemaSpec{
+		PriorityLevelConfiguration: flowcontrolv1.PriorityLevelConfigurationReference{Name: "exempt"},
+		MatchingPrecedence:         20000,
+		DistinguisherMethod:        &flowcontrolv1.FlowDistinguisherMethod{Type: "ByMood"},
+		Rules:                      []flowcontrolv1.PolicyRulesWithSubjects{{Subjects: []flowcontrolv1.Subject{{Kind: "Robot"}}}},
+	}}, metav1.CreateOptions{})
+	wantInvalid(t, err, "spec.matchingPrecedence", "spec.distinguisherMethod.type", "spec.rules[0].subjects[0].kind", "spec.rules[0]")
+	_, err = flows.PriorityLevelConfigurations().Create(ctx, &flowcontrolv1.PriorityLevelConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "bad"}, Spec: flowcontrolv1.PriorityLevelConfigurationSpec{
+		Type: flowcontrolv1.PriorityLevelEnablementLimited,
+		Limited: &flowcontrolv1.LimitedPriorityLevelConfiguration{
+			LendablePercent: ptr.To[int32](101),
+			LimitResponse:   flowcontrolv1.LimitResponse{Type: flowcontrolv1.LimitResponseTypeQueue, Queuing: &flowcontrolv1.QueuingConfiguration{Queues: 4, HandSize: 8}},
+		},
+	}}, metav1.CreateOptions{})
+	wantInvalid(t, err, "spec.limited.lendablePercent", "spec.limited.limitResponse.queuing.handSize")
+}
+
+// wantInvalid requires err to be 422 Invalid naming every field.
+func wantInvalid(t *testing.T, err error, fields ...string) {
+	t.Helper()
+	if !apierrors.IsInvalid(err) {
+		t.Fatalf("got %v, want 422 Invalid", err)
+	}
+	causes := map[string]bool{}
+	for _, c := range err.(apierrors.APIStatus).Status().Details.Causes {
+		causes[c.Field] = true
+	}
+	for _, f := range fields {
+		if !causes[f] {
+			t.Errorf("%v: no cause for %s", err, f)
+		}
+	}
+}
