@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/warren-dev/warren/test/pgtest"
@@ -210,4 +211,72 @@ func TestSIGTERMEndsWatchesAndExits(t *testing.T) {
 		t.Fatalf("warren did not exit by itself after SIGTERM: %v", err)
 	}
 	t.Logf("the watch ended and warren exited %s after SIGTERM", time.Since(start))
+}
+
+// TestSIGTERMDrainsRequestsInFlight: a write that PostgreSQL holds back (the
+// test locks the shard's revision row) when SIGTERM arrives completes once
+// the lock goes, is answered 201, and is there after a restart; warren exits
+// by itself once it is answered.
+func TestSIGTERMDrainsRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	args := warrentest.Storage(t, "postgres")
+	s := startServerWith(t, args...)
+	schema := args[len(args)-1]
+	configMaps := s.client("root").CoreV1().ConfigMaps("default")
+
+	lock, err := pgx.Connect(ctx, pgtest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close(ctx)
+	tx, err := lock.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holder int
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT current FROM `+pgx.Identifier{schema, "revision"}.Sanitize()+` WHERE id = 1 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	created := make(chan error, 1)
+	go func() {
+		_, err := configMaps.Create(ctx, configMap("in-flight"), metav1.CreateOptions{})
+		created <- err
+	}()
+	eventually(t, "the create waits for the test's lock", func() error {
+		var waiting int
+		if err := lock.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
+			return err
+		}
+		if waiting == 0 {
+			return fmt.Errorf("no session waits for the lock")
+		}
+		return nil
+	})
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Process.Stop() }()
+	time.Sleep(time.Second) // warren is shutting down, the create still waiting
+	select {
+	case err := <-created:
+		t.Fatalf("the create ended while PostgreSQL held it back: %v", err)
+	case err := <-stopped:
+		t.Fatalf("warren exited with a request in flight: %v", err)
+	default:
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-created; err != nil {
+		t.Fatalf("the create in flight at SIGTERM: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("warren did not exit by itself after draining: %v", err)
+	}
+	s.Launch()
+	if _, err := configMaps.Get(ctx, "in-flight", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the config map created while warren stopped: %v", err)
+	}
 }
