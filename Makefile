@@ -6,7 +6,7 @@ GO ?= go
 # Tests against PostgreSQL use this server (trust authentication, database "test").
 export WARREN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api bench-crds bench-apis bench-shards bench-workspaces clean
+.PHONY: all build test lint generate verify-generated fuzz robustness bench-storage bench-api bench-crds bench-apis bench-shards bench-fairness bench-workspaces clean
 
 all: build
 
@@ -105,6 +105,13 @@ bench-apis:
 # (to -memory, 10,000 by default); writes bench/results/shards-<storage>.json.
 bench-shards:
 	$(GO) run ./bench/shards $(BENCHFLAGS)
+
+# Fairness between tenants: a quiet client's latency alone and while another
+# workspace's 50 clients flood the server, with API priority and fairness off,
+# on by default, and on with concurrencies sized to the server's CPU (taskset:
+# server on CPU 0, clients on CPU 1); writes bench/results/fairness.json.
+bench-fairness:
+	$(GO) run ./bench/fairness $(BENCHFLAGS)
 
 # How warren scales with workspaces: 1,000 workspaces (one configmap each) on a
 # warren of its own on SQLite, sampled every 100; writes

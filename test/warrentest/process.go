@@ -234,10 +234,15 @@ func (p *Process) Log() string {
 	return log.String()
 }
 
+// Pid is the process's id.
+func (p *Process) Pid() int {
+	cmd, _ := p.current()
+	return cmd.Process.Pid
+}
+
 // RSS is the process's resident memory in bytes.
 func (p *Process) RSS() (int64, error) {
-	cmd, _ := p.current()
-	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	status := fmt.Sprintf("/proc/%d/status", p.Pid())
 	data, err := os.ReadFile(status)
 	if err != nil {
 		return 0, fmt.Errorf("reading the resident memory: %w", err)
@@ -341,8 +346,7 @@ func FreePort() (int, error) {
 // CPU is the processor time the process has used, user and system, from
 // /proc (whose clock ticks are 1/100 s on Linux).
 func (p *Process) CPU() (time.Duration, error) {
-	cmd, _ := p.current()
-	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
+	stat := fmt.Sprintf("/proc/%d/stat", p.Pid())
 	data, err := os.ReadFile(stat)
 	if err != nil {
 		return 0, fmt.Errorf("reading the processor time: %w", err)

@@ -1,0 +1,363 @@
+// Command fairness measures what one tenant flooding warren does to another:
+// a quiet client gets one config map in its workspace at a steady pace, first
+// alone, then while flooding clients list config maps in another workspace as
+// fast as they can. It runs warren (on PostgreSQL by default) once per
+// setting — API priority and fairness off (kube-apiserver's max-in-flight
+// limits), on with its default concurrency, and on with concurrencies sized to
+// the server's CPU — and reports the quiet client's latency alone and under
+// the flood, and the flood's throughput. Tenants are users with bearer tokens
+// (the admin is exempt from fairness). The server runs on CPU 0 with
+// GOMAXPROCS=1, the clients on CPU 1 (taskset); the flooders read their
+// answers without decoding them and the quiet client is a process of its own,
+// so the clients' CPU does not weigh on the quiet client's latency.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/warren-dev/warren/bench/report"
+	"github.com/warren-dev/warren/tenancy"
+	"github.com/warren-dev/warren/test/pgtest"
+	"github.com/warren-dev/warren/test/warrentest"
+)
+
+// tokens are the two tenants' users.
+const tokens = "flood-token,flooder,flooder-uid\nquiet-token,quiet,quiet-uid\n"
+
+// setting is one way of running the server.
+type setting struct {
+	Name string   `json:"setting"`
+	Args []string `json:"args"`
+}
+
+// result is what one setting gave.
+type result struct {
+	setting
+	Alone       report.Result `json:"quiet_alone"`
+	Flooded     report.Result `json:"quiet_flooded"`
+	FloodPerSec float64       `json:"flood_per_sec"`
+	// Rejected counts flood requests answered 429.
+	Rejected int64 `json:"flood_rejected"`
+}
+
+type workload struct {
+	flooders, quietRequests, objects int
+	interval                         time.Duration
+	postgres                         string
+}
+
+func main() {
+	var (
+		w        workload
+		inflight string
+		out      string
+	)
+	flag.IntVar(&w.flooders, "flooders", 50, "clients flooding the server from one workspace")
+	flag.IntVar(&w.quietRequests, "quiet-requests", 1000, "gets of the quiet client, alone and again under the flood")
+	flag.DurationVar(&w.interval, "quiet-interval", 5*time.Millisecond, "pause of the quiet client between gets")
+	flag.IntVar(&w.objects, "objects", 200, "config maps in each workspace (a flooder lists them all)")
+	flag.StringVar(&inflight, "inflight", "1,2", "concurrencies sized to the server's one CPU, comma-separated: requests served at once with priority and fairness")
+	flag.StringVar(&out, "out", "bench/results", "directory of fairness.json")
+	flag.StringVar(&w.postgres, "postgres", pgtest.URL(), "the PostgreSQL to serve from, a schema per setting; empty serves from SQLite, whose reads run in warren's CPU without yielding it")
+	quietHost := flag.String("quiet-client", "", "run as the quiet client of this workspace URL (the benchmark runs itself so)")
+	flag.Parse()
+	if *quietHost != "" {
+		if err := quietClient(context.Background(), *quietHost, w.quietRequests, w.interval); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	settings := []setting{
+		{"fairness off (max-in-flight 400/200)", []string{"--enable-priority-and-fairness=false"}},
+		{"fairness on, 600 seats (default)", nil},
+	}
+	for _, n := range strings.Split(inflight, ",") {
+		settings = append(settings, setting{"fairness on, " + n + " seats", []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}})
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	results, err := run(ctx, &w, settings)
+	if err == nil {
+		err = report.WriteJSON(filepath.Join(out, "fairness.json"), results)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "setting\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tflood req/s\tflood 429s\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.0f\t%d\t\n", r.Name, r.Alone.P50Ms, r.Alone.P99Ms,
+			r.Flooded.P50Ms, r.Flooded.P99Ms, r.Flooded.P99Ms/r.Alone.P99Ms, r.FloodPerSec, r.Rejected)
+	}
+	tw.Flush()
+}
+
+func run(ctx context.Context, w *workload, settings []setting) ([]result, error) {
+	dir, err := os.MkdirTemp("", "warren-bench-fairness-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	binary, err := warrentest.Build(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	tokenFile := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tokenFile, []byte(tokens), 0o600); err != nil {
+		return nil, err
+	}
+	// The clients run on CPU 1, the server (pinned once started) on CPU 0,
+	// with one P for its one CPU.
+	if err := pin(os.Getpid(), "1"); err != nil {
+		return nil, err
+	}
+	if err := os.Setenv("GOMAXPROCS", "1"); err != nil {
+		return nil, err
+	}
+	var results []result
+	for i, s := range settings {
+		args := append([]string{"--token-auth-file", tokenFile}, s.Args...)
+		if w.postgres != "" {
+			shard := "bench_fairness_" + strconv.Itoa(i)
+			if err := pgtest.DropSchema(ctx, w.postgres, shard); err != nil {
+				return nil, err
+			}
+			args = append(args, "--storage", w.postgres, "--shard", shard)
+		}
+		p, err := warrentest.StartProcess(binary, filepath.Join(dir, strconv.Itoa(i)), args...)
+		if err != nil {
+			return nil, err
+		}
+		r, err := runOne(ctx, w, p, s)
+		_ = p.Stop() // a slow stop changes nothing measured
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w\nwarren's log:\n%s", s.Name, err, p.Log())
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// pin puts every thread of process pid on the CPUs listed.
+func pin(pid int, cpus string) error {
+	if out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		return fmt.Errorf("taskset: %v: %s", err, out)
+	}
+	return nil
+}
+
+func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting) (result, error) {
+	r := result{setting: s}
+	if err := pin(p.Pid(), "0"); err != nil {
+		return r, err
+	}
+	flood, err := tenant(ctx, p, "flood", "flooder", "flood-token", w.objects)
+	if err != nil {
+		return r, err
+	}
+	quiet, err := tenant(ctx, p, "quiet", "quiet", "quiet-token", w.objects)
+	if err != nil {
+		return r, err
+	}
+	if r.Alone, err = w.quiet(ctx, quiet, s.Name, "alone"); err != nil {
+		return r, err
+	}
+
+	floodCtx, stopFlood := context.WithCancel(ctx)
+	var (
+		wg             sync.WaitGroup
+		done, rejected atomic.Int64
+		floodErr       error
+		once           sync.Once
+	)
+	for range w.flooders {
+		// Each flooder is a client of its own, with its own connection, that
+		// reads its answers without decoding them: the flood costs this
+		// process little, so the quiet client's latency is the server's.
+		c, err := rest.HTTPClientFor(flood)
+		if err != nil {
+			stopFlood()
+			return r, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for floodCtx.Err() == nil {
+				status, err := list(floodCtx, c, flood)
+				switch {
+				case err == nil && status == http.StatusOK:
+					done.Add(1)
+				case err == nil && status == http.StatusTooManyRequests:
+					rejected.Add(1)
+				case err == nil:
+					once.Do(func() { floodErr = fmt.Errorf("a flooder's list: %s", http.StatusText(status)) })
+				case floodCtx.Err() == nil:
+					once.Do(func() { floodErr = err })
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second) // the flood reaches its pace
+	before, start := done.Load(), time.Now()
+	r.Flooded, err = w.quiet(ctx, quiet, s.Name, "flooded")
+	r.FloodPerSec = float64(done.Load()-before) / time.Since(start).Seconds()
+	stopFlood()
+	wg.Wait()
+	r.Rejected = rejected.Load()
+	return r, errors.Join(err, floodErr)
+}
+
+// list lists the config maps of cfg's workspace as protobuf and returns the
+// status of the answer, whose body it reads and drops.
+func list(ctx context.Context, c *http.Client, cfg *rest.Config) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/api/v1/namespaces/default/configmaps", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", runtime.ContentTypeProtobuf)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
+
+// quiet runs the quiet client in a process of its own, so that its latency is
+// the server's and the kernel's, not that of the flooders' share of this
+// process's scheduler, and summarises its latencies.
+func (w *workload) quiet(ctx context.Context, cfg *rest.Config, backend, op string) (report.Result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return report.Result{}, err
+	}
+	cmd := exec.CommandContext(ctx, self, "-quiet-client", cfg.Host, "-quiet-requests", strconv.Itoa(w.quietRequests), "-quiet-interval", w.interval.String())
+	cmd.Env = append(os.Environ(), quietTokenVar+"="+cfg.BearerToken)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		return report.Result{}, fmt.Errorf("the quiet client: %w", err)
+	}
+	var latencies []time.Duration
+	if err := json.Unmarshal(out, &latencies); err != nil {
+		return report.Result{}, fmt.Errorf("the quiet client's latencies: %w", err)
+	}
+	return report.Summarize(backend, op, latencies, time.Since(start)), nil
+}
+
+// quietTokenVar passes the quiet user's token to its process.
+const quietTokenVar = "WARREN_BENCH_QUIET_TOKEN"
+
+// quietClient gets one config map at host n times, pausing between gets, and
+// writes the latencies to stdout as JSON.
+func quietClient(ctx context.Context, host string, n int, interval time.Duration) error {
+	c, err := kubernetes.NewForConfig(&rest.Config{
+		Host:            host,
+		BearerToken:     os.Getenv(quietTokenVar),
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		QPS:             -1,
+		ContentConfig:   rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf},
+	})
+	if err != nil {
+		return err
+	}
+	latencies := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		if _, err := c.CoreV1().ConfigMaps(metav1.NamespaceDefault).Get(ctx, "cm-0", metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("the quiet client's get: %w", err)
+		}
+		latencies = append(latencies, time.Since(t0))
+		time.Sleep(interval)
+	}
+	return json.NewEncoder(os.Stdout).Encode(latencies)
+}
+
+// tenant makes workspace name, lets user edit its default namespace, fills it
+// with config maps, and returns the user's client configuration for it:
+// protobuf, unthrottled, as a controller's.
+func tenant(ctx context.Context, p *warrentest.Process, name, user, token string, objects int) (*rest.Config, error) {
+	if _, err := p.CreateWorkspace(ctx, name); err != nil {
+		return nil, err
+	}
+	path := string(tenancy.RootPath.Join(name))
+	admin, err := p.AdminConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return nil, err
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user + "-edits"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+	}
+	if _, err := c.RbacV1().RoleBindings(metav1.NamespaceDefault).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("letting %s into workspace %s: %w", user, name, err)
+	}
+	access := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user + "-enters"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kcp:workspace:access"},
+		Subjects:   binding.Subjects,
+	}
+	if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, access, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("letting %s into workspace %s: %w", user, name, err)
+	}
+	for i := range objects {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}, Data: map[string]string{"v": fmt.Sprint(i)}}
+		if _, err := c.CoreV1().ConfigMaps(metav1.NamespaceDefault).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("filling workspace %s: %w", name, err)
+		}
+	}
+	cfg := &rest.Config{
+		Host:            admin.Host,
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		QPS:             -1,
+		ContentConfig:   rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf},
+	}
+	// The grants reach the server's RBAC view within the watch's lag.
+	as, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, err := as.CoreV1().ConfigMaps(metav1.NamespaceDefault).Get(ctx, "cm-0", metav1.GetOptions{})
+		if err == nil {
+			return cfg, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s in workspace %s: %w", user, name, err)
+		}
+	}
+}
