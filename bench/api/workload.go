@@ -109,6 +109,10 @@ func (w *workload) run(ctx context.Context, backend string, s *warrentest.Proces
 	var results []report.Result
 	phase := func(op string, n, workers int, f func(ctx context.Context, i int) error) error {
 		profiled := w.profile(ctx, c, backend+"-"+op)
+		before, err := s.CPU()
+		if err != nil {
+			return err
+		}
 		p := report.StartProgress(backend, op)
 		latencies, total, err := report.Parallel(ctx, n, workers, p, f)
 		p.Stop()
@@ -118,7 +122,13 @@ func (w *workload) run(ctx context.Context, backend string, s *warrentest.Proces
 		if err != nil {
 			return fmt.Errorf("%s on %s: %w", op, backend, err)
 		}
-		results = append(results, report.Summarize(backend, op, latencies, total))
+		after, err := s.CPU()
+		if err != nil {
+			return err
+		}
+		r := report.Summarize(backend, op, latencies, total)
+		r.ServerCPUMs = float64((after - before).Microseconds()) / 1000 / float64(n)
+		results = append(results, r)
 		return nil
 	}
 	if err := phase("create", w.clusters*w.objects, w.clients, func(ctx context.Context, i int) error {

@@ -23,6 +23,9 @@ type Result struct {
 	P50Ms     float64 `json:"p50_ms"`
 	P99Ms     float64 `json:"p99_ms"`
 	TotalMs   float64 `json:"total_ms"`
+	// ServerCPUMs is the server's processor time per operation (user and
+	// system), where the benchmark measures it.
+	ServerCPUMs float64 `json:"server_cpu_ms_per_op,omitempty"`
 }
 
 // Parallel runs n operations on `workers` goroutines and returns each one's latency
@@ -136,9 +139,13 @@ func (p *Progress) Stop() {
 // PrintTable prints results as a table on stdout.
 func PrintTable(results []Result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "backend\top\tops/s\tp50 ms\tp99 ms\ttotal ms\t")
+	fmt.Fprintln(tw, "backend\top\tops/s\tp50 ms\tp99 ms\ttotal ms\tserver CPU ms/op\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.0f\t\n", r.Backend, r.Op, r.OpsPerSec, r.P50Ms, r.P99Ms, r.TotalMs)
+		cpu := "-"
+		if r.ServerCPUMs > 0 {
+			cpu = fmt.Sprintf("%.3f", r.ServerCPUMs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.0f\t%s\t\n", r.Backend, r.Op, r.OpsPerSec, r.P50Ms, r.P99Ms, r.TotalMs, cpu)
 	}
 	tw.Flush()
 }
