@@ -26,7 +26,10 @@ const (
 // audit event is begun. Requests that fail authentication carry none.
 func auditedCluster(authz authorizer.Authorizer, index *tenancy.Index) authorizer.Authorizer {
 	return authorizer.AuthorizerFunc(func(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
-		if name, ok := logicalcluster.From(ctx); ok && audit.AuditContextFrom(ctx).Enabled() {
+		if !audit.AuditContextFrom(ctx).Enabled() {
+			return authz.Authorize(ctx, attrs)
+		}
+		if name, ok := logicalcluster.From(ctx); ok {
 			annotations := []string{auditWorkspace, string(name), auditCluster, string(name)}
 			if c, err := index.Cluster(ctx, name); err == nil {
 				annotations = append(annotations, core.LogicalClusterPathAnnotationKey, string(c.Path))

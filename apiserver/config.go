@@ -309,7 +309,8 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	claims := apiexport.NewClaims(apis.bindings.Bindings)
 	exported := apiexport.NewExports(apis.exports.Exports, apis.bindings.Schemas, installation.Exported)
 	virtual := apiexport.NewAuthorizer(exported, apis.bindings.Bindings, claims, use)
-	if config.Authorization.Authorizer, err = newAuthorizer(virtual, tenancy.NewAccess(index, rbac, adminGroups, reservedGroups), rbac); err != nil {
+	access := tenancy.NewAccess(index, rbac, adminGroups, reservedGroups)
+	if config.Authorization.Authorizer, err = newAuthorizer(virtual, access, rbac); err != nil {
 		return nil, err
 	}
 	apis.addReviews(deepForShards(config.Authorization.Authorizer, use), rbac, tokens)
@@ -349,7 +350,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	}
 	var fairnessInformers kubeinformers.SharedInformerFactory
 	if c.PriorityAndFairness {
-		if config.FlowControl, fairnessInformers, err = newFairness(c.Installation, config.MaxRequestsInFlight+config.MaxMutatingRequestsInFlight); err != nil {
+		if config.FlowControl, fairnessInformers, err = newFairness(c.Installation, config.MaxRequestsInFlight+config.MaxMutatingRequestsInFlight, access.Enters); err != nil {
 			return nil, err
 		}
 	}

@@ -25,24 +25,31 @@ import (
 )
 
 // fairness is upstream's API Priority and Fairness with flows told apart by
-// logical cluster: a request made in a cluster is classified as made by a
-// user named after that cluster, with the groups of its real user. So
-// FlowSchemas that distinguish ByUser (root's "global-default") give every
-// workspace its own flow, however many clients and users flood from one; a
-// FlowSchema's User subject names a logical cluster (a user's name means
-// nothing outside its workspace), which gives one tenant a priority level of
-// its own; installation identities are matched by group, as the "exempt"
-// schema matches system:masters. Requests of no cluster (health, version),
-// and those naming a workspace that cannot be resolved, keep their user.
+// logical cluster: a request made in a workspace its user may enter is
+// classified as made by a user named after that workspace's logical cluster,
+// with the groups of its real user. So FlowSchemas that distinguish ByUser
+// (root's "global-default") give every workspace its own flow, however many
+// clients and users flood from one; a FlowSchema's User subject names a
+// logical cluster (a user's name means nothing outside its workspace), which
+// gives one tenant a priority level of its own; installation identities are
+// matched by group, as the "exempt" schema matches system:masters.
+//
+// Every other request keeps its user, and so its own flow: one in root (which
+// every user reads), across clusters, or in a workspace its user may not enter
+// (resolved or not) — so nobody can queue requests in a workspace's flow, or
+// learn from the flow schema a refused request was classified into whether a
+// workspace exists.
 type fairness struct {
 	utilflowcontrol.Interface
+	// enters tells the cluster a request is in, if its user may enter it.
+	enters func(context.Context, user.Info) (logicalcluster.Name, bool)
 }
 
 // newFairness reads the configuration — FlowSchemas and
 // PriorityLevelConfigurations — from root, through the installation's client
 // (the root shard reaches itself), and writes their status there, as upstream's
 // consumer does. The informers start with the server.
-func newFairness(installation *restclient.Config, concurrency int) (*fairness, kubeinformers.SharedInformerFactory, error) {
+func newFairness(installation *restclient.Config, concurrency int, enters func(context.Context, user.Info) (logicalcluster.Name, bool)) (*fairness, kubeinformers.SharedInformerFactory, error) {
 	root := restclient.CopyConfig(installation)
 	root.Host = strings.TrimSuffix(root.Host, "/") + "/clusters/" + string(logicalcluster.Root)
 	client, err := kubernetes.NewForConfig(root)
@@ -50,14 +57,16 @@ func newFairness(installation *restclient.Config, concurrency int) (*fairness, k
 		return nil, nil, fmt.Errorf("API priority and fairness: a client of root: %w", err)
 	}
 	informers := kubeinformers.NewSharedInformerFactory(client, 0)
-	return &fairness{utilflowcontrol.New(informers, client.FlowcontrolV1(), concurrency)}, informers, nil
+	return &fairness{Interface: utilflowcontrol.New(informers, client.FlowcontrolV1(), concurrency), enters: enters}, informers, nil
 }
 
 func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDigest,
 	noteFn func(*flowcontrolv1.FlowSchema, *flowcontrolv1.PriorityLevelConfiguration, string),
 	workEstimator func() fcrequest.WorkEstimate, queueNoteFn fq.QueueNoteFn, execFn func()) {
-	if cluster, ok := logicalcluster.From(ctx); ok && digest.User != nil {
-		digest.User = clusterUser{Info: digest.User, cluster: string(cluster)}
+	if digest.User != nil {
+		if cluster, ok := f.enters(ctx, digest.User); ok && cluster != logicalcluster.Root {
+			digest.User = clusterUser{Info: digest.User, cluster: string(cluster)}
+		}
 	}
 	f.Interface.Handle(ctx, digest, noteFn, workEstimator, queueNoteFn, execFn)
 }

@@ -193,6 +193,7 @@ func newAuthorizer(virtual, access, rbac authorizer.Authorizer) (authorizer.Auth
 		return nil, err
 	}
 	return authzunion.New(
+		authzunion.NamedAuthorizer{AuthorizerName: "installation-endpoints", Authorizer: installationEndpoints},
 		// It decides every request of a virtual workspace, and no other.
 		authzunion.NamedAuthorizer{AuthorizerName: "virtual-workspace", Authorizer: virtual},
 		authzunion.NamedAuthorizer{AuthorizerName: "workspace-access", Authorizer: access},
@@ -201,6 +202,32 @@ func newAuthorizer(virtual, access, rbac authorizer.Authorizer) (authorizer.Auth
 		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbac},
 	)
 }
+
+// installationEndpoints keeps the server's own endpoints — /metrics, and
+// /debug/… (profiles, log levels, API priority and fairness's dumps of every
+// request in flight) — for the installation's admins, and /metrics also for
+// system:monitoring: they show every tenant's requests, so no workspace's RBAC
+// grants them, though a workspace's creator may do anything there.
+var installationEndpoints = authorizer.AuthorizerFunc(func(_ context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+	if attrs.IsResourceRequest() {
+		return authorizer.DecisionNoOpinion, "", nil
+	}
+	p := attrs.GetPath()
+	metrics := p == "/metrics" || strings.HasPrefix(p, "/metrics/")
+	if !metrics && p != "/debug" && !strings.HasPrefix(p, "/debug/") {
+		return authorizer.DecisionNoOpinion, "", nil
+	}
+	switch u := attrs.GetUser(); {
+	case u != nil && isAdmin(u):
+		return authorizer.DecisionNoOpinion, "", nil
+	case u != nil && metrics && attrs.GetVerb() == "get" && slices.Contains(u.GetGroups(), monitoringGroup):
+		return authorizer.DecisionAllow, "", nil
+	}
+	return authorizer.DecisionDeny, "the server's own endpoints are the installation admins'", nil
+})
+
+// monitoringGroup is Kubernetes' group of metrics scrapers.
+const monitoringGroup = "system:monitoring"
 
 // deepForShards answers a subject access review asked by one of the
 // installation's shards with deep, which decides by a workspace's RBAC alone,

@@ -83,27 +83,52 @@ func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (au
 	if name == logicalcluster.Wildcard {
 		return authorizer.DecisionNoOpinion, "", nil
 	}
+	enters, err := a.enters(ctx, u, name)
+	if err != nil {
+		return authorizer.DecisionNoOpinion, "", err
+	}
+	if !enters {
+		return authorizer.DecisionDeny, accessDenied, nil
+	}
+	return authorizer.DecisionNoOpinion, "", nil
+}
+
+// Enters tells whether u, neither an admin nor unauthenticated, may enter the
+// logical cluster the request of ctx is in, as Authorize decides it: the
+// cluster is resolved, served here and Ready or Terminating, and u is one of
+// its service accounts or its RBAC grants u access. It returns the cluster.
+func (a *Access) Enters(ctx context.Context, u user.Info) (logicalcluster.Name, bool) {
+	groups := u.GetGroups()
+	if slices.Contains(groups, user.AllUnauthenticated) || slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(a.admins, g) }) {
+		return "", false
+	}
+	name, resolved := logicalcluster.From(ctx)
+	if !resolved || name == logicalcluster.Wildcard {
+		return "", false
+	}
+	enters, err := a.enters(ctx, u, name)
+	return name, err == nil && enters
+}
+
+func (a *Access) enters(ctx context.Context, u user.Info, name logicalcluster.Name) (bool, error) {
 	c, err := a.index.Served(ctx, name)
 	if err != nil {
-		return authorizer.DecisionDeny, accessDenied, nil
+		return false, nil
 	}
 	switch c.Phase {
 	case corev1alpha1.LogicalClusterPhaseReady, corev1alpha1.LogicalClusterPhaseTerminating:
 	default:
-		return authorizer.DecisionDeny, accessDenied, nil
+		return false, nil
 	}
 	if ownServiceAccount(u, name) {
-		return authorizer.DecisionNoOpinion, "", nil
+		return true, nil
 	}
 	enter := authorizer.AttributesRecord{User: u, Verb: AccessVerb, Path: "/"}
 	decision, _, err := a.rbac.Authorize(ctx, enter)
 	if err != nil {
-		return authorizer.DecisionNoOpinion, "", err
+		return false, err
 	}
-	if decision != authorizer.DecisionAllow {
-		return authorizer.DecisionDeny, accessDenied, nil
-	}
-	return authorizer.DecisionNoOpinion, "", nil
+	return decision == authorizer.DecisionAllow, nil
 }
 
 // impersonatesReserved reports whether attrs ask whether u may impersonate a

@@ -28,6 +28,11 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 	s.Workspace("a")
 	b := s.Workspace("b")
 	ctx := context.Background()
+	// closed is a workspace nobody but the admin may enter.
+	closed, err := s.CreateWorkspace(ctx, "closed")
+	if err != nil {
+		t.Fatal(err)
+	}
 	flows := clientFor(t, s.Config("root")).FlowcontrolV1()
 
 	uid := map[string]string{}
@@ -49,7 +54,7 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 	// classified tells the flow schema and priority level a request for
 	// config maps in the cluster of cfg was classified into, as the response
 	// names them.
-	classified := func(cfg *rest.Config) (string, string, error) {
+	classified := func(cfg *rest.Config, status int) (string, string, error) {
 		c, err := rest.HTTPClientFor(cfg)
 		if err != nil {
 			return "", "", err
@@ -59,31 +64,31 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 			return "", "", err
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return "", "", fmt.Errorf("listing config maps at %s: %s", cfg.Host, resp.Status)
+		if resp.StatusCode != status {
+			return "", "", fmt.Errorf("listing config maps at %s: %s, want %d", cfg.Host, resp.Status, status)
 		}
 		return uid[resp.Header.Get(flowcontrolv1.ResponseHeaderMatchedFlowSchemaUID)], uid[resp.Header.Get(flowcontrolv1.ResponseHeaderMatchedPriorityLevelConfigurationUID)], nil
 	}
 	for _, ws := range []string{"a", "b"} {
 		s.kubectl(ws, "create", "rolebinding", "devs-view", "--clusterrole=view", "--user=alice", "--group=devs", "--namespace=default")
 	}
-	want := func(ws, token, fs, pl string) {
+	want := func(ws, token string, status int, fs, pl string) {
 		t.Helper()
 		cfg := s.Config(ws)
 		if token != "" {
 			cfg = s.tokenConfig(token, ws)
 		}
-		eventually(t, fmt.Sprintf("a request of %q in %s is classified %s/%s", token, ws, fs, pl), func() error {
-			gotFS, gotPL, err := classified(cfg)
+		eventually(t, fmt.Sprintf("a request of %q in %s is answered %d, classified %s/%s", token, ws, status, fs, pl), func() error {
+			gotFS, gotPL, err := classified(cfg, status)
 			if err == nil && (gotFS != fs || gotPL != pl) {
 				err = fmt.Errorf("classified %q/%q", gotFS, gotPL)
 			}
 			return err
 		})
 	}
-	want("a", "alice-token", "global-default", "global-default")
-	want("b", "alice-token", "global-default", "global-default")
-	want("b", "", "exempt", "exempt")
+	want("a", "alice-token", http.StatusOK, "global-default", "global-default")
+	want("b", "alice-token", http.StatusOK, "global-default", "global-default")
+	want("b", "", http.StatusOK, "exempt", "exempt")
 
 	// A priority level of b's own, and a schema for user alice, who in
 	// workspaces is known by her workspace.
@@ -112,7 +117,10 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 			PriorityLevelConfiguration: flowcontrolv1.PriorityLevelConfigurationReference{Name: "tenant-b"},
 			MatchingPrecedence:         500,
 			Rules: []flowcontrolv1.PolicyRulesWithSubjects{{
-				Subjects:      []flowcontrolv1.Subject{{Kind: flowcontrolv1.SubjectKindUser, User: &flowcontrolv1.UserSubject{Name: b}}},
+				Subjects: []flowcontrolv1.Subject{
+					{Kind: flowcontrolv1.SubjectKindUser, User: &flowcontrolv1.UserSubject{Name: b}},
+					{Kind: flowcontrolv1.SubjectKindUser, User: &flowcontrolv1.UserSubject{Name: closed}},
+				},
 				ResourceRules: everything,
 			}},
 		},
@@ -142,10 +150,16 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 		}
 		uid[string(created.UID)] = created.Name
 	}
-	want("b", "alice-token", "tenant-b", "tenant-b")
-	want("b", "bob-token", "tenant-b", "tenant-b")
-	want("a", "alice-token", "global-default", "global-default")
-	want("b", "", "exempt", "exempt")
+	want("b", "alice-token", http.StatusOK, "tenant-b", "tenant-b")
+	want("b", "bob-token", http.StatusOK, "tenant-b", "tenant-b")
+	want("a", "alice-token", http.StatusOK, "global-default", "global-default")
+	want("b", "", http.StatusOK, "exempt", "exempt")
+	// Carol may not enter closed: her requests there are hers, not its — she
+	// cannot queue in its flow, nor tell it from a workspace that is not.
+	want("root:closed", "carol-token", http.StatusForbidden, "global-default", "global-default")
+	want("root:nowhere", "carol-token", http.StatusForbidden, "global-default", "global-default")
+	// In root, which every user reads, a request keeps its user.
+	want("root", "alice-token", http.StatusForbidden, "alice", "tenant-b")
 
 	// The consumer of the configuration writes whether a schema's priority
 	// level exists.
@@ -164,6 +178,30 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 	out := s.kubectl("root", "get", "flowschemas", "orphan", "--no-headers")
 	if f := strings.Fields(out); len(f) != 6 || strings.Join(f[:5], " ") != "orphan missing 1000 <none> True" {
 		t.Errorf("kubectl get flowschemas orphan: %s, want its priority level, precedence, method and MissingPL", out)
+	}
+
+	// The dumps of every request in flight, as /metrics and profiles, are the
+	// installation admins', whatever a workspace's RBAC grants.
+	s.kubectl("a", "create", "clusterrolebinding", "alice-admin", "--clusterrole=cluster-admin", "--user=alice")
+	for _, path := range []string{"/debug/api_priority_and_fairness/dump_requests", "/metrics", "/debug/pprof/"} {
+		eventually(t, "alice, admin of root:a, is refused "+path+" there", func() error {
+			c, err := rest.HTTPClientFor(s.tokenConfig("alice-token", "a"))
+			if err != nil {
+				return err
+			}
+			resp, err := c.Get(s.ClusterURL("a") + path)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				return fmt.Errorf("%s", resp.Status)
+			}
+			return nil
+		})
+	}
+	if out := s.kubectl("root", "get", "--raw", "/debug/api_priority_and_fairness/dump_priority_levels"); !strings.Contains(out, "global-default") {
+		t.Errorf("the admin's dump of priority levels: %s", out)
 	}
 
 	// Configuration anywhere but root would do nothing: refused.
@@ -187,10 +225,21 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 		Type: flowcontrolv1.PriorityLevelEnablementLimited,
 		Limited: &flowcontrolv1.LimitedPriorityLevelConfiguration{
 			LendablePercent: ptr.To[int32](101),
-			LimitResponse:   flowcontrolv1.LimitResponse{Type: flowcontrolv1.LimitResponseTypeQueue, Queuing: &flowcontrolv1.QueuingConfiguration{Queues: 4, HandSize: 8}},
+			LimitResponse:   flowcontrolv1.LimitResponse{Type: flowcontrolv1.LimitResponseTypeQueue, Queuing: &flowcontrolv1.QueuingConfiguration{Queues: 20_000_000, HandSize: 8}},
 		},
 	}}, metav1.CreateOptions{})
-	wantInvalid(t, err, "spec.limited.lendablePercent", "spec.limited.limitResponse.queuing.handSize")
+	wantInvalid(t, err, "spec.limited.lendablePercent", "spec.limited.limitResponse.queuing.queues", "spec.limited.limitResponse.queuing.handSize")
+	// Schemas of one precedence match in the order of their names: none
+	// but "exempt" may come before it.
+	_, err = flows.FlowSchemas().Create(ctx, &flowcontrolv1.FlowSchema{ObjectMeta: metav1.ObjectMeta{Name: "a-first"}, Spec: flowcontrolv1.FlowSchemaSpec{
+		PriorityLevelConfiguration: flowcontrolv1.PriorityLevelConfigurationReference{Name: "tenant-b"},
+		MatchingPrecedence:         1,
+		Rules: []flowcontrolv1.PolicyRulesWithSubjects{{
+			Subjects:      []flowcontrolv1.Subject{{Kind: flowcontrolv1.SubjectKindGroup, Group: &flowcontrolv1.GroupSubject{Name: "system:masters"}}},
+			ResourceRules: everything,
+		}},
+	}}, metav1.CreateOptions{})
+	wantInvalid(t, err, "spec.matchingPrecedence")
 }
 
 // wantInvalid requires err to be 422 Invalid naming every field.

@@ -17,7 +17,6 @@ import (
 // writes only their status.
 func NewFlowSchemas(getter generic.RESTOptionsGetter) (*registry.REST, *genericregistry.Store, error) {
 	s := registry.NewStrategy(false)
-	s.Name = name
 	s.Check = func(obj runtime.Object) field.ErrorList { return validateFlowSchema(obj.(*flowcontrolv1.FlowSchema)) }
 	main, err := registry.NewREST(getter, registry.Resource{
 		GroupResource: flowcontrolv1.Resource("flowschemas"),
@@ -58,7 +57,6 @@ func NewFlowSchemas(getter generic.RESTOptionsGetter) (*registry.REST, *genericr
 // copy of it that writes only their status.
 func NewPriorityLevels(getter generic.RESTOptionsGetter) (*registry.REST, *genericregistry.Store, error) {
 	s := registry.NewStrategy(false)
-	s.Name = name
 	s.Check = func(obj runtime.Object) field.ErrorList {
 		return validatePriorityLevel(obj.(*flowcontrolv1.PriorityLevelConfiguration))
 	}

@@ -11,19 +11,22 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// name validates the name of a FlowSchema or a priority level, which may be
-// any path segment, as the names of Kubernetes' own ("system-leader-election").
-func name(name string, _ bool) []string { return path.IsValidPathSegmentName(name) }
-
 // maxHashBits bounds how much of a flow's hash shuffle sharding consumes:
 // handSize draws from queues, each draw taking log2(queues) bits of 64.
-const maxHashBits = 60
+// maxQueues bounds the queues every server allocates for a priority level.
+const (
+	maxHashBits = 60
+	maxQueues   = 10_000_000
+)
 
 func validateFlowSchema(fs *flowcontrolv1.FlowSchema) field.ErrorList {
 	spec, p := fs.Spec, field.NewPath("spec")
 	var errs field.ErrorList
 	if m := spec.MatchingPrecedence; m < 1 || m > 10000 {
 		errs = append(errs, field.Invalid(p.Child("matchingPrecedence"), m, "must be between 1 and 10000, inclusive"))
+	} else if m == 1 && fs.Name != flowcontrolv1.FlowSchemaNameExempt {
+		// Schemas of equal precedence match in the order of their names.
+		errs = append(errs, field.Invalid(p.Child("matchingPrecedence"), m, `1 is the "exempt" schema's: it must match first`))
 	}
 	pl := p.Child("priorityLevelConfiguration", "name")
 	if spec.PriorityLevelConfiguration.Name == "" {
@@ -198,6 +201,9 @@ func validateLimited(l *flowcontrolv1.LimitedPriorityLevelConfiguration, p *fiel
 			if f.value <= 0 {
 				errs = append(errs, field.Invalid(qp.Child(f.name), f.value, "must be positive"))
 			}
+		}
+		if q.Queues > maxQueues {
+			errs = append(errs, field.Invalid(qp.Child("queues"), q.Queues, "must not be greater than 10000000"))
 		}
 		if q.HandSize > q.Queues {
 			errs = append(errs, field.Invalid(qp.Child("handSize"), q.HandSize, "must not be greater than queues"))
