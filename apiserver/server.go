@@ -32,6 +32,7 @@ import (
 	// work per controller, by queue name).
 	_ "k8s.io/component-base/metrics/prometheus/workqueue"
 
+	"github.com/warren-dev/warren/apiserver/clientcert"
 	"github.com/warren-dev/warren/apiserver/frontproxy"
 	"github.com/warren-dev/warren/apiserver/pki"
 	"github.com/warren-dev/warren/apiserver/registry"
@@ -106,7 +107,8 @@ func authentication(tokenFile string, jwt authenticator.Token, ca, frontProxyCA 
 		headerrequest.StaticStringSlice{pki.FrontProxyUser}, headerrequest.StaticStringSlice{frontproxy.UserHeader},
 		headerrequest.StaticStringSlice{frontproxy.UIDHeader}, headerrequest.StaticStringSlice{frontproxy.GroupHeader},
 		headerrequest.StaticStringSlice{frontproxy.ExtraHeaderPrefix})
-	authenticators := append([]authenticator.Request{proxied, x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion)}, bearers...)
+	certs := clientcert.Remember(x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion), ca.VerifyOptions)
+	authenticators := append([]authenticator.Request{proxied, certs}, bearers...)
 	all = authnunion.New(
 		group.NewAuthenticatedGroupAdder(authnunion.New(authenticators...)),
 		healthOnly(anonymous.NewAuthenticator(nil)),
