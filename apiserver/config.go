@@ -317,8 +317,9 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	genericapiserver.AuthorizeClientBearerToken(config.LoopbackClientConfig, &config.Authentication, &config.Authorization)
 	builtins, legacyBuiltins := crd.NewBuiltins(), crd.NewLegacyBuiltins()
 	config.AggregatedDiscoveryGroupManager = builtins
+	namespaceLifecycle := namespace.NewLifecycle(apis.namespaces)
 	config.AdmissionControl = admission.NewChainHandler(
-		namespace.NewLifecycle(apis.namespaces),
+		namespaceLifecycle,
 		authorization.NewEscalation(rbac, config.Authorization.Authorizer),
 		crd.NewAdmission(builtins),
 		tenancy.NewAdmission(index, use, installation),
@@ -375,7 +376,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	}
 	builtins.SetLegacy(generic.DiscoveryGroupManager)
 	crds.SetStaticOpenAPI(apis.legacy.StaticOpenAPISpec)
-	namespaces := namespace.NewController(apis.namespaces, apis.finalize, apis.namespaced)
+	namespaces := namespace.NewController(apis.namespaces, apis.finalize, apis.namespaced, namespaceLifecycle)
 	crdController := crd.NewController(crds, apis.crdStatus)
 	workspaces = tenancy.NewLifecycle(apis.tenancy, index, tenancy.Shard{Name: c.Shard, ExternalURL: c.ExternalURL, Labels: c.ShardLabels}, installation)
 	apis.bindings.Objects = crds

@@ -24,6 +24,7 @@ type Controller struct {
 	namespaces *REST
 	finalize   *FinalizeREST
 	contents   map[string]Contents
+	admission  *Lifecycle
 }
 
 // Contents is the store of a namespaced resource, which a deleted namespace is
@@ -34,9 +35,10 @@ type Contents interface {
 }
 
 // NewController returns the controller; contents are the stores of every
-// namespaced resource, by resource name.
-func NewController(namespaces *REST, finalize *FinalizeREST, contents map[string]Contents) *Controller {
-	return &Controller{namespaces: namespaces, finalize: finalize, contents: contents}
+// namespaced resource, by resource name. Every process's controller tells
+// admission of each namespace that begins terminating or goes.
+func NewController(namespaces *REST, finalize *FinalizeREST, contents map[string]Contents, admission *Lifecycle) *Controller {
+	return &Controller{namespaces: namespaces, finalize: finalize, contents: contents, admission: admission}
 }
 
 // Run works until ctx ends. It also retries the defaults of new namespaces
@@ -48,6 +50,11 @@ func (c *Controller) Run(ctx context.Context) {
 		Source:   c.namespaces,
 		Selector: fields.OneTermEqualSelector("status.phase", string(corev1.NamespaceTerminating)),
 		Sync:     c.sync,
+		Observe: func(ev clusterwatch.Event) {
+			if m, err := meta.Accessor(ev.Object); err == nil {
+				c.admission.Forget(ev.Cluster, m.GetName())
+			}
+		},
 	}
 	w.Run(ctx)
 }
