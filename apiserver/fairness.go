@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
@@ -87,20 +88,20 @@ func (u clusterUser) GetName() string { return u.cluster }
 // admin changed is kept.
 func bootstrapFairness(ctx context.Context, flowSchemas, priorityLevels rest.Creater) error {
 	ctx = genericapirequest.WithNamespace(logicalcluster.WithName(ctx, logicalcluster.Root), "")
-	var objects []runtime.Object
-	for _, pl := range append(bootstrap.MandatoryPriorityLevelConfigurations, bootstrap.SuggestedPriorityLevelConfigurationGlobalDefault) {
-		objects = append(objects, pl.DeepCopy())
-	}
-	for _, fs := range append(bootstrap.MandatoryFlowSchemas, bootstrap.SuggestedFlowSchemaProbes, bootstrap.SuggestedFlowSchemaGlobalDefault) {
-		objects = append(objects, fs.DeepCopy())
-	}
-	for _, obj := range objects {
-		store := priorityLevels
-		if _, ok := obj.(*flowcontrolv1.FlowSchema); ok {
-			store = flowSchemas
-		}
+	create := func(store rest.Creater, obj runtime.Object, name string) error {
 		if _, err := store.Create(ctx, obj, rest.ValidateAllObjectFunc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("API priority and fairness: creating %s in root: %w", obj.(metav1.Object).GetName(), err)
+			return fmt.Errorf("API priority and fairness: creating %s in root: %w", name, err)
+		}
+		return nil
+	}
+	for _, pl := range slices.Concat(bootstrap.MandatoryPriorityLevelConfigurations, []*flowcontrolv1.PriorityLevelConfiguration{bootstrap.SuggestedPriorityLevelConfigurationGlobalDefault}) {
+		if err := create(priorityLevels, pl.DeepCopy(), pl.Name); err != nil {
+			return err
+		}
+	}
+	for _, fs := range slices.Concat(bootstrap.MandatoryFlowSchemas, []*flowcontrolv1.FlowSchema{bootstrap.SuggestedFlowSchemaProbes, bootstrap.SuggestedFlowSchemaGlobalDefault}) {
+		if err := create(flowSchemas, fs.DeepCopy(), fs.Name); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -66,7 +66,7 @@ func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (au
 	if a.impersonatesReserved(u, attrs) {
 		return authorizer.DecisionDeny, impersonationDenied, nil
 	}
-	if slices.ContainsFunc(u.GetGroups(), func(g string) bool { return slices.Contains(a.admins, g) }) {
+	if a.admin(u) {
 		// An admin is told what is there, and what is not (Serving).
 		return authorizer.DecisionNoOpinion, "", nil
 	}
@@ -98,8 +98,7 @@ func (a *Access) Authorize(ctx context.Context, attrs authorizer.Attributes) (au
 // cluster is resolved, served here and Ready or Terminating, and u is one of
 // its service accounts or its RBAC grants u access. It returns the cluster.
 func (a *Access) Enters(ctx context.Context, u user.Info) (logicalcluster.Name, bool) {
-	groups := u.GetGroups()
-	if slices.Contains(groups, user.AllUnauthenticated) || slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(a.admins, g) }) {
+	if a.admin(u) || slices.Contains(u.GetGroups(), user.AllUnauthenticated) {
 		return "", false
 	}
 	name, resolved := logicalcluster.From(ctx)
@@ -108,6 +107,11 @@ func (a *Access) Enters(ctx context.Context, u user.Info) (logicalcluster.Name, 
 	}
 	enters, err := a.enters(ctx, u, name)
 	return name, err == nil && enters
+}
+
+// admin tells an installation admin.
+func (a *Access) admin(u user.Info) bool {
+	return slices.ContainsFunc(u.GetGroups(), func(g string) bool { return slices.Contains(a.admins, g) })
 }
 
 func (a *Access) enters(ctx context.Context, u user.Info, name logicalcluster.Name) (bool, error) {

@@ -279,13 +279,7 @@ const quietTokenVar = "WARREN_BENCH_QUIET_TOKEN"
 // quietClient gets one config map at host n times, pausing between gets, and
 // writes the latencies to stdout as JSON.
 func quietClient(ctx context.Context, host string, n int, interval time.Duration) error {
-	c, err := kubernetes.NewForConfig(&rest.Config{
-		Host:            host,
-		BearerToken:     os.Getenv(quietTokenVar),
-		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
-		QPS:             -1,
-		ContentConfig:   rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf},
-	})
+	c, err := kubernetes.NewForConfig(userConfig(host, os.Getenv(quietTokenVar)))
 	if err != nil {
 		return err
 	}
@@ -302,8 +296,7 @@ func quietClient(ctx context.Context, host string, n int, interval time.Duration
 }
 
 // tenant makes workspace name, lets user edit its default namespace, fills it
-// with config maps, and returns the user's client configuration for it:
-// protobuf, unthrottled, as a controller's.
+// with config maps, and returns the user's client configuration for it.
 func tenant(ctx context.Context, p *warrentest.Process, name, user, token string, objects int) (*rest.Config, error) {
 	if _, err := p.CreateWorkspace(ctx, name); err != nil {
 		return nil, err
@@ -339,13 +332,7 @@ func tenant(ctx context.Context, p *warrentest.Process, name, user, token string
 			return nil, fmt.Errorf("filling workspace %s: %w", name, err)
 		}
 	}
-	cfg := &rest.Config{
-		Host:            admin.Host,
-		BearerToken:     token,
-		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
-		QPS:             -1,
-		ContentConfig:   rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf},
-	}
+	cfg := userConfig(admin.Host, token)
 	// The grants reach the server's RBAC view within the watch's lag.
 	as, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -359,5 +346,17 @@ func tenant(ctx context.Context, p *warrentest.Process, name, user, token string
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%s in workspace %s: %w", user, name, err)
 		}
+	}
+}
+
+// userConfig is the configuration of a tenant's client of the workspace at
+// host: a bearer token, protobuf, unthrottled, as a controller's.
+func userConfig(host, token string) *rest.Config {
+	return &rest.Config{
+		Host:            host,
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		QPS:             -1,
+		ContentConfig:   rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf},
 	}
 }
