@@ -191,7 +191,11 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 		c.Storage = NewEtcdStorage([]string{"http://" + etcd}, encryption)
 		return c, nil
 	}
-	backend, err := storage.Open(ctx, storage.Config{Storage: o.Storage, Shard: o.Shard, CompactionInterval: o.CompactionInterval})
+	decoded := int64(o.DecodedObjectCacheMiB) << 20
+	if decoded == 0 {
+		decoded = -1 // off
+	}
+	backend, err := storage.Open(ctx, storage.Config{Storage: o.Storage, Shard: o.Shard, CompactionInterval: o.CompactionInterval, DecodedCacheSize: decoded})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ type Options struct {
 	// CompactionInterval is how often the log of changes is compacted, as
 	// kube-apiserver's --etcd-compaction-interval.
 	CompactionInterval time.Duration
+	// DecodedObjectCacheMiB bounds the memory of the cache of objects decoded
+	// from storage, which gets, lists, writes and watches share; 0 turns it off.
+	DecodedObjectCacheMiB int
 	// TokenAuthFile is a static token file in kube-apiserver's CSV format.
 	TokenAuthFile string
 	// AuthenticationConfig is kube-apiserver's structured
@@ -68,7 +71,7 @@ type Options struct {
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, HomeWorkspaces: true, PriorityAndFairness: true, MaxRequestsInFlight: 400, MaxMutatingRequestsInFlight: 200, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
+	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, DecodedObjectCacheMiB: 64, HomeWorkspaces: true, PriorityAndFairness: true, MaxRequestsInFlight: 400, MaxMutatingRequestsInFlight: 200, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o
@@ -85,6 +88,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Shards, "shards", o.Shards, "run this many shards in this process behind a built-in front proxy, for trying shards out: SQLite files under --data-dir, or schemas <shard>, <shard>_1, … of the --storage PostgreSQL database")
 	fs.StringVar(&o.PKIDir, "pki-dir", o.PKIDir, "directory of the installation's CAs, keys and admin certificate, shared by all its shards and proxies (default: --data-dir)")
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
+	fs.IntVar(&o.DecodedObjectCacheMiB, "decoded-object-cache-mib", o.DecodedObjectCacheMiB, "memory (MiB) for objects decoded from storage, kept by key and revision so that gets, lists and watches of the same version copy them instead of decoding them again; 0 turns the cache off")
 	fs.BoolVar(&o.HomeWorkspaces, "enable-home-workspaces", o.HomeWorkspaces, "make each user a home workspace (user:<name>, kubectl ws ~) on first use, if root's RBAC lets them create workspaces/~")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
 	fs.StringVar(&o.AuthenticationConfig, "authentication-config", o.AuthenticationConfig, "kube-apiserver's AuthenticationConfiguration file (apiserver.config.k8s.io/v1): OpenID Connect issuers whose tokens are accepted, with their audiences, claim mappings and validation rules; users named system:… are refused and groups system:… dropped")
@@ -109,6 +113,9 @@ func (o *Options) Validate() error {
 	errs := append(o.SecureServing.Validate(), o.Audit.Validate()...)
 	if o.CompactionInterval <= 0 {
 		errs = append(errs, errors.New("--compaction-interval must be positive"))
+	}
+	if o.DecodedObjectCacheMiB < 0 {
+		errs = append(errs, errors.New("--decoded-object-cache-mib must not be negative"))
 	}
 	if o.MaxRequestsInFlight < 0 || o.MaxMutatingRequestsInFlight < 0 {
 		errs = append(errs, errors.New("--max-requests-inflight and --max-mutating-requests-inflight must not be negative"))

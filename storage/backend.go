@@ -49,6 +49,10 @@ type Config struct {
 	MaxObjectSize int
 	// MaxBatch is the most writes committed in one transaction. Zero means 256.
 	MaxBatch int
+	// DecodedCacheSize bounds the memory of the cache of decoded objects, each
+	// counted at twice the size of its value. Zero means 64 MiB; negative turns
+	// the cache off.
+	DecodedCacheSize int64
 }
 
 // shardName is what a Postgres schema of a shard may be called: an identifier that
@@ -73,6 +77,9 @@ func (c Config) complete() (Config, error) {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 256
+	}
+	if c.DecodedCacheSize == 0 {
+		c.DecodedCacheSize = 64 << 20
 	}
 	if c.Storage == "" {
 		return c, errors.New("no storage given")
@@ -124,6 +131,10 @@ type Backend struct {
 	health atomic.Pointer[error]
 	// leadership says whether this process leads the shard.
 	leadership *Leadership
+	// decoded keeps objects decoded by the shard's stores (nil: none).
+	decoded *decodedCache
+	// stores numbers the stores made, naming their entries in decoded.
+	stores atomic.Uint64
 
 	stop      context.CancelFunc
 	closed    <-chan struct{} // closed when the backend stops
@@ -170,6 +181,7 @@ func serve(ctx context.Context, cfg Config, d dialect) (*Backend, error) {
 		closed: runCtx.Done(),
 
 		leadership: newLeadership(cfg.Shard),
+		decoded:    newDecodedCache(cfg.DecodedCacheSize),
 	}
 	b.compacted.Store(compacted)
 	b.hub = newHub(b, current)

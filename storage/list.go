@@ -85,6 +85,12 @@ func (s *Store) GetList(ctx context.Context, key string, opts storage.ListOption
 		}
 		count = pg.count
 		more = pg.more
+		if n := len(pg.rows); pred.Empty() && n > 0 {
+			if paging {
+				n = min(n, int(pred.Limit)-v.Len())
+			}
+			v.Grow(max(n, 0)) // every row is an item: append without regrowing
+		}
 		full := false
 		for i, r := range pg.rows {
 			if paging && int64(v.Len()) >= pred.Limit {
@@ -149,7 +155,8 @@ func (s *Store) listError(ctx context.Context, err error, revision int64, contin
 	}
 }
 
-// appendItem decodes one row and appends it to the list if the predicate matches.
+// appendItem decodes one row (or copies it from the cache of decoded objects)
+// and appends it to the list if the predicate matches.
 func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPredicate, newItem func() runtime.Object, items *listItems, v reflect.Value) error {
 	data, _, err := s.transformer.TransformFromStorage(ctx, r.value, authenticatedData(r.key))
 	if err != nil {
@@ -158,15 +165,19 @@ func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPre
 	if err := ctx.Err(); err != nil {
 		return storage.NewTimeoutError(r.key, "request did not complete within requested timeout")
 	}
-	obj, _, err := s.codec.Decode(data, nil, newItem())
-	if err != nil {
-		return items.add(r.key, undecodable(err))
-	}
-	if err := s.versioner.UpdateObject(obj, uint64(r.revision)); err != nil {
-		return err
-	}
-	if err := s.markCluster(r.key, obj); err != nil {
-		return err
+	k := decodedKey{store: s.id, key: r.key, revision: r.revision, form: formInto}
+	obj, cached := s.b.decoded.get(k, data, reflect.PointerTo(v.Type().Elem()))
+	if !cached {
+		if obj, _, err = s.codec.Decode(data, nil, newItem()); err != nil {
+			return items.add(r.key, undecodable(err))
+		}
+		if err := s.versioner.UpdateObject(obj, uint64(r.revision)); err != nil {
+			return err
+		}
+		if err := s.markCluster(r.key, obj); err != nil {
+			return err
+		}
+		s.b.decoded.put(k, data, obj)
 	}
 	if matched, err := pred.Matches(obj); err == nil && matched {
 		v.Set(reflect.Append(v, reflect.ValueOf(obj).Elem()))

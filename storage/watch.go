@@ -278,7 +278,7 @@ func (w *watcher) sendChange(e event, initial bool) bool {
 	var cur, old runtime.Object
 	var err error
 	if e.value != nil {
-		if cur, err = w.decode(e.key, e.value, e.revision); err != nil {
+		if cur, err = w.decode(e.key, e.value, e.revision, formWatch); err != nil {
 			return w.sendError(err)
 		}
 	}
@@ -286,7 +286,7 @@ func (w *watcher) sendChange(e event, initial bool) bool {
 	everything := w.pred.Empty()
 	if e.prevValue != nil && (e.value == nil || !everything) {
 		// A deleted object carries the revision of its deletion.
-		if old, err = w.decode(e.key, e.prevValue, e.revision); err != nil {
+		if old, err = w.decode(e.key, e.prevValue, e.revision, formWatchPrev); err != nil {
 			if e.value == nil {
 				err = &apierrors.StatusError{ErrStatus: metav1.Status{
 					Status: metav1.StatusFailure, Code: 500, Reason: metav1.StatusReasonStoreReadError,
@@ -337,10 +337,16 @@ func (w *watcher) matches(obj runtime.Object) bool {
 	return err == nil && ok
 }
 
-func (w *watcher) decode(key string, value []byte, revision int64) (runtime.Object, error) {
+// decode decodes a value of a change, or copies it from the backend's cache of
+// decoded objects, which every watcher of the change shares.
+func (w *watcher) decode(key string, value []byte, revision int64, form decodedForm) (runtime.Object, error) {
 	data, _, err := w.s.transformer.TransformFromStorage(w.ctx, value, authenticatedData(key))
 	if err != nil {
 		return nil, err
+	}
+	k := decodedKey{store: w.s.id, key: key, revision: revision, form: form}
+	if obj, ok := w.s.b.decoded.get(k, data, nil); ok {
+		return obj, nil
 	}
 	obj, err := runtime.Decode(w.s.codec, data)
 	if err != nil {
@@ -352,6 +358,7 @@ func (w *watcher) decode(key string, value []byte, revision int64) (runtime.Obje
 	if err := w.s.markCluster(key, obj); err != nil {
 		return nil, err
 	}
+	w.s.b.decoded.put(k, data, obj)
 	return obj, nil
 }
 

@@ -48,6 +48,7 @@ func main() {
 	flag.StringVar(&backends, "backends", strings.Join(allBackends, ","), "back ends to run, comma-separated")
 	flag.StringVar(&pgURL, "postgres", pgtest.URL(), "PostgreSQL to run on")
 	flag.StringVar(&w.profiles, "profiles", "", "directory for the server's CPU profile of each phase (<backend>-<op>.pprof)")
+	flag.IntVar(&w.profileSeconds, "profile-seconds", 1, "seconds of each phase profiled (make the phase last longer)")
 	flag.StringVar(&out, "out", "bench/results", "directory of api.json, api-server.json and the charts api.svg and api.png")
 	flag.Parse()
 	w.payload = payload(800)

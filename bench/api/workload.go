@@ -30,8 +30,9 @@ type workload struct {
 	gets, lists, watchWrites   int
 	payload                    string
 	// profiles, if set, is a directory that gets the server's CPU profile of
-	// each phase, as <backend>-<op>.pprof.
-	profiles string
+	// each phase, as <backend>-<op>.pprof, the first profileSeconds of it.
+	profiles       string
+	profileSeconds int
 }
 
 // clients hands out one clientset per cluster, all sharing one HTTP transport.
@@ -220,8 +221,8 @@ func (w *workload) watchLatency(ctx context.Context, backend string, c *clients)
 
 func payload(n int) string { return strings.Repeat("x", n) }
 
-// profile fetches a one-second CPU profile of the server into name.pprof, from
-// now, if profiles were asked for; the channel says when it is written.
+// profile fetches a CPU profile of the server's next w.profileSeconds into
+// name.pprof, if profiles were asked for; the channel says when it is written.
 func (w *workload) profile(ctx context.Context, c *clients, name string) <-chan error {
 	done := make(chan error, 1)
 	if w.profiles == "" {
@@ -229,7 +230,7 @@ func (w *workload) profile(ctx context.Context, c *clients, name string) <-chan 
 		return done
 	}
 	go func() {
-		url := fmt.Sprintf("https://127.0.0.1:%d/debug/pprof/profile?seconds=1", c.s.Port)
+		url := fmt.Sprintf("https://127.0.0.1:%d/debug/pprof/profile?seconds=%d", c.s.Port, w.profileSeconds)
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			done <- err

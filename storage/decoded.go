@@ -1,0 +1,98 @@
+package storage
+
+import (
+	"bytes"
+	"reflect"
+	"sync/atomic"
+
+	"github.com/maypok86/otter/v2"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// decodedKey names an object decoded from a stored value: the store that
+// decoded it (each has its own codec and version), the key, the revision written
+// into the object, and how it was decoded.
+type decodedKey struct {
+	store    uint64
+	key      string
+	revision int64
+	form     decodedForm
+}
+
+// decodedForm tells apart the decodings of one value: into an object of the
+// store's type (gets, lists, writes), or as a watch decodes a change's new or
+// previous value (without a target object, so possibly converted differently;
+// a previous value carries the revision of the change, as the new one does).
+type decodedForm uint8
+
+const (
+	formInto decodedForm = iota
+	formWatch
+	formWatchPrev
+)
+
+// decodedObject is an object as decoded from data, the value as the transformer
+// gave it back. Nobody writes to obj: readers get deep copies.
+type decodedObject struct {
+	data []byte
+	obj  runtime.Object
+}
+
+// decodedCache keeps objects decoded from stored values, so that a get, a list
+// page, a write's read of the current state and every watcher of a change each
+// pay a deep copy instead of a decode (decoding is most of a list's CPU). Values
+// still pass through the transformer on every read — a decryption failure or a
+// value that must be rewritten under a new key is seen as without the cache —
+// and an entry is used only if the bytes it was decoded from equal the ones just
+// read, so that not even a revision reused by a database restored from an older
+// backup can serve a stale object. It holds at most a budget of bytes, weighed
+// at twice the size of the decoded value.
+type decodedCache struct {
+	entries      *otter.Cache[decodedKey, *decodedObject]
+	hits, misses atomic.Int64
+}
+
+// decodedOverhead is what an entry is counted to weigh beyond its key, its
+// value and the decoded object, taken to be the size of the value: the entry
+// itself and the object's structure.
+const decodedOverhead = 256
+
+func newDecodedCache(budget int64) *decodedCache {
+	if budget <= 0 {
+		return nil
+	}
+	return &decodedCache{entries: otter.Must(&otter.Options[decodedKey, *decodedObject]{
+		MaximumWeight: uint64(budget),
+		Weigher: func(k decodedKey, d *decodedObject) uint32 {
+			return uint32(len(k.key) + 2*len(d.data) + decodedOverhead)
+		},
+	})}
+}
+
+// get returns a copy of the object decoded from data at k, if the cache holds
+// it as an object of type t (nil: of any type).
+func (c *decodedCache) get(k decodedKey, data []byte, t reflect.Type) (runtime.Object, bool) {
+	if c == nil {
+		return nil, false
+	}
+	d, ok := c.entries.GetIfPresent(k)
+	if !ok || (t != nil && reflect.TypeOf(d.obj) != t) || !bytes.Equal(d.data, data) {
+		c.misses.Add(1)
+		return nil, false
+	}
+	c.hits.Add(1)
+	return d.obj.DeepCopyObject(), true
+}
+
+// put keeps a copy of obj, decoded from data at k.
+func (c *decodedCache) put(k decodedKey, data []byte, obj runtime.Object) {
+	if c == nil || len(data) == 0 {
+		return
+	}
+	c.entries.Set(k, &decodedObject{data: data, obj: obj.DeepCopyObject()})
+}
+
+// setInto makes out, a pointer to a struct, hold obj, a pointer of the same type.
+func setInto(out, obj runtime.Object) {
+	reflect.ValueOf(out).Elem().Set(reflect.ValueOf(obj).Elem())
+}

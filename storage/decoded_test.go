@@ -1,0 +1,196 @@
+package storage
+
+import (
+	"context"
+	"reflect"
+	"sync/atomic"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/apis/example"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/value"
+)
+
+// counts is a cache's hits and misses so far.
+func counts(c *decodedCache) (hits, misses int64) { return c.hits.Load(), c.misses.Load() }
+
+// TestDecodedObjectsAreServedAsCopies: a get, a list and a write's read of the
+// current state take the object a write or an earlier read decoded, each as a
+// copy of its own, and a new revision is decoded anew.
+func TestDecodedObjectsAreServedAsCopies(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			b := newBackend(t, dialect, Config{})
+			s := podStore(t, b, nil)
+			created := createPod(ctx, t, s, "ns", "a")
+
+			hits, misses := counts(b.decoded)
+			first := &example.Pod{}
+			if err := s.Get(ctx, podKey("ns", "a"), storage.GetOptions{}, first); err != nil {
+				t.Fatal(err)
+			}
+			if h, m := counts(b.decoded); h != hits+1 || m != misses {
+				t.Fatalf("get of the object just created: %d hits, %d misses, want %d, %d", h, m, hits+1, misses)
+			}
+			if !reflect.DeepEqual(first, created) {
+				t.Fatalf("get from the cache = %+v, want %+v", first, created)
+			}
+			first.Labels = map[string]string{"changed": "by the caller"}
+			first.Spec.NodeName = "changed"
+
+			second := &example.Pod{}
+			if err := s.Get(ctx, podKey("ns", "a"), storage.GetOptions{}, second); err != nil {
+				t.Fatal(err)
+			}
+			list := &example.PodList{}
+			if err := s.GetList(ctx, "/pods/ns/", storage.ListOptions{Recursive: true, Predicate: storage.Everything}, list); err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Items) != 1 {
+				t.Fatalf("list has %d items, want 1", len(list.Items))
+			}
+			for _, got := range []*example.Pod{second, &list.Items[0]} {
+				if !reflect.DeepEqual(got, created) {
+					t.Fatalf("read after the caller changed its copy = %+v, want %+v", got, created)
+				}
+			}
+			if h, _ := counts(b.decoded); h != hits+3 {
+				t.Fatalf("%d hits after two gets and a list, want %d", h, hits+3)
+			}
+
+			updated := relabel(ctx, t, s, "ns", "a", "v2")
+			third := &example.Pod{}
+			if err := s.Get(ctx, podKey("ns", "a"), storage.GetOptions{}, third); err != nil {
+				t.Fatal(err)
+			}
+			if third.Labels["value"] != "v2" || revisionOf(t, third) != revisionOf(t, updated) {
+				t.Fatalf("get after an update = %+v at %d, want the label v2 at %d", third.Labels, revisionOf(t, third), revisionOf(t, updated))
+			}
+
+			// Another store has its own codec: it decodes for itself.
+			other := podStore(t, b, nil)
+			_, misses = counts(b.decoded)
+			if err := other.Get(ctx, podKey("ns", "a"), storage.GetOptions{}, &example.Pod{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, m := counts(b.decoded); m != misses+1 {
+				t.Fatalf("another store's get: %d misses, want %d", m, misses+1)
+			}
+		})
+	}
+}
+
+// TestWatchersShareADecodedChange: every watcher of a change gets the object
+// the first one decoded, each as a copy of its own.
+func TestWatchersShareADecodedChange(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t, "sqlite", Config{})
+	s := podStore(t, b, nil)
+	created := createPod(ctx, t, s, "ns", "a")
+	watchers := []watch.Interface{
+		watchFrom(t, s, "/pods/ns/", revisionOf(t, created)),
+		watchFrom(t, s, "/pods/ns/", revisionOf(t, created)),
+		watchFrom(t, s, "/pods/ns/", revisionOf(t, created)),
+	}
+	waitRegistered(t, b.hub, len(watchers))
+	hits, _ := counts(b.decoded)
+	relabel(ctx, t, s, "ns", "a", "v2")
+	var seen []*example.Pod
+	for _, w := range watchers {
+		ev := nextEvent(t, w)
+		pod := ev.Object.(*example.Pod)
+		if pod.Labels["value"] != "v2" {
+			t.Fatalf("watch event %+v, want the label v2", pod.Labels)
+		}
+		pod.Labels["value"] = "changed by a watcher"
+		seen = append(seen, pod)
+	}
+	if seen[0] == seen[1] || seen[1] == seen[2] {
+		t.Fatal("watchers were handed one object")
+	}
+	if h, _ := counts(b.decoded); h < hits+int64(len(watchers))-1 {
+		t.Fatalf("%d hits for %d watchers of one change, want at least %d", h-hits, len(watchers), len(watchers)-1)
+	}
+}
+
+// staleSwitch is a transformer that stores values as they are and calls them
+// stale once told to, as a transformer does after its key is rotated.
+type staleSwitch struct{ stale atomic.Bool }
+
+func (s *staleSwitch) TransformFromStorage(_ context.Context, data []byte, _ value.Context) ([]byte, bool, error) {
+	return data, s.stale.Load(), nil
+}
+
+func (s *staleSwitch) TransformToStorage(_ context.Context, data []byte, _ value.Context) ([]byte, error) {
+	return data, nil
+}
+
+// TestCachedStateStillAsksTheTransformer: an update that changes nothing still
+// rewrites a value its transformer calls stale when the state it starts from is
+// in the cache (the way encrypted objects are moved to a new key).
+func TestCachedStateStillAsksTheTransformer(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t, "sqlite", Config{})
+	transformer := &staleSwitch{}
+	s := podStore(t, b, transformer)
+	created := createPod(ctx, t, s, "ns", "a")
+	transformer.stale.Store(true)
+	hits, _ := counts(b.decoded)
+	out := &example.Pod{}
+	if err := s.GuaranteedUpdate(ctx, podKey("ns", "a"), out, false, nil,
+		func(obj runtime.Object, _ storage.ResponseMeta) (runtime.Object, *uint64, error) {
+			return obj, nil, nil
+		}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := counts(b.decoded); h == hits {
+		t.Fatal("the update did not start from the cached state")
+	}
+	if revisionOf(t, out) == revisionOf(t, created) {
+		t.Fatalf("a stale value was not rewritten: still at revision %d", revisionOf(t, out))
+	}
+}
+
+// TestDecodedCacheMatchesBytesAndTypes: an entry serves only the bytes and the
+// object type it was decoded from; a cache turned off serves nothing.
+func TestDecodedCacheMatchesBytesAndTypes(t *testing.T) {
+	c := newDecodedCache(1 << 20)
+	k := decodedKey{store: 1, key: "/pods/ns/a", revision: 7}
+	pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a", ResourceVersion: "7"}}
+	c.put(k, []byte("value"), pod)
+	podType := reflect.TypeOf(pod)
+	if _, ok := c.get(k, []byte("value"), podType); !ok {
+		t.Fatal("the entry just put is not served")
+	}
+	if _, ok := c.get(k, []byte("other value at the same revision"), podType); ok {
+		t.Fatal("an entry was served for other bytes")
+	}
+	if _, ok := c.get(k, []byte("value"), reflect.TypeOf(&example.PodList{})); ok {
+		t.Fatal("an entry was served as another type")
+	}
+	if _, ok := c.get(decodedKey{store: 1, key: "/pods/ns/a", revision: 7, form: formWatch}, []byte("value"), nil); ok {
+		t.Fatal("an entry was served for another form of decoding")
+	}
+	pod.Name = "changed after put"
+	got, _ := c.get(k, []byte("value"), podType)
+	if got.(*example.Pod).Name != "a" {
+		t.Fatalf("the cache kept the caller's object, not a copy: name %q", got.(*example.Pod).Name)
+	}
+
+	off := newDecodedCache(-1)
+	off.put(k, []byte("value"), pod)
+	if _, ok := off.get(k, []byte("value"), podType); ok {
+		t.Fatal("a cache turned off served an entry")
+	}
+	b := newBackend(t, "sqlite", Config{DecodedCacheSize: -1})
+	s := podStore(t, b, nil)
+	created := createPod(context.Background(), t, s, "ns", "a")
+	got2 := &example.Pod{}
+	if err := s.Get(context.Background(), podKey("ns", "a"), storage.GetOptions{}, got2); err != nil || !reflect.DeepEqual(got2, created) {
+		t.Fatalf("get without a cache = %+v, %v; want %+v", got2, err, created)
+	}
+}
