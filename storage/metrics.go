@@ -74,6 +74,13 @@ var (
 		Help:           "Watchers fed by this process's change dispatch.",
 		StabilityLevel: metrics.ALPHA,
 	})
+	transactions = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace:      "warren",
+		Subsystem:      "storage",
+		Name:           "transactions_total",
+		Help:           "Database transactions run: each read statement, snapshot of reads and maintenance statement, and each batch of writes (warren_storage_write_batch_size counts the writes in them).",
+		StabilityLevel: metrics.ALPHA,
+	})
 	watchOverflows = metrics.NewCounter(&metrics.CounterOpts{
 		Namespace:      "warren",
 		Subsystem:      "storage",
@@ -142,7 +149,7 @@ var registerMetrics sync.Once
 
 func init() {
 	registerMetrics.Do(func() {
-		legacyregistry.MustRegister(batchSize, commitDuration, compactionDuration, leader, dispatchedRevision, watchLag, rows, watchers, watchOverflows)
+		legacyregistry.MustRegister(batchSize, commitDuration, compactionDuration, leader, dispatchedRevision, watchLag, rows, watchers, watchOverflows, transactions)
 		legacyregistry.CustomMustRegister(openBackends)
 	})
 }

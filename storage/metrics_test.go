@@ -31,7 +31,7 @@ func TestMetricsAreExported(t *testing.T) {
 		"warren_storage_write_batch_size", "warren_storage_commit_duration_seconds",
 		"warren_storage_compaction_duration_seconds", "warren_storage_rows",
 		"warren_storage_watch_dispatched_revision", "warren_storage_watch_lag_revisions",
-		"warren_storage_watchers",
+		"warren_storage_watchers", "warren_storage_transactions_total",
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -22,6 +22,28 @@ type tables struct {
 	dialect
 }
 
+// query, snapshot, exec and writeBatch are the dialect's, each counted as a
+// transaction in warren_storage_transactions_total.
+func (t *tables) query(ctx context.Context, sql string, args ...any) (cursor, error) {
+	transactions.Inc()
+	return t.dialect.query(ctx, sql, args...)
+}
+
+func (t *tables) snapshot(ctx context.Context, fn func(read queryFunc) error) error {
+	transactions.Inc()
+	return t.dialect.snapshot(ctx, fn)
+}
+
+func (t *tables) exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	transactions.Inc()
+	return t.dialect.exec(ctx, sql, args...)
+}
+
+func (t *tables) writeBatch(ctx context.Context, keys, clusters []string, decide func(current int64, live map[string]row, erased map[string]bool) batchWrite) error {
+	transactions.Inc()
+	return t.dialect.writeBatch(ctx, keys, clusters, decide)
+}
+
 // noLimit is a LIMIT that limits nothing, on both databases.
 const noLimit = math.MaxInt64
 

@@ -46,6 +46,13 @@ func printSummary(res *results) {
 		res.Created, res.Existing, res.CreateMs/1000, res.ReadyPerSec, res.Ready.P50Ms, res.Ready.P99Ms)
 	fmt.Printf("per workspace: RSS %.1f KiB, database %.1f KiB, server CPU %.2f ms\n",
 		res.RSSPerWorkspace/1024, res.DatabasePerWorkspace/1024, res.CPUMsPerWorkspace)
+	if c := res.Creation; c != nil {
+		fmt.Printf("creating, per workspace: warren CPU %.2f ms", c.WarrenCPUMs)
+		if c.PostgresCPUMs > 0 {
+			fmt.Printf(", PostgreSQL CPU %.2f ms", c.PostgresCPUMs)
+		}
+		fmt.Printf(", %.1f database transactions (%.1f writes in %.1f batches)\n", c.Transactions, c.Writes, c.WriteBatches)
+	}
 }
 
 // chart draws the creation rate, the p99 latencies and the server's memory and

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -87,7 +88,7 @@ func benchmark(ctx context.Context, kubeconfig, start, pgURL, out, name string, 
 		return errors.New("give -kubeconfig of a running warren, or -start sqlite|postgres")
 	}
 	base := filepath.Join(out, "workspaces-"+name)
-	res, err := runFromKubeconfig(ctx, kubeconfig, p, base)
+	res, err := runFromKubeconfig(ctx, kubeconfig, p, base, start == "postgres" && onThisMachine(pgURL))
 	if err != nil && serverLog != nil {
 		return fmt.Errorf("%w\nwarren's log:\n%s", err, serverLog())
 	}
@@ -99,13 +100,14 @@ func benchmark(ctx context.Context, kubeconfig, start, pgURL, out, name string, 
 }
 
 // runFromKubeconfig runs the benchmark as the user of kubeconfig, writing the
-// results to base.json.
-func runFromKubeconfig(ctx context.Context, kubeconfig string, p params, base string) (*results, error) {
+// results to base.json; localPostgres says the server stores in this machine's
+// PostgreSQL.
+func runFromKubeconfig(ctx context.Context, kubeconfig string, p params, base string, localPostgres bool) (*results, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", kubeconfig, err)
 	}
-	return run(ctx, cfg, p, base+".json")
+	return run(ctx, cfg, p, base+".json", localPostgres)
 }
 
 // warren is a server the benchmark started.
@@ -146,4 +148,17 @@ func (w *warren) stop() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 	}
 	w.dropSchema()
+}
+
+// onThisMachine tells whether the PostgreSQL at pgURL runs on this machine.
+func onThisMachine(pgURL string) bool {
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		return false
+	}
+	switch u.Hostname() {
+	case "", "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
 }

@@ -76,6 +76,8 @@ type results struct {
 	// CPUMsPerWorkspace is the server's CPU time over the same span, the
 	// checkpoints' samples included, divided by the workspaces added.
 	CPUMsPerWorkspace float64 `json:"cpu_ms_per_workspace"`
+	// Creation is what the workspaces this run made cost.
+	Creation *creationCost `json:"creation,omitempty"`
 	// Checkpoints include those of earlier runs of the same workload on the
 	// same server that this run resumed.
 	Checkpoints []checkpoint `json:"checkpoints"`
@@ -114,8 +116,10 @@ type bench struct {
 }
 
 // run creates p.Count workspaces on the server of cfg, resuming a run before,
-// samples it at checkpoints, and writes the results to path after each.
-func run(ctx context.Context, cfg *rest.Config, p params, path string) (*results, error) {
+// samples it at checkpoints, and writes the results to path after each. With
+// localPostgres, the server's storage is this machine's PostgreSQL, whose CPU
+// time creation is charged with.
+func run(ctx context.Context, cfg *rest.Config, p params, path string, localPostgres bool) (*results, error) {
 	if p.Count < 1 || p.Objects < 0 || p.Concurrency < 1 || p.Concurrency > resumeMargin {
 		return nil, fmt.Errorf("want -count ≥ 1, -objects ≥ 0 and -concurrency in 1..%d", resumeMargin)
 	}
@@ -147,17 +151,28 @@ func run(ctx context.Context, cfg *rest.Config, p params, path string) (*results
 	}
 
 	var total time.Duration
+	m := &meter{b: b, postgres: localPostgres}
 	lo := max(0, res.ResumedAt-resumeMargin)
 	for _, cp := range checkpoints(p.Count) {
 		if cp < res.ResumedAt {
 			continue
 		}
 		createdBefore := b.created.Load()
+		used, err := m.read(ctx)
+		if err != nil {
+			return nil, err
+		}
 		took, err := b.createRange(ctx, lo, cp)
 		if err != nil {
 			return nil, err
 		}
 		total += took
+		now, err := m.read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.add(used, now, int(b.created.Load()-createdBefore))
+		res.Creation = m.cost()
 		c, err := b.sample(ctx, cp)
 		if err != nil {
 			return nil, err

@@ -40,7 +40,7 @@ func TestSmoke(t *testing.T) {
 			kubeconfig := w.Kubeconfig
 			base := filepath.Join(t.TempDir(), "workspaces-smoke")
 
-			res, err := runFromKubeconfig(ctx, kubeconfig, p, base)
+			res, err := runFromKubeconfig(ctx, kubeconfig, p, base, storage == "postgres")
 			if err != nil {
 				t.Fatalf("%v\nwarren's log:\n%s", err, w.Log())
 			}
@@ -49,7 +49,7 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("created %d workspaces and found %d, want %d and 0", res.Created, res.Existing, p.Count)
 			}
 			checkWorkspaces(t, kubeconfig, p)
-			checkResults(t, base+".json", p)
+			checkResults(t, base+".json", p, storage == "postgres")
 			if err := chart(base, res); err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +59,7 @@ func TestSmoke(t *testing.T) {
 				}
 			}
 
-			again, err := runFromKubeconfig(ctx, kubeconfig, p, base)
+			again, err := runFromKubeconfig(ctx, kubeconfig, p, base, storage == "postgres")
 			if err != nil {
 				t.Fatalf("%v\nwarren's log:\n%s", err, w.Log())
 			}
@@ -121,7 +121,7 @@ func checkWorkspaces(t *testing.T, kubeconfig string, p params) {
 
 // checkResults checks that the results file parses and that every checkpoint
 // sampled the server.
-func checkResults(t *testing.T, file string, p params) {
+func checkResults(t *testing.T, file string, p params, localPostgres bool) {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -133,6 +133,10 @@ func checkResults(t *testing.T, file string, p params) {
 	}
 	if res.Params.Count != p.Count || res.Created != p.Count || res.Machine.NumCPU == 0 {
 		t.Errorf("%s: params %+v, created %d, machine %+v", file, res.Params, res.Created, res.Machine)
+	}
+	if c := res.Creation; c == nil || c.Workspaces != p.Count || c.WarrenCPUMs <= 0 || c.Transactions < 1 || c.Writes < 1 || c.WriteBatches <= 0 ||
+		localPostgres != (c.PostgresCPUMs > 0) {
+		t.Errorf("%s: the cost of creation is %+v, want it measured for %d workspaces (PostgreSQL's CPU on PostgreSQL only)", file, c, p.Count)
 	}
 	if want := len(checkpoints(p.Count)) + 1; len(res.Checkpoints) != want {
 		t.Errorf("%s has %d checkpoints, want %d", file, len(res.Checkpoints), want)

@@ -343,10 +343,13 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// CPU is the processor time the process has used, user and system, from
+// CPU is the processor time the process has used, user and system.
+func (p *Process) CPU() (time.Duration, error) { return CPU(p.Pid()) }
+
+// CPU is the processor time the process pid has used, user and system, from
 // /proc (whose clock ticks are 1/100 s on Linux).
-func (p *Process) CPU() (time.Duration, error) {
-	stat := fmt.Sprintf("/proc/%d/stat", p.Pid())
+func CPU(pid int) (time.Duration, error) {
+	stat := fmt.Sprintf("/proc/%d/stat", pid)
 	data, err := os.ReadFile(stat)
 	if err != nil {
 		return 0, fmt.Errorf("reading the processor time: %w", err)
