@@ -309,7 +309,7 @@ func callsValidation(e *env) storagetesting.CallsValidation {
 // countingDialect counts page reads.
 type countingDialect struct {
 	dialect
-	lists atomic.Uint64
+	lists, gets, logReads atomic.Uint64
 }
 
 func (d *countingDialect) query(ctx context.Context, sql string, args ...any) (cursor, error) {
@@ -320,12 +320,17 @@ func (d *countingDialect) snapshot(ctx context.Context, fn func(read queryFunc) 
 	return d.dialect.snapshot(ctx, func(read queryFunc) error { return fn(d.counted(read)) })
 }
 
-// counted counts the page reads of read: each reads its rows with one of
-// these statements.
+// counted counts the page reads of read (each reads its rows with one of
+// these statements), its reads of one key and its reads of the log.
 func (d *countingDialect) counted(read queryFunc) queryFunc {
 	return func(ctx context.Context, sql string, args ...any) (cursor, error) {
-		if sql == sqlPage || sql == sqlUnchangedAt {
+		switch sql {
+		case sqlPage, sqlUnchangedAt:
 			d.lists.Add(1)
+		case sqlGet:
+			d.gets.Add(1)
+		case sqlEvents:
+			d.logReads.Add(1)
 		}
 		return read(ctx, sql, args...)
 	}

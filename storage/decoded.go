@@ -29,13 +29,22 @@ const (
 	formInto decodedForm = iota
 	formWatch
 	formWatchPrev
+	// formLatest names, with revision 0, the newest version of a key this
+	// process wrote or read: a guess of the current state, as a write may
+	// start from (a wrong one costs the write a retry, never a lost update).
+	formLatest
 )
 
 // decodedObject is an object as decoded from data, the value as the transformer
 // gave it back. Nobody writes to obj: readers get deep copies.
 type decodedObject struct {
-	data []byte
-	obj  runtime.Object
+	data     []byte
+	obj      runtime.Object
+	revision int64
+	// stored is the value as stored, for an entry kept as a key's newest
+	// version: what the transformer is asked again before a write starts
+	// from it.
+	stored []byte
 }
 
 // decodedCache keeps objects decoded from stored values, so that a get, a list
@@ -64,6 +73,9 @@ func newDecodedCache(budget int64) *decodedCache {
 	return &decodedCache{entries: otter.Must(&otter.Options[decodedKey, *decodedObject]{
 		MaximumWeight: uint64(budget),
 		Weigher: func(k decodedKey, d *decodedObject) uint32 {
+			if k.form == formLatest { // shares the object of the entry at its revision
+				return uint32(len(k.key) + decodedOverhead)
+			}
 			return uint32(len(k.key) + 2*len(d.data) + decodedOverhead)
 		},
 	})}
@@ -84,12 +96,42 @@ func (c *decodedCache) get(k decodedKey, data []byte, t reflect.Type) (runtime.O
 	return d.obj.DeepCopyObject(), true
 }
 
-// put keeps a copy of obj, decoded from data at k.
-func (c *decodedCache) put(k decodedKey, data []byte, obj runtime.Object) {
+// put keeps a copy of obj, decoded from data at k; given the value as stored,
+// also as the newest version of k's key, unless a newer one is known.
+func (c *decodedCache) put(k decodedKey, data []byte, obj runtime.Object, stored []byte) {
 	if c == nil || len(data) == 0 {
 		return
 	}
-	c.entries.Set(k, &decodedObject{data: data, obj: obj.DeepCopyObject()})
+	d := &decodedObject{data: data, obj: obj.DeepCopyObject(), revision: k.revision, stored: stored}
+	c.entries.Set(k, d)
+	if stored == nil {
+		return
+	}
+	lk := decodedKey{store: k.store, key: k.key, form: formLatest}
+	if known, ok := c.entries.GetIfPresent(lk); !ok || known.revision < d.revision {
+		c.entries.Set(lk, d)
+	}
+}
+
+// latest returns the newest version of key that the store with id store wrote
+// or read, if the cache holds one of type t; its obj is the caller's to copy,
+// not to change.
+func (c *decodedCache) latest(store uint64, key string, t reflect.Type) (*decodedObject, bool) {
+	if c == nil {
+		return nil, false
+	}
+	d, ok := c.entries.GetIfPresent(decodedKey{store: store, key: key, form: formLatest})
+	if !ok || reflect.TypeOf(d.obj) != t {
+		return nil, false
+	}
+	return d, true
+}
+
+// forget drops the newest version known of key, as it is deleted.
+func (c *decodedCache) forget(store uint64, key string) {
+	if c != nil {
+		c.entries.Invalidate(decodedKey{store: store, key: key, form: formLatest})
+	}
 }
 
 // setInto makes out, a pointer to a struct, hold obj, a pointer of the same type.

@@ -301,7 +301,7 @@ func TestEraseClusterWatch(t *testing.T) {
 					revisions = append(revisions, c.revision)
 					// The event carries the object as it was before the erase.
 					prev := &example.Pod{}
-					if err := s.decode(o.key(), before[o.key()].value, prev, c.revision); err != nil {
+					if err := s.decode(o.key(), nil, before[o.key()].value, prev, c.revision); err != nil {
 						t.Fatal(err)
 					}
 					if got := ev.Object.(*example.Pod); !equalPods(got, prev) {

@@ -39,10 +39,13 @@ type hub struct {
 	mu       sync.Mutex
 	position int64 // newest revision dispatched
 	known    int64 // newest revision known to be committed
-	exact    map[string]map[*watcher]struct{}
-	prefix   map[string]map[*watcher]struct{}
-	all      map[*watcher]struct{}
-	closed   bool
+	// own is the newest revision of the batch this process's writer is
+	// committing, which the writer delivers: its announcement needs no read.
+	own    int64
+	exact  map[string]map[*watcher]struct{}
+	prefix map[string]map[*watcher]struct{}
+	all    map[*watcher]struct{}
+	closed bool
 }
 
 func newHub(b *Backend, position int64) *hub {
@@ -77,12 +80,26 @@ func (h *hub) deliver(events []event) {
 	}
 }
 
+// committing says the writer is committing a batch up to revision, which it
+// will deliver; 0 says the batch failed, and the log is read, since its commit
+// may have happened.
+func (h *hub) committing(revision int64) {
+	h.mu.Lock()
+	h.own = revision
+	h.mu.Unlock()
+	if revision == 0 {
+		h.kick()
+	}
+}
+
 // announce takes another process's commit up to revision (0: unknown). This
-// process's own commits come back too; those the writer delivered cost nothing.
+// process's own commits come back too; those the writer delivered or is about
+// to deliver cost nothing (if another process committed before them, deliver
+// finds the gap).
 func (h *hub) announce(revision int64) {
 	h.mu.Lock()
 	h.known = max(h.known, revision)
-	behind := revision == 0 || revision > h.position
+	behind := revision == 0 || (revision > h.position && revision > h.own)
 	watchLag.Set(float64(h.known - h.position))
 	h.mu.Unlock()
 	if behind {

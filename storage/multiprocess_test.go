@@ -13,11 +13,12 @@ import (
 )
 
 // twoProcesses opens two backends on one new Postgres shard, as two apiserver
-// processes serving the same shard would.
+// processes serving the same shard would. Neither polls the log: each learns
+// of the other's writes from its notifications alone.
 func twoProcesses(t *testing.T) (a, b *Backend) {
 	t.Helper()
-	a = newBackend(t, "postgres", Config{})
-	b, err := Open(context.Background(), Config{Storage: a.cfg.Storage, Shard: a.cfg.Shard})
+	a = newBackend(t, "postgres", Config{PollInterval: time.Hour})
+	b, err := Open(context.Background(), Config{Storage: a.cfg.Storage, Shard: a.cfg.Shard, PollInterval: time.Hour})
 	if err != nil {
 		t.Fatalf("opening the second backend: %v", err)
 	}
@@ -179,5 +180,32 @@ func TestTheOneSQLiteProcessLeads(t *testing.T) {
 	defer cancel()
 	if _, _, ok := b.Leadership().Leading(ctx); !ok {
 		t.Fatal("the process serving a SQLite file does not lead")
+	}
+}
+
+// TestOwnNotificationsCostNoLogRead: a process learns of its own commits from
+// its writer, whatever the order in which their notifications come back, so
+// writing reads nothing of the log.
+func TestOwnNotificationsCostNoLogRead(t *testing.T) {
+	ctx := context.Background()
+	b, counting := newCountingBackend(t, "postgres", Config{PollInterval: time.Hour})
+	s := podStore(t, b, nil)
+	// The listener's first read, once it listens, catches up with what it may
+	// have missed.
+	deadline := time.Now().Add(10 * time.Second)
+	for counting.logReads.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener did not read the log after it started listening")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	reads := counting.logReads.Load()
+	const creates = 30
+	for i := range creates {
+		createPod(ctx, t, s, "ns", fmt.Sprintf("p%d", i))
+	}
+	time.Sleep(200 * time.Millisecond) // the last notifications come back
+	if n := counting.logReads.Load() - reads; n != 0 {
+		t.Fatalf("%d creates read the log %d times, want 0", creates, n)
 	}
 }

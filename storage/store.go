@@ -166,7 +166,7 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 	if err != nil {
 		return corrupt(k, storage.NewInternalError(err))
 	}
-	if err := s.decode(k, data, out, r.revision); err != nil {
+	if err := s.decode(k, r.value, data, out, r.revision); err != nil {
 		return corrupt(k, undecodable(err))
 	}
 	return nil
@@ -175,8 +175,9 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 // decode fills out, a pointer to an object of the store's type, with the object
 // key held at revision, decoded from data (its value as the transformer gave it
 // back) or copied from the backend's cache of decoded objects, which then keeps
-// it.
-func (s *Store) decode(key string, data []byte, out runtime.Object, revision int64) error {
+// it; given the value as stored (which only the current version of key has), it
+// also keeps it as the newest version known, unless it knows a newer one.
+func (s *Store) decode(key string, stored, data []byte, out runtime.Object, revision int64) error {
 	if _, err := conversion.EnforcePtr(out); err != nil {
 		return fmt.Errorf("unable to convert output object to pointer: %w", err)
 	}
@@ -188,7 +189,7 @@ func (s *Store) decode(key string, data []byte, out runtime.Object, revision int
 	if err := s.decodeAnew(key, data, out, revision); err != nil {
 		return err
 	}
-	s.b.decoded.put(k, data, out)
+	s.b.decoded.put(k, data, out, stored)
 	return nil
 }
 
@@ -278,7 +279,7 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object,
 		return storage.NewKeyExistsError(k, 0)
 	}
 	if out != nil {
-		return s.decode(k, data, out, res.revision)
+		return s.decode(k, stored, data, out, res.revision)
 	}
 	return nil
 }
@@ -318,6 +319,8 @@ type objState struct {
 	rev   int64
 	data  []byte
 	stale bool
+	// stored is the value as stored, of a state read from the database.
+	stored []byte
 	// current tells that the state was read from the database, not handed in by
 	// the caller (who may hold an older version).
 	current bool
@@ -350,12 +353,13 @@ func (s *Store) stateOf(ctx context.Context, key string, r *row, v reflect.Value
 		return st, nil
 	}
 	st.data, st.stale = data, stale
+	st.stored = r.value
 	// An unsafe deletion is allowed only if the codec itself fails.
-	decode := s.decode
+	decode := func() error { return s.decode(key, r.value, data, st.obj, st.rev) }
 	if expectBroken {
-		decode = s.decodeAnew
+		decode = func() error { return s.decodeAnew(key, data, st.obj, st.rev) }
 	}
-	if err := decode(key, data, st.obj, st.rev); err != nil {
+	if err := decode(); err != nil {
 		if !expectBroken {
 			return nil, err
 		}
@@ -375,6 +379,24 @@ func (s *Store) currentState(ctx context.Context, key string, v reflect.Value, i
 		return nil, storage.NewInternalError(err)
 	}
 	return s.stateOf(ctx, key, r, v, ignoreNotFound, expectBroken)
+}
+
+// latestState is the state of the newest version of key this process wrote or
+// read, if the cache of decoded objects holds it, else the current state. Like
+// an object the caller holds, it may be stale: a write from it that finds the
+// key changed starts again from the current state.
+//
+// The transformer is asked again about the stored value, as a read of the key
+// would: if it can no longer read it, the state is read from the database,
+// where the write fails as it would have without the guess.
+func (s *Store) latestState(ctx context.Context, key string, v reflect.Value, ignoreNotFound bool) (*objState, error) {
+	if d, ok := s.b.decoded.latest(s.id, key, reflect.PointerTo(v.Type())); ok {
+		data, stale, err := s.transformer.TransformFromStorage(ctx, d.stored, authenticatedData(key))
+		if err == nil && bytes.Equal(data, d.data) {
+			return &objState{obj: d.obj.DeepCopyObject(), rev: d.revision, data: data, stale: stale}, nil
+		}
+	}
+	return s.currentState(ctx, key, v, ignoreNotFound, false)
 }
 
 // cachedState is the state of an object the caller already holds.
@@ -412,10 +434,13 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, prec
 		utilfeature.DefaultFeatureGate.Enabled(features.AllowUnsafeMalformedObjectDeletion)
 
 	var st *objState
-	if cachedExistingObject != nil && !expectBroken {
-		st, err = s.cachedState(cachedExistingObject)
-	} else {
+	switch {
+	case expectBroken:
 		st, err = s.currentState(ctx, k, v, false, expectBroken)
+	case cachedExistingObject != nil:
+		st, err = s.cachedState(cachedExistingObject)
+	default:
+		st, err = s.latestState(ctx, k, v, false)
 	}
 	if err != nil {
 		return err
@@ -457,10 +482,11 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, prec
 			}
 			continue
 		}
+		s.b.decoded.forget(s.id, k)
 		if expectBroken {
 			return nil
 		}
-		return s.decode(k, st.data, out, res.revision)
+		return s.decodeAnew(k, st.data, out, res.revision)
 	}
 }
 
@@ -479,7 +505,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 	if cachedExistingObject != nil {
 		st, err = s.cachedState(cachedExistingObject)
 	} else {
-		st, err = s.currentState(ctx, k, v, ignoreNotFound, false)
+		st, err = s.latestState(ctx, k, v, ignoreNotFound)
 	}
 	if err != nil {
 		return err
@@ -524,7 +550,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 				}
 			}
 			if !st.stale {
-				return s.decode(k, st.data, destination, st.rev)
+				return s.decode(k, st.stored, st.data, destination, st.rev)
 			}
 		}
 		stored, err := s.transformer.TransformToStorage(ctx, data, authenticatedData(k))
@@ -541,7 +567,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 			}
 			continue
 		}
-		return s.decode(k, data, destination, res.revision)
+		return s.decode(k, stored, data, destination, res.revision)
 	}
 }
 

@@ -358,7 +358,7 @@ func (w *watcher) decode(key string, value []byte, revision int64, form decodedF
 	if err := w.s.markCluster(key, obj); err != nil {
 		return nil, err
 	}
-	w.s.b.decoded.put(k, data, obj)
+	w.s.b.decoded.put(k, data, obj, nil)
 	return obj, nil
 }
 

@@ -137,11 +137,15 @@ func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []wri
 	var bw batchWrite
 	err := b.db.writeBatch(ctx, keys, clusters, func(revision int64, live map[string]row, erased map[string]bool) batchWrite {
 		bw = decide(batch, keys, revision, live, erased, results)
+		if len(bw.log) > 0 {
+			b.hub.committing(bw.revision)
+		}
 		return bw
 	})
 	if err != nil {
 		if len(bw.log) > 0 {
 			// The commit may have happened; the log reader will find out.
+			b.hub.committing(0)
 			return nil, fmt.Errorf("write batch of revisions %d-%d: %w", bw.log[0].revision, bw.revision, err)
 		}
 		return nil, err
