@@ -90,6 +90,10 @@ type Lifecycle struct {
 	// waiting are the logical clusters waiting for their default APIBindings,
 	// for Wake.
 	waiting sync.Map
+	// inline are the logical clusters of this shard that their workspace's
+	// sync is making and initialising itself: their LogicalClusters' events
+	// queue nothing and wake no workspace while it does.
+	inline sync.Map
 }
 
 // NewLifecycle returns the controller of the shard self; shards are the
@@ -98,8 +102,24 @@ func NewLifecycle(stores Stores, index *Index, self Shard, shards Shards) *Lifec
 	l := &Lifecycle{stores: stores, index: index, self: self, shards: shards}
 	l.workspaces = &clusterwatch.Controller{Name: "workspaces", Source: stores.Workspaces, Workers: workers, Sync: l.sync, Settled: settled}
 	l.clusters = &clusterwatch.Controller{Name: "logicalclusters", Source: stores.LogicalClusters, Workers: workers, Sync: l.syncCluster,
-		Settled: settledCluster, Observe: l.ObserveCluster}
+		Settled: func(obj runtime.Object) bool { return settledCluster(obj) || l.madeInline(obj) }, Observe: l.ObserveCluster}
 	return l
+}
+
+// madeInline tells a LogicalCluster, not being deleted, whose workspace's sync
+// is making and initialising it in this process: what its events say, that
+// sync knows.
+func (l *Lifecycle) madeInline(obj runtime.Object) bool {
+	lc, ok := obj.(*corev1alpha1.LogicalCluster)
+	if !ok || lc.DeletionTimestamp != nil || lc.Status.Phase == corev1alpha1.LogicalClusterPhaseTerminating {
+		return false
+	}
+	name, ok := lc.Annotations[logicalcluster.Annotation]
+	if !ok {
+		return false
+	}
+	_, inline := l.inline.Load(logicalcluster.Name(name))
+	return inline
 }
 
 // settled tells a Ready workspace that is not being deleted: sync has nothing to
@@ -126,7 +146,7 @@ func (l *Lifecycle) Run(ctx context.Context) {
 // listed changes nothing its workspace waits for.
 func (l *Lifecycle) ObserveCluster(ev clusterwatch.Event) {
 	lc, ok := ev.Object.(*corev1alpha1.LogicalCluster)
-	if ok && !(ev.Type == watch.Added && settledCluster(lc)) {
+	if ok && !(ev.Type == watch.Added && settledCluster(lc)) && !l.madeInline(lc) {
 		l.wakeOwner(lc.Spec.Owner)
 	}
 }
@@ -162,6 +182,11 @@ func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
 	shard := ws.Annotations[ShardAnnotation]
 	if shard == "" {
 		return l.schedule(ctx, r.Cluster, ws)
+	}
+	if shard == l.self.Name {
+		name := logicalcluster.Name(ws.Spec.Cluster)
+		l.inline.Store(name, struct{}{})
+		defer l.inline.Delete(name)
 	}
 	lc, err := l.place(ctx, r.Cluster, ws, shard)
 	if err != nil {
@@ -295,10 +320,11 @@ func (l *Lifecycle) place(ctx context.Context, parent logicalcluster.Name, ws *t
 		return lc, nil
 	}
 	// Initialise it now rather than when its controller sees it.
-	if err := l.syncCluster(ctx, clusterwatch.Ref{Cluster: name, Name: lc.Name}); err != nil && !errors.As(err, new(clusterwatch.Waiting)) {
+	lc, err = l.reconcileCluster(ctx, name, lc)
+	if err != nil && !errors.As(err, new(clusterwatch.Waiting)) {
 		return nil, err
 	}
-	return target.Get(ctx, name)
+	return lc, nil
 }
 
 // newLogicalCluster returns the LogicalCluster of cluster name, at path, of

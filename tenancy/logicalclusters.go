@@ -29,59 +29,70 @@ func (l *Lifecycle) syncCluster(ctx context.Context, r clusterwatch.Ref) error {
 	if err != nil {
 		return err
 	}
+	_, err = l.reconcileCluster(ctx, r.Cluster, lc)
+	return err
+}
+
+// reconcileCluster initialises the logical cluster name of this shard, whose
+// LogicalCluster as last read or written is lc, if it is Initializing, or
+// deletes it if it is being deleted; it returns the LogicalCluster as it left
+// it.
+func (l *Lifecycle) reconcileCluster(ctx context.Context, name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*corev1alpha1.LogicalCluster, error) {
 	switch {
 	case lc.DeletionTimestamp != nil:
-		return l.erase(ctx, r.Cluster, lc)
+		return lc, l.erase(ctx, name, lc)
 	case lc.Status.Phase != corev1alpha1.LogicalClusterPhaseInitializing:
-		return nil
+		return lc, nil
 	}
-	err = l.initializeCluster(ctx, r.Cluster, lc)
+	ready, err := l.initializeCluster(ctx, name, lc)
 	var pending defaultBindingsPending
 	if !errors.As(err, &pending) {
-		return err
+		return ready, err
 	}
-	l.waiting.Store(r.Cluster, struct{}{})
+	l.waiting.Store(name, struct{}{})
 	waiting := condition(tenancyv1alpha1.WorkspaceAPIBindingsInitialized, false, pending.reason, pending.message)
 	if !sameConditions(lc.Status.Conditions, []conditionsv1alpha1.Condition{waiting}) {
-		if _, err := update(ctx, l.stores.LogicalClusterStatus, r.Cluster, lc.Name, func(obj runtime.Object) {
+		updated, err := update(ctx, l.stores.LogicalClusterStatus, name, lc.Name, func(obj runtime.Object) {
 			lc := obj.(*corev1alpha1.LogicalCluster)
 			lc.Status.Conditions = setConditions(lc.Status.Conditions, []conditionsv1alpha1.Condition{waiting})
-		}); err != nil {
-			return errors.Join(pending, err)
+		})
+		if err != nil {
+			return nil, errors.Join(pending, err)
 		}
+		lc = updated.(*corev1alpha1.LogicalCluster)
 	}
-	return clusterwatch.Waiting{Reason: pending.message}
+	return lc, clusterwatch.Waiting{Reason: pending.message}
 }
 
 // initializeCluster makes in the logical cluster name, whose LogicalCluster is
 // lc, the initial objects and default APIBindings of its type, then makes it
-// Ready.
-func (l *Lifecycle) initializeCluster(ctx context.Context, name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) error {
+// Ready, and returns its LogicalCluster as stored.
+func (l *Lifecycle) initializeCluster(ctx context.Context, name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*corev1alpha1.LogicalCluster, error) {
 	typ, err := ParseTypeName(lc.Annotations[tenancyv1alpha1.LogicalClusterTypeAnnotationKey])
 	if err != nil {
-		return fmt.Errorf("logical cluster %s: %w", name, err)
+		return nil, fmt.Errorf("logical cluster %s: %w", name, err)
 	}
 	types, err := l.index.typesOf(ctx, typ)
 	if err != nil {
-		return fmt.Errorf("the type of logical cluster %s: %w", name, err)
+		return nil, fmt.Errorf("the type of logical cluster %s: %w", name, err)
 	}
 	owner, err := Owner(lc.Annotations)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := initialObjects(in(ctx, name), l.stores, types, owner); err != nil {
-		return fmt.Errorf("initialising logical cluster %s: %w", name, err)
+		return nil, fmt.Errorf("initialising logical cluster %s: %w", name, err)
 	}
 	if err := l.defaultBindings(ctx, name, types); err != nil {
-		return err
+		return nil, err
 	}
 	l.waiting.Delete(name)
 	ready, err := setClusterPhase(ctx, l.stores, name, corev1alpha1.LogicalClusterPhaseReady)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Serve the cluster from now on, not from when the change is seen.
-	return l.index.Stored(name, ready)
+	return ready, l.index.Stored(name, ready)
 }
 
 // erase deletes the logical cluster name, whose LogicalCluster lc is being

@@ -47,9 +47,20 @@ type namespaceKey struct {
 
 var _ admission.ValidationInterface = (*Lifecycle)(nil)
 
-// NewLifecycle returns the admission over namespaces' storage.
+// NewLifecycle returns the admission over namespaces' storage, which tells it
+// of each namespace created.
 func NewLifecycle(namespaces *REST) *Lifecycle {
-	return &Lifecycle{Handler: admission.NewHandler(admission.Create, admission.Delete), namespaces: namespaces, active: utilcache.NewLRUExpireCache(actives)}
+	l := &Lifecycle{Handler: admission.NewHandler(admission.Create, admission.Delete), namespaces: namespaces, active: utilcache.NewLRUExpireCache(actives)}
+	namespaces.active = l.created
+	return l
+}
+
+// created remembers a namespace just created, Active: the objects made in it
+// next are admitted without reading it.
+func (l *Lifecycle) created(ctx context.Context, name string) {
+	if cluster, ok := logicalcluster.From(ctx); ok {
+		l.active.Add(namespaceKey{cluster, name}, struct{}{}, activeFor)
+	}
 }
 
 // Forget drops what is remembered of a namespace that changed.

@@ -23,6 +23,8 @@ type REST struct {
 	*registry.REST
 	// defaults is nil when new namespaces start empty.
 	defaults *defaults
+	// active, if set, learns of each namespace created, Active.
+	active func(ctx context.Context, name string)
 }
 
 // FinalizeREST serves namespaces/finalize, which changes spec.finalizers only.
@@ -53,25 +55,30 @@ func NewREST(getter generic.RESTOptionsGetter, created func(ctx context.Context,
 	}
 	namespaces := &REST{REST: main}
 	if created != nil {
-		d := newDefaults(created, func(ctx context.Context, name string) (*corev1.Namespace, error) {
+		namespaces.defaults = newDefaults(created, func(ctx context.Context, name string) (*corev1.Namespace, error) {
 			obj, err := main.Get(genericapirequest.WithNamespace(ctx, ""), name, &metav1.GetOptions{})
 			if err != nil {
 				return nil, err
 			}
 			return obj.(*corev1.Namespace), nil
 		})
-		namespaces.defaults = d
-		main.BeginCreate = func(ctx context.Context, obj runtime.Object, opts *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
-			if dryrun.IsDryRun(opts.DryRun) {
-				return func(context.Context, bool) {}, nil
-			}
-			ns := obj.(*corev1.Namespace)
-			return func(ctx context.Context, success bool) {
-				if success {
-					d.created(ctx, ns)
-				}
-			}, nil
+	}
+	main.BeginCreate = func(ctx context.Context, obj runtime.Object, opts *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
+		if dryrun.IsDryRun(opts.DryRun) {
+			return func(context.Context, bool) {}, nil
 		}
+		ns := obj.(*corev1.Namespace)
+		return func(ctx context.Context, success bool) {
+			if !success {
+				return
+			}
+			if namespaces.active != nil {
+				namespaces.active(ctx, ns.Name)
+			}
+			if namespaces.defaults != nil {
+				namespaces.defaults.created(ctx, ns)
+			}
+		}, nil
 	}
 	finalize := *main.Store
 	finalize.UpdateStrategy = finalizeStrategy()
