@@ -291,7 +291,18 @@ func (l *Lifecycle) place(ctx context.Context, parent logicalcluster.Name, ws *t
 	}
 	name := logicalcluster.Name(ws.Spec.Cluster)
 	base, _, _ := strings.Cut(ws.Spec.URL, clustersPrefix)
-	lc, err := newLogicalCluster(name, p.Path.Join(ws.Name), *ws.Spec.Type, shard, base, corev1alpha1.LogicalClusterPhaseInitializing, initializers, owner)
+	phase := corev1alpha1.LogicalClusterPhaseInitializing
+	if shard == l.self.Name && !hasDefaultBindings(types) {
+		// Nothing to wait for: the cluster's initial objects first, then its
+		// LogicalCluster, Ready — the cluster is served from its LogicalCluster
+		// on, so nobody sees it without them. Should the workspace go before
+		// the LogicalCluster is made, deleteCluster erases them.
+		if err := initialObjects(in(ctx, name), l.stores, types, owner); err != nil {
+			return nil, fmt.Errorf("initialising logical cluster %s: %w", name, err)
+		}
+		phase = corev1alpha1.LogicalClusterPhaseReady
+	}
+	lc, err := newLogicalCluster(name, p.Path.Join(ws.Name), *ws.Spec.Type, shard, base, phase, initializers, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -316,8 +327,12 @@ func (l *Lifecycle) place(ctx context.Context, parent logicalcluster.Name, ws *t
 	if lc.Spec.Owner == nil || lc.Spec.Owner.UID != ws.UID {
 		return nil, fmt.Errorf("logical cluster %s belongs to another workspace", name)
 	}
-	if shard != l.self.Name || lc.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
+	if shard != l.self.Name {
 		return lc, nil
+	}
+	if lc.Status.Phase == corev1alpha1.LogicalClusterPhaseReady {
+		// Serve the cluster from now on, not from when the change is seen.
+		return lc, l.index.Stored(name, lc)
 	}
 	// Initialise it now rather than when its controller sees it.
 	lc, err = l.reconcileCluster(ctx, name, lc)
@@ -345,7 +360,10 @@ func newLogicalCluster(name logicalcluster.Name, path Path, typ tenancyv1alpha1.
 			},
 		},
 		Spec:   corev1alpha1.LogicalClusterSpec{Initializers: initializers},
-		Status: corev1alpha1.LogicalClusterStatus{Phase: phase, URL: url + clustersPrefix + string(name), Initializers: initializers},
+		Status: corev1alpha1.LogicalClusterStatus{Phase: phase, URL: url + clustersPrefix + string(name)},
+	}
+	if phase == corev1alpha1.LogicalClusterPhaseInitializing {
+		lc.Status.Initializers = initializers
 	}
 	if owner != nil {
 		annotation, err := ownerAnnotation(*owner)
@@ -472,6 +490,14 @@ func (l *Lifecycle) deleteCluster(ctx context.Context, ws *tenancyv1alpha1.Works
 	}
 	lc, err := target.Get(ctx, name)
 	if clusterGone(err) {
+		if shard != l.self.Name {
+			return true, nil
+		}
+		// place makes a cluster's initial objects before its LogicalCluster:
+		// a workspace that went in between leaves them to erase.
+		if _, err := l.stores.Eraser.EraseCluster(ctx, string(name)); err != nil {
+			return false, fmt.Errorf("erasing logical cluster %s: %w", name, err)
+		}
 		return true, nil
 	}
 	if err != nil {

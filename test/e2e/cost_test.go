@@ -22,12 +22,11 @@ import (
 // workspaceTransactions bounds the database transactions (reads, and batches
 // of writes) of making a workspace, from its create to Ready, and a first
 // configmap in it, one workspace at a time: the create, the lifecycle's read of
-// the Workspace, the writes of its LogicalCluster, namespace default, its
-// service account, the LogicalCluster Ready and the Workspace Ready, and the
-// configmap. The lifecycle starts from what it wrote and read, status updates
-// from the version last read, the configmap's admission from the namespace
-// just made.
-const workspaceTransactions = 8
+// the Workspace, the writes of namespace default, its service account, the
+// LogicalCluster (made Ready) and the Workspace Ready, and the configmap. The
+// lifecycle starts from what it wrote and read, status updates from the
+// version last read, the configmap's admission from the namespace just made.
+const workspaceTransactions = 7
 
 // TestWorkspaceTransactions counts the database transactions of making
 // workspaces with a configmap each, allowing for the server's own every second
@@ -80,7 +79,10 @@ func TestWorkspaceTransactions(t *testing.T) {
 			spent := s.metric("warren_storage_transactions_total") - before
 			background := 2 * (math.Ceil(time.Since(start).Seconds()) + 1)
 			t.Logf("%d workspaces: %.0f transactions, at most %.0f of them the server's own", n, spent, background)
-			if per := (spent - background) / n; per > workspaceTransactions {
+			// Half a transaction per workspace of slack, for a controller's
+			// retry or a watch event that comes late: a read more for every
+			// workspace still fails.
+			if per := (spent - background) / n; per > workspaceTransactions+0.5 {
 				t.Errorf("a workspace with a configmap took %.1f transactions or more, want at most %d", per, workspaceTransactions)
 			}
 		})
