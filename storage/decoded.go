@@ -10,8 +10,8 @@ import (
 )
 
 // decodedKey names an object decoded from a stored value: the store that
-// decoded it (each has its own codec and version), the key, the revision written
-// into the object, and how it was decoded.
+// decoded it (each has its own codec and version), the key, and how it was
+// decoded; a watch's decodings are named by their revision too.
 type decodedKey struct {
 	store    uint64
 	key      string
@@ -26,24 +26,23 @@ type decodedKey struct {
 type decodedForm uint8
 
 const (
+	// formInto keeps, under revision 0, the newest version of a key that this
+	// process wrote or read: what gets and lists of it copy, and the guess of
+	// the current state a write may start from (a wrong one costs the write a
+	// retry, never a lost update).
 	formInto decodedForm = iota
 	formWatch
 	formWatchPrev
-	// formLatest names, with revision 0, the newest version of a key this
-	// process wrote or read: a guess of the current state, as a write may
-	// start from (a wrong one costs the write a retry, never a lost update).
-	formLatest
 )
 
 // decodedObject is an object as decoded from data, the value as the transformer
-// gave it back. Nobody writes to obj: readers get deep copies.
+// gave it back, at revision. Nobody writes to obj: readers get deep copies.
 type decodedObject struct {
 	data     []byte
 	obj      runtime.Object
 	revision int64
-	// stored is the value as stored, for an entry kept as a key's newest
-	// version: what the transformer is asked again before a write starts
-	// from it.
+	// stored is the value as stored, of an object decoded into the store's
+	// type: what the transformer is asked again before a write starts from it.
 	stored []byte
 }
 
@@ -73,12 +72,18 @@ func newDecodedCache(budget int64) *decodedCache {
 	return &decodedCache{entries: otter.Must(&otter.Options[decodedKey, *decodedObject]{
 		MaximumWeight: uint64(budget),
 		Weigher: func(k decodedKey, d *decodedObject) uint32 {
-			if k.form == formLatest { // shares the object of the entry at its revision
-				return uint32(len(k.key) + decodedOverhead)
-			}
 			return uint32(len(k.key) + 2*len(d.data) + decodedOverhead)
 		},
 	})}
+}
+
+// entryKey is where the cache keeps what k names: objects of the store's type
+// one per key, the newest.
+func entryKey(k decodedKey) decodedKey {
+	if k.form == formInto {
+		k.revision = 0
+	}
+	return k
 }
 
 // get returns a copy of the object decoded from data at k, if the cache holds
@@ -87,8 +92,8 @@ func (c *decodedCache) get(k decodedKey, data []byte, t reflect.Type) (runtime.O
 	if c == nil {
 		return nil, false
 	}
-	d, ok := c.entries.GetIfPresent(k)
-	if !ok || (t != nil && reflect.TypeOf(d.obj) != t) || !bytes.Equal(d.data, data) {
+	d, ok := c.entries.GetIfPresent(entryKey(k))
+	if !ok || d.revision != k.revision || (t != nil && reflect.TypeOf(d.obj) != t) || !bytes.Equal(d.data, data) {
 		c.misses.Add(1)
 		return nil, false
 	}
@@ -96,21 +101,18 @@ func (c *decodedCache) get(k decodedKey, data []byte, t reflect.Type) (runtime.O
 	return d.obj.DeepCopyObject(), true
 }
 
-// put keeps a copy of obj, decoded from data at k; given the value as stored,
-// also as the newest version of k's key, unless a newer one is known.
+// put keeps a copy of obj, decoded from data at k; one decoded into the
+// store's type needs the value as stored, and is kept unless a newer version
+// of its key is.
 func (c *decodedCache) put(k decodedKey, data []byte, obj runtime.Object, stored []byte) {
-	if c == nil || len(data) == 0 {
+	if c == nil || len(data) == 0 || (k.form == formInto && stored == nil) {
 		return
 	}
-	d := &decodedObject{data: data, obj: obj.DeepCopyObject(), revision: k.revision, stored: stored}
-	c.entries.Set(k, d)
-	if stored == nil {
+	ek := entryKey(k)
+	if known, ok := c.entries.GetIfPresent(ek); ok && known.revision > k.revision {
 		return
 	}
-	lk := decodedKey{store: k.store, key: k.key, form: formLatest}
-	if known, ok := c.entries.GetIfPresent(lk); !ok || known.revision < d.revision {
-		c.entries.Set(lk, d)
-	}
+	c.entries.Set(ek, &decodedObject{data: data, obj: obj.DeepCopyObject(), revision: k.revision, stored: stored})
 }
 
 // latest returns the newest version of key that the store with id store wrote
@@ -120,17 +122,17 @@ func (c *decodedCache) latest(store uint64, key string, t reflect.Type) (*decode
 	if c == nil {
 		return nil, false
 	}
-	d, ok := c.entries.GetIfPresent(decodedKey{store: store, key: key, form: formLatest})
+	d, ok := c.entries.GetIfPresent(decodedKey{store: store, key: key, form: formInto})
 	if !ok || reflect.TypeOf(d.obj) != t {
 		return nil, false
 	}
 	return d, true
 }
 
-// forget drops the newest version known of key, as it is deleted.
+// forget drops what is kept of key, as it is deleted.
 func (c *decodedCache) forget(store uint64, key string) {
 	if c != nil {
-		c.entries.Invalidate(decodedKey{store: store, key: key, form: formLatest})
+		c.entries.Invalidate(decodedKey{store: store, key: key, form: formInto})
 	}
 }
 

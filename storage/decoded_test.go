@@ -161,13 +161,21 @@ func TestDecodedCacheMatchesBytesAndTypes(t *testing.T) {
 	c := newDecodedCache(1 << 20)
 	k := decodedKey{store: 1, key: "/pods/ns/a", revision: 7}
 	pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a", ResourceVersion: "7"}}
-	c.put(k, []byte("value"), pod, nil)
+	c.put(k, []byte("value"), pod, []byte("stored value"))
 	podType := reflect.TypeOf(pod)
 	if _, ok := c.get(k, []byte("value"), podType); !ok {
 		t.Fatal("the entry just put is not served")
 	}
 	if _, ok := c.get(k, []byte("other value at the same revision"), podType); ok {
 		t.Fatal("an entry was served for other bytes")
+	}
+	if _, ok := c.get(decodedKey{store: 1, key: "/pods/ns/a", revision: 6}, []byte("value"), podType); ok {
+		t.Fatal("an entry was served for another revision")
+	}
+	older := decodedKey{store: 1, key: "/pods/ns/a", revision: 5}
+	c.put(older, []byte("older value"), pod, []byte("older stored value"))
+	if _, ok := c.get(k, []byte("value"), podType); !ok {
+		t.Fatal("an older version replaced the newer one")
 	}
 	if _, ok := c.get(k, []byte("value"), reflect.TypeOf(&example.PodList{})); ok {
 		t.Fatal("an entry was served as another type")
@@ -182,7 +190,7 @@ func TestDecodedCacheMatchesBytesAndTypes(t *testing.T) {
 	}
 
 	off := newDecodedCache(-1)
-	off.put(k, []byte("value"), pod, nil)
+	off.put(k, []byte("value"), pod, []byte("stored value"))
 	if _, ok := off.get(k, []byte("value"), podType); ok {
 		t.Fatal("a cache turned off served an entry")
 	}

@@ -177,7 +177,7 @@ func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPre
 		if err := s.markCluster(r.key, obj); err != nil {
 			return err
 		}
-		s.b.decoded.put(k, data, obj, nil)
+		s.b.decoded.put(k, data, obj, r.value)
 	}
 	if matched, err := pred.Matches(obj); err == nil && matched {
 		v.Set(reflect.Append(v, reflect.ValueOf(obj).Elem()))

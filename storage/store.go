@@ -175,8 +175,8 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 // decode fills out, a pointer to an object of the store's type, with the object
 // key held at revision, decoded from data (its value as the transformer gave it
 // back) or copied from the backend's cache of decoded objects, which then keeps
-// it; given the value as stored (which only the current version of key has), it
-// also keeps it as the newest version known, unless it knows a newer one.
+// it as the newest version of key known (unless it knows a newer one), given
+// the value as stored.
 func (s *Store) decode(key string, stored, data []byte, out runtime.Object, revision int64) error {
 	if _, err := conversion.EnforcePtr(out); err != nil {
 		return fmt.Errorf("unable to convert output object to pointer: %w", err)
