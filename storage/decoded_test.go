@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -246,6 +247,42 @@ func TestUpdatesStartFromTheLatestVersionKnown(t *testing.T) {
 				}, nil)
 			if !storage.IsNotFound(err) {
 				t.Fatalf("update of a deleted pod: %v, want NotFound", err)
+			}
+		})
+	}
+}
+
+// TestGetNoOlderThanARevisionFromTheCache: a get asked for a version no
+// older than a revision is answered from the newest version the process
+// knows when that is at least the revision, and from the database otherwise
+// or when asked for the current version.
+func TestGetNoOlderThanARevisionFromTheCache(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			b, counting := newCountingBackend(t, dialect, Config{})
+			s := podStore(t, b, nil)
+			created := createPod(ctx, t, s, "ns", "a")
+			rv := created.ResourceVersion
+			for _, c := range []struct {
+				resourceVersion string
+				reads           uint64
+			}{
+				{rv, 0},
+				{fmt.Sprint(revisionOf(t, created) - 1), 0},
+				{"", 1},
+				{"0", 1},
+				{fmt.Sprint(revisionOf(t, created) + 1), 1},
+			} {
+				gets := counting.gets.Load()
+				out := &example.Pod{}
+				err := s.Get(ctx, podKey("ns", "a"), storage.GetOptions{ResourceVersion: c.resourceVersion}, out)
+				if n := counting.gets.Load() - gets; n != c.reads {
+					t.Errorf("get no older than %q read the database %d times, want %d", c.resourceVersion, n, c.reads)
+				}
+				if err == nil && !reflect.DeepEqual(out, created) {
+					t.Errorf("get no older than %q = %+v, want %+v", c.resourceVersion, out, created)
+				}
 			}
 		})
 	}

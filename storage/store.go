@@ -149,6 +149,9 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 	if err != nil {
 		return err
 	}
+	if s.cachedAtLeast(k, opts.ResourceVersion, out) {
+		return nil
+	}
 	r, current, err := s.b.db.get(ctx, k)
 	if err != nil {
 		return storage.NewInternalError(err)
@@ -170,6 +173,27 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 		return corrupt(k, undecodable(err))
 	}
 	return nil
+}
+
+// cachedAtLeast fills out with the newest version of key this process wrote or
+// read, if it is at least resourceVersion (a revision, not "" nor "0": a get
+// asked for a version no older than that). That version was the key's state at
+// its revision, so it answers such a get as upstream's watch cache would,
+// without reading the database.
+func (s *Store) cachedAtLeast(key, resourceVersion string, out runtime.Object) bool {
+	if resourceVersion == "" || resourceVersion == "0" {
+		return false
+	}
+	minimum, err := s.versioner.ParseResourceVersion(resourceVersion)
+	if err != nil {
+		return false // the read says why
+	}
+	d, ok := s.b.decoded.latest(s.id, key, reflect.TypeOf(out))
+	if !ok || d.revision < int64(minimum) {
+		return false
+	}
+	setInto(out, d.obj.DeepCopyObject())
+	return true
 }
 
 // decode fills out, a pointer to an object of the store's type, with the object

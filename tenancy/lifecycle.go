@@ -165,7 +165,7 @@ func (l *Lifecycle) wakeOwner(owner *corev1alpha1.LogicalClusterOwner) {
 }
 
 func (l *Lifecycle) sync(ctx context.Context, r clusterwatch.Ref) error {
-	obj, err := l.stores.Workspaces.Get(in(ctx, r.Cluster), r.Name, &metav1.GetOptions{})
+	obj, err := l.stores.Workspaces.Get(in(ctx, r.Cluster), r.Name, &metav1.GetOptions{ResourceVersion: clusterwatch.SeenRevision(ctx)})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -3,6 +3,7 @@ package clusterwatch
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -55,6 +56,47 @@ type Controller struct {
 	mu      sync.Mutex
 	gated   bool
 	pending map[Ref]struct{}
+	// seen is, for each object queued because it changed, the newest
+	// revision its events carried, until its reconcile starts (SeenRevision).
+	seen map[Ref]int64
+}
+
+type seenKey struct{}
+
+// SeenRevision is, in Sync, the newest resource version of the object's
+// events that queued it, "" if none did (it was asked for by Enqueue, or is
+// retried): a read of the object no older than it sees every change the
+// controller was told of, as a read of the current state would (a later
+// change queues it again).
+func SeenRevision(ctx context.Context) string {
+	rv, _ := ctx.Value(seenKey{}).(string)
+	return rv
+}
+
+// noteSeen records that an event of r's object carried resource version rv.
+func (c *Controller) noteSeen(r Ref, rv string) {
+	revision, err := strconv.ParseInt(rv, 10, 64)
+	if err != nil || revision <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[Ref]int64{}
+	}
+	c.seen[r] = max(c.seen[r], revision)
+}
+
+// takeSeen returns ctx with r's SeenRevision, which it forgets.
+func (c *Controller) takeSeen(ctx context.Context, r Ref) context.Context {
+	c.mu.Lock()
+	revision, ok := c.seen[r]
+	delete(c.seen, r)
+	c.mu.Unlock()
+	if !ok {
+		return ctx
+	}
+	return context.WithValue(ctx, seenKey{}, strconv.FormatInt(revision, 10))
 }
 
 // workQueue returns the controller's queue, made on first use.
@@ -94,6 +136,7 @@ func (c *Controller) Run(ctx context.Context) {
 			c.forget(r)
 		case ev.Type != watch.Added && ev.Type != watch.Modified, c.Settled != nil && c.Settled(ev.Object):
 		default:
+			c.noteSeen(r, m.GetResourceVersion())
 			c.add(r)
 		}
 	})
@@ -165,6 +208,7 @@ func (c *Controller) forget(r Ref) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.pending, r)
+	delete(c.seen, r)
 }
 
 // Leader tells whether this process may do the work of its shard's
@@ -202,7 +246,7 @@ func (c *Controller) next(ctx context.Context, queue workqueue.TypedRateLimiting
 		queue.Add(r)
 		return true
 	}
-	if err := c.Sync(ctx, r); err != nil {
+	if err := c.Sync(c.takeSeen(ctx, r), r); err != nil {
 		if ctx.Err() != nil {
 			// The term ended under it: not a failure, for the next term.
 			queue.Add(r)

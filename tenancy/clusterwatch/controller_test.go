@@ -105,3 +105,42 @@ func TestControllerReconcilesOnlyWhileLeading(t *testing.T) {
 	leader.set(true)
 	expect("in the next term", "a", "d", "x")
 }
+
+// TestSyncSeesTheNewestRevisionOfItsEvents: a reconcile learns the newest
+// resource version of the events that queued its object, and none for an
+// object queued by Enqueue.
+func TestSyncSeesTheNewestRevisionOfItsEvents(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &restartable{opened: make(chan struct{}, 10)}
+	seen := make(chan [2]string, 10)
+	c := &Controller{Name: "test", Source: src, Sync: func(ctx context.Context, r Ref) error {
+		seen <- [2]string{r.Name, SeenRevision(ctx)}
+		return nil
+	}}
+	leader := &switchable{}
+	go c.Run(WithLeader(ctx, leader))
+	<-src.opened
+	w := src.watches[0]
+	object := func(rv string) *metav1.PartialObjectMetadata {
+		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "a", ResourceVersion: rv, Annotations: map[string]string{logicalcluster.Annotation: "c"}}}
+	}
+	// While following, the changes wait: both events of a queue it once.
+	w.Add(object("5"))
+	w.Modify(object("7"))
+	c.Enqueue(Ref{Cluster: "c", Name: "x"})
+	time.Sleep(100 * time.Millisecond)
+	leader.set(true)
+	got := map[string]string{}
+	for range 2 {
+		select {
+		case s := <-seen:
+			got[s[0]] = s[1]
+		case <-time.After(5 * time.Second):
+			t.Fatalf("reconciled %v, want a and x", got)
+		}
+	}
+	if got["a"] != "7" || got["x"] != "" {
+		t.Fatalf("seen revisions %v, want a at 7 and x at none", got)
+	}
+}

@@ -21,12 +21,13 @@ import (
 
 // workspaceTransactions bounds the database transactions (reads, and batches
 // of writes) of making a workspace, from its create to Ready, and a first
-// configmap in it, one workspace at a time: the create, the lifecycle's read of
-// the Workspace, the writes of namespace default, its service account, the
-// LogicalCluster (made Ready) and the Workspace Ready, and the configmap. The
-// lifecycle starts from what it wrote and read, status updates from the
-// version last read, the configmap's admission from the namespace just made.
-const workspaceTransactions = 7
+// configmap in it, one workspace at a time: the create, the writes of
+// namespace default, its service account, the LogicalCluster (made Ready) and
+// the Workspace Ready, and the configmap. The lifecycle starts from the
+// Workspace it was told of (the version the create left, no read), from what
+// it wrote, status updates from the version last read, the configmap's
+// admission from the namespace just made.
+const workspaceTransactions = 6
 
 // TestWorkspaceTransactions counts the database transactions of making
 // workspaces with a configmap each, allowing for the server's own every second
