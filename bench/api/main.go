@@ -45,6 +45,7 @@ func main() {
 	flag.IntVar(&w.gets, "gets", 4000, "gets of random configmaps")
 	flag.IntVar(&w.lists, "lists", 1000, "lists of a random cluster's configmaps")
 	flag.IntVar(&w.watchWrites, "watch-writes", 500, "updates whose watch latency is measured")
+	flag.IntVar(&w.alone, "alone", 500, "creates, then lists of one cluster's configmaps, by one client alone (create-1, list-1)")
 	flag.StringVar(&backends, "backends", strings.Join(allBackends, ","), "back ends to run, comma-separated")
 	flag.StringVar(&pgURL, "postgres", pgtest.URL(), "PostgreSQL to run on")
 	flag.StringVar(&w.profiles, "profiles", "", "directory for the server's CPU profile of each phase (<backend>-<op>.pprof)")

@@ -28,7 +28,9 @@ import (
 type workload struct {
 	clusters, objects, clients int
 	gets, lists, watchWrites   int
-	payload                    string
+	// alone is how many creates, then lists, one client makes by itself.
+	alone   int
+	payload string
 	// profiles, if set, is a directory that gets the server's CPU profile of
 	// each phase, as <backend>-<op>.pprof, the first profileSeconds of it.
 	profiles       string
@@ -161,6 +163,30 @@ func (w *workload) run(ctx context.Context, backend string, s *warrentest.Proces
 		if err == nil && len(list.Items) != w.objects {
 			err = fmt.Errorf("listed %d configmaps, want %d", len(list.Items), w.objects)
 		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	// One client alone: the latency of a request on an idle server, as a
+	// person with kubectl sees it.
+	if err := phase("create-1", w.alone, 1, func(ctx context.Context, i int) error {
+		cs, err := c.in(clusterName(0))
+		if err != nil {
+			return err
+		}
+		cm := w.configMap(i)
+		cm.Name = fmt.Sprintf("alone-%06d", i)
+		_, err = cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := phase("list-1", w.alone, 1, func(ctx context.Context, _ int) error {
+		cs, err := c.in(clusterName(min(1, w.clusters-1)))
+		if err != nil {
+			return err
+		}
+		_, err = cs.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
 		return err
 	}); err != nil {
 		return nil, err
