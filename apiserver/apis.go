@@ -47,6 +47,7 @@ import (
 	tenancyregistry "github.com/warren-dev/warren/apiserver/registry/tenancy"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/apiserver/token"
+	"github.com/warren-dev/warren/storage"
 	"github.com/warren-dev/warren/tenancy"
 )
 
@@ -229,7 +230,7 @@ func (a *apis) newTenancy(getter generic.RESTOptionsGetter, namespaces, clusterR
 	}
 	a.workspaces = workspaces
 	a.tenancy = tenancy.Stores{
-		Workspaces:           workspaces,
+		Workspaces:           newestKnownGets{workspaces},
 		WorkspaceTypes:       types,
 		LogicalClusters:      clusterStore,
 		Shards:               shards,
@@ -300,4 +301,13 @@ func (a *apis) defaultServiceAccount(ctx context.Context, ns *corev1.Namespace) 
 		return nil
 	}
 	return err
+}
+
+// newestKnownGets lets the workspace lifecycle's gets of a Workspace no older
+// than the event that queued it be answered from the newest version this
+// process knows (storage.AllowNewestKnown); the API's own gets never are.
+type newestKnownGets struct{ tenancy.Store }
+
+func (s newestKnownGets) Get(ctx context.Context, name string, opts *metav1.GetOptions) (runtime.Object, error) {
+	return s.Store.Get(storage.AllowNewestKnown(ctx), name, opts)
 }

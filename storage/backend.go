@@ -49,9 +49,9 @@ type Config struct {
 	MaxObjectSize int
 	// MaxBatch is the most writes committed in one transaction. Zero means 256.
 	MaxBatch int
-	// DecodedCacheSize bounds the memory of the cache of decoded objects, each
-	// counted at twice the size of its value. Zero means 64 MiB; negative turns
-	// the cache off.
+	// DecodedCacheSize bounds the memory of the cache of decoded objects, by an
+	// estimate of each entry's (decodedCache). Zero means 64 MiB; negative
+	// turns the cache off.
 	DecodedCacheSize int64
 }
 

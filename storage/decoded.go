@@ -53,17 +53,21 @@ type decodedObject struct {
 // value that must be rewritten under a new key is seen as without the cache —
 // and an entry is used only if the bytes it was decoded from equal the ones just
 // read, so that not even a revision reused by a database restored from an older
-// backup can serve a stale object. It holds at most a budget of bytes, weighed
-// at twice the size of the decoded value.
+// backup can serve a stale object. It holds at most a budget of bytes, each
+// entry weighed by its bytes and an estimate of its object's.
 type decodedCache struct {
 	entries      *otter.Cache[decodedKey, *decodedObject]
 	hits, misses atomic.Int64
 }
 
-// decodedOverhead is what an entry is counted to weigh beyond its key, its
-// value and the decoded object, taken to be the size of the value: the entry
-// itself and the object's structure.
-const decodedOverhead = 256
+// An entry is weighed by its key, its bytes and its decoded object, taken to
+// be the size of the value — unstructuredGrowth times it for an object held as
+// nested maps (custom resources) — plus decodedOverhead, for the entry itself
+// and the object's structure.
+const (
+	decodedOverhead    = 256
+	unstructuredGrowth = 6
+)
 
 func newDecodedCache(budget int64) *decodedCache {
 	if budget <= 0 {
@@ -72,7 +76,15 @@ func newDecodedCache(budget int64) *decodedCache {
 	return &decodedCache{entries: otter.Must(&otter.Options[decodedKey, *decodedObject]{
 		MaximumWeight: uint64(budget),
 		Weigher: func(k decodedKey, d *decodedObject) uint32 {
-			return uint32(len(k.key) + 2*len(d.data) + decodedOverhead)
+			decoded := len(d.data)
+			if _, ok := d.obj.(runtime.Unstructured); ok {
+				decoded *= unstructuredGrowth
+			}
+			n := len(k.key) + len(d.data) + decoded + decodedOverhead
+			if len(d.stored) > 0 && &d.stored[0] != &d.data[0] {
+				n += len(d.stored) // kept besides data: transformed (encrypted)
+			}
+			return uint32(n)
 		},
 	})}
 }

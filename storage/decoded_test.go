@@ -253,9 +253,10 @@ func TestUpdatesStartFromTheLatestVersionKnown(t *testing.T) {
 }
 
 // TestGetNoOlderThanARevisionFromTheCache: a get asked for a version no
-// older than a revision is answered from the newest version the process
-// knows when that is at least the revision, and from the database otherwise
-// or when asked for the current version.
+// older than a revision, where the caller allows it, is answered from the
+// newest version the process knows when that is at least the revision, and
+// from the database otherwise, when asked for the current version, or where
+// the caller does not allow it (API requests).
 func TestGetNoOlderThanARevisionFromTheCache(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -264,19 +265,22 @@ func TestGetNoOlderThanARevisionFromTheCache(t *testing.T) {
 			s := podStore(t, b, nil)
 			created := createPod(ctx, t, s, "ns", "a")
 			rv := created.ResourceVersion
+			allowed := AllowNewestKnown(ctx)
 			for _, c := range []struct {
+				ctx             context.Context
 				resourceVersion string
 				reads           uint64
 			}{
-				{rv, 0},
-				{fmt.Sprint(revisionOf(t, created) - 1), 0},
-				{"", 1},
-				{"0", 1},
-				{fmt.Sprint(revisionOf(t, created) + 1), 1},
+				{allowed, rv, 0},
+				{allowed, fmt.Sprint(revisionOf(t, created) - 1), 0},
+				{allowed, "", 1},
+				{allowed, "0", 1},
+				{allowed, fmt.Sprint(revisionOf(t, created) + 1), 1},
+				{ctx, rv, 1},
 			} {
 				gets := counting.gets.Load()
 				out := &example.Pod{}
-				err := s.Get(ctx, podKey("ns", "a"), storage.GetOptions{ResourceVersion: c.resourceVersion}, out)
+				err := s.Get(c.ctx, podKey("ns", "a"), storage.GetOptions{ResourceVersion: c.resourceVersion}, out)
 				if n := counting.gets.Load() - gets; n != c.reads {
 					t.Errorf("get no older than %q read the database %d times, want %d", c.resourceVersion, n, c.reads)
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -41,7 +42,9 @@ type hub struct {
 	known    int64 // newest revision known to be committed
 	// own is the newest revision of the batch this process's writer is
 	// committing, which the writer delivers: its announcement needs no read.
-	own    int64
+	// Atomic, not under mu: the writer sets it while its transaction holds
+	// the shard's revision lock.
+	own    atomic.Int64
 	exact  map[string]map[*watcher]struct{}
 	prefix map[string]map[*watcher]struct{}
 	all    map[*watcher]struct{}
@@ -81,15 +84,14 @@ func (h *hub) deliver(events []event) {
 }
 
 // committing says the writer is committing a batch up to revision, which it
-// will deliver; 0 says the batch failed, and the log is read, since its commit
-// may have happened.
-func (h *hub) committing(revision int64) {
-	h.mu.Lock()
-	h.own = revision
-	h.mu.Unlock()
-	if revision == 0 {
-		h.kick()
-	}
+// will deliver (0: a batch that writes nothing).
+func (h *hub) committing(revision int64) { h.own.Store(revision) }
+
+// abandon says the writer's batch failed: its commit may have happened, so the
+// log is read.
+func (h *hub) abandon() {
+	h.own.Store(0)
+	h.kick()
 }
 
 // announce takes another process's commit up to revision (0: unknown). This
@@ -99,7 +101,7 @@ func (h *hub) committing(revision int64) {
 func (h *hub) announce(revision int64) {
 	h.mu.Lock()
 	h.known = max(h.known, revision)
-	behind := revision == 0 || (revision > h.position && revision > h.own)
+	behind := revision == 0 || (revision > h.position && revision > h.own.Load())
 	watchLag.Set(float64(h.known - h.position))
 	h.mu.Unlock()
 	if behind {

@@ -149,7 +149,7 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 	if err != nil {
 		return err
 	}
-	if s.cachedAtLeast(k, opts.ResourceVersion, out) {
+	if newestKnownAllowed(ctx) && s.cachedAtLeast(ctx, k, opts.ResourceVersion, out) {
 		return nil
 	}
 	r, current, err := s.b.db.get(ctx, k)
@@ -175,12 +175,28 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 	return nil
 }
 
+type newestKnownKey struct{}
+
+// AllowNewestKnown returns ctx under which a get with a resourceVersion (a
+// revision, not "" nor "0": no older than that) may be answered, without
+// reading the database, by the newest version of the key this process wrote or
+// read, if that is at least as new. That version was the key's state at its
+// revision, but the key may have changed since — even been deleted, by another
+// process, an expiry or a cluster's erase — so it is for a controller that a
+// later change queues again, and is never allowed for API requests.
+func AllowNewestKnown(ctx context.Context) context.Context {
+	return context.WithValue(ctx, newestKnownKey{}, true)
+}
+
+func newestKnownAllowed(ctx context.Context) bool {
+	allowed, _ := ctx.Value(newestKnownKey{}).(bool)
+	return allowed
+}
+
 // cachedAtLeast fills out with the newest version of key this process wrote or
-// read, if it is at least resourceVersion (a revision, not "" nor "0": a get
-// asked for a version no older than that). That version was the key's state at
-// its revision, so it answers such a get as upstream's watch cache would,
-// without reading the database.
-func (s *Store) cachedAtLeast(key, resourceVersion string, out runtime.Object) bool {
+// read, if it is at least resourceVersion and the transformer still reads its
+// stored value as it did (AllowNewestKnown).
+func (s *Store) cachedAtLeast(ctx context.Context, key, resourceVersion string, out runtime.Object) bool {
 	if resourceVersion == "" || resourceVersion == "0" {
 		return false
 	}
@@ -190,6 +206,9 @@ func (s *Store) cachedAtLeast(key, resourceVersion string, out runtime.Object) b
 	}
 	d, ok := s.b.decoded.latest(s.id, key, reflect.TypeOf(out))
 	if !ok || d.revision < int64(minimum) {
+		return false
+	}
+	if data, _, err := s.transformer.TransformFromStorage(ctx, d.stored, authenticatedData(key)); err != nil || !bytes.Equal(data, d.data) {
 		return false
 	}
 	setInto(out, d.obj.DeepCopyObject())

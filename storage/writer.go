@@ -139,13 +139,15 @@ func (b *Backend) commitBatch(ctx context.Context, batch []*write, results []wri
 		bw = decide(batch, keys, revision, live, erased, results)
 		if len(bw.log) > 0 {
 			b.hub.committing(bw.revision)
+		} else {
+			b.hub.committing(0)
 		}
 		return bw
 	})
 	if err != nil {
 		if len(bw.log) > 0 {
 			// The commit may have happened; the log reader will find out.
-			b.hub.committing(0)
+			b.hub.abandon()
 			return nil, fmt.Errorf("write batch of revisions %d-%d: %w", bw.log[0].revision, bw.revision, err)
 		}
 		return nil, err
