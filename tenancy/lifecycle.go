@@ -490,8 +490,8 @@ func (l *Lifecycle) deleteCluster(ctx context.Context, ws *tenancyv1alpha1.Works
 	}
 	lc, err := target.Get(ctx, name)
 	if clusterGone(err) {
-		if shard != l.self.Name {
-			return true, nil
+		if shard != l.self.Name || ws.Annotations[ShardAnnotation] == "" {
+			return true, nil // never placed here: nothing was made
 		}
 		// place makes a cluster's initial objects before its LogicalCluster:
 		// a workspace that went in between leaves them to erase.
