@@ -204,15 +204,28 @@ func (s *Store) cachedAtLeast(ctx context.Context, key, resourceVersion string, 
 	if err != nil {
 		return false // the read says why
 	}
-	d, ok := s.b.decoded.latest(s.id, key, reflect.TypeOf(out))
-	if !ok || d.revision < int64(minimum) {
+	st, ok := s.newestKnown(ctx, key, reflect.TypeOf(out))
+	if !ok || st.rev < int64(minimum) {
 		return false
 	}
-	if data, _, err := s.transformer.TransformFromStorage(ctx, d.stored, authenticatedData(key)); err != nil || !bytes.Equal(data, d.data) {
-		return false
-	}
-	setInto(out, d.obj.DeepCopyObject())
+	setInto(out, st.obj)
 	return true
+}
+
+// newestKnown is the state of the newest version of key this process wrote or
+// read, an object of type t, if the cache of decoded objects holds it and the
+// transformer still reads its stored value as it did (a read of the key would
+// fail otherwise).
+func (s *Store) newestKnown(ctx context.Context, key string, t reflect.Type) (*objState, bool) {
+	d, ok := s.b.decoded.latest(s.id, key, t)
+	if !ok {
+		return nil, false
+	}
+	data, stale, err := s.transformer.TransformFromStorage(ctx, d.stored, authenticatedData(key))
+	if err != nil || !bytes.Equal(data, d.data) {
+		return nil, false
+	}
+	return &objState{obj: d.obj.DeepCopyObject(), rev: d.revision, data: data, stale: stale}, true
 }
 
 // decode fills out, a pointer to an object of the store's type, with the object
@@ -221,9 +234,6 @@ func (s *Store) cachedAtLeast(ctx context.Context, key, resourceVersion string, 
 // it as the newest version of key known (unless it knows a newer one), given
 // the value as stored.
 func (s *Store) decode(key string, stored, data []byte, out runtime.Object, revision int64) error {
-	if _, err := conversion.EnforcePtr(out); err != nil {
-		return fmt.Errorf("unable to convert output object to pointer: %w", err)
-	}
 	k := decodedKey{store: s.id, key: key, revision: revision, form: formInto}
 	if obj, ok := s.b.decoded.get(k, data, reflect.TypeOf(out)); ok {
 		setInto(out, obj)
@@ -429,15 +439,11 @@ func (s *Store) currentState(ctx context.Context, key string, v reflect.Value, i
 // an object the caller holds, it may be stale: a write from it that finds the
 // key changed starts again from the current state.
 //
-// The transformer is asked again about the stored value, as a read of the key
-// would: if it can no longer read it, the state is read from the database,
-// where the write fails as it would have without the guess.
+// If the transformer can no longer read the stored value, the state is read
+// from the database, where the write fails as it would have without the guess.
 func (s *Store) latestState(ctx context.Context, key string, v reflect.Value, ignoreNotFound bool) (*objState, error) {
-	if d, ok := s.b.decoded.latest(s.id, key, reflect.PointerTo(v.Type())); ok {
-		data, stale, err := s.transformer.TransformFromStorage(ctx, d.stored, authenticatedData(key))
-		if err == nil && bytes.Equal(data, d.data) {
-			return &objState{obj: d.obj.DeepCopyObject(), rev: d.revision, data: data, stale: stale}, nil
-		}
+	if st, ok := s.newestKnown(ctx, key, reflect.PointerTo(v.Type())); ok {
+		return st, nil
 	}
 	return s.currentState(ctx, key, v, ignoreNotFound, false)
 }
