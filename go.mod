@@ -3,6 +3,7 @@ module github.com/warren-dev/warren
 go 1.26.5
 
 require (
+	github.com/KimMachineGun/automemlimit v1.0.2
 	github.com/anishathalye/porcupine v1.3.1
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/golang-migrate/migrate/v4 v4.20.1
@@ -37,6 +38,7 @@ require (
 	github.com/coreos/go-oidc v2.5.0+incompatible // indirect
 	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
 	github.com/onsi/gomega v1.39.0 // indirect
+	github.com/pbnjay/memory v0.0.0-20210728143218-7b4eea64cf58 // indirect
 	github.com/pquerna/cachecontrol v0.1.0 // indirect
 	gomodules.xyz/jsonpatch/v2 v2.4.0 // indirect
 )

@@ -50,6 +50,7 @@ func main() {
 	flag.StringVar(&pgURL, "postgres", pgtest.URL(), "PostgreSQL to run on")
 	flag.StringVar(&w.profiles, "profiles", "", "directory for the server's CPU profile of each phase (<backend>-<op>.pprof)")
 	flag.IntVar(&w.profileSeconds, "profile-seconds", 1, "seconds of each phase profiled (make the phase last longer)")
+	flag.StringVar(&w.serverArgs, "server-args", "", "more arguments of warren start, space-separated (--gc-percent 400 --memory-limit 1Gi)")
 	flag.StringVar(&out, "out", "bench/results", "directory of api.json, api-server.json and the charts api.svg and api.png")
 	flag.Parse()
 	w.payload = payload(800)
@@ -110,7 +111,7 @@ func runOne(ctx context.Context, w *workload, backend, binary, dir, pgURL string
 	default:
 		return nil, serverFigures{}, fmt.Errorf("unknown back end %q (want one of %s)", backend, strings.Join(allBackends, ", "))
 	}
-	s, err := warrentest.StartProcess(binary, filepath.Join(dir, "data"), args...)
+	s, err := warrentest.StartProcess(binary, filepath.Join(dir, "data"), append(args, strings.Fields(w.serverArgs)...)...)
 	if err != nil {
 		return nil, serverFigures{}, err
 	}

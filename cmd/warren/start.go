@@ -37,6 +37,7 @@ func newStartCommand() *cobra.Command {
 func serveCommand(use, short string, addFlags func(*pflag.FlagSet), run func(ctx context.Context, out io.Writer) error) *cobra.Command {
 	klogFlags := goflag.NewFlagSet("klog", goflag.ContinueOnError)
 	klog.InitFlags(klogFlags)
+	gc := newGCOptions()
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -47,10 +48,14 @@ func serveCommand(use, short string, addFlags func(*pflag.FlagSet), run func(ctx
 					return err
 				}
 			}
+			if err := gc.apply(cmd.Flags()); err != nil {
+				return err
+			}
 			return run(genericapiserver.SetupSignalContext(), cmd.OutOrStdout())
 		},
 	}
 	addFlags(cmd.Flags())
+	gc.addFlags(cmd.Flags())
 	cmd.Flags().AddGoFlag(klogFlags.Lookup("v"))
 	return cmd
 }
