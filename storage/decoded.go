@@ -120,11 +120,15 @@ func (c *decodedCache) put(k decodedKey, data []byte, obj runtime.Object, stored
 	if c == nil || len(data) == 0 || (k.form == formInto && stored == nil) {
 		return
 	}
-	ek := entryKey(k)
-	if known, ok := c.entries.GetIfPresent(ek); ok && known.revision > k.revision {
+	c.keep(k, data, obj.DeepCopyObject(), stored)
+}
+
+// keep is put of obj itself, which the caller hands over.
+func (c *decodedCache) keep(k decodedKey, data []byte, obj runtime.Object, stored []byte) {
+	if known, ok := c.entries.GetIfPresent(entryKey(k)); ok && known.revision > k.revision {
 		return
 	}
-	c.entries.Set(ek, &decodedObject{data: data, obj: obj.DeepCopyObject(), revision: k.revision, stored: stored})
+	c.entries.Set(entryKey(k), &decodedObject{data: data, obj: obj, revision: k.revision, stored: stored})
 }
 
 // latest returns the newest version of key that the store with id store wrote

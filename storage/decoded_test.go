@@ -7,10 +7,13 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/apitesting"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/apis/example"
+	examplev1 "k8s.io/apiserver/pkg/apis/example/v1"
 	"k8s.io/apiserver/pkg/storage"
 	"k8s.io/apiserver/pkg/storage/value"
 )
@@ -115,6 +118,53 @@ func TestWatchersShareADecodedChange(t *testing.T) {
 	}
 	if h, _ := counts(b.decoded); h < hits+int64(len(watchers))-1 {
 		t.Fatalf("%d hits for %d watchers of one change, want at least %d", h-hits, len(watchers), len(watchers)-1)
+	}
+}
+
+// countingCodec counts its decodings.
+type countingCodec struct {
+	runtime.Codec
+	decodes atomic.Int64
+}
+
+func (c *countingCodec) Decode(data []byte, gvk *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	c.decodes.Add(1)
+	return c.Codec.Decode(data, gvk, into)
+}
+
+// TestAWriteAndItsWatcherDecodeItOnce: a change is decoded once, whether the
+// write that made it (which answers with the object it stored) or a watcher
+// of it decodes it first; the other copies it.
+func TestAWriteAndItsWatcherDecodeItOnce(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			b := newBackend(t, dialect, Config{})
+			codec := &countingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+			s := newStore(t, b, "/pods/", nil, codec)
+			created := createPod(ctx, t, s, "ns", "a")
+			w := watchFrom(t, s, "/pods/ns/", revisionOf(t, created))
+			waitRegistered(t, b.hub, 1)
+			for i, value := range []string{"v1", "v2", "v3"} {
+				before := codec.decodes.Load()
+				updated := relabel(ctx, t, s, "ns", "a", value)
+				ev := nextEvent(t, w)
+				if !reflect.DeepEqual(ev.Object, updated) {
+					t.Fatalf("update %d: watched %+v, wrote %+v", i, ev.Object, updated)
+				}
+				if n := codec.decodes.Load() - before; n != 1 {
+					t.Fatalf("update %d and its watch event: %d decodings, want 1", i, n)
+				}
+			}
+			before := codec.decodes.Load()
+			made := createPod(ctx, t, s, "ns", "b")
+			if ev := nextEvent(t, w); !reflect.DeepEqual(ev.Object, made) {
+				t.Fatalf("watched %+v, created %+v", ev.Object, made)
+			}
+			if n := codec.decodes.Load() - before; n != 1 {
+				t.Fatalf("a create and its watch event: %d decodings, want 1", n)
+			}
+		})
 	}
 }
 

@@ -60,6 +60,11 @@ type Store struct {
 	estimateSize   atomic.Bool
 	// id names the store's entries in the backend's cache of decoded objects.
 	id uint64
+	// typed is the Go type of the store's objects unless they are
+	// unstructured (custom resources): a value then decodes alike into a new
+	// object and as a watch decodes it (to the codec's decoding version, the
+	// store's type), so either decoding serves the other.
+	typed reflect.Type
 }
 
 var _ storage.Interface = (*Store)(nil)
@@ -90,7 +95,16 @@ func (b *Backend) NewStore(c ResourceConfig) (*Store, error) {
 		clustered:      c.Clustered,
 		clusterMark:    c.ClusterAnnotation,
 		id:             b.stores.Add(1),
+		typed:          typedOf(c.NewFunc()),
 	}, nil
+}
+
+// typedOf returns the type of obj unless obj is unstructured.
+func typedOf(obj runtime.Object) reflect.Type {
+	if _, ok := obj.(runtime.Unstructured); ok {
+		return nil
+	}
+	return reflect.TypeOf(obj)
 }
 
 // identity stores values as they are.
@@ -324,25 +338,28 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object,
 	if err != nil {
 		return storage.NewInternalError(err)
 	}
-	res, err := s.put(ctx, k, stored, 0, ttl)
-	if err != nil {
+	if out == nil {
+		res, err := s.put(ctx, k, stored, 0, ttl, nil)
+		if err == nil && !res.ok() {
+			err = storage.NewKeyExistsError(k, 0)
+		}
 		return err
 	}
-	if !res.ok() {
-		return storage.NewKeyExistsError(k, 0)
+	res, err := s.putDecoded(ctx, k, stored, data, 0, ttl, out)
+	if err == nil && !res.ok() {
+		err = storage.NewKeyExistsError(k, 0)
 	}
-	if out != nil {
-		return s.decode(k, stored, data, out, res.revision)
-	}
-	return nil
+	return err
 }
 
-// put writes value under key if the key's live revision is expect.
-func (s *Store) put(ctx context.Context, key string, value []byte, expect int64, ttl uint64) (writeResult, error) {
+// put writes value under key if the key's live revision is expect; committed,
+// if set, is called with the revision the moment the write commits, before
+// any watcher is told of it.
+func (s *Store) put(ctx context.Context, key string, value []byte, expect int64, ttl uint64, committed func(revision int64)) (writeResult, error) {
 	if len(value) > s.b.cfg.MaxObjectSize {
 		return writeResult{}, &tooLargeError{size: len(value), limit: s.b.cfg.MaxObjectSize}
 	}
-	w := &write{key: key, columns: s.columns(key), value: value, expect: expect}
+	w := &write{key: key, columns: s.columns(key), value: value, expect: expect, committed: committed}
 	if ttl > 0 {
 		w.expiresAt = time.Now().Add(time.Duration(ttl) * time.Second).UnixMilli()
 	}
@@ -353,6 +370,41 @@ func (s *Store) put(ctx context.Context, key string, value []byte, expect int64,
 	if res.err != nil {
 		return res, writeError(key, res.err)
 	}
+	return res, nil
+}
+
+// putDecoded is put of stored, the transformed data, for a write that answers
+// with the object it stores, decoded into out. The object is decoded before
+// the write is sent, and a copy of it becomes the key's newest version in the
+// cache of decoded objects as the write commits, before the change reaches
+// any watcher: they copy it instead of decoding it again (a write the
+// precondition refuses wasted the decoding).
+func (s *Store) putDecoded(ctx context.Context, key string, stored, data []byte, expect int64, ttl uint64, out runtime.Object) (writeResult, error) {
+	if s.b.decoded == nil || reflect.TypeOf(out) != s.typed {
+		res, err := s.put(ctx, key, stored, expect, ttl, nil)
+		if err == nil && res.ok() {
+			err = s.decode(key, stored, data, out, res.revision)
+		}
+		return res, err
+	}
+	// A new object: a decoding into out would merge with what it holds.
+	obj := s.newFunc()
+	if err := s.decodeAnew(key, data, obj, 0); err != nil {
+		return writeResult{}, err
+	}
+	cached := obj.DeepCopyObject()
+	res, err := s.put(ctx, key, stored, expect, ttl, func(revision int64) {
+		if s.versioner.UpdateObject(cached, uint64(revision)) == nil {
+			s.b.decoded.keep(decodedKey{store: s.id, key: key, revision: revision, form: formInto}, data, cached, stored)
+		}
+	})
+	if err != nil || !res.ok() {
+		return res, err
+	}
+	if err := s.versioner.UpdateObject(obj, uint64(res.revision)); err != nil {
+		return res, err
+	}
+	setInto(out, obj)
 	return res, nil
 }
 
@@ -606,7 +658,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 		if err != nil {
 			return storage.NewInternalError(err)
 		}
-		res, err := s.put(ctx, k, stored, st.rev, ttl)
+		res, err := s.putDecoded(ctx, k, stored, data, st.rev, ttl, destination)
 		if err != nil {
 			return err
 		}
@@ -616,7 +668,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 			}
 			continue
 		}
-		return s.decode(k, stored, data, destination, res.revision)
+		return nil
 	}
 }
 

@@ -348,6 +348,12 @@ func (w *watcher) decode(key string, value []byte, revision int64, form decodedF
 	if obj, ok := w.s.b.decoded.get(k, data, nil); ok {
 		return obj, nil
 	}
+	if form == formWatch && w.s.typed != nil {
+		// The write (or a read) of the change may have decoded it first.
+		if obj, ok := w.s.b.decoded.get(decodedKey{store: w.s.id, key: key, revision: revision, form: formInto}, data, w.s.typed); ok {
+			return obj, nil
+		}
+	}
 	obj, err := runtime.Decode(w.s.codec, data)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,9 @@ type write struct {
 	value     []byte
 	expect    int64
 	expiresAt int64 // Unix milliseconds; 0: never
+	// committed, if set, is called with the write's revision once it has
+	// committed, before the change is delivered to watchers.
+	committed func(revision int64)
 	done      chan writeResult
 }
 
@@ -109,6 +112,11 @@ func (b *Backend) commit(ctx context.Context, batch []*write) {
 		}
 	}
 	if len(log) > 0 && err == nil {
+		for i, w := range batch {
+			if w.committed != nil && results[i].ok() {
+				w.committed(results[i].revision)
+			}
+		}
 		b.hub.deliver(log)
 		commitDuration.Observe(time.Since(start).Seconds())
 		batchSize.Observe(float64(len(log)))
