@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,7 @@ func main() {
 	var (
 		p                                   params
 		kubeconfig, start, pgURL, out, name string
+		serverArgs                          string
 	)
 	flag.StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig of a running warren (or -start)")
 	flag.StringVar(&start, "start", "", "build and start a warren of its own on sqlite or postgres, gone after the run")
@@ -44,6 +46,7 @@ func main() {
 	flag.IntVar(&p.Objects, "objects", 1, "configmaps per workspace, K")
 	flag.IntVar(&p.Concurrency, "concurrency", 16, fmt.Sprintf("workspaces created at once, C (at most %d)", resumeMargin))
 	flag.StringVar(&out, "out", "bench/results", "directory of the results")
+	flag.StringVar(&serverArgs, "server-args", "", "more arguments of the warren -start starts, space-separated (--gc-percent 100)")
 	flag.StringVar(&name, "name", "", "label of the run, in the results' file names (default: the -start storage, else \"run\")")
 	flag.Parse()
 	if name == "" {
@@ -55,7 +58,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := benchmark(ctx, kubeconfig, start, pgURL, out, name, p); err != nil {
+	if err := benchmark(ctx, kubeconfig, start, pgURL, out, name, strings.Fields(serverArgs), p); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -63,7 +66,7 @@ func main() {
 
 // benchmark runs the benchmark against the warren of kubeconfig or one it
 // starts, prints the summary and writes the results and charts.
-func benchmark(ctx context.Context, kubeconfig, start, pgURL, out, name string, p params) error {
+func benchmark(ctx context.Context, kubeconfig, start, pgURL, out, name string, serverArgs []string, p params) error {
 	var serverLog func() string
 	switch {
 	case start != "" && kubeconfig != "":
@@ -78,7 +81,7 @@ func benchmark(ctx context.Context, kubeconfig, start, pgURL, out, name string, 
 		if err != nil {
 			return err
 		}
-		w, err := startWarren(ctx, binary, dir, start, pgURL)
+		w, err := startWarren(ctx, binary, dir, start, pgURL, serverArgs)
 		if err != nil {
 			return err
 		}
@@ -117,8 +120,8 @@ type warren struct {
 }
 
 // startWarren starts binary on a data directory under dir, on a SQLite file or
-// a fresh schema of the PostgreSQL at pgURL.
-func startWarren(ctx context.Context, binary, dir, storage, pgURL string) (*warren, error) {
+// a fresh schema of the PostgreSQL at pgURL, with the extra arguments.
+func startWarren(ctx context.Context, binary, dir, storage, pgURL string, extra []string) (*warren, error) {
 	w := &warren{dropSchema: func() {}}
 	var args []string
 	switch storage {
@@ -135,7 +138,7 @@ func startWarren(ctx context.Context, binary, dir, storage, pgURL string) (*warr
 		return nil, fmt.Errorf("-start %q: want sqlite or postgres", storage)
 	}
 	var err error
-	if w.Process, err = warrentest.StartProcess(binary, filepath.Join(dir, "data-"+storage), args...); err != nil {
+	if w.Process, err = warrentest.StartProcess(binary, filepath.Join(dir, "data-"+storage), append(args, extra...)...); err != nil {
 		w.dropSchema()
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func TestSmoke(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			w, err := startWarren(ctx, binary, t.TempDir(), storage, pgtest.URL())
+			w, err := startWarren(ctx, binary, t.TempDir(), storage, pgtest.URL(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
