@@ -92,7 +92,7 @@ func restOptions(gr schema.GroupResource, servers []string, encryption encryptio
 		gv, _ := scheme.StorageVersion(gr)
 		gvr = gv.WithResource(gr.Resource)
 	}
-	codec, err := storageCodec(gvr)
+	codec, err := scheme.StorageCodec(gvr)
 	if err != nil {
 		return generic.RESTOptions{}, err
 	}
@@ -107,18 +107,6 @@ func restOptions(gr schema.GroupResource, servers []string, encryption encryptio
 		DeleteCollectionWorkers: 1,
 		ResourcePrefix:          registry.Prefix(gvr.GroupResource()),
 	}, nil
-}
-
-// storageCodec encodes objects of gv as protobuf, the form Kubernetes stores
-// its built-in types in, and the types without a protobuf form (warren's own,
-// CustomResourceDefinitions) as JSON; it decodes JSON and protobuf.
-func storageCodec(gvr schema.GroupVersionResource) (runtime.Codec, error) {
-	gv := gvr.GroupVersion()
-	info, ok := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
-	if _, protobuf := scheme.StorageVersion(gvr.GroupResource()); !ok || !protobuf {
-		return scheme.Codecs.LegacyCodec(gv), nil
-	}
-	return scheme.Codecs.CodecForVersions(info.Serializer, scheme.Codecs.UniversalDeserializer(), gv, runtime.InternalGroupVersioner), nil
 }
 
 func (s *sqlStorage) decorate(config *storagebackend.ConfigForResource, prefix string, _ func(runtime.Object) (string, error),
