@@ -101,16 +101,32 @@ func entryKey(k decodedKey) decodedKey {
 // get returns a copy of the object decoded from data at k, if the cache holds
 // it as an object of type t (nil: of any type).
 func (c *decodedCache) get(k decodedKey, data []byte, t reflect.Type) (runtime.Object, bool) {
+	obj, hit := c.getEither(data, decodedTry{k, t})
+	return obj, hit == 0
+}
+
+// decodedTry is a key an object decoded from some data may be kept under, and
+// the type it must have there (nil: any).
+type decodedTry struct {
+	k decodedKey
+	t reflect.Type
+}
+
+// getEither is get of the first of tries the cache holds, and its index (-1
+// for none), counted as one hit or one miss.
+func (c *decodedCache) getEither(data []byte, tries ...decodedTry) (runtime.Object, int) {
 	if c == nil {
-		return nil, false
+		return nil, -1
 	}
-	d, ok := c.entries.GetIfPresent(entryKey(k))
-	if !ok || d.revision != k.revision || (t != nil && reflect.TypeOf(d.obj) != t) || !bytes.Equal(d.data, data) {
-		c.misses.Add(1)
-		return nil, false
+	for i, try := range tries {
+		d, ok := c.entries.GetIfPresent(entryKey(try.k))
+		if ok && d.revision == try.k.revision && (try.t == nil || reflect.TypeOf(d.obj) == try.t) && bytes.Equal(d.data, data) {
+			c.hits.Add(1)
+			return d.obj.DeepCopyObject(), i
+		}
 	}
-	c.hits.Add(1)
-	return d.obj.DeepCopyObject(), true
+	c.misses.Add(1)
+	return nil, -1
 }
 
 // put keeps a copy of obj, decoded from data at k; one decoded into the

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/apis/example"
 	examplev1 "k8s.io/apiserver/pkg/apis/example/v1"
@@ -165,6 +166,59 @@ func TestAWriteAndItsWatcherDecodeItOnce(t *testing.T) {
 				t.Fatalf("a create and its watch event: %d decodings, want 1", n)
 			}
 		})
+	}
+}
+
+// TestWatchersGetWhatTheirOwnDecodingGives: where a store's Go type is both its
+// external and its internal type (as every type warren serves), an object
+// decoded into a new one keeps its kind and a watch's decoding clears it; a
+// watcher handed the write's decoding gets what its own would have given.
+func TestWatchersGetWhatTheirOwnDecodingGives(t *testing.T) {
+	ctx := context.Background()
+	sameType := runtime.NewScheme()
+	internal := schema.GroupVersion{Group: examplev1.GroupName, Version: runtime.APIVersionInternal}
+	for _, gv := range []schema.GroupVersion{examplev1.SchemeGroupVersion, internal} {
+		sameType.AddKnownTypes(gv, &examplev1.Pod{}, &examplev1.PodList{})
+	}
+	metav1.AddToGroupVersion(sameType, examplev1.SchemeGroupVersion)
+	factory := serializer.NewCodecFactory(sameType)
+	info, _ := runtime.SerializerInfoForMediaType(factory.SupportedMediaTypes(), runtime.ContentTypeJSON)
+	codec := factory.CodecForVersions(info.Serializer, factory.UniversalDeserializer(), examplev1.SchemeGroupVersion, internal)
+	b := newBackend(t, "sqlite", Config{})
+	s, err := b.NewStore(ResourceConfig{
+		Codec:          codec,
+		NewFunc:        func() runtime.Object { return &examplev1.Pod{} },
+		NewListFunc:    func() runtime.Object { return &examplev1.PodList{} },
+		ResourcePrefix: "/pods/",
+		GroupResource:  schema.GroupResource{Resource: "pods"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := b.CurrentRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := watchFrom(t, s, "/pods/ns/", rev)
+	waitRegistered(t, b.hub, 1)
+	out := &examplev1.Pod{}
+	if err := s.Create(ctx, podKey("ns", "a"), &examplev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns"}}, out, 0); err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, w)
+	data, err := runtime.Encode(codec, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := runtime.Decode(codec, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.versioner.UpdateObject(want, uint64(revisionOf(t, out))); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ev.Object, want) {
+		t.Fatalf("watched %#v\nwant, as a watch decodes it, %#v", ev.Object, want)
 	}
 }
 

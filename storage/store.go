@@ -380,7 +380,7 @@ func (s *Store) put(ctx context.Context, key string, value []byte, expect int64,
 // any watcher: they copy it instead of decoding it again (a write the
 // precondition refuses wasted the decoding).
 func (s *Store) putDecoded(ctx context.Context, key string, stored, data []byte, expect int64, ttl uint64, out runtime.Object) (writeResult, error) {
-	if s.b.decoded == nil || reflect.TypeOf(out) != s.typed {
+	if s.b.decoded == nil || reflect.TypeOf(out) != s.typed || len(stored) > s.b.cfg.MaxObjectSize {
 		res, err := s.put(ctx, key, stored, expect, ttl, nil)
 		if err == nil && res.ok() {
 			err = s.decode(key, stored, data, out, res.revision)

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/features"
@@ -345,14 +346,21 @@ func (w *watcher) decode(key string, value []byte, revision int64, form decodedF
 		return nil, err
 	}
 	k := decodedKey{store: w.s.id, key: key, revision: revision, form: form}
-	if obj, ok := w.s.b.decoded.get(k, data, nil); ok {
-		return obj, nil
-	}
+	tries := []decodedTry{{k, nil}}
 	if form == formWatch && w.s.typed != nil {
 		// The write (or a read) of the change may have decoded it first.
-		if obj, ok := w.s.b.decoded.get(decodedKey{store: w.s.id, key: key, revision: revision, form: formInto}, data, w.s.typed); ok {
-			return obj, nil
+		tries = append(tries, decodedTry{decodedKey{store: w.s.id, key: key, revision: revision, form: formInto}, w.s.typed})
+	}
+	if obj, hit := w.s.b.decoded.getEither(data, tries...); hit >= 0 {
+		if hit > 0 {
+			// Decoded without a target, a typed object comes out of the
+			// codec's conversion to its decoding version with its kind
+			// cleared, where one decoded into an object of its type keeps
+			// the kind it was stored with: a watcher gets what its own
+			// decoding would give.
+			obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
 		}
+		return obj, nil
 	}
 	obj, err := runtime.Decode(w.s.codec, data)
 	if err != nil {
