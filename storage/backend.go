@@ -149,7 +149,14 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	if err := Migrate(ctx, cfg.Storage, cfg.Shard, func(m *migrate.Migrate) error {
-		if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		err := m.Up()
+		if errors.Is(err, os.ErrNotExist) {
+			// The schema's version is one this binary has no migration of.
+			if v, _, verr := m.Version(); verr == nil {
+				return fmt.Errorf("the shard's schema is at version %d, which a newer warren wrote and this one cannot serve: %w", v, err)
+			}
+		}
+		if err != nil && !errors.Is(err, migrate.ErrNoChange) {
 			return err
 		}
 		return nil

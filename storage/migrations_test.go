@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -71,6 +72,38 @@ func TestMigrationsGoUpDownAndUpAgain(t *testing.T) {
 			}
 			if got.ResourceVersion != created.ResourceVersion {
 				t.Errorf("read revision %s, want %s", got.ResourceVersion, created.ResourceVersion)
+			}
+		})
+	}
+}
+
+// A shard whose schema a newer warren migrated past this one's migrations is
+// refused at open, saying so, rather than served with values it may not read.
+func TestNewerSchemaIsRefused(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			location, shard := newShard(t, dialect)
+			err := Migrate(ctx, location, shard, func(m *migrate.Migrate) error {
+				if err := m.Up(); err != nil {
+					return err
+				}
+				v, err := version(m)
+				if err != nil {
+					return err
+				}
+				return m.Force(int(v) + 1)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Open(ctx, Config{Storage: location, Shard: shard})
+			if err == nil {
+				b.Close()
+				t.Fatal("a shard of a newer schema opened")
+			}
+			if !strings.Contains(err.Error(), "newer warren") {
+				t.Errorf("error %q does not say a newer warren wrote the schema", err)
 			}
 		})
 	}
