@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"runtime/debug"
@@ -66,8 +68,14 @@ func (o *gcOptions) apply(fs *pflag.FlagSet) error {
 func (o *gcOptions) memoryLimit() (int64, error) {
 	if o.limit == "" {
 		limit := int64(defaultMemoryLimit)
-		if cg, err := o.cgroupLimit(); err == nil && cg < math.MaxInt64 {
+		cg, err := o.cgroupLimit()
+		switch {
+		case err == nil && cg < math.MaxInt64:
 			limit = min(limit, int64(float64(cg)*cgroupShare))
+		case err == nil, errors.Is(err, memlimit.ErrNoLimit), errors.Is(err, memlimit.ErrNoCgroup),
+			errors.Is(err, memlimit.ErrCgroupsNotSupported), errors.Is(err, fs.ErrNotExist):
+		default:
+			return 0, fmt.Errorf("reading the cgroup's memory limit (give --memory-limit instead): %w", err)
 		}
 		return limit, nil
 	}

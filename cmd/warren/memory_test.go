@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/pflag"
 )
 
@@ -24,7 +25,7 @@ func TestGCSettings(t *testing.T) {
 		debug.SetGCPercent(percent)
 		debug.SetMemoryLimit(limit)
 	})
-	noCgroup := func() (uint64, error) { return 0, errors.New("no limit") }
+	noCgroup := func() (uint64, error) { return 0, memlimit.ErrNoLimit }
 	cgroup := func(n uint64) func() (uint64, error) { return func() (uint64, error) { return n, nil } }
 	for _, tc := range []struct {
 		name        string
@@ -42,6 +43,8 @@ func TestGCSettings(t *testing.T) {
 		{name: "no limit", args: []string{"--memory-limit=0"}, cgroup: cgroup(512 << 20), wantPercent: 400, wantLimit: math.MaxInt64},
 		{name: "the environment", env: map[string]string{"GOGC": "77", "GOMEMLIMIT": "1GiB"}, cgroup: noCgroup, wantPercent: 77, wantLimit: 123},
 		{name: "flags over the environment", env: map[string]string{"GOGC": "77", "GOMEMLIMIT": "1GiB"}, args: []string{"--gc-percent=300", "--memory-limit=1500Mi"}, cgroup: noCgroup, wantPercent: 300, wantLimit: 1500 << 20},
+		{name: "cgroups unsupported", cgroup: func() (uint64, error) { return 0, memlimit.ErrCgroupsNotSupported }, wantPercent: 400, wantLimit: 768 << 20},
+		{name: "a cgroup unreadable", cgroup: func() (uint64, error) { return 0, errors.New("permission denied") }, wantErr: true},
 		{name: "a bad quantity", args: []string{"--memory-limit=lots"}, cgroup: noCgroup, wantErr: true},
 		{name: "a negative quantity", args: []string{"--memory-limit=-1Gi"}, cgroup: noCgroup, wantErr: true},
 	} {
