@@ -60,9 +60,9 @@ var OpenAPIScheme = runtime.NewScheme()
 // Kubernetes' types are stored as protobuf, as kube-apiserver stores them.
 // kcp's have no protobuf form: the workspace types, which every workspace
 // writes several times, are stored as CBOR, which decodes in about 40% of the
-// time JSON takes; apis.kcp.io stays JSON, since an APIResourceSchema's schema
-// is a RawExtension, whose bytes would come back from CBOR as CBOR where its
-// readers expect JSON.
+// time JSON takes; apis.kcp.io stays JSON: its objects (an APIResourceSchema's
+// schema is a RawExtension, which CBOR gives back as re-encoded JSON) do not
+// come back from CBOR as they come back from JSON (TestCBORStorageReadsAsJSONDid).
 var Served = []struct {
 	GroupVersion schema.GroupVersion
 	AddToScheme  func(*runtime.Scheme) error
