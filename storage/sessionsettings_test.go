@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-migrate/migrate/v4"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -29,6 +30,17 @@ func withSettings(t *testing.T, settings map[string]string) *Backend {
 	}
 	u.RawQuery = q.Encode()
 	cfg := Config{Shard: pgtest.Schema(t, "test_"), Storage: u.String()}
+	// The schema is migrated first, as `warren migrate` does before serving
+	// processes start: the settings are the serving sessions' (a migration's
+	// DDL right after the tests' PostgreSQL restarts can outlast 100 ms).
+	if err := Migrate(context.Background(), pgtest.URL(), cfg.Shard, func(m *migrate.Migrate) error {
+		if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return err
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	b, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("opening %s: %v", cfg.Storage, err)

@@ -34,14 +34,14 @@ func TestMigrateUpDownVersion(t *testing.T) {
 			}{
 				{[]string{"migrate", "version"}, "none"},
 				{[]string{"migrate", "up"}, ""},
-				{[]string{"migrate", "version"}, "2"},
+				{[]string{"migrate", "version"}, "3"},
 				{[]string{"migrate", "up"}, ""}, // nothing to do is not an error
 				{[]string{"migrate", "down", "1"}, ""},
-				{[]string{"migrate", "version"}, "1"},
-				{[]string{"migrate", "down", "1"}, ""},
+				{[]string{"migrate", "version"}, "2"},
+				{[]string{"migrate", "down", "2"}, ""},
 				{[]string{"migrate", "version"}, "none"},
 				{[]string{"migrate", "up"}, ""},
-				{[]string{"migrate", "version"}, "2"},
+				{[]string{"migrate", "version"}, "3"},
 			}
 			for _, step := range steps {
 				got, err := warren(t, append(step.args, flags...)...)
