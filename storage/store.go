@@ -63,7 +63,8 @@ type Store struct {
 	// typed is the Go type of the store's objects unless they are
 	// unstructured (custom resources): a value then decodes alike into a new
 	// object and as a watch decodes it (to the codec's decoding version, the
-	// store's type), so either decoding serves the other.
+	// store's type), but for the kind, which the watch's decoding clears; so
+	// a write's decoding serves its watchers.
 	typed reflect.Type
 }
 
@@ -338,13 +339,6 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object,
 	if err != nil {
 		return storage.NewInternalError(err)
 	}
-	if out == nil {
-		res, err := s.put(ctx, k, stored, 0, ttl, nil)
-		if err == nil && !res.ok() {
-			err = storage.NewKeyExistsError(k, 0)
-		}
-		return err
-	}
 	res, err := s.putDecoded(ctx, k, stored, data, 0, ttl, out)
 	if err == nil && !res.ok() {
 		err = storage.NewKeyExistsError(k, 0)
@@ -374,15 +368,15 @@ func (s *Store) put(ctx context.Context, key string, value []byte, expect int64,
 }
 
 // putDecoded is put of stored, the transformed data, for a write that answers
-// with the object it stores, decoded into out. The object is decoded before
+// with the object it stores, decoded into out (if not nil). The object is decoded before
 // the write is sent, and a copy of it becomes the key's newest version in the
 // cache of decoded objects as the write commits, before the change reaches
 // any watcher: they copy it instead of decoding it again (a write the
 // precondition refuses wasted the decoding).
 func (s *Store) putDecoded(ctx context.Context, key string, stored, data []byte, expect int64, ttl uint64, out runtime.Object) (writeResult, error) {
-	if s.b.decoded == nil || reflect.TypeOf(out) != s.typed || len(stored) > s.b.cfg.MaxObjectSize {
+	if out == nil || s.b.decoded == nil || reflect.TypeOf(out) != s.typed || len(stored) > s.b.cfg.MaxObjectSize {
 		res, err := s.put(ctx, key, stored, expect, ttl, nil)
-		if err == nil && res.ok() {
+		if err == nil && res.ok() && out != nil {
 			err = s.decode(key, stored, data, out, res.revision)
 		}
 		return res, err

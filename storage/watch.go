@@ -346,12 +346,13 @@ func (w *watcher) decode(key string, value []byte, revision int64, form decodedF
 		return nil, err
 	}
 	k := decodedKey{store: w.s.id, key: key, revision: revision, form: form}
-	tries := []decodedTry{{k, nil}}
+	// The write (or a read) of the change may have decoded it first.
+	tries := [2]decodedTry{{k, nil}, {decodedKey{store: w.s.id, key: key, revision: revision, form: formInto}, w.s.typed}}
+	n := 1
 	if form == formWatch && w.s.typed != nil {
-		// The write (or a read) of the change may have decoded it first.
-		tries = append(tries, decodedTry{decodedKey{store: w.s.id, key: key, revision: revision, form: formInto}, w.s.typed})
+		n = 2
 	}
-	if obj, hit := w.s.b.decoded.getEither(data, tries...); hit >= 0 {
+	if obj, hit := w.s.b.decoded.getEither(data, tries[:n]...); hit >= 0 {
 		if hit > 0 {
 			// Decoded without a target, a typed object comes out of the
 			// codec's conversion to its decoding version with its kind
