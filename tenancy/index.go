@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,18 +23,22 @@ import (
 )
 
 // cachedClusters bounds how many clusters (and as many parent-child links) the
-// index holds; a cluster out of it costs one read on its next request.
-const cachedClusters = 1 << 16
+// index holds: every cluster of a shard of a million workspaces, at about 350
+// bytes each (BenchmarkIndexMemory). A cluster out of it costs one read on its
+// next request.
+const cachedClusters = 1 << 20
 
 // Cluster is what the index knows of a logical cluster, from its
 // LogicalCluster: only what routing, admission and the lifecycle ask, since the
-// index holds tens of thousands of them.
+// index holds a million of them.
 type Cluster struct {
-	Name  logicalcluster.Name
-	Path  Path
-	Owner *corev1alpha1.LogicalClusterOwner // nil for root
-	Type  tenancyv1alpha1.WorkspaceTypeReference
-	Phase corev1alpha1.LogicalClusterPhaseType
+	Name logicalcluster.Name
+	Path Path
+	// Parent is the cluster holding the workspace that owns it (whose name
+	// ends Path), "" for root.
+	Parent logicalcluster.Name
+	Type   tenancyv1alpha1.WorkspaceTypeReference
+	Phase  corev1alpha1.LogicalClusterPhaseType
 	// Shard is the shard holding it.
 	Shard string
 }
@@ -51,17 +56,51 @@ func clusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*Clus
 
 // ClusterOf returns what the index knows of lc, the LogicalCluster of name.
 // kcp keeps a logical cluster's path, type and shard in annotations of its
-// LogicalCluster, and so does warren.
+// LogicalCluster, and so does warren. The strings many clusters share (parent,
+// type, phase, shard) are shared in memory too.
 func ClusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*Cluster, error) {
 	typ, err := ParseTypeName(lc.Annotations[tenancyv1alpha1.LogicalClusterTypeAnnotationKey])
 	if err != nil {
 		return nil, fmt.Errorf("the logical cluster %s: %w", name, err)
 	}
-	return &Cluster{
-		Name: name, Path: Path(lc.Annotations[core.LogicalClusterPathAnnotationKey]), Owner: lc.Spec.Owner, Type: typ, Phase: lc.Status.Phase,
-		Shard: lc.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey],
-	}, nil
+	c := &Cluster{
+		Name:  name,
+		Path:  Path(lc.Annotations[core.LogicalClusterPathAnnotationKey]),
+		Type:  tenancyv1alpha1.WorkspaceTypeReference{Name: tenancyv1alpha1.WorkspaceTypeName(shared(string(typ.Name))), Path: shared(typ.Path)},
+		Phase: corev1alpha1.LogicalClusterPhaseType(shared(string(lc.Status.Phase))),
+		Shard: shared(lc.Annotations[corev1alpha1.LogicalClusterShardAnnotationKey]),
+	}
+	if o := lc.Spec.Owner; o != nil {
+		c.Parent = logicalcluster.Name(shared(o.Cluster))
+	}
+	return c, nil
 }
+
+// shared returns s, or an equal string already held: one copy of each of the
+// few values that a million clusters repeat. It holds at most maxShared
+// strings, for good: past that, s is its own copy.
+func shared(s string) string {
+	sharedStrings.mu.Lock()
+	defer sharedStrings.mu.Unlock()
+	if held, ok := sharedStrings.held[s]; ok {
+		return held
+	}
+	if len(sharedStrings.held) >= maxShared {
+		return s
+	}
+	s = strings.Clone(s) // not a part of a bigger string kept alive
+	sharedStrings.held[s] = s
+	return s
+}
+
+// maxShared bounds the strings shared: types, phases and shards are few, and
+// parents as many as the workspaces that hold workspaces.
+const maxShared = 1 << 14
+
+var sharedStrings = struct {
+	mu   sync.Mutex
+	held map[string]string
+}{held: map[string]string{}}
 
 // Index resolves paths and names to logical clusters, of this shard and, as
 // Shards tells them, of the others. It reads the
@@ -73,7 +112,11 @@ func ClusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*Clus
 type Index struct {
 	workspaces rest.Getter
 	clusters   *clusterwatch.Views[*Cluster]
-	children   *lru.Cache // child → logicalcluster.Name
+	// children links a workspace (its parent's cluster and its name) to its
+	// cluster, which never changes: at most cachedClusters links; when full,
+	// any one makes room, as a link is one read away.
+	mu       sync.Mutex
+	children map[child]logicalcluster.Name
 	// misses are the clusters (by name) and children not found lately: each
 	// maps to the time until which it is taken for missing.
 	misses *lru.Cache
@@ -115,7 +158,7 @@ type Source interface {
 func NewIndex(workspaces rest.Getter, clusters, types Source, shard string, shards Shards) *Index {
 	x := &Index{
 		workspaces: workspaces,
-		children:   lru.New(cachedClusters),
+		children:   map[child]logicalcluster.Name{},
 		misses:     lru.New(cachedMisses),
 		typesStore: types,
 		shard:      shard,
@@ -217,8 +260,8 @@ func (x *Index) Stored(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster
 	x.clusters.Stored(name, c, rv)
 	x.misses.Remove(name)
 	if o := lc.Spec.Owner; o != nil {
-		link := child{logicalcluster.Name(o.Cluster), o.Name}
-		x.children.Add(link, name)
+		link := child{c.Parent, o.Name}
+		x.link(link, name)
 		x.misses.Remove(link)
 	}
 	return nil
@@ -343,8 +386,11 @@ func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, err
 // path at if that is known ("" if not).
 func (x *Index) child(ctx context.Context, parent logicalcluster.Name, at Path, name string, cached bool) (logicalcluster.Name, error) {
 	key := child{parent, name}
-	if c, ok := x.children.Get(key); ok && cached {
-		return c.(logicalcluster.Name), nil
+	x.mu.Lock()
+	c, ok := x.children[key]
+	x.mu.Unlock()
+	if ok && cached {
+		return c, nil
 	}
 	if x.missing(key) {
 		return x.childElsewhere(ctx, parent, at, name)
@@ -361,9 +407,22 @@ func (x *Index) child(ctx context.Context, parent logicalcluster.Name, at Path, 
 	if ws.Spec.Cluster == "" {
 		return "", notFound(name)
 	}
-	c := logicalcluster.Name(ws.Spec.Cluster)
-	x.children.Add(key, c)
+	c = logicalcluster.Name(ws.Spec.Cluster)
+	x.link(key, c)
 	return c, nil
+}
+
+// link records that the workspace of key holds cluster c.
+func (x *Index) link(key child, c logicalcluster.Name) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if _, ok := x.children[key]; !ok && len(x.children) >= cachedClusters {
+		for other := range x.children {
+			delete(x.children, other)
+			break
+		}
+	}
+	x.children[key] = c
 }
 
 // childElsewhere returns the cluster of the workspace name in parent, at path

@@ -3,6 +3,9 @@ package tenancy
 import (
 	"context"
 	"errors"
+	"fmt"
+	goruntime "runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,9 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/registry/rest"
 
+	"github.com/kcp-dev/sdk/apis/core"
 	corev1alpha1 "github.com/kcp-dev/sdk/apis/core/v1alpha1"
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 
@@ -102,4 +107,100 @@ func (alone) LogicalClusters(string) (ShardClusters, error)  { return nil, error
 func (alone) Exported(logicalcluster.Name) (*Exported, bool) { return nil, false }
 func (alone) EndpointSlices(*Cluster) (EndpointSlices, error) {
 	return nil, errors.New("no other shard")
+}
+
+// storedClusters stores n workspaces in the index, as the lifecycle does when
+// it makes them: organizations of root, each holding up to 1,000 workspaces,
+// and returns their paths.
+func storedClusters(t testing.TB, x *Index, n int) []string {
+	var paths []string
+	store := func(name logicalcluster.Name, parent logicalcluster.Name, path Path, rv int) {
+		lc := &corev1alpha1.LogicalCluster{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: corev1alpha1.LogicalClusterName, ResourceVersion: strconv.Itoa(rv),
+				Annotations: map[string]string{
+					core.LogicalClusterPathAnnotationKey:            string(path),
+					tenancyv1alpha1.LogicalClusterTypeAnnotationKey: "root:universal",
+					corev1alpha1.LogicalClusterShardAnnotationKey:   "root",
+				},
+			},
+			Spec: corev1alpha1.LogicalClusterSpec{Owner: &corev1alpha1.LogicalClusterOwner{
+				APIVersion: "tenancy.kcp.io/v1alpha1", Resource: "workspaces", Name: path.Base(), Cluster: string(parent),
+				UID: types.UID(fmt.Sprintf("%08x-0000-4000-8000-%012x", rv, rv)),
+			}},
+			Status: corev1alpha1.LogicalClusterStatus{Phase: corev1alpha1.LogicalClusterPhaseReady},
+		}
+		if err := x.Stored(name, lc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		org := logicalcluster.Name(fmt.Sprintf("org%010d", i/1000))
+		if i%1000 == 0 {
+			store(org, logicalcluster.Root, RootPath.Join(fmt.Sprintf("bench-%04d", i/1000)), 2*i+1)
+		}
+		path := RootPath.Join(fmt.Sprintf("bench-%04d", i/1000)).Join(fmt.Sprintf("w-%06d", i))
+		store(logicalcluster.Name(fmt.Sprintf("c%012d", i)), org, path, 2*i+2)
+		paths = append(paths, string(path))
+	}
+	return paths
+}
+
+// runningIndex returns an index over sources that hold nothing, once it
+// follows them (so it keeps what is stored).
+func runningIndex(t testing.TB) (*Index, *empty, *empty) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	workspaces, clusters := &empty{}, &empty{}
+	x := NewIndex(workspaces, clusters, &empty{}, "root", alone{})
+	go x.Run(ctx)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		storedClusters(t, x, 1)
+		if _, err := x.Resolve(ctx, "root:bench-0000:w-000000"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the index does not keep what is stored")
+		}
+	}
+	workspaces.reads, clusters.reads = 0, 0
+	return x, workspaces, clusters
+}
+
+// TestIndexHoldsABigShard: every cluster of a shard of 100,000 workspaces is
+// resolved without a read once the lifecycle has stored it, however they are
+// visited (a benchmark's random workspace, a million clusters, needs that).
+func TestIndexHoldsABigShard(t *testing.T) {
+	x, workspaces, clusters := runningIndex(t)
+	paths := storedClusters(t, x, 100_000)
+	ctx := context.Background()
+	for _, p := range paths {
+		c, err := x.Resolve(ctx, p)
+		if err != nil {
+			t.Fatalf("Resolve(%s): %v", p, err)
+		}
+		if string(c.Path) != p || c.Phase != corev1alpha1.LogicalClusterPhaseReady || c.Parent == "" || c.Type.Name != "universal" || c.Shard != "root" {
+			t.Fatalf("Resolve(%s) = %+v", p, c)
+		}
+	}
+	if workspaces.reads != 0 || clusters.reads != 0 {
+		t.Fatalf("resolving %d stored workspaces read %d workspaces and %d logical clusters, want none", len(paths), workspaces.reads, clusters.reads)
+	}
+}
+
+// BenchmarkIndexMemory reports the heap the index takes per cluster it holds
+// (its LogicalCluster's entry and its workspace's link), for 100,000
+// workspaces.
+func BenchmarkIndexMemory(b *testing.B) {
+	for b.Loop() {
+		var before, after goruntime.MemStats
+		goruntime.GC()
+		goruntime.ReadMemStats(&before)
+		x, _, _ := runningIndex(b)
+		storedClusters(b, x, 100_000)
+		goruntime.GC()
+		goruntime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/100_000, "B/cluster")
+		goruntime.KeepAlive(x)
+	}
 }

@@ -154,7 +154,11 @@ func (l *Lifecycle) ObserveCluster(ev clusterwatch.Event) {
 // ObserveElsewhere sees a change of a logical cluster another shard holds
 // (one gone has no phase) and has its workspace reconciled if this shard
 // holds it.
-func (l *Lifecycle) ObserveElsewhere(c *Cluster) { l.wakeOwner(c.Owner) }
+func (l *Lifecycle) ObserveElsewhere(c *Cluster) {
+	if c.Parent != "" {
+		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: c.Parent, Name: c.Path.Base()})
+	}
+}
 
 // wakeOwner reconciles the workspace owning a logical cluster, if it has one;
 // one another shard holds reads as missing here, which costs a read.

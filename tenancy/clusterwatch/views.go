@@ -11,7 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/lru"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -32,11 +33,12 @@ type Views[V any] struct {
 	load    Load[V]
 	sources []rest.Watcher
 	mu      sync.Mutex
-	// views holds built views; changed the revision of each cluster's last
-	// change seen, so a view read before it is not cached.
-	views, changed *lru.Cache
-	// forgotten is the newest revision among the changes changed dropped for
-	// room: a view read before it may have missed one of them.
+	// slots holds, per cluster, its built view and the revision of its last
+	// change seen, so that a view read before it is not cached: one entry
+	// for both, since a shard's index holds one for each of its clusters.
+	slots *simplelru.LRU[logicalcluster.Name, slot[V]]
+	// forgotten is the newest revision among the changes dropped for room:
+	// a view read before it may have missed one of them.
 	forgotten uint64
 	// down is how many sources' watches are not running; epoch counts the
 	// watches started. A view is cached only if down was 0 and epoch stayed
@@ -45,30 +47,37 @@ type Views[V any] struct {
 	epoch uint64
 }
 
-// built is a view and the revision it is current at: it holds every change of
-// its cluster up to there.
-type built[V any] struct {
+// slot is what Views keeps of a cluster: its view, if built, current at
+// revision (it holds every change of its cluster up to there), and the
+// revision of the cluster's last change seen.
+type slot[V any] struct {
 	view     V
+	built    bool
 	revision uint64
+	changed  uint64
 }
 
 // NewViews returns a cache of views built by load from the objects of sources.
 func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] {
-	v := &Views[V]{load: load, sources: sources, views: lru.New(size), down: len(sources)}
-	// The eviction function runs inside changed.Add, which is called with mu
-	// held.
-	v.changed = lru.NewWithEvictionFunc(size, func(_ lru.Key, revision any) {
-		v.forgotten = max(v.forgotten, revision.(uint64))
+	v := &Views[V]{load: load, sources: sources, down: len(sources)}
+	// The eviction function runs inside the LRU's Add, which is called with
+	// mu held.
+	v.slots, _ = simplelru.NewLRU(size, func(_ logicalcluster.Name, s slot[V]) {
+		v.forgotten = max(v.forgotten, s.changed)
 	})
+	if v.slots == nil {
+		panic(fmt.Sprintf("clusterwatch: views of size %d", size))
+	}
 	return v
 }
 
 // Get returns the view of cluster, building it if none is cached.
 func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, error) {
-	if b, ok := v.views.Get(cluster); ok {
-		return b.(built[V]).view, nil
-	}
 	v.mu.Lock()
+	if s, ok := v.slots.Get(cluster); ok && s.built {
+		v.mu.Unlock()
+		return s.view, nil
+	}
 	epoch := v.epoch
 	v.mu.Unlock()
 	view, revision, err := v.load(ctx, cluster)
@@ -77,20 +86,29 @@ func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.epoch == epoch && v.current(cluster, revision) {
-		v.views.Add(cluster, built[V]{view, revision})
+	if v.epoch == epoch {
+		v.keep(cluster, view, revision, false)
 	}
 	return view, nil
 }
 
-// current reports whether a view of cluster read at revision can hold every
-// change of it seen so far. mu must be held.
-func (v *Views[V]) current(cluster logicalcluster.Name, revision uint64) bool {
-	if v.down > 0 || revision < v.forgotten {
-		return false
+// keep caches view, read at revision, as the view of cluster if it can hold
+// every change of it seen so far, and drops any older one it has otherwise;
+// a writer's own change (own) is recorded as seen. mu must be held.
+func (v *Views[V]) keep(cluster logicalcluster.Name, view V, revision uint64, own bool) {
+	s, _ := v.slots.Peek(cluster)
+	if v.down > 0 || revision < v.forgotten || s.changed > revision {
+		if s.built {
+			s.view, s.built = *new(V), false
+			v.slots.Add(cluster, s)
+		}
+		return
 	}
-	last, ok := v.changed.Get(cluster)
-	return !ok || last.(uint64) <= revision
+	if own {
+		s.changed = revision
+	}
+	s.view, s.built, s.revision = view, true, revision
+	v.slots.Add(cluster, s)
 }
 
 // Stored caches view as the view of cluster after a change its caller made at
@@ -98,12 +116,7 @@ func (v *Views[V]) current(cluster logicalcluster.Name, revision uint64) bool {
 func (v *Views[V]) Stored(cluster logicalcluster.Name, view V, revision uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if !v.current(cluster, revision) {
-		v.views.Remove(cluster)
-		return
-	}
-	v.changed.Add(cluster, revision)
-	v.views.Add(cluster, built[V]{view, revision})
+	v.keep(cluster, view, revision, true)
 }
 
 // Run drops a cluster's view whenever one of its objects in sources changes,
@@ -131,7 +144,7 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 		v.mu.Lock()
 		v.down--
 		v.epoch++
-		v.views.Clear()
+		v.slots.Purge()
 		v.mu.Unlock()
 		consume(ctx, stream, "", func(ev Event) {
 			m, err := meta.Accessor(ev.Object)
@@ -144,7 +157,7 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 		// Nothing invalidates views until the watch runs again.
 		v.mu.Lock()
 		v.down++
-		v.views.Clear()
+		v.slots.Purge()
 		v.mu.Unlock()
 	}
 }
@@ -155,12 +168,12 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 func (v *Views[V]) Changed(cluster logicalcluster.Name, revision uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if last, ok := v.changed.Get(cluster); !ok || last.(uint64) < revision {
-		v.changed.Add(cluster, revision)
+	s, _ := v.slots.Peek(cluster)
+	s.changed = max(s.changed, revision)
+	if s.built && s.revision < revision {
+		s.view, s.built = *new(V), false
 	}
-	if b, ok := v.views.Get(cluster); ok && b.(built[V]).revision < revision {
-		v.views.Remove(cluster)
-	}
+	v.slots.Add(cluster, s)
 }
 
 // Revision returns the revision a list was read at.
