@@ -23,7 +23,7 @@ import (
 )
 
 // cachedClusters bounds how many clusters (and as many parent-child links) the
-// index holds: every cluster of a shard of a million workspaces, at about 350
+// index holds: every cluster of a shard of a million workspaces, at about 370
 // bytes each (BenchmarkIndexMemory). A cluster out of it costs one read on its
 // next request.
 const cachedClusters = 1 << 20

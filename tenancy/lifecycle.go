@@ -155,8 +155,8 @@ func (l *Lifecycle) ObserveCluster(ev clusterwatch.Event) {
 // (one gone has no phase) and has its workspace reconciled if this shard
 // holds it.
 func (l *Lifecycle) ObserveElsewhere(c *Cluster) {
-	if c.Parent != "" {
-		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: c.Parent, Name: c.Path.Base()})
+	if name := c.Path.Base(); c.Parent != "" && name != "" {
+		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: c.Parent, Name: name})
 	}
 }
 

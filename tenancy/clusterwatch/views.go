@@ -33,26 +33,30 @@ type Views[V any] struct {
 	load    Load[V]
 	sources []rest.Watcher
 	mu      sync.Mutex
-	// slots holds, per cluster, its built view and the revision of its last
-	// change seen, so that a view read before it is not cached: one entry
-	// for both, since a shard's index holds one for each of its clusters.
-	slots *simplelru.LRU[logicalcluster.Name, slot[V]]
-	// forgotten is the newest revision among the changes dropped for room:
-	// a view read before it may have missed one of them.
+	// slots holds the clusters' views, each with the revision of its
+	// cluster's last change seen (one entry for both: a shard's index holds
+	// one for each of its clusters); changed holds that revision for the
+	// clusters changed lately that have no view, so that a view read before
+	// it is not cached. A view's record moves to changed when the view goes.
+	slots   *simplelru.LRU[logicalcluster.Name, slot[V]]
+	changed *simplelru.LRU[logicalcluster.Name, uint64]
+	// forgotten is the newest revision among the records of changes dropped
+	// for room: a view read before it may have missed one of them.
 	forgotten uint64
 	// down is how many sources' watches are not running; epoch counts the
-	// watches started. A view is cached only if down was 0 and epoch stayed
-	// the same while it was read.
+	// watches started and ended. A view is cached only if down was 0 and
+	// epoch stayed the same while it was read, and is served only in the
+	// epoch it was cached in.
 	down  int
 	epoch uint64
 }
 
-// slot is what Views keeps of a cluster: its view, if built, current at
-// revision (it holds every change of its cluster up to there), and the
-// revision of the cluster's last change seen.
+// slot is a cluster's view, built in epoch and current at revision (it holds
+// every change of its cluster up to there), and the revision of the
+// cluster's last change seen.
 type slot[V any] struct {
 	view     V
-	built    bool
+	epoch    uint64
 	revision uint64
 	changed  uint64
 }
@@ -60,10 +64,15 @@ type slot[V any] struct {
 // NewViews returns a cache of views built by load from the objects of sources.
 func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] {
 	v := &Views[V]{load: load, sources: sources, down: len(sources)}
-	// The eviction function runs inside the LRU's Add, which is called with
-	// mu held.
-	v.slots, _ = simplelru.NewLRU(size, func(_ logicalcluster.Name, s slot[V]) {
-		v.forgotten = max(v.forgotten, s.changed)
+	// The eviction functions run inside the LRUs' Add and Remove, which are
+	// called with mu held.
+	v.changed, _ = simplelru.NewLRU(size, func(_ logicalcluster.Name, revision uint64) {
+		v.forgotten = max(v.forgotten, revision)
+	})
+	v.slots, _ = simplelru.NewLRU(size, func(cluster logicalcluster.Name, s slot[V]) {
+		if s.changed > 0 {
+			v.noteChanged(cluster, s.changed)
+		}
 	})
 	if v.slots == nil {
 		panic(fmt.Sprintf("clusterwatch: views of size %d", size))
@@ -74,7 +83,7 @@ func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] 
 // Get returns the view of cluster, building it if none is cached.
 func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, error) {
 	v.mu.Lock()
-	if s, ok := v.slots.Get(cluster); ok && s.built {
+	if s, ok := v.slots.Get(cluster); ok && s.epoch == v.epoch {
 		v.mu.Unlock()
 		return s.view, nil
 	}
@@ -93,22 +102,34 @@ func (v *Views[V]) Get(ctx context.Context, cluster logicalcluster.Name) (V, err
 }
 
 // keep caches view, read at revision, as the view of cluster if it can hold
-// every change of it seen so far, and drops any older one it has otherwise;
-// a writer's own change (own) is recorded as seen. mu must be held.
+// every change of it seen so far, and drops an older one otherwise; a
+// writer's own change (own) is recorded as seen. mu must be held.
 func (v *Views[V]) keep(cluster logicalcluster.Name, view V, revision uint64, own bool) {
-	s, _ := v.slots.Peek(cluster)
-	if v.down > 0 || revision < v.forgotten || s.changed > revision {
-		if s.built {
-			s.view, s.built = *new(V), false
-			v.slots.Add(cluster, s)
-		}
+	last := v.lastChange(cluster)
+	if v.down > 0 || revision < v.forgotten || last > revision {
+		v.slots.Remove(cluster)
 		return
 	}
 	if own {
-		s.changed = revision
+		last = revision
 	}
-	s.view, s.built, s.revision = view, true, revision
-	v.slots.Add(cluster, s)
+	v.slots.Add(cluster, slot[V]{view: view, epoch: v.epoch, revision: revision, changed: last})
+}
+
+// lastChange is the revision of the last change of cluster seen, 0 if none
+// is recorded. mu must be held.
+func (v *Views[V]) lastChange(cluster logicalcluster.Name) uint64 {
+	s, _ := v.slots.Peek(cluster)
+	r, _ := v.changed.Peek(cluster)
+	return max(s.changed, r)
+}
+
+// noteChanged records that cluster, which has no view, changed at revision.
+// mu must be held.
+func (v *Views[V]) noteChanged(cluster logicalcluster.Name, revision uint64) {
+	if r, ok := v.changed.Peek(cluster); !ok || r < revision {
+		v.changed.Add(cluster, revision)
+	}
 }
 
 // Stored caches view as the view of cluster after a change its caller made at
@@ -129,8 +150,9 @@ func (v *Views[V]) Run(ctx context.Context) {
 }
 
 // follow watches s from now on. Views built before a (re)started watch may have
-// missed changes, so each start drops them all; while the watch is down, no
-// view is held.
+// missed changes, so each start and end begins an epoch, which serves none of
+// the views built before it; while the watch is down, no view is cached. The
+// records of changes seen stay.
 func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 	wildcard := logicalcluster.WithName(ctx, logicalcluster.Wildcard)
 	fromNow := false
@@ -144,7 +166,6 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 		v.mu.Lock()
 		v.down--
 		v.epoch++
-		v.slots.Purge()
 		v.mu.Unlock()
 		consume(ctx, stream, "", func(ev Event) {
 			m, err := meta.Accessor(ev.Object)
@@ -157,7 +178,7 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 		// Nothing invalidates views until the watch runs again.
 		v.mu.Lock()
 		v.down++
-		v.slots.Purge()
+		v.epoch++
 		v.mu.Unlock()
 	}
 }
@@ -168,12 +189,17 @@ func (v *Views[V]) follow(ctx context.Context, s rest.Watcher) {
 func (v *Views[V]) Changed(cluster logicalcluster.Name, revision uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	s, _ := v.slots.Peek(cluster)
-	s.changed = max(s.changed, revision)
-	if s.built && s.revision < revision {
-		s.view, s.built = *new(V), false
+	s, ok := v.slots.Peek(cluster)
+	switch {
+	case !ok:
+		v.noteChanged(cluster, revision)
+	case s.revision < revision:
+		v.slots.Remove(cluster) // its record moves to changed
+		v.noteChanged(cluster, revision)
+	case s.changed < revision:
+		s.changed = revision
+		v.slots.Add(cluster, s)
 	}
-	v.slots.Add(cluster, s)
 }
 
 // Revision returns the revision a list was read at.

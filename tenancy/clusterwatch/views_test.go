@@ -189,6 +189,57 @@ func TestViewsAcrossWatchRestarts(t *testing.T) {
 	get("after a read across a restart", n+2)
 }
 
+// TestViewsKeptAmidOthersChanges: other clusters' changes, more than the views
+// held, push no view out, and after a watch restart a view read at a revision
+// older than other clusters' changes seen before it is cached again (the
+// index reads a LogicalCluster at its own revision, often old).
+func TestViewsKeptAmidOthersChanges(t *testing.T) {
+	const size = 8
+	start := func(t *testing.T) (*Views[uint64], *restartable, func(), *int) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		src := &restartable{opened: make(chan struct{})}
+		loads := 0
+		v := NewViews[uint64](size, func(context.Context, logicalcluster.Name) (uint64, uint64, error) {
+			loads++
+			return 1, 1, nil
+		}, src)
+		cached := func() {
+			t.Helper()
+			eventually(t, func() bool {
+				_, _ = v.Get(ctx, "a")
+				n := loads
+				_, _ = v.Get(ctx, "a")
+				return loads == n
+			})
+		}
+		go v.Run(ctx)
+		<-src.opened
+		cached()
+		return v, src, cached, &loads
+	}
+	others := func(v *Views[uint64], n int) {
+		for i := range n {
+			v.Changed(logicalcluster.Name(fmt.Sprint("other-", i)), uint64(100+i))
+		}
+	}
+	t.Run("many changes", func(t *testing.T) {
+		v, _, _, loads := start(t)
+		others(v, 3*size)
+		n := *loads
+		if _, err := v.Get(context.Background(), "a"); err != nil || *loads != n {
+			t.Fatalf("Get after %d other clusters changed: %v, %d loads, want none: the view was pushed out", 3*size, err, *loads-n)
+		}
+	})
+	t.Run("restart", func(t *testing.T) {
+		v, src, cached, _ := start(t)
+		others(v, size/2)
+		src.end()
+		<-src.opened
+		cached()
+	})
+}
+
 // eventually waits for cond, or fails after a few seconds.
 func eventually(t *testing.T, cond func() bool) {
 	t.Helper()
