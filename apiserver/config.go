@@ -80,6 +80,8 @@ type Config struct {
 	RootShard    bool
 	// HomeWorkspaces makes users' home workspaces on first use.
 	HomeWorkspaces bool
+	// IndexClusters bounds the logical clusters the path index holds.
+	IndexClusters int
 	// Kubeconfig is the path of the admin's kubeconfig.
 	Kubeconfig string
 	// PriorityAndFairness queues requests by API priority and fairness within
@@ -165,6 +167,7 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 		Installation:   pki.ShardConfig(files, rootURL),
 		RootShard:      o.RootShard == "",
 		HomeWorkspaces: o.HomeWorkspaces,
+		IndexClusters:  o.IndexClusters,
 		Kubeconfig:     kubeconfig,
 
 		PriorityAndFairness: o.PriorityAndFairness,
@@ -279,7 +282,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 			endpointSlices.ObserveElsewhere(cluster, slice, gone)
 		},
 	})
-	index := tenancy.NewIndex(apis.tenancy.Workspaces, apis.tenancy.LogicalClusters, apis.tenancy.WorkspaceTypes, c.Shard, installation)
+	index := tenancy.NewIndex(c.IndexClusters, apis.tenancy.Workspaces, apis.tenancy.LogicalClusters, apis.tenancy.WorkspaceTypes, c.Shard, installation)
 	exportGetter := index.Exports(apis.exports.Exports)
 	apis.bindings.ExportGetter, apis.bindings.SchemaGetter = exportGetter, index.Schemas(apis.bindings.Schemas)
 	apis.endpointSlices.ExportGetter = exportGetter

@@ -13,6 +13,7 @@ import (
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 
 	"github.com/warren-dev/warren/storage"
+	"github.com/warren-dev/warren/tenancy"
 )
 
 // Options are the settings of `warren start`.
@@ -31,6 +32,10 @@ type Options struct {
 	// DecodedObjectCacheMiB bounds the memory of the cache of objects decoded
 	// from storage, which gets, lists, writes and watches share; 0 turns it off.
 	DecodedObjectCacheMiB int
+	// IndexClusters bounds how many logical clusters the path index holds
+	// (each about 370 bytes); a cluster out of it costs a read or two on its
+	// next request.
+	IndexClusters int
 	// TokenAuthFile is a static token file in kube-apiserver's CSV format.
 	TokenAuthFile string
 	// AuthenticationConfig is kube-apiserver's structured
@@ -71,7 +76,7 @@ type Options struct {
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, DecodedObjectCacheMiB: 64, HomeWorkspaces: true, PriorityAndFairness: true, MaxRequestsInFlight: 400, MaxMutatingRequestsInFlight: 200, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
+	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, DecodedObjectCacheMiB: 64, IndexClusters: tenancy.DefaultIndexClusters, HomeWorkspaces: true, PriorityAndFairness: true, MaxRequestsInFlight: 400, MaxMutatingRequestsInFlight: 200, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o
@@ -89,6 +94,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PKIDir, "pki-dir", o.PKIDir, "directory of the installation's CAs, keys and admin certificate, shared by all its shards and proxies (default: --data-dir)")
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
 	fs.IntVar(&o.DecodedObjectCacheMiB, "decoded-object-cache-mib", o.DecodedObjectCacheMiB, "memory (MiB) for objects decoded from storage, kept by key and revision so that gets, lists and watches of the same version copy them instead of decoding them again, per shard served; 0 turns the cache off")
+	fs.IntVar(&o.IndexClusters, "index-clusters", o.IndexClusters, "logical clusters whose path, type, phase and shard the server holds in memory (about 370 bytes each), so that routing a request to one needs no read; holding more takes as much more of --memory-limit")
 	fs.BoolVar(&o.HomeWorkspaces, "enable-home-workspaces", o.HomeWorkspaces, "make each user a home workspace (user:<name>, kubectl ws ~) on first use, if root's RBAC lets them create workspaces/~")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
 	fs.StringVar(&o.AuthenticationConfig, "authentication-config", o.AuthenticationConfig, "kube-apiserver's AuthenticationConfiguration file (apiserver.config.k8s.io/v1): OpenID Connect issuers whose tokens are accepted, with their audiences, claim mappings and validation rules; users named system:… are refused and groups system:… dropped")
@@ -113,6 +119,9 @@ func (o *Options) Validate() error {
 	errs := append(o.SecureServing.Validate(), o.Audit.Validate()...)
 	if o.CompactionInterval <= 0 {
 		errs = append(errs, errors.New("--compaction-interval must be positive"))
+	}
+	if o.IndexClusters <= 0 {
+		errs = append(errs, errors.New("--index-clusters must be positive"))
 	}
 	if o.DecodedObjectCacheMiB < 0 {
 		errs = append(errs, errors.New("--decoded-object-cache-mib must not be negative"))

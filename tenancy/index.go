@@ -22,15 +22,15 @@ import (
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
-// cachedClusters bounds how many clusters (and as many parent-child links) the
-// index holds: every cluster of a shard of a million workspaces, at about 370
-// bytes each (BenchmarkIndexMemory). A cluster out of it costs one read on its
-// next request.
-const cachedClusters = 1 << 20
+// DefaultIndexClusters is how many clusters (and as many parent-child links)
+// an index holds unless told otherwise: at about 370 bytes each
+// (BenchmarkIndexMemory), ~24 MB. A cluster out of it costs a read or two on
+// its next request.
+const DefaultIndexClusters = 1 << 16
 
 // Cluster is what the index knows of a logical cluster, from its
 // LogicalCluster: only what routing, admission and the lifecycle ask, since the
-// index holds a million of them.
+// index may hold a million of them.
 type Cluster struct {
 	Name logicalcluster.Name
 	Path Path
@@ -113,10 +113,11 @@ type Index struct {
 	workspaces rest.Getter
 	clusters   *clusterwatch.Views[*Cluster]
 	// children links a workspace (its parent's cluster and its name) to its
-	// cluster, which never changes: at most cachedClusters links; when full,
+	// cluster, which never changes: at most size links; when full,
 	// any one makes room, as a link is one read away.
 	mu       sync.Mutex
 	children map[child]logicalcluster.Name
+	size     int
 	// misses are the clusters (by name) and children not found lately: each
 	// maps to the time until which it is taken for missing.
 	misses *lru.Cache
@@ -152,13 +153,14 @@ type Source interface {
 	rest.Watcher
 }
 
-// NewIndex returns an index over the workspaces, logical clusters and
-// workspace types stores of shard, and over what shards tells of the others;
-// Run keeps it fresh.
-func NewIndex(workspaces rest.Getter, clusters, types Source, shard string, shards Shards) *Index {
+// NewIndex returns an index of at most size clusters over the workspaces,
+// logical clusters and workspace types stores of shard, and over what shards
+// tells of the others; Run keeps it fresh.
+func NewIndex(size int, workspaces rest.Getter, clusters, types Source, shard string, shards Shards) *Index {
 	x := &Index{
 		workspaces: workspaces,
 		children:   map[child]logicalcluster.Name{},
+		size:       size,
 		misses:     lru.New(cachedMisses),
 		typesStore: types,
 		shard:      shard,
@@ -193,7 +195,7 @@ func NewIndex(workspaces rest.Getter, clusters, types Source, shard string, shar
 		}
 		return byName, rv, nil
 	}
-	x.clusters = clusterwatch.NewViews(cachedClusters, load, clusters)
+	x.clusters = clusterwatch.NewViews(size, load, clusters)
 	x.types = clusterwatch.NewViews(cachedTypeHolders, loadTypes, types)
 	return x
 }
@@ -416,7 +418,7 @@ func (x *Index) child(ctx context.Context, parent logicalcluster.Name, at Path, 
 func (x *Index) link(key child, c logicalcluster.Name) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if _, ok := x.children[key]; !ok && len(x.children) >= cachedClusters {
+	if _, ok := x.children[key]; !ok && len(x.children) >= x.size {
 		for other := range x.children {
 			delete(x.children, other)
 			break
