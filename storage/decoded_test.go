@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	goruntime "runtime"
 	"sync/atomic"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/apis/example"
 	examplev1 "k8s.io/apiserver/pkg/apis/example/v1"
@@ -394,4 +396,50 @@ func TestGetNoOlderThanARevisionFromTheCache(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecodedCacheHoldsItsBudget: what a full cache holds of objects decoded
+// from a dense encoding (protobuf), in real memory, stays within its budget
+// give or take a quarter.
+func TestDecodedCacheHoldsItsBudget(t *testing.T) {
+	info, ok := runtime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
+	if !ok {
+		t.Fatal("no protobuf serializer")
+	}
+	codec := codecs.CodecForVersions(info.Serializer, codecs.UniversalDeserializer(), examplev1.SchemeGroupVersion, runtime.InternalGroupVersioner)
+	const budget = 8 << 20
+	c := newDecodedCache(budget)
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	for i := range 40_000 {
+		name := fmt.Sprintf("pod-%06d", i)
+		pod := &example.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name, Namespace: "ns", UID: types.UID(fmt.Sprintf("%08x-4d7c-4b1e-9b8f-2c3d4e5f6a7b", i)), ResourceVersion: fmt.Sprint(i + 1),
+				Labels: map[string]string{"app": "bench"}, Annotations: map[string]string{"kcp.io/cluster": "2x7k9q1m4n5b6"},
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "example.apiserver.k8s.io/v1",
+					FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:nodeName":{}}}`)}}},
+			},
+			Spec: example.PodSpec{NodeName: "node-1"},
+		}
+		data, err := runtime.Encode(codec, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, _, err := codec.Decode(data, nil, &example.Pod{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.put(decodedKey{store: 1, key: "/pods/ns/" + name, revision: int64(i + 1)}, data, obj, data)
+	}
+	c.entries.CleanUp()
+	goruntime.GC()
+	goruntime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d entries, %d bytes of heap for a budget of %d", c.entries.EstimatedSize(), held, budget)
+	if held > budget*5/4 || held < budget*3/4 {
+		t.Fatalf("a cache of %d bytes holds %d bytes of heap", budget, held)
+	}
+	goruntime.KeepAlive(c)
 }
