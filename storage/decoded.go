@@ -83,12 +83,12 @@ func newDecodedCache(budget int64) *decodedCache {
 	return &decodedCache{entries: otter.Must(&otter.Options[decodedKey, *decodedObject]{
 		MaximumWeight: uint64(budget),
 		Weigher: func(k decodedKey, d *decodedObject) uint32 {
-			decoded := typedGrowth * len(d.data)
-			if t := reflect.TypeOf(d.obj); t != nil && t.Kind() == reflect.Pointer {
-				decoded += int(t.Elem().Size())
-			}
-			if _, ok := d.obj.(runtime.Unstructured); ok {
-				decoded = unstructuredGrowth * len(d.data)
+			decoded := unstructuredGrowth * len(d.data)
+			if _, ok := d.obj.(runtime.Unstructured); !ok {
+				decoded = typedGrowth * len(d.data)
+				if t := reflect.TypeOf(d.obj); t != nil && t.Kind() == reflect.Pointer {
+					decoded += int(t.Elem().Size())
+				}
 			}
 			n := len(k.key) + len(d.data) + decoded + decodedOverhead
 			if len(d.stored) > 0 && &d.stored[0] != &d.data[0] {

@@ -146,25 +146,22 @@ func (l *Lifecycle) Run(ctx context.Context) {
 // listed changes nothing its workspace waits for.
 func (l *Lifecycle) ObserveCluster(ev clusterwatch.Event) {
 	lc, ok := ev.Object.(*corev1alpha1.LogicalCluster)
-	if ok && !(ev.Type == watch.Added && settledCluster(lc)) && !l.madeInline(lc) {
-		l.wakeOwner(lc.Spec.Owner)
+	if ok && !(ev.Type == watch.Added && settledCluster(lc)) && !l.madeInline(lc) && lc.Spec.Owner != nil {
+		l.wakeOwner(logicalcluster.Name(lc.Spec.Owner.Cluster), lc.Spec.Owner.Name)
 	}
 }
 
 // ObserveElsewhere sees a change of a logical cluster another shard holds
 // (one gone has no phase) and has its workspace reconciled if this shard
 // holds it.
-func (l *Lifecycle) ObserveElsewhere(c *Cluster) {
-	if name := c.Path.Base(); c.Parent != "" && name != "" {
-		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: c.Parent, Name: name})
-	}
-}
+func (l *Lifecycle) ObserveElsewhere(c *Cluster) { l.wakeOwner(c.Parent, c.Path.Base()) }
 
-// wakeOwner reconciles the workspace owning a logical cluster, if it has one;
-// one another shard holds reads as missing here, which costs a read.
-func (l *Lifecycle) wakeOwner(owner *corev1alpha1.LogicalClusterOwner) {
-	if owner != nil {
-		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: logicalcluster.Name(owner.Cluster), Name: owner.Name})
+// wakeOwner reconciles the workspace name in parent that owns a logical
+// cluster, if it has one; one another shard holds reads as missing here, which
+// costs a read.
+func (l *Lifecycle) wakeOwner(parent logicalcluster.Name, name string) {
+	if parent != "" && name != "" {
+		l.workspaces.Enqueue(clusterwatch.Ref{Cluster: parent, Name: name})
 	}
 }
 

@@ -66,16 +66,19 @@ func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] 
 	v := &Views[V]{load: load, sources: sources, down: len(sources)}
 	// The eviction functions run inside the LRUs' Add and Remove, which are
 	// called with mu held.
-	v.changed, _ = simplelru.NewLRU(size, func(_ logicalcluster.Name, revision uint64) {
+	var err error
+	v.changed, err = simplelru.NewLRU(size, func(_ logicalcluster.Name, revision uint64) {
 		v.forgotten = max(v.forgotten, revision)
 	})
-	v.slots, _ = simplelru.NewLRU(size, func(cluster logicalcluster.Name, s slot[V]) {
-		if s.changed > 0 {
-			v.noteChanged(cluster, s.changed)
-		}
-	})
-	if v.slots == nil {
-		panic(fmt.Sprintf("clusterwatch: views of size %d", size))
+	if err == nil {
+		v.slots, err = simplelru.NewLRU(size, func(cluster logicalcluster.Name, s slot[V]) {
+			if s.changed > 0 {
+				v.noteChanged(cluster, s.changed)
+			}
+		})
+	}
+	if err != nil {
+		panic(fmt.Sprintf("clusterwatch: views of size %d: %v", size, err))
 	}
 	return v
 }

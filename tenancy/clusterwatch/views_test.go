@@ -153,12 +153,7 @@ func TestViewsAcrossWatchRestarts(t *testing.T) {
 	// cached waits until a Get loads nothing: the watch runs.
 	cached := func() {
 		t.Helper()
-		eventually(t, func() bool {
-			_, _ = v.Get(ctx, "a")
-			n := loads
-			_, _ = v.Get(ctx, "a")
-			return loads == n
-		})
+		waitCached(ctx, t, v, &loads)
 	}
 
 	go v.Run(ctx)
@@ -206,12 +201,7 @@ func TestViewsKeptAmidOthersChanges(t *testing.T) {
 		}, src)
 		cached := func() {
 			t.Helper()
-			eventually(t, func() bool {
-				_, _ = v.Get(ctx, "a")
-				n := loads
-				_, _ = v.Get(ctx, "a")
-				return loads == n
-			})
+			waitCached(ctx, t, v, &loads)
 		}
 		go v.Run(ctx)
 		<-src.opened
@@ -237,6 +227,18 @@ func TestViewsKeptAmidOthersChanges(t *testing.T) {
 		src.end()
 		<-src.opened
 		cached()
+	})
+}
+
+// waitCached waits until a Get of "a" from v loads nothing (loads counts v's
+// loads): its watches run and the view is cached.
+func waitCached(ctx context.Context, t *testing.T, v *Views[uint64], loads *int) {
+	t.Helper()
+	eventually(t, func() bool {
+		_, _ = v.Get(ctx, "a")
+		n := *loads
+		_, _ = v.Get(ctx, "a")
+		return *loads == n
 	})
 }
 
