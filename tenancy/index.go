@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,13 +20,14 @@ import (
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 
 	"github.com/warren-dev/warren/tenancy/clusterwatch"
+	"github.com/warren-dev/warren/tenancy/flatlru"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
 // DefaultIndexClusters is how many clusters (and as many parent-child links)
-// an index holds unless told otherwise: at about 370 bytes each
-// (BenchmarkIndexMemory), ~24 MB. A cluster out of it costs a read or two on
-// its next request.
+// an index holds unless told otherwise: at about 175 bytes each
+// (BenchmarkIndexMemory), ~11 MB, which the collector does not scan. A cluster
+// out of it costs a read or two on its next request.
 const DefaultIndexClusters = 1 << 16
 
 // Cluster is what the index knows of a logical cluster, from its
@@ -77,30 +79,114 @@ func ClusterOf(name logicalcluster.Name, lc *corev1alpha1.LogicalCluster) (*Clus
 }
 
 // shared returns s, or an equal string already held: one copy of each of the
-// few values that a million clusters repeat. It holds at most maxShared
-// strings, for good: past that, s is its own copy.
+// few values that a million clusters repeat.
 func shared(s string) string {
-	sharedStrings.mu.Lock()
-	defer sharedStrings.mu.Unlock()
-	if held, ok := sharedStrings.held[s]; ok {
-		return held
-	}
-	if len(sharedStrings.held) >= maxShared {
+	id, ok := intern(s)
+	if !ok {
 		return s
 	}
+	interned.mu.RLock()
+	defer interned.mu.RUnlock()
+	return interned.strings[id]
+}
+
+// intern returns the number of s among the shared strings, adding it if there
+// is room: at most maxShared strings are shared, for good; past that, ok is
+// false.
+func intern(s string) (id uint32, ok bool) {
+	interned.mu.RLock()
+	id, ok = interned.ids[s]
+	interned.mu.RUnlock()
+	if ok {
+		return id, true
+	}
+	interned.mu.Lock()
+	defer interned.mu.Unlock()
+	if id, ok = interned.ids[s]; ok {
+		return id, true
+	}
+	if len(interned.strings) >= maxShared {
+		return 0, false
+	}
 	s = strings.Clone(s) // not a part of a bigger string kept alive
-	sharedStrings.held[s] = s
-	return s
+	id = uint32(len(interned.strings))
+	interned.strings = append(interned.strings, s)
+	interned.ids[s] = id
+	return id, true
 }
 
 // maxShared bounds the strings shared: types, phases and shards are few, and
 // parents as many as the workspaces that hold workspaces.
 const maxShared = 1 << 14
 
-var sharedStrings = struct {
-	mu   sync.Mutex
-	held map[string]string
-}{held: map[string]string{}}
+// interned numbers the shared strings: strings[ids[s]] == s.
+var interned = struct {
+	mu      sync.RWMutex
+	ids     map[string]uint32
+	strings []string
+}{ids: map[string]uint32{}}
+
+// clusterCodec writes a Cluster as its path and its shared strings' numbers
+// (or the strings, past maxShared), for the index's flat views; its name is
+// the views' key.
+type clusterCodec struct{}
+
+func (clusterCodec) Append(b []byte, c *Cluster) []byte {
+	b = appendString(b, string(c.Path))
+	for _, s := range []string{string(c.Parent), string(c.Type.Name), c.Type.Path, string(c.Phase), c.Shard} {
+		if id, ok := intern(s); ok {
+			b = binary.AppendUvarint(b, uint64(id)+1)
+		} else {
+			b = appendString(binary.AppendUvarint(b, 0), s)
+		}
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func (clusterCodec) Decode(name logicalcluster.Name, b []byte) *Cluster {
+	r := flatReader{b: b}
+	c := &Cluster{Name: name, Path: Path(r.string())}
+	interned.mu.RLock()
+	defer interned.mu.RUnlock()
+	c.Parent = logicalcluster.Name(r.shared())
+	c.Type.Name = tenancyv1alpha1.WorkspaceTypeName(r.shared())
+	c.Type.Path = r.shared()
+	c.Phase = corev1alpha1.LogicalClusterPhaseType(r.shared())
+	c.Shard = r.shared()
+	return c
+}
+
+// flatReader reads what clusterCodec wrote, which nothing else writes: it
+// panics on anything else.
+type flatReader struct{ b []byte }
+
+func (r *flatReader) uvarint() uint64 {
+	x, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		panic("tenancy: a flat cluster entry is corrupt")
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *flatReader) string() string {
+	n := r.uvarint()
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// shared reads a shared string; interned.mu must be read-locked.
+func (r *flatReader) shared() string {
+	if id := r.uvarint(); id > 0 {
+		return interned.strings[id-1]
+	}
+	return r.string()
+}
 
 // Index resolves paths and names to logical clusters, of this shard and, as
 // Shards tells them, of the others. It reads the
@@ -112,12 +198,11 @@ var sharedStrings = struct {
 type Index struct {
 	workspaces rest.Getter
 	clusters   *clusterwatch.Views[*Cluster]
-	// children links a workspace (its parent's cluster and its name) to its
-	// cluster, which never changes: at most size links; when full,
-	// any one makes room, as a link is one read away.
+	// children links a workspace (childKey: its parent's cluster and its
+	// name) to its cluster, which never changes: at most as many links as
+	// clusters, flat, the least recently used first out.
 	mu       sync.Mutex
-	children map[child]logicalcluster.Name
-	size     int
+	children *flatlru.LRU
 	// misses are the clusters (by name) and children not found lately: each
 	// maps to the time until which it is taken for missing.
 	misses *lru.Cache
@@ -141,10 +226,14 @@ const (
 	missTTL      = time.Second
 )
 
+// child is a workspace: its parent's cluster and its name.
 type child struct {
 	parent logicalcluster.Name
 	name   string
 }
+
+// key is the child's key in Index.children: no cluster name holds a NUL.
+func (c child) key() string { return string(c.parent) + "\x00" + c.name }
 
 // Source is a resource the index and controllers read and follow.
 type Source interface {
@@ -159,8 +248,7 @@ type Source interface {
 func NewIndex(size int, workspaces rest.Getter, clusters, types Source, shard string, shards Shards) *Index {
 	x := &Index{
 		workspaces: workspaces,
-		children:   map[child]logicalcluster.Name{},
-		size:       size,
+		children:   flatlru.New(size, nil),
 		misses:     lru.New(cachedMisses),
 		typesStore: types,
 		shard:      shard,
@@ -195,7 +283,7 @@ func NewIndex(size int, workspaces rest.Getter, clusters, types Source, shard st
 		}
 		return byName, rv, nil
 	}
-	x.clusters = clusterwatch.NewViews(size, load, clusters)
+	x.clusters = clusterwatch.NewFlatViews(size, clusterCodec{}, load, clusters)
 	x.types = clusterwatch.NewViews(cachedTypeHolders, loadTypes, types)
 	return x
 }
@@ -388,11 +476,14 @@ func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, err
 // path at if that is known ("" if not).
 func (x *Index) child(ctx context.Context, parent logicalcluster.Name, at Path, name string, cached bool) (logicalcluster.Name, error) {
 	key := child{parent, name}
-	x.mu.Lock()
-	c, ok := x.children[key]
-	x.mu.Unlock()
-	if ok && cached {
-		return c, nil
+	if cached {
+		x.mu.Lock()
+		b, ok := x.children.Get(key.key())
+		c := logicalcluster.Name(b)
+		x.mu.Unlock()
+		if ok {
+			return c, nil
+		}
 	}
 	if x.missing(key) {
 		return x.childElsewhere(ctx, parent, at, name)
@@ -409,7 +500,7 @@ func (x *Index) child(ctx context.Context, parent logicalcluster.Name, at Path, 
 	if ws.Spec.Cluster == "" {
 		return "", notFound(name)
 	}
-	c = logicalcluster.Name(ws.Spec.Cluster)
+	c := logicalcluster.Name(ws.Spec.Cluster)
 	x.link(key, c)
 	return c, nil
 }
@@ -418,13 +509,7 @@ func (x *Index) child(ctx context.Context, parent logicalcluster.Name, at Path, 
 func (x *Index) link(key child, c logicalcluster.Name) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if _, ok := x.children[key]; !ok && len(x.children) >= x.size {
-		for other := range x.children {
-			delete(x.children, other)
-			break
-		}
-	}
-	x.children[key] = c
+	x.children.Add(key.key(), []byte(c))
 }
 
 // childElsewhere returns the cluster of the workspace name in parent, at path

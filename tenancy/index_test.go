@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"runtime/metrics"
 	"strconv"
 	"testing"
 	"time"
@@ -189,19 +190,48 @@ func TestIndexHoldsABigShard(t *testing.T) {
 	}
 }
 
+// TestClusterCodec: a cluster reads back as it was written, whether its
+// strings are shared or, once maxShared are, written out.
+func TestClusterCodec(t *testing.T) {
+	c := &Cluster{
+		Name: "c1", Path: "root:a:b", Parent: "p1", Phase: corev1alpha1.LogicalClusterPhaseInitializing, Shard: "s1",
+		Type: tenancyv1alpha1.WorkspaceTypeReference{Name: "team", Path: "root:a"},
+	}
+	check := func(what string) {
+		t.Helper()
+		got := clusterCodec{}.Decode(c.Name, clusterCodec{}.Append(nil, c))
+		if *got != *c {
+			t.Fatalf("%s: decoded %+v, want %+v", what, got, c)
+		}
+	}
+	check("shared strings")
+	for i := 0; ; i++ {
+		if _, ok := intern(fmt.Sprint("filler-", i)); !ok {
+			break
+		}
+	}
+	c.Parent, c.Type.Path, c.Shard = "p2", "root:b", "" // new, so not shared
+	check("strings past maxShared")
+}
+
 // BenchmarkIndexMemory reports the heap the index takes per cluster it holds
 // (its LogicalCluster's entry and its workspace's link), for 100,000
-// workspaces.
+// workspaces, and how much of it the collector scans.
 func BenchmarkIndexMemory(b *testing.B) {
+	sample := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
 	for b.Loop() {
 		var before, after goruntime.MemStats
 		goruntime.GC()
 		goruntime.ReadMemStats(&before)
+		metrics.Read(sample)
+		scanBefore := sample[0].Value.Uint64()
 		x, _, _ := runningIndex(b, 1<<17)
 		storedClusters(b, x, 100_000)
 		goruntime.GC()
 		goruntime.ReadMemStats(&after)
+		metrics.Read(sample)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/100_000, "B/cluster")
+		b.ReportMetric(float64(int64(sample[0].Value.Uint64())-int64(scanBefore))/100_000, "scanned-B/cluster")
 		goruntime.KeepAlive(x)
 	}
 }

@@ -2,6 +2,7 @@ package clusterwatch
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/warren-dev/warren/tenancy/flatlru"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
 
@@ -38,8 +40,8 @@ type Views[V any] struct {
 	// one for each of its clusters); changed holds that revision for the
 	// clusters changed lately that have no view, so that a view read before
 	// it is not cached. A view's record moves to changed when the view goes.
-	slots   *simplelru.LRU[logicalcluster.Name, slot[V]]
-	changed *simplelru.LRU[logicalcluster.Name, uint64]
+	slots   table[slot[V]]
+	changed table[uint64]
 	// forgotten is the newest revision among the records of changes dropped
 	// for room: a view read before it may have missed one of them.
 	forgotten uint64
@@ -61,26 +63,137 @@ type slot[V any] struct {
 	changed  uint64
 }
 
-// NewViews returns a cache of views built by load from the objects of sources.
+// table is what Views needs of an LRU of clusters: one of simplelru's, or a
+// flat one (flatTable). Both tell their eviction function of every entry
+// that leaves, removed or dropped for room.
+type table[T any] interface {
+	Get(logicalcluster.Name) (T, bool)
+	Peek(logicalcluster.Name) (T, bool)
+	Add(logicalcluster.Name, T) bool
+	Remove(logicalcluster.Name) bool
+}
+
+// NewViews returns a cache of views built by load from the objects of sources,
+// held as they are.
 func NewViews[V any](size int, load Load[V], sources ...rest.Watcher) *Views[V] {
 	v := &Views[V]{load: load, sources: sources, down: len(sources)}
 	// The eviction functions run inside the LRUs' Add and Remove, which are
 	// called with mu held.
-	var err error
-	v.changed, err = simplelru.NewLRU(size, func(_ logicalcluster.Name, revision uint64) {
-		v.forgotten = max(v.forgotten, revision)
-	})
-	if err == nil {
-		v.slots, err = simplelru.NewLRU(size, func(cluster logicalcluster.Name, s slot[V]) {
-			if s.changed > 0 {
-				v.noteChanged(cluster, s.changed)
-			}
-		})
-	}
+	changed, err := simplelru.NewLRU(size, v.forget)
 	if err != nil {
 		panic(fmt.Sprintf("clusterwatch: views of size %d: %v", size, err))
 	}
+	slots, err := simplelru.NewLRU(size, v.evicted)
+	if err != nil {
+		panic(fmt.Sprintf("clusterwatch: views of size %d: %v", size, err))
+	}
+	v.changed, v.slots = changed, slots
 	return v
+}
+
+// Codec writes a view as bytes and reads it back.
+type Codec[V any] interface {
+	// Append appends the encoding of view to b.
+	Append(b []byte, view V) []byte
+	// Decode returns the view of cluster that Append encoded in b.
+	Decode(cluster logicalcluster.Name, b []byte) V
+}
+
+// NewFlatViews returns a cache of views built by load from the objects of
+// sources, held encoded by codec in memory the collector does not scan
+// (package flatlru), and decoded anew by every Get: for views of every
+// cluster of a shard.
+func NewFlatViews[V any](size int, codec Codec[V], load Load[V], sources ...rest.Watcher) *Views[V] {
+	v := &Views[V]{load: load, sources: sources, down: len(sources)}
+	v.changed = newFlatTable(size, binary.AppendUvarint, func(_ logicalcluster.Name, b []byte) uint64 {
+		r, _ := uvarint(b)
+		return r
+	}, v.forget)
+	v.slots = newFlatTable(size, func(b []byte, s slot[V]) []byte {
+		b = binary.AppendUvarint(b, s.epoch)
+		b = binary.AppendUvarint(b, s.revision)
+		b = binary.AppendUvarint(b, s.changed)
+		return codec.Append(b, s.view)
+	}, func(cluster logicalcluster.Name, b []byte) slot[V] {
+		var s slot[V]
+		var n int
+		s.epoch, n = uvarint(b)
+		b = b[n:]
+		s.revision, n = uvarint(b)
+		b = b[n:]
+		s.changed, n = uvarint(b)
+		s.view = codec.Decode(cluster, b[n:])
+		return s
+	}, v.evicted)
+	return v
+}
+
+// uvarint reads what binary.AppendUvarint wrote.
+func uvarint(b []byte) (uint64, int) {
+	x, n := binary.Uvarint(b)
+	if n <= 0 {
+		panic("clusterwatch: a flat entry's header is corrupt")
+	}
+	return x, n
+}
+
+// forget is told of a change record that leaves: a view read before it may
+// have missed the change.
+func (v *Views[V]) forget(_ logicalcluster.Name, revision uint64) {
+	v.forgotten = max(v.forgotten, revision)
+}
+
+// evicted is told of a view that leaves: its cluster's record of its last
+// change moves to changed.
+func (v *Views[V]) evicted(cluster logicalcluster.Name, s slot[V]) {
+	if s.changed > 0 {
+		v.noteChanged(cluster, s.changed)
+	}
+}
+
+// flatTable is a table held by a flatlru.LRU, its entries encoded by
+// encode and decoded by decode.
+type flatTable[T any] struct {
+	lru    *flatlru.LRU
+	encode func([]byte, T) []byte
+	decode func(logicalcluster.Name, []byte) T
+	buf    []byte
+}
+
+func newFlatTable[T any](size int, encode func([]byte, T) []byte, decode func(logicalcluster.Name, []byte) T, onEvict func(logicalcluster.Name, T)) *flatTable[T] {
+	t := &flatTable[T]{encode: encode, decode: decode}
+	t.lru = flatlru.New(size, func(key string, b []byte) {
+		cluster := logicalcluster.Name(key)
+		onEvict(cluster, decode(cluster, b))
+	})
+	return t
+}
+
+func (t *flatTable[T]) Get(cluster logicalcluster.Name) (T, bool) {
+	b, ok := t.lru.Get(string(cluster))
+	return t.decoded(cluster, b, ok)
+}
+
+func (t *flatTable[T]) Peek(cluster logicalcluster.Name) (T, bool) {
+	b, ok := t.lru.Peek(string(cluster))
+	return t.decoded(cluster, b, ok)
+}
+
+func (t *flatTable[T]) decoded(cluster logicalcluster.Name, b []byte, ok bool) (T, bool) {
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return t.decode(cluster, b), true
+}
+
+func (t *flatTable[T]) Add(cluster logicalcluster.Name, value T) bool {
+	t.buf = t.encode(t.buf[:0], value)
+	return t.lru.Add(string(cluster), t.buf)
+}
+
+func (t *flatTable[T]) Remove(cluster logicalcluster.Name) bool {
+	return t.lru.Remove(string(cluster))
 }
 
 // Get returns the view of cluster, building it if none is cached.
