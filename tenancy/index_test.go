@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	goruntime "runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -205,6 +207,14 @@ func TestClusterCodec(t *testing.T) {
 		}
 	}
 	check("shared strings")
+	interned.mu.Lock()
+	ids, strs := maps.Clone(interned.ids), slices.Clone(interned.strings)
+	interned.mu.Unlock()
+	t.Cleanup(func() { // as it was, for the package's other tests
+		interned.mu.Lock()
+		defer interned.mu.Unlock()
+		interned.ids, interned.strings = ids, strs
+	})
 	for i := 0; ; i++ {
 		if _, ok := intern(fmt.Sprint("filler-", i)); !ok {
 			break

@@ -157,11 +157,13 @@ type flatTable[T any] struct {
 	lru    *flatlru.LRU
 	encode func([]byte, T) []byte
 	decode func(logicalcluster.Name, []byte) T
-	buf    []byte
+	// onEvict is told of each entry that leaves, as simplelru tells it.
+	onEvict func(logicalcluster.Name, T)
+	buf     []byte
 }
 
 func newFlatTable[T any](size int, encode func([]byte, T) []byte, decode func(logicalcluster.Name, []byte) T, onEvict func(logicalcluster.Name, T)) *flatTable[T] {
-	t := &flatTable[T]{encode: encode, decode: decode}
+	t := &flatTable[T]{encode: encode, decode: decode, onEvict: onEvict}
 	t.lru = flatlru.New(size, func(key string, b []byte) {
 		cluster := logicalcluster.Name(key)
 		onEvict(cluster, decode(cluster, b))
@@ -187,8 +189,16 @@ func (t *flatTable[T]) decoded(cluster logicalcluster.Name, b []byte, ok bool) (
 	return t.decode(cluster, b), true
 }
 
+// Add holds value as the entry of cluster. One too long to hold (a view of
+// a path thousands of workspaces deep) leaves at once, as if evicted, so
+// that what it records is not lost.
 func (t *flatTable[T]) Add(cluster logicalcluster.Name, value T) bool {
 	t.buf = t.encode(t.buf[:0], value)
+	if len(cluster)+len(t.buf) > flatlru.MaxEntry {
+		t.lru.Remove(string(cluster))
+		t.onEvict(cluster, value)
+		return false
+	}
 	return t.lru.Add(string(cluster), t.buf)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -282,5 +283,30 @@ func eventually(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+type stringCodec struct{}
+
+func (stringCodec) Append(b []byte, v string) []byte { return append(b, v...) }
+func (stringCodec) Decode(_ logicalcluster.Name, b []byte) string {
+	return string(b)
+}
+
+// TestFlatViewTooLongToHold: a view too long for a flat entry is not held,
+// but the change its writer recorded is: a view read before that change is
+// not cached in its place.
+func TestFlatViewTooLongToHold(t *testing.T) {
+	ctx := context.Background()
+	loads := 0
+	v := NewFlatViews(8, stringCodec{}, func(context.Context, logicalcluster.Name) (string, uint64, error) {
+		loads++
+		return "older", 8, nil // a read older than the writer's change at 9
+	})
+	v.Stored("a", strings.Repeat("x", 70_000), 9)
+	for want := 1; want <= 2; want++ {
+		if got, err := v.Get(ctx, "a"); err != nil || got != "older" || loads != want {
+			t.Fatalf("Get = %.10q, %v after %d loads, want the load's view after %d: a view older than a change seen was cached", got, err, loads, want)
+		}
 	}
 }
