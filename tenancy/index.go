@@ -25,10 +25,12 @@ import (
 )
 
 // DefaultIndexClusters is how many clusters (and as many parent-child links)
-// an index holds unless told otherwise: at about 175 bytes each
-// (BenchmarkIndexMemory), ~11 MB, which the collector does not scan. A cluster
-// out of it costs a read or two on its next request.
-const DefaultIndexClusters = 1 << 16
+// an index holds unless told otherwise: every cluster of a shard of a million
+// workspaces. Each takes about 175 bytes (BenchmarkIndexMemory; ~220 MB for a
+// million in a running server), which the collector does not scan, and only
+// once seen: a small shard's index is small. A cluster out of it costs a read
+// or two on its next request.
+const DefaultIndexClusters = 1 << 20
 
 // Cluster is what the index knows of a logical cluster, from its
 // LogicalCluster: only what routing, admission and the lifecycle ask, since the
