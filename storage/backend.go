@@ -198,6 +198,7 @@ func serve(ctx context.Context, cfg Config, d dialect) (*Backend, error) {
 	b.run(runCtx, func(ctx context.Context) { b.db.listen(ctx, b.hub.announce) })
 	b.run(runCtx, b.hub.notifyProgress)
 	b.run(runCtx, b.expireLoop)
+	b.run(runCtx, b.decoded.detect)
 	b.run(runCtx, func(ctx context.Context) { b.db.elect(ctx, b.leadership.begin) })
 	if cfg.CompactionInterval > 0 {
 		b.run(runCtx, b.compactLoop)

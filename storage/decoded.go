@@ -2,12 +2,14 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"reflect"
 	"sync/atomic"
 
 	"github.com/maypok86/otter/v2"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
 )
 
 // decodedKey names an object decoded from a stored value: the store that
@@ -37,7 +39,9 @@ const (
 )
 
 // decodedObject is an object as decoded from data, the value as the transformer
-// gave it back, at revision. Nobody writes to obj: readers get deep copies.
+// gave it back, at revision. Nobody writes to obj: gets, writes and watches
+// get deep copies; list items share its maps, slices and pointers (as items
+// of upstream's watch cache do), so what lists return is read only.
 type decodedObject struct {
 	data     []byte
 	obj      runtime.Object
@@ -59,6 +63,10 @@ type decodedObject struct {
 type decodedCache struct {
 	entries      *otter.Cache[decodedKey, *decodedObject]
 	hits, misses atomic.Int64
+	// detector, on in tests (client-go's KUBE_CACHE_MUTATION_DETECTOR),
+	// kills the process if an object held is changed: by a reader of a
+	// list, say.
+	detector cache.MutationDetector
 }
 
 // An entry is weighed by its key, its bytes, its decoded object and
@@ -80,7 +88,7 @@ func newDecodedCache(budget int64) *decodedCache {
 	if budget <= 0 {
 		return nil
 	}
-	return &decodedCache{entries: otter.Must(&otter.Options[decodedKey, *decodedObject]{
+	return &decodedCache{detector: cache.NewCacheMutationDetector("decoded objects"), entries: otter.Must(&otter.Options[decodedKey, *decodedObject]{
 		MaximumWeight: uint64(budget),
 		Weigher: func(k decodedKey, d *decodedObject) uint32 {
 			decoded := unstructuredGrowth * len(d.data)
@@ -108,11 +116,43 @@ func entryKey(k decodedKey) decodedKey {
 	return k
 }
 
+// detect runs the mutation detector, if on, until ctx ends.
+func (c *decodedCache) detect(ctx context.Context) {
+	if c != nil {
+		c.detector.Run(ctx.Done())
+	}
+}
+
 // get returns a copy of the object decoded from data at k, if the cache holds
 // it as an object of type t (nil: of any type).
 func (c *decodedCache) get(k decodedKey, data []byte, t reflect.Type) (runtime.Object, bool) {
 	obj, hit := c.getEither(data, decodedTry{k, t})
 	return obj, hit == 0
+}
+
+// shared returns the object decoded from data at k itself, if the cache holds
+// it as an object of type t: for a list, whose items share it, and whose
+// readers must not change it.
+func (c *decodedCache) shared(k decodedKey, data []byte, t reflect.Type) (runtime.Object, bool) {
+	if d, ok := c.lookup(decodedTry{k, t}, data); ok {
+		return d.obj, true
+	}
+	c.misses.Add(1)
+	return nil, false
+}
+
+// lookup returns the entry of try holding what data decodes to, counting a
+// hit.
+func (c *decodedCache) lookup(try decodedTry, data []byte) (*decodedObject, bool) {
+	if c == nil {
+		return nil, false
+	}
+	d, ok := c.entries.GetIfPresent(entryKey(try.k))
+	if ok && d.revision == try.k.revision && (try.t == nil || reflect.TypeOf(d.obj) == try.t) && bytes.Equal(d.data, data) {
+		c.hits.Add(1)
+		return d, true
+	}
+	return nil, false
 }
 
 // decodedTry is a key an object decoded from some data may be kept under, and
@@ -125,17 +165,14 @@ type decodedTry struct {
 // getEither is get of the first of tries the cache holds, and its index (-1
 // for none), counted as one hit or one miss.
 func (c *decodedCache) getEither(data []byte, tries ...decodedTry) (runtime.Object, int) {
-	if c == nil {
-		return nil, -1
-	}
 	for i, try := range tries {
-		d, ok := c.entries.GetIfPresent(entryKey(try.k))
-		if ok && d.revision == try.k.revision && (try.t == nil || reflect.TypeOf(d.obj) == try.t) && bytes.Equal(d.data, data) {
-			c.hits.Add(1)
+		if d, ok := c.lookup(try, data); ok {
 			return d.obj.DeepCopyObject(), i
 		}
 	}
-	c.misses.Add(1)
+	if c != nil {
+		c.misses.Add(1)
+	}
 	return nil, -1
 }
 
@@ -143,18 +180,27 @@ func (c *decodedCache) getEither(data []byte, tries ...decodedTry) (runtime.Obje
 // store's type needs the value as stored, and is kept unless a newer version
 // of its key is.
 func (c *decodedCache) put(k decodedKey, data []byte, obj runtime.Object, stored []byte) {
-	if c == nil || len(data) == 0 || (k.form == formInto && stored == nil) {
+	if c.refuses(k, data, stored) {
 		return
 	}
 	c.keep(k, data, obj.DeepCopyObject(), stored)
 }
 
+// refuses tells whether put and keep would not keep what k names.
+func (c *decodedCache) refuses(k decodedKey, data, stored []byte) bool {
+	return c == nil || len(data) == 0 || (k.form == formInto && stored == nil)
+}
+
 // keep is put of obj itself, which the caller hands over.
 func (c *decodedCache) keep(k decodedKey, data []byte, obj runtime.Object, stored []byte) {
+	if c.refuses(k, data, stored) {
+		return
+	}
 	if known, ok := c.entries.GetIfPresent(entryKey(k)); ok && known.revision > k.revision {
 		return
 	}
 	c.entries.Set(entryKey(k), &decodedObject{data: data, obj: obj, revision: k.revision, stored: stored})
+	c.detector.AddObject(obj)
 }
 
 // latest returns the newest version of key that the store with id store wrote

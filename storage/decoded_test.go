@@ -91,6 +91,49 @@ func TestDecodedObjectsAreServedAsCopies(t *testing.T) {
 	}
 }
 
+// TestListsShareDecodedObjects: lists take their items from the cache without
+// a deep copy — the items of two lists share their maps with each other and
+// with what the first one decoded — while a get still gets a copy of its own.
+func TestListsShareDecodedObjects(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			b := newBackend(t, dialect, Config{})
+			s := podStore(t, b, nil)
+			createPod(ctx, t, s, "ns", "a")
+			relabel(ctx, t, s, "ns", "a", "v1")
+			// Another store decodes for itself: its first list misses.
+			other := podStore(t, b, nil)
+			labels := func() uintptr {
+				t.Helper()
+				list := &example.PodList{}
+				if err := other.GetList(ctx, "/pods/ns/", storage.ListOptions{Recursive: true, Predicate: storage.Everything}, list); err != nil {
+					t.Fatal(err)
+				}
+				if len(list.Items) != 1 || list.Items[0].Labels == nil {
+					t.Fatalf("list = %+v, want one labelled pod", list.Items)
+				}
+				return reflect.ValueOf(list.Items[0].Labels).Pointer()
+			}
+			_, misses := counts(b.decoded)
+			first, second := labels(), labels()
+			if _, m := counts(b.decoded); m != misses+1 {
+				t.Fatalf("two lists: %d misses, want 1", m-misses)
+			}
+			if first != second {
+				t.Fatal("two lists of one object hold two copies of it")
+			}
+			got := &example.Pod{}
+			if err := other.Get(ctx, podKey("ns", "a"), storage.GetOptions{}, got); err != nil {
+				t.Fatal(err)
+			}
+			if reflect.ValueOf(got.Labels).Pointer() == first {
+				t.Fatal("a get shares the labels of the lists' object")
+			}
+		})
+	}
+}
+
 // TestWatchersShareADecodedChange: every watcher of a change gets the object
 // the first one decoded, each as a copy of its own.
 func TestWatchersShareADecodedChange(t *testing.T) {

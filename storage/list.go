@@ -155,8 +155,9 @@ func (s *Store) listError(ctx context.Context, err error, revision int64, contin
 	}
 }
 
-// appendItem decodes one row (or copies it from the cache of decoded objects)
-// and appends it to the list if the predicate matches.
+// appendItem decodes one row (or takes it from the cache of decoded objects)
+// and appends it to the list if the predicate matches. The item shares its
+// maps, slices and pointers with the cache's object.
 func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPredicate, newItem func() runtime.Object, items *listItems, v reflect.Value) error {
 	data, _, err := s.transformer.TransformFromStorage(ctx, r.value, authenticatedData(r.key))
 	if err != nil {
@@ -166,7 +167,7 @@ func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPre
 		return storage.NewTimeoutError(r.key, "request did not complete within requested timeout")
 	}
 	k := decodedKey{store: s.id, key: r.key, revision: r.revision, form: formInto}
-	obj, cached := s.b.decoded.get(k, data, reflect.PointerTo(v.Type().Elem()))
+	obj, cached := s.b.decoded.shared(k, data, reflect.PointerTo(v.Type().Elem()))
 	if !cached {
 		if obj, _, err = s.codec.Decode(data, nil, newItem()); err != nil {
 			return items.add(r.key, undecodable(err))
@@ -177,7 +178,7 @@ func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPre
 		if err := s.markCluster(r.key, obj); err != nil {
 			return err
 		}
-		s.b.decoded.put(k, data, obj, r.value)
+		s.b.decoded.keep(k, data, obj, r.value)
 	}
 	if matched, err := pred.Matches(obj); err == nil && matched {
 		v.Set(reflect.Append(v, reflect.ValueOf(obj).Elem()))

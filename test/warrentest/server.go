@@ -3,6 +3,7 @@ package warrentest
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,9 +75,14 @@ func (s *Server) Launch() {
 }
 
 // Stop stops the process gracefully, and shows its log if the test failed.
+// The test fails if client-go's mutation detector, when on
+// (KUBE_CACHE_MUTATION_DETECTOR), found an object held by a cache changed.
 func (s *Server) Stop() {
 	if err := s.Process.Stop(); err != nil {
 		s.t.Errorf("%v", err)
+	}
+	if strings.Contains(s.Log(), "ALTERED!") {
+		s.t.Errorf("an object held by a cache of warren's was changed by its reader")
 	}
 	if s.t.Failed() {
 		s.t.Logf("warren's log:\n%s", s.Log())
