@@ -106,3 +106,24 @@ func TestLongEntriesAreNotHeld(t *testing.T) {
 		t.Fatalf("Len() = %d, want 0", l.Len())
 	}
 }
+
+// BenchmarkCompaction measures a compaction of a million live entries of a
+// path index's size, which holds the LRU (and so the index) meanwhile: 68–82
+// ms on this machine, mostly the new arena's fresh pages. Garbage comes from
+// entries replaced by longer ones, removed, or evicted, so a full index that
+// misses often pauses so every ~half a million misses.
+func BenchmarkCompaction(b *testing.B) {
+	const n = 1 << 20
+	l := New(n, nil)
+	value := bytes.Repeat([]byte{'v'}, 40)
+	for i := range n {
+		l.Add(fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15), value)
+	}
+	for i := 0; i < n; i += 2 { // use order unlike insertion order
+		l.Get(fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15))
+	}
+	for b.Loop() {
+		l.garbage = len(l.arena)
+		l.compact()
+	}
+}
