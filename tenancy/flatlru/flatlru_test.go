@@ -115,7 +115,8 @@ func TestGrowingEntriesAcrossChunks(t *testing.T) {
 }
 
 // checkGarbage fails the test unless each chunk's garbage is exactly the
-// bytes no entry uses.
+// bytes no entry uses, no chunk is over its size, and the empty chunks are
+// each listed once, empty, and not being filled.
 func checkGarbage(t *testing.T, l *LRU) {
 	t.Helper()
 	live := make([]int, len(l.chunks))
@@ -123,9 +124,16 @@ func checkGarbage(t *testing.T, l *LRU) {
 		live[l.entries[e].off>>chunkBits] += len(l.record(e))
 	}
 	for c, chunk := range l.chunks {
-		if l.garbage[c] != len(chunk)-live[c] {
+		if l.garbage[c] != len(chunk)-live[c] || len(chunk) > chunkSize {
 			t.Fatalf("chunk %d counts %d bytes of garbage, holds %d with %d live", c, l.garbage[c], len(chunk), live[c])
 		}
+	}
+	listed := map[int]bool{}
+	for _, c := range l.empty {
+		if listed[c] || c == l.current || len(l.chunks[c]) > 0 {
+			t.Fatalf("chunk %d listed empty (again: %v) while being filled (%v) or holding %d bytes", c, listed[c], c == l.current, len(l.chunks[c]))
+		}
+		listed[c] = true
 	}
 }
 
