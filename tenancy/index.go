@@ -376,11 +376,11 @@ func (x *Index) Cluster(ctx context.Context, name logicalcluster.Name) (*Cluster
 		return x.elsewhere(name)
 	}
 	c, err := x.clusters.Get(ctx, name)
-	if apierrors.IsNotFound(err) {
-		x.misses.Add(name, time.Now().Add(missTTL))
-		return x.elsewhere(name)
-	}
 	if err != nil {
+		if apierrors.IsNotFound(err) {
+			x.misses.Add(name, time.Now().Add(missTTL))
+			return x.elsewhere(name)
+		}
 		return nil, fmt.Errorf("reading logical cluster %s: %w", name, err)
 	}
 	return c, nil
@@ -440,35 +440,38 @@ func (x *Index) Resolve(ctx context.Context, s string) (*Cluster, error) {
 // resolve walks p from the cluster it starts at (root, a home, a cluster by
 // name), through cached links if cached.
 func (x *Index) resolve(ctx context.Context, p Path, cached bool) (*Cluster, error) {
-	name, _, segments := p.split()
-	// at is the path walked so far, if known without a read: a canonical
-	// path's prefix.
-	var at Path
-	if p.canonical() {
-		at = Path(strings.Join(strings.Split(string(p), separator)[:strings.Count(string(p), separator)+1-len(segments)], separator))
+	name, user, segments := p.split()
+	canonical := user != "" || name == logicalcluster.Root
+	// p[:walked] is the path walked so far, known without a read if p is
+	// canonical.
+	walked := len(p)
+	for _, seg := range segments {
+		walked -= len(separator) + len(seg)
 	}
 	var err error
 	for _, seg := range segments {
+		var at Path
+		if canonical {
+			at = p[:walked]
+		}
 		if name, err = x.child(ctx, name, at, seg, cached); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, notFound(string(p))
 			}
 			return nil, err
 		}
-		if at != "" {
-			at = at.Join(seg)
-		}
+		walked += len(separator) + len(seg)
 	}
 	c, err := x.Cluster(ctx, name)
-	if apierrors.IsNotFound(err) {
-		return nil, notFound(string(p))
-	}
 	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, notFound(string(p))
+		}
 		return nil, err
 	}
 	// A cached link may have led elsewhere than p (a workspace deleted and
 	// made again): the cluster's own path must end p.
-	if p.canonical() && c.Path != p || !p.canonical() && !strings.HasSuffix(string(c.Path), separator+strings.Join(segments, separator)) {
+	if canonical && c.Path != p || !canonical && !strings.HasSuffix(string(c.Path), separator+strings.Join(segments, separator)) {
 		return nil, notFound(string(p))
 	}
 	return c, nil

@@ -74,13 +74,6 @@ func (p Path) split() (start logicalcluster.Name, user string, segments []string
 	return logicalcluster.Name(parts[0]), "", parts[1:]
 }
 
-// canonical reports whether p starts where a canonical path does: at root or
-// at a home.
-func (p Path) canonical() bool {
-	start, user, _ := p.split()
-	return user != "" || start == logicalcluster.Root
-}
-
 // ValidateAddress says why s is neither a path nor a logical cluster name, or
 // nil if it is one: what may follow /clusters/, or name a type's workspace.
 func ValidateAddress(s string) error {
