@@ -137,8 +137,15 @@ func (c *decodedCache) shared(k decodedKey, data []byte, t reflect.Type) (runtim
 	if d, ok := c.lookup(decodedTry{k, t}, data); ok {
 		return d.obj, true
 	}
-	c.misses.Add(1)
+	c.missed()
 	return nil, false
+}
+
+// missed counts a lookup that found nothing.
+func (c *decodedCache) missed() {
+	if c != nil {
+		c.misses.Add(1)
+	}
 }
 
 // lookup returns the entry of try holding what data decodes to, counting a
@@ -170,9 +177,7 @@ func (c *decodedCache) getEither(data []byte, tries ...decodedTry) (runtime.Obje
 			return d.obj.DeepCopyObject(), i
 		}
 	}
-	if c != nil {
-		c.misses.Add(1)
-	}
+	c.missed()
 	return nil, -1
 }
 

@@ -351,6 +351,10 @@ func TestDecodedCacheMatchesBytesAndTypes(t *testing.T) {
 	if err := s.Get(context.Background(), podKey("ns", "a"), storage.GetOptions{}, got2); err != nil || !reflect.DeepEqual(got2, created) {
 		t.Fatalf("get without a cache = %+v, %v; want %+v", got2, err, created)
 	}
+	list := &example.PodList{}
+	if err := s.GetList(context.Background(), "/pods/ns/", storage.ListOptions{Recursive: true, Predicate: storage.Everything}, list); err != nil || len(list.Items) != 1 || !reflect.DeepEqual(&list.Items[0], created) {
+		t.Fatalf("list without a cache = %+v, %v; want %+v", list.Items, err, created)
+	}
 }
 
 // TestUpdatesStartFromTheLatestVersionKnown: an update of an object this
