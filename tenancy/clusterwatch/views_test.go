@@ -158,15 +158,10 @@ func TestViewsAcrossWatchRestarts(t *testing.T) {
 		}
 		get("before the watch runs", 1)
 		get("before the watch runs, again", 2)
-		// cached waits until a Get loads nothing: the watch runs.
-		cached := func() {
-			t.Helper()
-			waitCached(ctx, t, v, &loads)
-		}
 
 		go v.Run(ctx)
 		<-src.opened
-		cached()
+		waitCached(ctx, t, v, &loads)
 
 		// The watch ends (the server restarts it); a change made meanwhile is
 		// seen by no watch, so nothing may be kept until it runs again.
@@ -177,7 +172,7 @@ func TestViewsAcrossWatchRestarts(t *testing.T) {
 		get("while the watch is down", n+1)
 		get("while the watch is down, again", n+2)
 		<-src.opened
-		cached()
+		waitCached(ctx, t, v, &loads)
 
 		// A read that a restart overtakes is not cached.
 		v.Changed("a", 3)

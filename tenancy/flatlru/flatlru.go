@@ -143,8 +143,9 @@ func (l *LRU) Add(key string, value []byte) (evicted bool) {
 	if 2*(l.count+1) > len(l.table) {
 		l.grow()
 	}
-	e = l.alloc()
-	l.entries[e] = entry{hash: h, off: place(l, key, value), keyLen: uint16(len(key)), valueLen: uint16(len(value))}
+	e = l.alloc() // unused until assigned: no collection moves it
+	off := place(l, key, value)
+	l.entries[e] = entry{hash: h, off: off, keyLen: uint16(len(key)), valueLen: uint16(len(value))}
 	pos, _ = l.find(key, h)
 	l.table[pos] = e
 	l.count++
