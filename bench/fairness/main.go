@@ -51,6 +51,8 @@ const tokens = "flood-token,flooder,flooder-uid\nquiet-token,quiet,quiet-uid\n"
 type setting struct {
 	Name string   `json:"setting"`
 	Args []string `json:"args"`
+	// file names the setting's files: its number.
+	file string
 }
 
 // result is what one setting gave.
@@ -67,6 +69,9 @@ type workload struct {
 	flooders, quietRequests, objects int
 	interval                         time.Duration
 	postgres                         string
+	// traces, if set, is where each setting's server execution trace of
+	// the flood goes.
+	traces string
 }
 
 func main() {
@@ -81,6 +86,7 @@ func main() {
 	flag.IntVar(&w.objects, "objects", 200, "config maps in each workspace (a flooder lists them all)")
 	flag.StringVar(&inflight, "inflight", "1,2", "concurrencies sized to the server's one CPU, comma-separated: requests served at once with priority and fairness")
 	flag.StringVar(&out, "out", "bench/results", "directory of fairness.json")
+	flag.StringVar(&w.traces, "trace", "", "save 2 s of the server's execution trace under the flood of each setting, as DIR/<setting number>.trace (go tool trace)")
 	flag.StringVar(&w.postgres, "postgres", pgtest.URL(), "the PostgreSQL to serve from, a schema per setting; empty serves from SQLite, whose reads run in warren's CPU without yielding it")
 	quietHost := flag.String("quiet-client", "", "run as the quiet client of this workspace URL (the benchmark runs itself so)")
 	flag.Parse()
@@ -93,11 +99,11 @@ func main() {
 	}
 
 	settings := []setting{
-		{"fairness off (max-in-flight 400/200)", []string{"--enable-priority-and-fairness=false"}},
-		{"fairness on, 600 seats (default)", nil},
+		{Name: "fairness off (max-in-flight 400/200)", Args: []string{"--enable-priority-and-fairness=false"}},
+		{Name: "fairness on, 600 seats (default)"},
 	}
 	for _, n := range strings.Split(inflight, ",") {
-		settings = append(settings, setting{"fairness on, " + n + " seats", []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}})
+		settings = append(settings, setting{Name: "fairness on, " + n + " seats", Args: []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}})
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -142,6 +148,7 @@ func run(ctx context.Context, w *workload, settings []setting) ([]result, error)
 	}
 	var results []result
 	for i, s := range settings {
+		s.file = strconv.Itoa(i)
 		args := append([]string{"--token-auth-file", tokenFile}, s.Args...)
 		if w.postgres != "" {
 			shard := "bench_fairness_" + strconv.Itoa(i)
@@ -225,12 +232,51 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting) 
 	}
 	time.Sleep(time.Second) // the flood reaches its pace
 	before, start := done.Load(), time.Now()
+	traced := make(chan error, 1)
+	go func() { traced <- w.trace(ctx, p, s) }()
 	r.Flooded, err = w.quiet(ctx, quiet, s.Name, "flooded")
+	err = errors.Join(err, <-traced)
 	r.FloodPerSec = float64(done.Load()-before) / time.Since(start).Seconds()
 	stopFlood()
 	wg.Wait()
 	r.Rejected = rejected.Load()
 	return r, errors.Join(err, floodErr)
+}
+
+// trace saves two seconds of p's execution trace, if w.traces asks for it.
+func (w *workload) trace(ctx context.Context, p *warrentest.Process, s setting) error {
+	if w.traces == "" {
+		return nil
+	}
+	cfg, err := p.AdminConfig("root")
+	if err != nil {
+		return err
+	}
+	c, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL("/debug/pprof/trace?seconds=2"), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("the server's trace: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the server's trace: %s", resp.Status)
+	}
+	f, err := os.Create(filepath.Join(w.traces, s.file+".trace"))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("the server's trace: %w", err)
+	}
+	return f.Close()
 }
 
 // list lists the config maps of cfg's workspace as protobuf and returns the
