@@ -84,8 +84,8 @@ func (u clusterUser) GetName() string { return u.cluster }
 // bootstrapFairness gives root the configuration every server needs:
 // upstream's mandatory objects ("exempt" for system:masters, "catch-all"),
 // and of its suggested ones those that fit an installation of workspaces —
-// probes exempt, and "global-default", whose flows are workspaces. What an
-// admin changed is kept.
+// probes exempt, and "global-default", whose flows are workspaces, dealt one
+// queue each (globalDefaultHandSize). What an admin changed is kept.
 func bootstrapFairness(ctx context.Context, flowSchemas, priorityLevels rest.Creater) error {
 	ctx = genericapirequest.WithNamespace(logicalcluster.WithName(ctx, logicalcluster.Root), "")
 	create := func(store rest.Creater, obj runtime.Object, name string) error {
@@ -95,7 +95,11 @@ func bootstrapFairness(ctx context.Context, flowSchemas, priorityLevels rest.Cre
 		return nil
 	}
 	for _, pl := range slices.Concat(bootstrap.MandatoryPriorityLevelConfigurations, []*flowcontrolv1.PriorityLevelConfiguration{bootstrap.SuggestedPriorityLevelConfigurationGlobalDefault}) {
-		if err := create(priorityLevels, pl.DeepCopy(), pl.Name); err != nil {
+		pl = pl.DeepCopy()
+		if pl.Name == bootstrap.SuggestedPriorityLevelConfigurationGlobalDefault.Name {
+			pl.Spec.Limited.LimitResponse.Queuing.HandSize = globalDefaultHandSize
+		}
+		if err := create(priorityLevels, pl, pl.Name); err != nil {
 			return err
 		}
 	}
@@ -106,6 +110,17 @@ func bootstrapFairness(ctx context.Context, flowSchemas, priorityLevels rest.Cre
 	}
 	return nil
 }
+
+// globalDefaultHandSize is how many of global-default's queues a flow — a
+// workspace — is dealt: one, where upstream suggests six. A request joins the
+// shortest queue of its flow's hand and fair queuing serves queues, not flows,
+// so with six one workspace flooding from many clients fills six queues and
+// gets six of every seven dispatches against a quiet neighbour, which waited
+// ~3 flood requests for each of its own (bench-fairness's execution traces;
+// bench/README). With one, each workspace's share is one queue's. The price:
+// two workspaces whose flows hash to the same queue (1 in 128 for a pair)
+// share it first come, first served.
+const globalDefaultHandSize = 1
 
 // fairnessInRoot refuses flowcontrol.apiserver.k8s.io objects outside root:
 // the installation's servers read their configuration from root alone.

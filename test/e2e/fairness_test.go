@@ -49,6 +49,11 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 			t.Fatalf("root's priority level %s: %v", name, err)
 		}
 		uid[string(pl.UID)] = name
+		// Each workspace's flow is dealt one queue of global-default's, so
+		// a flooding workspace gets one queue's share, not six.
+		if q := pl.Spec.Limited; name == "global-default" && (q == nil || q.LimitResponse.Queuing == nil || *q.LimitResponse.Queuing != (flowcontrolv1.QueuingConfiguration{Queues: 128, HandSize: 1, QueueLengthLimit: 50})) {
+			t.Errorf("global-default's queuing is %+v, want 128 queues, a hand of 1, 50 each", q)
+		}
 	}
 
 	// classified tells the flow schema and priority level a request for
