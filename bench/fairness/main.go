@@ -51,8 +51,6 @@ const tokens = "flood-token,flooder,flooder-uid\nquiet-token,quiet,quiet-uid\n"
 type setting struct {
 	Name string   `json:"setting"`
 	Args []string `json:"args"`
-	// file names the setting's files: its number.
-	file string
 }
 
 // result is what one setting gave.
@@ -99,11 +97,11 @@ func main() {
 	}
 
 	settings := []setting{
-		{Name: "fairness off (max-in-flight 400/200)", Args: []string{"--enable-priority-and-fairness=false"}},
-		{Name: "fairness on, 600 seats (default)"},
+		{"fairness off (max-in-flight 400/200)", []string{"--enable-priority-and-fairness=false"}},
+		{"fairness on, 600 seats (default)", nil},
 	}
 	for _, n := range strings.Split(inflight, ",") {
-		settings = append(settings, setting{Name: "fairness on, " + n + " seats", Args: []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}})
+		settings = append(settings, setting{"fairness on, " + n + " seats", []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}})
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -148,10 +146,10 @@ func run(ctx context.Context, w *workload, settings []setting) ([]result, error)
 	}
 	var results []result
 	for i, s := range settings {
-		s.file = strconv.Itoa(i)
+		number := strconv.Itoa(i)
 		args := append([]string{"--token-auth-file", tokenFile}, s.Args...)
 		if w.postgres != "" {
-			shard := "bench_fairness_" + strconv.Itoa(i)
+			shard := "bench_fairness_" + number
 			if err := pgtest.DropSchema(ctx, w.postgres, shard); err != nil {
 				return nil, err
 			}
@@ -161,7 +159,7 @@ func run(ctx context.Context, w *workload, settings []setting) ([]result, error)
 		if err != nil {
 			return nil, err
 		}
-		r, err := runOne(ctx, w, p, s)
+		r, err := runOne(ctx, w, p, s, number)
 		_ = p.Stop() // a slow stop changes nothing measured
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w\nwarren's log:\n%s", s.Name, err, p.Log())
@@ -179,7 +177,7 @@ func pin(pid int, cpus string) error {
 	return nil
 }
 
-func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting) (result, error) {
+func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, number string) (result, error) {
 	r := result{setting: s}
 	if err := pin(p.Pid(), "0"); err != nil {
 		return r, err
@@ -233,7 +231,7 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting) 
 	time.Sleep(time.Second) // the flood reaches its pace
 	before, start := done.Load(), time.Now()
 	traced := make(chan error, 1)
-	go func() { traced <- w.trace(ctx, p, s) }()
+	go func() { traced <- w.trace(ctx, p, number) }()
 	r.Flooded, err = w.quiet(ctx, quiet, s.Name, "flooded")
 	err = errors.Join(err, <-traced)
 	r.FloodPerSec = float64(done.Load()-before) / time.Since(start).Seconds()
@@ -243,8 +241,9 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting) 
 	return r, errors.Join(err, floodErr)
 }
 
-// trace saves two seconds of p's execution trace, if w.traces asks for it.
-func (w *workload) trace(ctx context.Context, p *warrentest.Process, s setting) error {
+// trace saves two seconds of p's execution trace as <number>.trace under
+// w.traces, if that is set.
+func (w *workload) trace(ctx context.Context, p *warrentest.Process, number string) error {
 	if w.traces == "" {
 		return nil
 	}
@@ -268,7 +267,7 @@ func (w *workload) trace(ctx context.Context, p *warrentest.Process, s setting) 
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the server's trace: %s", resp.Status)
 	}
-	f, err := os.Create(filepath.Join(w.traces, s.file+".trace"))
+	f, err := os.Create(filepath.Join(w.traces, number+".trace"))
 	if err != nil {
 		return err
 	}
