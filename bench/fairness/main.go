@@ -6,10 +6,12 @@
 // limits), on with its default concurrency, and on with concurrencies sized to
 // the server's CPU — and reports the quiet client's latency alone and under
 // the flood, and the flood's throughput. Tenants are users with bearer tokens
-// (the admin is exempt from fairness). The server runs on CPU 0 with
-// GOMAXPROCS=1, the clients on CPU 1 (taskset); the flooders read their
-// answers without decoding them and the quiet client is a process of its own,
-// so the clients' CPU does not weigh on the quiet client's latency.
+// (the admin is exempt from fairness); where the concurrency is sized, all of
+// it is the tenants' priority level's (ownSeats). The server runs on CPU 0
+// with GOMAXPROCS=1, the clients on CPU 1 (taskset), or with -shared all of
+// them on all CPUs. The flooders read their answers without decoding them and
+// the quiet client is a process of its own, so that, unless -shared, the
+// clients' CPU does not weigh on the quiet client's latency.
 package main
 
 import (
@@ -37,6 +39,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/warren-dev/warren/bench/report"
 	"github.com/warren-dev/warren/tenancy"
@@ -51,6 +54,9 @@ const tokens = "flood-token,flooder,flooder-uid\nquiet-token,quiet,quiet-uid\n"
 type setting struct {
 	Name string   `json:"setting"`
 	Args []string `json:"args"`
+	// Sized is whether the setting sizes the server's concurrency to its
+	// CPU; the tenants' priority level then lends none of it (ownSeats).
+	Sized bool `json:"sized,omitempty"`
 }
 
 // result is what one setting gave.
@@ -61,6 +67,8 @@ type result struct {
 	FloodPerSec float64       `json:"flood_per_sec"`
 	// Rejected counts flood requests answered 429.
 	Rejected int64 `json:"flood_rejected"`
+	// Shared is whether the server shared all CPUs with the clients.
+	Shared bool `json:"shared_cpus"`
 }
 
 type workload struct {
@@ -70,6 +78,9 @@ type workload struct {
 	// traces, if set, is where each setting's server execution trace of
 	// the flood goes.
 	traces string
+	// shared runs the server, PostgreSQL and the clients on all the
+	// machine's CPUs instead of the server alone on CPU 0.
+	shared bool
 }
 
 func main() {
@@ -82,8 +93,9 @@ func main() {
 	flag.IntVar(&w.quietRequests, "quiet-requests", 1000, "gets of the quiet client, alone and again under the flood")
 	flag.DurationVar(&w.interval, "quiet-interval", 5*time.Millisecond, "pause of the quiet client between gets")
 	flag.IntVar(&w.objects, "objects", 200, "config maps in each workspace (a flooder lists them all)")
-	flag.StringVar(&inflight, "inflight", "1,2", "concurrencies sized to the server's one CPU, comma-separated: requests served at once with priority and fairness")
-	flag.StringVar(&out, "out", "bench/results", "directory of fairness.json")
+	flag.StringVar(&inflight, "inflight", "1,2", "concurrencies sized to the server's CPU, comma-separated: requests served at once with priority and fairness, all of them the tenants' priority level's")
+	flag.StringVar(&out, "out", "bench/results", "directory of fairness.json (fairness-shared.json with -shared)")
+	flag.BoolVar(&w.shared, "shared", false, "run the server, PostgreSQL and the clients on all CPUs, the server with a P per CPU (default: the server alone on CPU 0 with GOMAXPROCS=1, the clients on CPU 1)")
 	flag.StringVar(&w.traces, "trace", "", "save 2 s of the server's execution trace under the flood of each setting, as DIR/<setting number>.trace (go tool trace)")
 	flag.StringVar(&w.postgres, "postgres", pgtest.URL(), "the PostgreSQL to serve from, a schema per setting; empty serves from SQLite, whose reads run in warren's CPU without yielding it")
 	quietHost := flag.String("quiet-client", "", "run as the quiet client of this workspace URL (the benchmark runs itself so)")
@@ -97,17 +109,21 @@ func main() {
 	}
 
 	settings := []setting{
-		{"fairness off (max-in-flight 400/200)", []string{"--enable-priority-and-fairness=false"}},
-		{"fairness on, 600 seats (default)", nil},
+		{Name: "fairness off (max-in-flight 400/200)", Args: []string{"--enable-priority-and-fairness=false"}},
+		{Name: "fairness on, 600 seats (default)"},
 	}
 	for _, n := range strings.Split(inflight, ",") {
-		settings = append(settings, setting{"fairness on, " + n + " seats", []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}})
+		settings = append(settings, setting{"fairness on, " + n + " seats", []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}, true})
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	results, err := run(ctx, &w, settings)
 	if err == nil {
-		err = report.WriteJSON(filepath.Join(out, "fairness.json"), results)
+		name := "fairness.json"
+		if w.shared {
+			name = "fairness-shared.json"
+		}
+		err = report.WriteJSON(filepath.Join(out, name), results)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -138,11 +154,13 @@ func run(ctx context.Context, w *workload, settings []setting) ([]result, error)
 	}
 	// The clients run on CPU 1, the server (pinned once started) on CPU 0,
 	// with one P for its one CPU.
-	if err := pin(os.Getpid(), "1"); err != nil {
-		return nil, err
-	}
-	if err := os.Setenv("GOMAXPROCS", "1"); err != nil {
-		return nil, err
+	if !w.shared {
+		if err := pin(os.Getpid(), "1"); err != nil {
+			return nil, err
+		}
+		if err := os.Setenv("GOMAXPROCS", "1"); err != nil {
+			return nil, err
+		}
 	}
 	var results []result
 	for i, s := range settings {
@@ -178,9 +196,16 @@ func pin(pid int, cpus string) error {
 }
 
 func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, number string) (result, error) {
-	r := result{setting: s}
-	if err := pin(p.Pid(), "0"); err != nil {
-		return r, err
+	r := result{setting: s, Shared: w.shared}
+	if !w.shared {
+		if err := pin(p.Pid(), "0"); err != nil {
+			return r, err
+		}
+	}
+	if s.Sized {
+		if err := ownSeats(ctx, p); err != nil {
+			return r, err
+		}
 	}
 	flood, err := tenant(ctx, p, "flood", "flooder", "flood-token", w.objects)
 	if err != nil {
@@ -239,6 +264,55 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, 
 	wg.Wait()
 	r.Rejected = rejected.Load()
 	return r, errors.Join(err, floodErr)
+}
+
+// ownSeats makes root's global-default priority level, the tenants', lend
+// none of its seats and waits until the server keeps them all for it.
+// Upstream's suggested global-default lends half its seats to the levels that
+// borrow, and the exempt level (the admin, the installation's controllers)
+// borrows what it used in the last ten seconds: with a server of one seat
+// that is all of global-default's, whose requests then wait in their queues
+// for the next ten seconds.
+func ownSeats(ctx context.Context, p *warrentest.Process) error {
+	cfg, err := p.AdminConfig("root")
+	if err != nil {
+		return err
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	pls := c.FlowcontrolV1().PriorityLevelConfigurations()
+	pl, err := pls.Get(ctx, "global-default", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	pl.Spec.Limited.LendablePercent = ptr.To[int32](0)
+	if _, err := pls.Update(ctx, pl, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("global-default lending none: %w", err)
+	}
+	gauge := func(metrics, name string) string {
+		prefix := name + `{priority_level="global-default"} `
+		for line := range strings.Lines(metrics) {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return ""
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		metrics, err := p.Metrics()
+		if err != nil {
+			return err
+		}
+		nominal := gauge(metrics, "apiserver_flowcontrol_nominal_limit_seats")
+		if nominal != "" && nominal == gauge(metrics, "apiserver_flowcontrol_lower_limit_seats") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("global-default still lends seats 10 s after it was told not to")
+		}
+	}
 }
 
 // trace saves two seconds of p's execution trace as <number>.trace under
