@@ -93,13 +93,14 @@ func isPostgres(storage string) bool {
 
 // openDialect opens the database a storage location names — PostgreSQL for a
 // postgres:// URL, whose schema shard holds the shard, else a SQLite file. It
-// is the one place that tells them apart.
-func openDialect(ctx context.Context, location, shard string) (dialect, error) {
+// is the one place that tells them apart. Settings, if any, are PostgreSQL
+// server settings that override the URL's.
+func openDialect(ctx context.Context, location, shard string, settings map[string]string) (dialect, error) {
 	if isPostgres(location) {
 		if !shardName.MatchString(shard) {
 			return nil, fmt.Errorf("invalid shard name %q: want lower-case letters, digits and _, at most 48, not starting with a digit", shard)
 		}
-		db, err := openPostgres(ctx, location, shard)
+		db, err := openPostgres(ctx, location, shard, settings)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +164,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}); err != nil {
 		return nil, err
 	}
-	db, err := openDialect(ctx, cfg.Storage, cfg.Shard)
+	db, err := openDialect(ctx, cfg.Storage, cfg.Shard, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -243,10 +244,21 @@ func (b *Backend) Close() {
 	})
 }
 
+// migrationSettings are the PostgreSQL settings of the sessions that migrate a
+// shard's schema, over those the storage URL gives every session: timeouts
+// meant to bound the statements that serve requests (README's
+// statement_timeout=30s) would cancel a migration's DDL, which may rewrite a
+// large table, and its wait for another process migrating the same shard.
+var migrationSettings = map[string]string{
+	"statement_timeout":                   "0",
+	"lock_timeout":                        "0",
+	"idle_in_transaction_session_timeout": "0",
+}
+
 // Migrate runs fn on golang-migrate set up for the shard's schema, for operators
 // (`warren migrate`) and for Open.
 func Migrate(ctx context.Context, location, shard string, fn func(*migrate.Migrate) error) error {
-	db, err := openDialect(ctx, location, shard)
+	db, err := openDialect(ctx, location, shard, migrationSettings)
 	if err != nil {
 		return err
 	}

@@ -483,7 +483,7 @@ func newHookedBackend(t *testing.T, kind string, h *hookedDialect) *Backend {
 	cfg := b.cfg
 	b.Close()
 	var err error
-	h.dialect, err = openDialect(ctx, cfg.Storage, cfg.Shard)
+	h.dialect, err = openDialect(ctx, cfg.Storage, cfg.Shard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 	"syscall"
 	"time"
@@ -31,11 +32,14 @@ type postgres struct {
 	attempts int
 }
 
-func openPostgres(ctx context.Context, url, shard string) (*postgres, error) {
+// openPostgres opens a pool of sessions on the shard's schema; settings, if
+// any, override the server settings the URL gives.
+func openPostgres(ctx context.Context, url, shard string, settings map[string]string) (*postgres, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing postgres URL: %w", err)
 	}
+	maps.Copy(cfg.ConnConfig.RuntimeParams, settings)
 	cfg.ConnConfig.RuntimeParams["search_path"] = shard
 	// Operators find a shard's sessions in pg_stat_activity by this name.
 	cfg.ConnConfig.RuntimeParams["application_name"] = "warren/" + shard

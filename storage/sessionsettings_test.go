@@ -30,23 +30,80 @@ func withSettings(t *testing.T, settings map[string]string) *Backend {
 	}
 	u.RawQuery = q.Encode()
 	cfg := Config{Shard: pgtest.Schema(t, "test_"), Storage: u.String()}
-	// The schema is migrated first, as `warren migrate` does before serving
-	// processes start: the settings are the serving sessions' (a migration's
-	// DDL right after the tests' PostgreSQL restarts can outlast 100 ms).
-	if err := Migrate(context.Background(), pgtest.URL(), cfg.Shard, func(m *migrate.Migrate) error {
-		if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-			return err
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	b, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("opening %s: %v", cfg.Storage, err)
 	}
 	t.Cleanup(b.Close)
 	return b
+}
+
+// locking runs statement in a transaction of an admin session of its own and
+// returns the transaction, which holds the locks the statement took until it
+// is rolled back.
+func locking(ctx context.Context, t *testing.T, statement string) pgx.Tx {
+	t.Helper()
+	admin, err := pgx.Connect(ctx, pgtest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, statement); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// TestMigrationOutlastsTheURLsTimeouts opens a shard whose URL sets a
+// statement_timeout and a lock_timeout of 100 ms while another session holds
+// the shard's migration table for longer: serving statements are bounded by
+// them, but the migration that Open runs first waits, as DDL rewriting a large
+// table or another process migrating the shard would make it wait.
+func TestMigrationOutlastsTheURLsTimeouts(t *testing.T) {
+	ctx := context.Background()
+	shard := pgtest.Schema(t, "test_")
+	if err := Migrate(ctx, pgtest.URL(), shard, func(m *migrate.Migrate) error { return m.Up() }); err != nil {
+		t.Fatal(err)
+	}
+	tx := locking(ctx, t, "LOCK TABLE "+pgx.Identifier{shard, "schema_migrations"}.Sanitize()+" IN ACCESS EXCLUSIVE MODE")
+	const held = time.Second
+	released := make(chan error, 1)
+	go func() {
+		time.Sleep(held)
+		released <- tx.Rollback(ctx)
+	}()
+
+	u, err := neturl.Parse(pgtest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("statement_timeout", "100ms")
+	q.Set("lock_timeout", "100ms")
+	u.RawQuery = q.Encode()
+	start := time.Now()
+	b, err := Open(ctx, Config{Shard: shard, Storage: u.String()})
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatalf("opening the shard while its migration table was locked for %v: %v", held, err)
+	}
+	defer b.Close()
+	if waited := time.Since(start); waited < held {
+		t.Errorf("Open returned after %v, before the migration table was released after %v", waited, held)
+	}
+	var timeout string
+	if err := one(ctx, b.db.query, []any{&timeout}, "SHOW statement_timeout"); err != nil {
+		t.Fatal(err)
+	}
+	if timeout != "100ms" {
+		t.Errorf("statement_timeout of the serving sessions is %q, want the URL's 100ms", timeout)
+	}
 }
 
 // TestStatementTimeoutInTheURLBoundsStatements sets statement_timeout in the
@@ -76,18 +133,7 @@ func TestStatementTimeoutInTheURLBoundsStatements(t *testing.T) {
 		t.Errorf("a 5 s statement failed after %v, want one timeout of 500ms: it was run again", elapsed)
 	}
 
-	admin, err := pgx.Connect(ctx, pgtest.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	tx, err := admin.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT current FROM "+pgx.Identifier{b.cfg.Shard, "revision"}.Sanitize()+" FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
+	tx := locking(ctx, t, "SELECT current FROM "+pgx.Identifier{b.cfg.Shard, "revision"}.Sanitize()+" FOR UPDATE")
 	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	start = time.Now()

@@ -56,7 +56,7 @@ func newCountingBackend(t testing.TB, kind string, cfg Config) (*Backend, *count
 	b := newBackend(t, kind, cfg) // creates and migrates the shard
 	cfg = b.cfg
 	b.Close()
-	db, err := openDialect(ctx, cfg.Storage, cfg.Shard)
+	db, err := openDialect(ctx, cfg.Storage, cfg.Shard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
