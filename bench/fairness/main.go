@@ -291,26 +291,23 @@ func ownSeats(ctx context.Context, p *warrentest.Process) error {
 	if _, err := pls.Update(ctx, pl, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("global-default lending none: %w", err)
 	}
-	gauge := func(metrics, name string) string {
-		prefix := name + `{priority_level="global-default"} `
-		for line := range strings.Lines(metrics) {
-			if v, ok := strings.CutPrefix(line, prefix); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-		return ""
+	// The gauges of global-default's seats: nominal, and the lower bound
+	// of what it keeps when the others borrow.
+	seats := []string{
+		`apiserver_flowcontrol_nominal_limit_seats{priority_level="global-default"}`,
+		`apiserver_flowcontrol_lower_limit_seats{priority_level="global-default"}`,
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		metrics, err := p.Metrics()
-		if err != nil {
-			return err
-		}
-		nominal := gauge(metrics, "apiserver_flowcontrol_nominal_limit_seats")
-		if nominal != "" && nominal == gauge(metrics, "apiserver_flowcontrol_lower_limit_seats") {
+		m, err := report.Metrics(ctx, hc, p.URL("/metrics"), seats...)
+		if err == nil && m[seats[0]] == m[seats[1]] {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return errors.New("global-default still lends seats 10 s after it was told not to")
+			return fmt.Errorf("global-default still lends seats 10 s after it was told not to (%v)", err)
 		}
 	}
 }

@@ -11,8 +11,9 @@ import (
 	"strings"
 )
 
-// Metrics reads the unlabelled samples names of the Prometheus text at url
-// (a server's /metrics) with client, and fails if one is missing.
+// Metrics reads the samples names of the Prometheus text at url (a server's
+// /metrics) with client, and fails if one is missing. A name is a metric's,
+// with its labels as the text writes them if it has any.
 func Metrics(ctx context.Context, client *http.Client, url string, names ...string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -31,7 +32,7 @@ func Metrics(ctx context.Context, client *http.Client, url string, names ...stri
 		want[n] = true
 	}
 	out := map[string]float64{}
-	// Unlabelled samples are lines "name value" of the text format.
+	// Samples are lines "name value" of the text format, labels in the name.
 	lines := bufio.NewScanner(resp.Body)
 	lines.Buffer(nil, 1<<20)
 	for lines.Scan() {
