@@ -356,11 +356,15 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var fairnessInformers kubeinformers.SharedInformerFactory
+	var (
+		apf               *fairness
+		fairnessInformers kubeinformers.SharedInformerFactory
+	)
 	if c.PriorityAndFairness {
-		if config.FlowControl, fairnessInformers, err = newFairness(c.Installation, config.MaxRequestsInFlight+config.MaxMutatingRequestsInFlight, access.Enters); err != nil {
+		if apf, fairnessInformers, err = newFairness(c.Installation, config.MaxRequestsInFlight+config.MaxMutatingRequestsInFlight, access.Enters); err != nil {
 			return nil, err
 		}
+		config.FlowControl = apf
 	}
 	config.BuildHandlerChainFunc = func(h http.Handler, gc *genericapiserver.Config) http.Handler {
 		// The chain's authorization, and no other use of the authorizer,
@@ -368,7 +372,8 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		authz := gc.Authorization.Authorizer
 		gc.Authorization.Authorizer = auditedCluster(authz, index)
 		defer func() { gc.Authorization.Authorizer = authz }()
-		return apiexport.Routing(tenancy.Routing(index.ResolveServed, genericapiserver.DefaultBuildHandlerChain(tenancy.Serving(index.Served, wildcardFilter(claims.Visibility(exported, crds.Discovery(h)))), gc)))
+		served := apf.givesSeatBack(tenancy.Serving(index.Served, wildcardFilter(claims.Visibility(exported, crds.Discovery(h)))))
+		return apiexport.Routing(tenancy.Routing(index.ResolveServed, apf.withSeats(genericapiserver.DefaultBuildHandlerChain(served, gc))))
 	}
 
 	// Requests no built-in API serves go to the custom resources of their cluster.

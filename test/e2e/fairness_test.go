@@ -95,6 +95,20 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 	want("b", "alice-token", http.StatusOK, "global-default", "global-default")
 	want("b", "", http.StatusOK, "exempt", "exempt")
 
+	// A request served in a limited seat takes a network turn before giving
+	// the seat back; the admin's, exempt, take none.
+	turns := s.metric("warren_fairness_network_turn_seconds_count")
+	for _, cfg := range []*rest.Config{s.tokenConfig("alice-token", "a"), s.Config("a")} {
+		for range 3 {
+			if _, _, err := classified(cfg, http.StatusOK); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := s.metric("warren_fairness_network_turn_seconds_count") - turns; n != 3 {
+		t.Errorf("3 of alice's requests and 3 of the admin's took %v network turns, want 3", n)
+	}
+
 	// A priority level of b's own, and a schema for user alice, who in
 	// workspaces is known by her workspace.
 	pl, err := flows.PriorityLevelConfigurations().Create(ctx, &flowcontrolv1.PriorityLevelConfiguration{
