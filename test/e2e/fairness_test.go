@@ -50,9 +50,10 @@ func TestPriorityAndFairnessByWorkspace(t *testing.T) {
 		}
 		uid[string(pl.UID)] = name
 		// Each workspace's flow is dealt one queue of global-default's, so
-		// a flooding workspace gets one queue's share, not six.
-		if q := pl.Spec.Limited; name == "global-default" && (q == nil || q.LimitResponse.Queuing == nil || *q.LimitResponse.Queuing != (flowcontrolv1.QueuingConfiguration{Queues: 128, HandSize: 1, QueueLengthLimit: 50})) {
-			t.Errorf("global-default's queuing is %+v, want 128 queues, a hand of 1, 50 each", q)
+		// a flooding workspace gets one queue's share, not six, and of 1,024
+		// queues, so it rarely shares one with another workspace.
+		if q := pl.Spec.Limited; name == "global-default" && (q == nil || q.LimitResponse.Queuing == nil || *q.LimitResponse.Queuing != (flowcontrolv1.QueuingConfiguration{Queues: 1024, HandSize: 1, QueueLengthLimit: 50})) {
+			t.Errorf("global-default's queuing is %+v, want 1024 queues, a hand of 1, 50 each", q)
 		}
 	}
 
