@@ -33,10 +33,12 @@ func TestTakeWaitsForTheNetworkToBePolled(t *testing.T) {
 			read.Add(1)
 		}
 	}()
+	// One byte first, so that the reader is in the poller when the turns
+	// begin, with nothing left to read.
+	if _, err := client.Write([]byte{0}); err != nil {
+		t.Fatal(err)
+	}
 	for read.Load() == 0 {
-		if _, err := client.Write([]byte{0}); err != nil {
-			t.Fatal(err)
-		}
 		time.Sleep(time.Millisecond)
 	}
 	turns := New(1)
