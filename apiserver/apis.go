@@ -32,6 +32,7 @@ import (
 	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 
 	"github.com/warren-dev/warren/apiserver/authorization"
+	"github.com/warren-dev/warren/apiserver/coalesce"
 	"github.com/warren-dev/warren/apiserver/registry"
 	apisregistry "github.com/warren-dev/warren/apiserver/registry/apis"
 	authnreviews "github.com/warren-dev/warren/apiserver/registry/authentication"
@@ -284,6 +285,7 @@ func groupInfo(name, version string, resources map[string]rest.Storage) generica
 // with its resources.
 func groupVersions(name string, resources map[string]map[string]rest.Storage, versions ...string) genericapiserver.APIGroupInfo {
 	info := genericapiserver.NewDefaultAPIGroupInfo(name, scheme.Scheme, runtime.NewParameterCodec(scheme.Scheme), scheme.Codecs)
+	info.NegotiatedSerializer = coalesce.Serializer(info.NegotiatedSerializer)
 	info.PrioritizedVersions = nil
 	for _, v := range versions {
 		info.PrioritizedVersions = append(info.PrioritizedVersions, schema.GroupVersion{Group: name, Version: v})

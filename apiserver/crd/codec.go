@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/runtime/serializer/versioning"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	"github.com/warren-dev/warren/apiserver/coalesce"
 )
 
 // codecScheme types what custom resource requests carry besides custom
@@ -254,7 +256,7 @@ func newSerializers(t runtime.ObjectTyper, converter runtime.ObjectConvertor, s 
 func (s *serializers) SupportedMediaTypes() []runtime.SerializerInfo { return s.media }
 
 func (s *serializers) EncoderForVersion(encoder runtime.Encoder, gv runtime.GroupVersioner) runtime.Encoder {
-	return versioning.NewCodec(encoder, nil, s.converter, codecScheme, codecScheme, codecScheme, gv, nil, "customresource")
+	return coalesce.Encoder(versioning.NewCodec(encoder, nil, s.converter, codecScheme, codecScheme, codecScheme, gv, nil, "customresource"))
 }
 
 // DecoderToVersion coerces what it decodes; a strict decoder (chosen by the
