@@ -134,6 +134,50 @@ func TestListsShareDecodedObjects(t *testing.T) {
 	}
 }
 
+// TestPagesOfCachedObjectsHoldTheCachesValues: a list page, at the current
+// revision or an older one, holds of a row whose object the cache holds at
+// the row's revision the cache's own value, not a copy; of any other row, a
+// copy of what the cursor read.
+func TestPagesOfCachedObjectsHoldTheCachesValues(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			b := newBackend(t, dialect, Config{})
+			s := podStore(t, b, nil)
+			for _, name := range []string{"a", "b", "c"} {
+				createPod(ctx, t, s, "ns", name)
+			}
+			// Another store writes b anew: s's cache still holds its first version.
+			other := podStore(t, b, nil)
+			relabel(ctx, t, other, "ns", "b", "v1")
+			current, _, err := b.db.revisions(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			podType := reflect.TypeOf(&example.Pod{})
+			for _, revision := range []int64{0, current} {
+				pg, err := b.db.list(ctx, listQuery{r: prefixRange("/pods/ns/"), revision: revision, keep: s.cachedValue(podType)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(pg.rows) != 3 {
+					t.Fatalf("at revision %d: %d rows, want 3", revision, len(pg.rows))
+				}
+				for _, r := range pg.rows {
+					d, ok := b.decoded.latest(s.id, r.key, podType)
+					if !ok {
+						t.Fatalf("the cache lost %s", r.key)
+					}
+					shared := &r.value[0] == &d.stored[0]
+					if want := r.key != podKey("ns", "b"); shared != want {
+						t.Errorf("at revision %d, %s: the page holds the cache's value %v, want %v", revision, r.key, shared, want)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestWatchersShareADecodedChange: every watcher of a change gets the object
 // the first one decoded, each as a copy of its own.
 func TestWatchersShareADecodedChange(t *testing.T) {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -94,6 +95,18 @@ type listQuery struct {
 	// count asks for the number of keys in r, counting at most this many, when
 	// the page does not hold them all; 0 asks for none.
 	count int64
+	// keep returns what the page holds of a row's value, which the cursor
+	// reuses once it moves on: a copy, or equal bytes the caller holds
+	// already. nil copies.
+	keep func(key string, revision int64, value []byte) []byte
+}
+
+// kept is what q's page holds of a row's value.
+func (q listQuery) kept(key string, revision int64, value []byte) []byte {
+	if q.keep == nil {
+		return bytes.Clone(value)
+	}
+	return q.keep(key, revision, value)
 }
 
 // page is the answer to a listQuery.

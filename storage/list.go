@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +59,8 @@ func (s *Store) GetList(ctx context.Context, key string, opts storage.ListOption
 	paging := pred.Limit > 0
 	newItem := newItemFunc(listObj, v)
 
-	q := listQuery{r: keyRange{start: k, end: k + "\x01"}, revision: revision, limit: pred.Limit}
+	itemType := reflect.PointerTo(v.Type().Elem())
+	q := listQuery{r: keyRange{start: k, end: k + "\x01"}, revision: revision, limit: pred.Limit, keep: s.cachedValue(itemType)}
 	if opts.Recursive {
 		q.r = prefixRange(k)
 		if paging && pred.Empty() {
@@ -98,7 +100,7 @@ func (s *Store) GetList(ctx context.Context, key string, opts storage.ListOption
 				break
 			}
 			lastKey = r.key
-			if err := s.appendItem(ctx, r, pred, newItem, items, v); err != nil {
+			if err := s.appendItem(ctx, r, pred, newItem, itemType, items, v); err != nil {
 				return err
 			}
 			pg.rows[i] = row{} // let decoded rows go early on long lists
@@ -155,10 +157,23 @@ func (s *Store) listError(ctx context.Context, err error, revision int64, contin
 	}
 }
 
+// cachedValue lets a page hold, of a row whose object the cache of decoded
+// objects holds at the row's revision as an object of type t, the value the
+// cache keeps rather than a copy of its own: a page of cached objects copies no
+// value.
+func (s *Store) cachedValue(t reflect.Type) func(key string, revision int64, value []byte) []byte {
+	return func(key string, revision int64, value []byte) []byte {
+		if d, ok := s.b.decoded.latest(s.id, key, t); ok && d.revision == revision && bytes.Equal(d.stored, value) {
+			return d.stored
+		}
+		return bytes.Clone(value)
+	}
+}
+
 // appendItem decodes one row (or takes it from the cache of decoded objects)
 // and appends it to the list if the predicate matches. The item shares its
 // maps, slices and pointers with the cache's object.
-func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPredicate, newItem func() runtime.Object, items *listItems, v reflect.Value) error {
+func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPredicate, newItem func() runtime.Object, itemType reflect.Type, items *listItems, v reflect.Value) error {
 	data, _, err := s.transformer.TransformFromStorage(ctx, r.value, authenticatedData(r.key))
 	if err != nil {
 		return items.add(r.key, storage.NewInternalError(fmt.Errorf("unable to transform key %q: %w", r.key, err)))
@@ -167,7 +182,7 @@ func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPre
 		return storage.NewTimeoutError(r.key, "request did not complete within requested timeout")
 	}
 	k := decodedKey{store: s.id, key: r.key, revision: r.revision, form: formInto}
-	obj, cached := s.b.decoded.shared(k, data, reflect.PointerTo(v.Type().Elem()))
+	obj, cached := s.b.decoded.shared(k, data, itemType)
 	if !cached {
 		if obj, _, err = s.codec.Decode(data, nil, newItem()); err != nil {
 			return items.add(r.key, undecodable(err))

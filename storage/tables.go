@@ -74,15 +74,16 @@ func (t *tables) get(ctx context.Context, key string) (*row, int64, error) {
 }
 
 // sqlPage reads live rows of [$1, $2) in key order, at most $3, beside the
-// revisions (one row of NULLs when there are none), so that the revision checks
-// read the same snapshot as the rows; $4 asks for the count of the range, up to
-// $5.
+// revisions (one row with an empty key when there are none), so that the
+// revision checks read the same snapshot as the rows; $4 asks for the count of
+// the range, up to $5 (-1 when not asked). Only the value is ever NULL, so that
+// no column is scanned through a pointer the driver allocates for each row.
 const sqlPage = `
 	WITH rev AS (` + sqlRevisions + `)
 	SELECT rev.current, rev.compacted,
 	       CASE WHEN $4 THEN (SELECT count(*) FROM
-	            (SELECT 1 FROM objects WHERE key >= $1 AND key < $2 LIMIT $5) c) END,
-	       page.key, page.revision, page.value
+	            (SELECT 1 FROM objects WHERE key >= $1 AND key < $2 LIMIT $5) c) ELSE -1 END,
+	       COALESCE(page.key, ''), COALESCE(page.revision, 0), page.value
 	  FROM rev LEFT JOIN (
 	       SELECT key, revision, value FROM objects
 	        WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3) page ON true
@@ -147,19 +148,16 @@ func pageLimit(q listQuery) int64 {
 // currentPage reads a page at the current revision, in one statement.
 func (t *tables) currentPage(ctx context.Context, q listQuery) (page, error) {
 	var pg page
-	var count *int64
-	var key *string
-	var revision *int64
-	var value []byte
-	err := each(ctx, t.query, []any{&pg.revision, new(int64), &count, &key, &revision, &value}, func() error {
-		if key != nil {
-			pg.rows = append(pg.rows, row{key: *key, revision: *revision, value: value})
+	var compacted, count, revision int64
+	var key string
+	var value borrowed
+	err := each(ctx, t.query, []any{&pg.revision, &compacted, &count, &key, &revision, &value}, func() error {
+		if key != "" {
+			pg.rows = append(pg.rows, row{key: key, revision: revision, value: q.kept(key, revision, value)})
 		}
 		return nil
 	}, sqlPage, q.r.start, q.r.end, pageLimit(q), q.count > 0, q.count)
-	if count != nil {
-		pg.count = *count
-	}
+	pg.count = max(count, 0)
 	return pg, err
 }
 
@@ -180,7 +178,7 @@ func pageAt(ctx context.Context, read queryFunc, q listQuery) (page, error) {
 		return page{}, errCompacted
 	}
 	limit := pageLimit(q)
-	unchanged, err := readRows(ctx, read, sqlUnchangedAt, q.r.start, q.r.end, q.revision, limit)
+	unchanged, err := readRows(ctx, read, q, sqlUnchangedAt, q.r.start, q.r.end, q.revision, limit)
 	if err != nil {
 		return page{}, err
 	}
@@ -189,7 +187,7 @@ func pageAt(ctx context.Context, read queryFunc, q listQuery) (page, error) {
 	if int64(len(unchanged)) >= limit {
 		until = unchanged[len(unchanged)-1].key + "\x01"
 	}
-	changed, err := readRows(ctx, read, sqlChangedAt, q.r.start, until, q.revision)
+	changed, err := readRows(ctx, read, q, sqlChangedAt, q.r.start, until, q.revision)
 	if err != nil {
 		return page{}, err
 	}
@@ -350,15 +348,40 @@ func keys(ctx context.Context, read queryFunc, sql string, args ...any) ([]row, 
 	return out, err
 }
 
-// readRows reads rows of a key, a revision and a value.
-func readRows(ctx context.Context, read queryFunc, sql string, args ...any) ([]row, error) {
+// readRows reads rows of a key, a revision and a value, keeping of each value
+// what q keeps.
+func readRows(ctx context.Context, read queryFunc, q listQuery, sql string, args ...any) ([]row, error) {
 	var out []row
-	var x row
-	err := each(ctx, read, []any{&x.key, &x.revision, &x.value}, func() error {
-		out = append(out, x)
+	var key string
+	var revision int64
+	var value borrowed
+	err := each(ctx, read, []any{&key, &revision, &value}, func() error {
+		out = append(out, row{key: key, revision: revision, value: q.kept(key, revision, value)})
 		return nil
 	}, sql, args...)
 	return out, err
+}
+
+// borrowed receives a value without a copy: the bytes are the driver's, valid
+// only until the cursor moves to its next row. pgx hands them over through
+// ScanBytes (pgtype.BytesScanner), database/sql through Scan (sql.Scanner).
+type borrowed []byte
+
+func (b *borrowed) ScanBytes(v []byte) error {
+	*b = v
+	return nil
+}
+
+func (b *borrowed) Scan(src any) error {
+	switch v := src.(type) {
+	case []byte:
+		*b = v
+	case nil:
+		*b = nil
+	default:
+		return fmt.Errorf("reading a value: the database gave a %T", src)
+	}
+	return nil
 }
 
 // one reads the single row of a statement into dest.
