@@ -173,7 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 
 // serve starts serving a completed configuration's shard from db, which it owns.
 func serve(ctx context.Context, cfg Config, d dialect) (*Backend, error) {
-	db := &tables{d}
+	db := &tables{dialect: d}
 	current, compacted, err := db.revisions(ctx)
 	if err != nil {
 		db.close()

@@ -134,6 +134,18 @@ func TestListsShareDecodedObjects(t *testing.T) {
 	}
 }
 
+// threePods is a backend of dialect with a pod store holding pods a, b and c
+// of namespace ns.
+func threePods(ctx context.Context, t *testing.T, dialect string) (*Backend, *Store) {
+	t.Helper()
+	b := newBackend(t, dialect, Config{})
+	s := podStore(t, b, nil)
+	for _, name := range []string{"a", "b", "c"} {
+		createPod(ctx, t, s, "ns", name)
+	}
+	return b, s
+}
+
 // TestPagesOfCachedObjectsHoldTheCachesValues: a list page, at the current
 // revision or an older one, holds of a row whose object the cache holds at
 // the row's revision the cache's own value, not a copy; of any other row, a
@@ -142,11 +154,7 @@ func TestPagesOfCachedObjectsHoldTheCachesValues(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
-			b := newBackend(t, dialect, Config{})
-			s := podStore(t, b, nil)
-			for _, name := range []string{"a", "b", "c"} {
-				createPod(ctx, t, s, "ns", name)
-			}
+			b, s := threePods(ctx, t, dialect)
 			// Another store writes b anew: s's cache still holds its first version.
 			other := podStore(t, b, nil)
 			relabel(ctx, t, other, "ns", "b", "v1")
@@ -173,6 +181,39 @@ func TestPagesOfCachedObjectsHoldTheCachesValues(t *testing.T) {
 						t.Errorf("at revision %d, %s: the page holds the cache's value %v, want %v", revision, r.key, shared, want)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestRecycledPagesKeepNoRows: a list reads its page into the array of rows
+// the page before it left, and an array given back keeps no key or value.
+func TestRecycledPagesKeepNoRows(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			b, s := threePods(ctx, t, dialect)
+			q := listQuery{r: prefixRange("/pods/ns/"), keep: s.cachedValue(reflect.TypeOf(&example.Pod{}))}
+			first, err := b.db.list(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			array := &first.rows[:1][0]
+			b.db.recycle(first)
+			for i, r := range first.rows[:cap(first.rows)] {
+				if r.key != "" || r.value != nil {
+					t.Fatalf("row %d of a recycled page still holds %q", i, r.key)
+				}
+			}
+			second, err := b.db.list(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(second.rows) != 3 || second.rows[2].key != podKey("ns", "c") {
+				t.Fatalf("the second page = %+v, want a, b, c", second.rows)
+			}
+			if &second.rows[0] != array {
+				t.Error("the second page was not read into the array the first gave back")
 			}
 		})
 	}

@@ -119,6 +119,9 @@ type page struct {
 	// count is the number of keys in r, if asked for and more is set; a count
 	// that reached the query's cap only says "at least".
 	count int64
+	// appended holds every row read into the page's array, for
+	// tables.recycle; nil if the array is not to be reused.
+	appended *[]row
 }
 
 // batchWrite is what one batch changes.

@@ -105,6 +105,7 @@ func (s *Store) GetList(ctx context.Context, key string, opts storage.ListOption
 			}
 			pg.rows[i] = row{} // let decoded rows go early on long lists
 		}
+		s.b.db.recycle(pg)
 		if full || !pg.more || (paging && int64(v.Len()) >= pred.Limit) {
 			break
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // tables reads and compacts a shard's three tables — objects (the live rows),
@@ -20,7 +21,15 @@ import (
 // batch as column arrays, SQLite steps prepared statements in process.
 type tables struct {
 	dialect
+	// rows keeps arrays of rows that pages at the current revision were
+	// read into, emptied, for the next pages to be read into
+	// (*[]row; see recycle).
+	rows sync.Pool
 }
+
+// pooledRows bounds the arrays kept for reuse (48 bytes a row), so that a
+// long page's array is not kept for short ones.
+const pooledRows = 1024
 
 // query, snapshot, exec and writeBatch are the dialect's, each counted as a
 // transaction in warren_storage_transactions_total.
@@ -145,20 +154,37 @@ func pageLimit(q listQuery) int64 {
 	return noLimit
 }
 
-// currentPage reads a page at the current revision, in one statement.
+// currentPage reads a page at the current revision, in one statement, into
+// an array of rows a recycled page left, if there is one.
 func (t *tables) currentPage(ctx context.Context, q listQuery) (page, error) {
 	var pg page
+	pg.appended, _ = t.rows.Get().(*[]row)
+	if pg.appended == nil {
+		pg.appended = new([]row)
+	}
 	var compacted, count, revision int64
 	var key string
 	var value borrowed
 	err := each(ctx, t.query, []any{&pg.revision, &compacted, &count, &key, &revision, &value}, func() error {
 		if key != "" {
-			pg.rows = append(pg.rows, row{key: key, revision: revision, value: q.kept(key, revision, value)})
+			*pg.appended = append(*pg.appended, row{key: key, revision: revision, value: q.kept(key, revision, value)})
 		}
 		return nil
 	}, sqlPage, q.r.start, q.r.end, pageLimit(q), q.count > 0, q.count)
+	pg.rows = *pg.appended
 	pg.count = max(count, 0)
 	return pg, err
+}
+
+// recycle takes back the array of a page read by list, for the next pages,
+// once its reader is done with every row of it: it keeps no key or value.
+func (t *tables) recycle(pg page) {
+	if pg.appended == nil || cap(*pg.appended) > pooledRows {
+		return
+	}
+	clear(*pg.appended)
+	*pg.appended = (*pg.appended)[:0]
+	t.rows.Put(pg.appended)
 }
 
 // pageAt reads a page at q.revision through read, which must read one snapshot.
