@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +70,10 @@ type result struct {
 	Rejected int64 `json:"flood_rejected"`
 	// Shared is whether the server shared all CPUs with the clients.
 	Shared bool `json:"shared_cpus"`
+	// Run numbers the setting's runs from 1.
+	Run int `json:"run"`
+	// ServerArgs are the arguments every setting's server was given too.
+	ServerArgs []string `json:"server_args,omitempty"`
 }
 
 type workload struct {
@@ -81,6 +86,8 @@ type workload struct {
 	// shared runs the server, PostgreSQL and the clients on all the
 	// machine's CPUs instead of the server alone on CPU 0.
 	shared bool
+	// serverArgs are more arguments of every setting's warren start.
+	serverArgs []string
 }
 
 func main() {
@@ -88,16 +95,19 @@ func main() {
 		w        workload
 		inflight string
 		out      string
+		runs     int
 	)
 	flag.IntVar(&w.flooders, "flooders", 50, "clients flooding the server from one workspace")
 	flag.IntVar(&w.quietRequests, "quiet-requests", 1000, "gets of the quiet client, alone and again under the flood")
 	flag.DurationVar(&w.interval, "quiet-interval", 5*time.Millisecond, "pause of the quiet client between gets")
 	flag.IntVar(&w.objects, "objects", 200, "config maps in each workspace (a flooder lists them all)")
 	flag.StringVar(&inflight, "inflight", "1,2", "concurrencies sized to the server's CPU, comma-separated: requests served at once with priority and fairness, all of them the tenants' priority level's")
+	flag.IntVar(&runs, "runs", 1, "runs of each setting, the settings taking turns; the table gives each figure's median over a setting's runs and the range of its p99 ratios, the JSON every run")
 	flag.StringVar(&out, "out", "bench/results", "directory of fairness.json (fairness-shared.json with -shared)")
 	flag.BoolVar(&w.shared, "shared", false, "run the server, PostgreSQL and the clients on all CPUs, the server with a P per CPU (default: the server alone on CPU 0 with GOMAXPROCS=1, the clients on CPU 1)")
 	flag.StringVar(&w.traces, "trace", "", "save 2 s of the server's execution trace under the flood of each setting, as DIR/<setting number>.trace (go tool trace)")
 	flag.StringVar(&w.postgres, "postgres", pgtest.URL(), "the PostgreSQL to serve from, a schema per setting; empty serves from SQLite, whose reads run in warren's CPU without yielding it")
+	serverArgs := flag.String("server-args", "", "more arguments of every setting's warren start, space-separated (--gc-percent=-1: collect only near --memory-limit)")
 	quietHost := flag.String("quiet-client", "", "run as the quiet client of this workspace URL (the benchmark runs itself so)")
 	flag.Parse()
 	if *quietHost != "" {
@@ -106,6 +116,11 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	w.serverArgs = strings.Fields(*serverArgs)
+	if runs < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
+		os.Exit(2)
 	}
 
 	settings := []setting{
@@ -117,7 +132,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	results, err := run(ctx, &w, settings)
+	results, err := run(ctx, &w, settings, runs)
 	if err == nil {
 		name := "fairness.json"
 		if w.shared {
@@ -129,16 +144,49 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+	printMedians(settings, results)
+}
+
+// printMedians prints, for each setting, the median over its runs of each
+// figure, and the range of the p99 ratios.
+func printMedians(settings []setting, results []result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setting\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tflood req/s\tflood 429s\t")
-	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.0f\t%d\t\n", r.Name, r.Alone.P50Ms, r.Alone.P99Ms,
-			r.Flooded.P50Ms, r.Flooded.P99Ms, r.Flooded.P99Ms/r.Alone.P99Ms, r.FloodPerSec, r.Rejected)
+	fmt.Fprintln(tw, "setting\truns\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tratios\tflood req/s\tflood 429s\t")
+	for _, s := range settings {
+		var runs []result
+		for _, r := range results {
+			if r.Name == s.Name {
+				runs = append(runs, r)
+			}
+		}
+		// sorted is a figure of each run, in ascending order.
+		sorted := func(f func(result) float64) []float64 {
+			v := make([]float64, len(runs))
+			for i, r := range runs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			return v
+		}
+		median := func(f func(result) float64) float64 {
+			v := sorted(f)
+			if n := len(v); n%2 == 0 {
+				return (v[n/2-1] + v[n/2]) / 2
+			}
+			return v[len(v)/2]
+		}
+		ratio := func(r result) float64 { return r.Flooded.P99Ms / r.Alone.P99Ms }
+		ratios := sorted(ratio)
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.2f–%.2f×\t%.0f\t%.0f\t\n", s.Name, len(runs),
+			median(func(r result) float64 { return r.Alone.P50Ms }), median(func(r result) float64 { return r.Alone.P99Ms }),
+			median(func(r result) float64 { return r.Flooded.P50Ms }), median(func(r result) float64 { return r.Flooded.P99Ms }),
+			median(ratio), ratios[0], ratios[len(ratios)-1],
+			median(func(r result) float64 { return r.FloodPerSec }), median(func(r result) float64 { return float64(r.Rejected) }))
 	}
 	tw.Flush()
 }
 
-func run(ctx context.Context, w *workload, settings []setting) ([]result, error) {
+func run(ctx context.Context, w *workload, settings []setting, runs int) ([]result, error) {
 	dir, err := os.MkdirTemp("", "warren-bench-fairness-")
 	if err != nil {
 		return nil, err
@@ -163,28 +211,41 @@ func run(ctx context.Context, w *workload, settings []setting) ([]result, error)
 		}
 	}
 	var results []result
-	for i, s := range settings {
-		number := strconv.Itoa(i)
-		args := append([]string{"--token-auth-file", tokenFile}, s.Args...)
-		if w.postgres != "" {
-			shard := "bench_fairness_" + number
-			if err := pgtest.DropSchema(ctx, w.postgres, shard); err != nil {
+	for run := range runs {
+		for i, s := range settings {
+			number := strconv.Itoa(i)
+			args := slices.Concat([]string{"--token-auth-file", tokenFile}, s.Args, w.serverArgs)
+			r, err := runSetting(ctx, w, s, number, binary, filepath.Join(dir, fmt.Sprintf("%d-%d", i, run)), args)
+			if err != nil {
 				return nil, err
 			}
-			args = append(args, "--storage", w.postgres, "--shard", shard)
+			r.Run = run + 1
+			results = append(results, r)
 		}
-		p, err := warrentest.StartProcess(binary, filepath.Join(dir, strconv.Itoa(i)), args...)
-		if err != nil {
-			return nil, err
-		}
-		r, err := runOne(ctx, w, p, s, number)
-		_ = p.Stop() // a slow stop changes nothing measured
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w\nwarren's log:\n%s", s.Name, err, p.Log())
-		}
-		results = append(results, r)
 	}
 	return results, nil
+}
+
+// runSetting starts a server of setting s, the number'th, with its data in
+// dataDir, measures it, and stops it.
+func runSetting(ctx context.Context, w *workload, s setting, number, binary, dataDir string, args []string) (result, error) {
+	if w.postgres != "" {
+		shard := "bench_fairness_" + number
+		if err := pgtest.DropSchema(ctx, w.postgres, shard); err != nil {
+			return result{}, err
+		}
+		args = append(args, "--storage", w.postgres, "--shard", shard)
+	}
+	p, err := warrentest.StartProcess(binary, dataDir, args...)
+	if err != nil {
+		return result{}, err
+	}
+	r, err := runOne(ctx, w, p, s, number)
+	_ = p.Stop() // a slow stop changes nothing measured
+	if err != nil {
+		return r, fmt.Errorf("%s: %w\nwarren's log:\n%s", s.Name, err, p.Log())
+	}
+	return r, nil
 }
 
 // pin puts every thread of process pid on the CPUs listed.
@@ -196,7 +257,7 @@ func pin(pid int, cpus string) error {
 }
 
 func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, number string) (result, error) {
-	r := result{setting: s, Shared: w.shared}
+	r := result{setting: s, Shared: w.shared, ServerArgs: w.serverArgs}
 	if !w.shared {
 		if err := pin(p.Pid(), "0"); err != nil {
 			return r, err
