@@ -83,6 +83,9 @@ type workload struct {
 	// traces, if set, is where each setting's server execution trace of
 	// the flood goes.
 	traces string
+	// profiles, if set, is where each setting's server CPU profile of the
+	// flood goes.
+	profiles string
 	// shared runs the server, PostgreSQL and the clients on all the
 	// machine's CPUs instead of the server alone on CPU 0.
 	shared bool
@@ -106,6 +109,7 @@ func main() {
 	flag.StringVar(&out, "out", "bench/results", "directory of fairness.json (fairness-shared.json with -shared)")
 	flag.BoolVar(&w.shared, "shared", false, "run the server, PostgreSQL and the clients on all CPUs, the server with a P per CPU (default: the server alone on CPU 0 with GOMAXPROCS=1, the clients on CPU 1)")
 	flag.StringVar(&w.traces, "trace", "", "save 2 s of the server's execution trace under the flood of each setting, as DIR/<setting number>.trace (go tool trace)")
+	flag.StringVar(&w.profiles, "profile", "", "save a CPU profile of 2 s of the server under the flood of each setting, as DIR/<setting number>.profile (go tool pprof)")
 	flag.StringVar(&w.postgres, "postgres", pgtest.URL(), "the PostgreSQL to serve from, a schema per setting; empty serves from SQLite, whose reads run in warren's CPU without yielding it")
 	serverArgs := flag.String("server-args", "", "more arguments of every setting's warren start, space-separated (--gc-percent=-1: collect only near --memory-limit)")
 	quietHost := flag.String("quiet-client", "", "run as the quiet client of this workspace URL (the benchmark runs itself so)")
@@ -316,10 +320,11 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, 
 	}
 	time.Sleep(time.Second) // the flood reaches its pace
 	before, start := done.Load(), time.Now()
-	traced := make(chan error, 1)
-	go func() { traced <- w.trace(ctx, p, number) }()
+	traced, profiled := make(chan error, 1), make(chan error, 1)
+	go func() { traced <- profile(ctx, p, w.traces, "trace", number) }()
+	go func() { profiled <- profile(ctx, p, w.profiles, "profile", number) }()
 	r.Flooded, err = w.quiet(ctx, quiet, s.Name, "flooded")
-	err = errors.Join(err, <-traced)
+	err = errors.Join(err, <-traced, <-profiled)
 	r.FloodPerSec = float64(done.Load()-before) / time.Since(start).Seconds()
 	stopFlood()
 	wg.Wait()
@@ -373,10 +378,10 @@ func ownSeats(ctx context.Context, p *warrentest.Process) error {
 	}
 }
 
-// trace saves two seconds of p's execution trace as <number>.trace under
-// w.traces, if that is set.
-func (w *workload) trace(ctx context.Context, p *warrentest.Process, number string) error {
-	if w.traces == "" {
+// profile saves what the server's /debug/pprof/<what> gives under the flood
+// as <number>.<what> under dir, if dir is set.
+func profile(ctx context.Context, p *warrentest.Process, dir, what, number string) error {
+	if dir == "" {
 		return nil
 	}
 	cfg, err := p.AdminConfig("root")
@@ -387,25 +392,25 @@ func (w *workload) trace(ctx context.Context, p *warrentest.Process, number stri
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL("/debug/pprof/trace?seconds=2"), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL("/debug/pprof/"+what+"?seconds=2"), nil)
 	if err != nil {
 		return err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("the server's trace: %w", err)
+		return fmt.Errorf("the server's %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the server's trace: %s", resp.Status)
+		return fmt.Errorf("the server's %s: %s", what, resp.Status)
 	}
-	f, err := os.Create(filepath.Join(w.traces, number+".trace"))
+	f, err := os.Create(filepath.Join(dir, number+"."+what))
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close()
-		return fmt.Errorf("the server's trace: %w", err)
+		return fmt.Errorf("the server's %s: %w", what, err)
 	}
 	return f.Close()
 }
