@@ -132,9 +132,15 @@ func (c *decodedCache) get(k decodedKey, data []byte, t reflect.Type) (runtime.O
 
 // shared returns the object decoded from data at k itself, if the cache holds
 // it as an object of type t: for a list, whose items share it, and whose
-// readers must not change it.
-func (c *decodedCache) shared(k decodedKey, data []byte, t reflect.Type) (runtime.Object, bool) {
-	if d, ok := c.lookup(decodedTry{k, t}, data); ok {
+// readers must not change it. found, if not nil, is the entry the list's page
+// found for k, which spares a look-up if it holds data.
+func (c *decodedCache) shared(found *decodedObject, k decodedKey, data []byte, t reflect.Type) (runtime.Object, bool) {
+	try := decodedTry{k, t}
+	if c != nil && found != nil && found.holds(try, data) {
+		c.hits.Add(1)
+		return found.obj, true
+	}
+	if d, ok := c.lookup(try, data); ok {
 		return d.obj, true
 	}
 	c.missed()
@@ -155,7 +161,7 @@ func (c *decodedCache) lookup(try decodedTry, data []byte) (*decodedObject, bool
 		return nil, false
 	}
 	d, ok := c.entries.GetIfPresent(entryKey(try.k))
-	if ok && d.revision == try.k.revision && (try.t == nil || reflect.TypeOf(d.obj) == try.t) && bytes.Equal(d.data, data) {
+	if ok && d.holds(try, data) {
 		c.hits.Add(1)
 		return d, true
 	}
@@ -167,6 +173,11 @@ func (c *decodedCache) lookup(try decodedTry, data []byte) (*decodedObject, bool
 type decodedTry struct {
 	k decodedKey
 	t reflect.Type
+}
+
+// holds tells whether d is what data decodes to at try.k, as try.t asks.
+func (d *decodedObject) holds(try decodedTry, data []byte) bool {
+	return d.revision == try.k.revision && (try.t == nil || reflect.TypeOf(d.obj) == try.t) && bytes.Equal(d.data, data)
 }
 
 // getEither is get of the first of tries the cache holds, and its index (-1

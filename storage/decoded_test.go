@@ -148,8 +148,8 @@ func threePods(ctx context.Context, t *testing.T, dialect string) (*Backend, *St
 
 // TestPagesOfCachedObjectsHoldTheCachesValues: a list page, at the current
 // revision or an older one, holds of a row whose object the cache holds at
-// the row's revision the cache's own value, not a copy; of any other row, a
-// copy of what the cursor read.
+// the row's revision the cache's own value, not a copy, and its entry; of any
+// other row, a copy of what the cursor read.
 func TestPagesOfCachedObjectsHoldTheCachesValues(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -177,8 +177,14 @@ func TestPagesOfCachedObjectsHoldTheCachesValues(t *testing.T) {
 						t.Fatalf("the cache lost %s", r.key)
 					}
 					shared := &r.value[0] == &d.stored[0]
-					if want := r.key != podKey("ns", "b"); shared != want {
+					want := r.key != podKey("ns", "b")
+					if shared != want {
 						t.Errorf("at revision %d, %s: the page holds the cache's value %v, want %v", revision, r.key, shared, want)
+					}
+					// The page hands the cache's entry on, so that the
+					// list need not look it up again.
+					if found := r.decoded == d; found != want || (!want && r.decoded != nil) {
+						t.Errorf("at revision %d, %s: the page holds the cache's entry %v, want %v", revision, r.key, found, want)
 					}
 				}
 			}
@@ -201,7 +207,7 @@ func TestRecycledPagesKeepNoRows(t *testing.T) {
 			array := &first.rows[:1][0]
 			b.db.recycle(first)
 			for i, r := range first.rows[:cap(first.rows)] {
-				if r.key != "" || r.value != nil {
+				if r.key != "" || r.value != nil || r.decoded != nil {
 					t.Fatalf("row %d of a recycled page still holds %q", i, r.key)
 				}
 			}

@@ -68,6 +68,9 @@ type row struct {
 	key      string
 	revision int64
 	value    []byte
+	// decoded is the entry of the cache of decoded objects whose value as
+	// stored this row's value is, if the page's reader found one (listQuery.keep).
+	decoded *decodedObject
 }
 
 // event is one change: value is what it wrote, nil for a delete; prevRevision is
@@ -97,16 +100,17 @@ type listQuery struct {
 	count int64
 	// keep returns what the page holds of a row's value, which the cursor
 	// reuses once it moves on: a copy, or equal bytes the caller holds
-	// already. nil copies.
-	keep func(key string, revision int64, value []byte) []byte
+	// already, with the cache's entry that holds them. nil copies.
+	keep func(key string, revision int64, value []byte) ([]byte, *decodedObject)
 }
 
-// kept is what q's page holds of a row's value.
-func (q listQuery) kept(key string, revision int64, value []byte) []byte {
+// row is what q's page holds of a row read.
+func (q listQuery) row(key string, revision int64, value []byte) row {
 	if q.keep == nil {
-		return bytes.Clone(value)
+		return row{key: key, revision: revision, value: bytes.Clone(value)}
 	}
-	return q.keep(key, revision, value)
+	kept, decoded := q.keep(key, revision, value)
+	return row{key: key, revision: revision, value: kept, decoded: decoded}
 }
 
 // page is the answer to a listQuery.

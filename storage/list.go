@@ -160,14 +160,15 @@ func (s *Store) listError(ctx context.Context, err error, revision int64, contin
 
 // cachedValue lets a page hold, of a row whose object the cache of decoded
 // objects holds at the row's revision as an object of type t, the value the
-// cache keeps rather than a copy of its own: a page of cached objects copies no
+// cache keeps rather than a copy of its own, and the cache's entry, which
+// appendItem then need not look up again: a page of cached objects copies no
 // value.
-func (s *Store) cachedValue(t reflect.Type) func(key string, revision int64, value []byte) []byte {
-	return func(key string, revision int64, value []byte) []byte {
+func (s *Store) cachedValue(t reflect.Type) func(key string, revision int64, value []byte) ([]byte, *decodedObject) {
+	return func(key string, revision int64, value []byte) ([]byte, *decodedObject) {
 		if d, ok := s.b.decoded.latest(s.id, key, t); ok && d.revision == revision && bytes.Equal(d.stored, value) {
-			return d.stored
+			return d.stored, d
 		}
-		return bytes.Clone(value)
+		return bytes.Clone(value), nil
 	}
 }
 
@@ -183,7 +184,7 @@ func (s *Store) appendItem(ctx context.Context, r row, pred storage.SelectionPre
 		return storage.NewTimeoutError(r.key, "request did not complete within requested timeout")
 	}
 	k := decodedKey{store: s.id, key: r.key, revision: r.revision, form: formInto}
-	obj, cached := s.b.decoded.shared(k, data, itemType)
+	obj, cached := s.b.decoded.shared(r.decoded, k, data, itemType)
 	if !cached {
 		if obj, _, err = s.codec.Decode(data, nil, newItem()); err != nil {
 			return items.add(r.key, undecodable(err))

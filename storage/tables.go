@@ -167,7 +167,7 @@ func (t *tables) currentPage(ctx context.Context, q listQuery) (page, error) {
 	var value borrowed
 	err := each(ctx, t.query, []any{&pg.revision, &compacted, &count, &key, &revision, &value}, func() error {
 		if key != "" {
-			*pg.appended = append(*pg.appended, row{key: key, revision: revision, value: q.kept(key, revision, value)})
+			*pg.appended = append(*pg.appended, q.row(key, revision, value))
 		}
 		return nil
 	}, sqlPage, q.r.start, q.r.end, pageLimit(q), q.count > 0, q.count)
@@ -382,7 +382,7 @@ func readRows(ctx context.Context, read queryFunc, q listQuery, sql string, args
 	var revision int64
 	var value borrowed
 	err := each(ctx, read, []any{&key, &revision, &value}, func() error {
-		out = append(out, row{key: key, revision: revision, value: q.kept(key, revision, value)})
+		out = append(out, q.row(key, revision, value))
 		return nil
 	}, sql, args...)
 	return out, err
