@@ -68,8 +68,8 @@ type row struct {
 	key      string
 	revision int64
 	value    []byte
-	// decoded is the entry of the cache of decoded objects whose value as
-	// stored this row's value is, if the page's reader found one (listQuery.keep).
+	// decoded is the entry of the cache of decoded objects that holds value
+	// as stored, if the page's reader found one (listQuery.keep).
 	decoded *decodedObject
 }
 

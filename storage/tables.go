@@ -27,7 +27,7 @@ type tables struct {
 	rows sync.Pool
 }
 
-// pooledRows bounds the arrays kept for reuse (48 bytes a row), so that a
+// pooledRows bounds the arrays kept for reuse (56 bytes a row), so that a
 // long page's array is not kept for short ones.
 const pooledRows = 1024
 
