@@ -58,6 +58,8 @@ type setting struct {
 	// Sized is whether the setting sizes the server's concurrency to its
 	// CPU; the tenants' priority level then lends none of it (ownSeats).
 	Sized bool `json:"sized,omitempty"`
+	// Unfair is whether priority and fairness is off.
+	Unfair bool `json:"unfair,omitempty"`
 }
 
 // result is what one setting gave.
@@ -70,6 +72,9 @@ type result struct {
 	Rejected int64 `json:"flood_rejected"`
 	// Shared is whether the server shared all CPUs with the clients.
 	Shared bool `json:"shared_cpus"`
+	// SharedQueue is whether the quiet tenant's flow and the flood's were
+	// found in one queue of priority and fairness (sharedQueue).
+	SharedQueue bool `json:"shared_queue,omitempty"`
 	// Run numbers the setting's runs from 1.
 	Run int `json:"run"`
 	// ServerArgs are the arguments every setting's server was given too.
@@ -128,11 +133,11 @@ func main() {
 	}
 
 	settings := []setting{
-		{Name: "fairness off (max-in-flight 400/200)", Args: []string{"--enable-priority-and-fairness=false"}},
+		{Name: "fairness off (max-in-flight 400/200)", Args: []string{"--enable-priority-and-fairness=false"}, Unfair: true},
 		{Name: "fairness on, 600 seats (default)"},
 	}
 	for _, n := range strings.Split(inflight, ",") {
-		settings = append(settings, setting{"fairness on, " + n + " seats", []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}, true})
+		settings = append(settings, setting{Name: "fairness on, " + n + " seats", Args: []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}, Sized: true})
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -155,7 +160,7 @@ func main() {
 // figure, and the range of the p99 ratios.
 func printMedians(settings []setting, results []result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setting\truns\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tratios\tflood req/s\tflood 429s\t")
+	fmt.Fprintln(tw, "setting\truns\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tratios\tflood req/s\tflood 429s\tshared queue\t")
 	for _, s := range settings {
 		var runs []result
 		for _, r := range results {
@@ -179,13 +184,23 @@ func printMedians(settings []setting, results []result) {
 			}
 			return v[len(v)/2]
 		}
+		shared := 0
+		for _, r := range runs {
+			if r.SharedQueue {
+				shared++
+			}
+		}
+		sharedRuns := fmt.Sprintf("%d of %d", shared, len(runs))
+		if s.Unfair {
+			sharedRuns = "–"
+		}
 		ratio := func(r result) float64 { return r.Flooded.P99Ms / r.Alone.P99Ms }
 		ratios := sorted(ratio)
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.2f–%.2f×\t%.0f\t%.0f\t\n", s.Name, len(runs),
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.2f–%.2f×\t%.0f\t%.0f\t%s\t\n", s.Name, len(runs),
 			median(func(r result) float64 { return r.Alone.P50Ms }), median(func(r result) float64 { return r.Alone.P99Ms }),
 			median(func(r result) float64 { return r.Flooded.P50Ms }), median(func(r result) float64 { return r.Flooded.P99Ms }),
 			median(ratio), ratios[0], ratios[len(ratios)-1],
-			median(func(r result) float64 { return r.FloodPerSec }), median(func(r result) float64 { return float64(r.Rejected) }))
+			median(func(r result) float64 { return r.FloodPerSec }), median(func(r result) float64 { return float64(r.Rejected) }), sharedRuns)
 	}
 	tw.Flush()
 }
@@ -326,6 +341,9 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, 
 	r.Flooded, err = w.quiet(ctx, quiet, s.Name, "flooded")
 	err = errors.Join(err, <-traced, <-profiled)
 	r.FloodPerSec = float64(done.Load()-before) / time.Since(start).Seconds()
+	if err == nil && !s.Unfair {
+		r.SharedQueue, err = sharedQueue(ctx, p, quiet)
+	}
 	stopFlood()
 	wg.Wait()
 	r.Rejected = rejected.Load()
@@ -376,6 +394,80 @@ func ownSeats(ctx context.Context, p *warrentest.Process) error {
 			return fmt.Errorf("global-default still lends seats 10 s after it was told not to (%v)", err)
 		}
 	}
+}
+
+// sharedQueue tells whether the quiet tenant's requests wait in the flood's
+// queue of priority and fairness: names of logical clusters are random, and
+// two workspaces' flows may hash to one queue of their priority level (1 in
+// its number of queues), which is then served in order of arrival. While the
+// flood goes on it gets a config map as the quiet tenant a few times and reads
+// the server's dump of the requests in its queues meanwhile: in a queue of its
+// own a get waits for a flood list at most, in the flood's for about fifty.
+func sharedQueue(ctx context.Context, p *warrentest.Process, quiet *rest.Config) (bool, error) {
+	cfg, err := p.AdminConfig("root")
+	if err != nil {
+		return false, err
+	}
+	admin, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return false, err
+	}
+	c, err := kubernetes.NewForConfig(quiet)
+	if err != nil {
+		return false, err
+	}
+	for range 5 {
+		got := make(chan error, 1)
+		go func() {
+			_, err := c.CoreV1().ConfigMaps(metav1.NamespaceDefault).Get(ctx, "cm-0", metav1.GetOptions{})
+			got <- err
+		}()
+		time.Sleep(5 * time.Millisecond)
+		shared, err := queuesShared(ctx, admin, p.URL("/debug/api_priority_and_fairness/dump_requests?includeRequestDetails=1"))
+		if err := errors.Join(err, <-got); err != nil || shared {
+			return shared, err
+		}
+	}
+	return false, nil
+}
+
+// queuesShared reads priority and fairness's dump of the requests in its
+// queues (a row per request, columns separated by commas: priority level,
+// flow schema, queue, place in it, flow, …, user, verb, …) and tells whether a
+// get of the tenants' level is in a queue with a list.
+func queuesShared(ctx context.Context, c *http.Client, url string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("priority and fairness's requests: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("priority and fairness's requests: %s %v", resp.Status, err)
+	}
+	const level, queue, verb = 0, 2, 11
+	verbs := map[string]map[string]bool{} // queue → verbs of its requests
+	for _, line := range strings.Split(string(body), "\n")[1:] {
+		columns := strings.Split(line, ",")
+		if len(columns) <= verb || strings.TrimSpace(columns[level]) != "global-default" {
+			continue
+		}
+		q := strings.TrimSpace(columns[queue])
+		if verbs[q] == nil {
+			verbs[q] = map[string]bool{}
+		}
+		verbs[q][strings.TrimSpace(columns[verb])] = true
+	}
+	for _, v := range verbs {
+		if v["get"] && v["list"] {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // profile saves what the server's /debug/pprof/<what> gives under the flood
