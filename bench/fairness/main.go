@@ -404,11 +404,7 @@ func ownSeats(ctx context.Context, p *warrentest.Process) error {
 // the server's dump of the requests in its queues meanwhile: in a queue of its
 // own a get waits for a flood list at most, in the flood's for about fifty.
 func sharedQueue(ctx context.Context, p *warrentest.Process, quiet *rest.Config) (bool, error) {
-	cfg, err := p.AdminConfig("root")
-	if err != nil {
-		return false, err
-	}
-	admin, err := rest.HTTPClientFor(cfg)
+	admin, err := adminHTTP(p)
 	if err != nil {
 		return false, err
 	}
@@ -470,17 +466,23 @@ func queuesShared(ctx context.Context, c *http.Client, url string) (bool, error)
 	return false, nil
 }
 
+// adminHTTP is an HTTP client of p's installation admin, for the server's own
+// endpoints.
+func adminHTTP(p *warrentest.Process) (*http.Client, error) {
+	cfg, err := p.AdminConfig("root")
+	if err != nil {
+		return nil, err
+	}
+	return rest.HTTPClientFor(cfg)
+}
+
 // profile saves what the server's /debug/pprof/<what> gives under the flood
 // as <number>.<what> under dir, if dir is set.
 func profile(ctx context.Context, p *warrentest.Process, dir, what, number string) error {
 	if dir == "" {
 		return nil
 	}
-	cfg, err := p.AdminConfig("root")
-	if err != nil {
-		return err
-	}
-	c, err := rest.HTTPClientFor(cfg)
+	c, err := adminHTTP(p)
 	if err != nil {
 		return err
 	}
