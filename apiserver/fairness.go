@@ -26,6 +26,7 @@ import (
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/warren-dev/warren/apiserver/flowgate"
 	"github.com/warren-dev/warren/apiserver/netturn"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -47,12 +48,19 @@ import (
 // workspace exists.
 //
 // A request served in a seat of a limited priority level gives its seat back
-// only after a network turn (givesSeatBack).
+// only after a network turn (givesSeatBack). A user's requests in a workspace
+// join the queues one at a time, the next once the one before is dispatched
+// (flowgate): a flood keeps one request waiting, not one per connection, and
+// so cannot build up the credit fair queuing would owe a queue that never
+// empties, which a workspace arriving after a pause would wait out.
 type fairness struct {
 	utilflowcontrol.Interface
 	// enters tells the cluster a request is in, if its user may enter it.
 	enters func(context.Context, user.Info) (logicalcluster.Name, bool)
 	turns  *netturn.Turns
+	// gates let one request of a user in a workspace at a time into the
+	// queues (flowgate).
+	gates *flowgate.Gates
 }
 
 // newFairness reads the configuration — FlowSchemas and
@@ -67,15 +75,28 @@ func newFairness(installation *restclient.Config, concurrency int, enters func(c
 		return nil, nil, fmt.Errorf("API priority and fairness: a client of root: %w", err)
 	}
 	informers := kubeinformers.NewSharedInformerFactory(client, 0)
-	return &fairness{Interface: utilflowcontrol.New(informers, client.FlowcontrolV1(), concurrency), enters: enters, turns: netturn.New(keptTurns)}, informers, nil
+	return &fairness{Interface: utilflowcontrol.New(informers, client.FlowcontrolV1(), concurrency), enters: enters, turns: netturn.New(keptTurns), gates: flowgate.New()}, informers, nil
 }
 
 func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDigest,
 	noteFn func(*flowcontrolv1.FlowSchema, *flowcontrolv1.PriorityLevelConfiguration, string),
 	workEstimator func() fcrequest.WorkEstimate, queueNoteFn fq.QueueNoteFn, execFn func()) {
 	if digest.User != nil {
+		client := flowgate.Client{User: digest.User.GetName()}
 		if cluster, ok := f.enters(ctx, digest.User); ok && cluster != logicalcluster.Root {
 			digest.User = clusterUser{Info: digest.User, cluster: string(cluster)}
+			client.Cluster = string(cluster)
+		}
+		// A watch's seat is given back once it has started, whenever that
+		// is: it goes on as upstream lets it.
+		if digest.RequestInfo == nil || digest.RequestInfo.Verb != "watch" {
+			leave := f.gates.Enter(ctx, client)
+			defer leave()
+			exec := execFn
+			execFn = func() {
+				leave()
+				exec()
+			}
 		}
 	}
 	// A watch gives its seat back once it has started, before its handler

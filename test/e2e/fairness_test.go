@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
@@ -12,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+
+	"github.com/warren-dev/warren/test/warrentest"
 )
 
 // TestPriorityAndFairnessByWorkspace shows API priority and fairness telling
@@ -276,5 +280,88 @@ func wantInvalid(t *testing.T, err error, fields ...string) {
 		if !causes[f] {
 			t.Errorf("%v: no cause for %s", err, f)
 		}
+	}
+}
+
+// TestAFloodWaitsForPriorityAndFairnessOneRequestAtATime shows a user's
+// requests in a workspace joining priority and fairness's queues one at a
+// time: a flood of lists from ten connections on a server of one seat keeps at
+// most one request in global-default's queues, the rest waiting before them
+// (the gate's gauge), so the flood's queue cannot run up the credit a queue
+// that never empties gets from fair queuing (apiserver/flowgate).
+func TestAFloodWaitsForPriorityAndFairnessOneRequestAtATime(t *testing.T) {
+	t.Parallel()
+	s := startServerWith(t, append(warrentest.Storage(t, "sqlite"), "--max-requests-inflight", "1", "--max-mutating-requests-inflight", "0")...)
+	a := s.Workspace("a")
+	s.kubectl("a", "create", "rolebinding", "alice-view", "--clusterrole=view", "--user=alice", "--namespace=default")
+	for i := range 20 {
+		s.kubectl("a", "create", "configmap", fmt.Sprintf("cm-%d", i), "--from-literal=k=v")
+	}
+	alice := s.tokenConfig("alice-token", "a")
+	eventually(t, "alice lists config maps in a", func() error {
+		_, err := clientFor(t, alice).CoreV1().ConfigMaps("default").List(context.Background(), metav1.ListOptions{})
+		return err
+	})
+
+	ctx, stop := context.WithCancel(context.Background())
+	var flood sync.WaitGroup
+	defer func() {
+		stop()
+		flood.Wait()
+	}()
+	for range 10 {
+		c, err := rest.HTTPClientFor(alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood.Go(func() {
+			for ctx.Err() == nil {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, alice.Host+"/api/v1/namespaces/default/configmaps", nil)
+				if err != nil {
+					return
+				}
+				if resp, err := c.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+
+	admin, err := rest.HTTPClientFor(s.Config("root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// queued counts alice's requests waiting in global-default's queues,
+	// from priority and fairness's dump (a row per request: priority level,
+	// flow schema, queue, place in it — -1 once executing —, flow — a's
+	// logical cluster —, …).
+	queued := func() int {
+		resp, err := admin.Get(s.URL("/debug/api_priority_and_fairness/dump_requests"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("priority and fairness's requests: %s %v", resp.Status, err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(body), "\n")[1:] {
+			if c := strings.Split(line, ","); len(c) > 4 && strings.TrimSpace(c[0]) == "global-default" && strings.TrimSpace(c[3]) != "-1" && strings.TrimSpace(c[4]) == a {
+				n++
+			}
+		}
+		return n
+	}
+	held := false
+	for i := 0; i < 20 || !held; i++ {
+		if i == 200 {
+			t.Fatal("none of the flood's requests ever waited before the queues")
+		}
+		if n := queued(); n > 1 {
+			t.Fatalf("%d of alice's requests in global-default's queues at once, want at most 1", n)
+		}
+		held = held || s.metric("warren_fairness_gate_waiting_requests") > 0
 	}
 }
