@@ -90,7 +90,15 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 		// A watch's seat is given back once it has started, whenever that
 		// is: it goes on as upstream lets it.
 		if digest.RequestInfo == nil || digest.RequestInfo.Verb != "watch" {
-			leave := f.gates.Enter(ctx, client)
+			leave, err := f.gates.Enter(ctx, client)
+			if err != nil {
+				// Its wait ran out, or too many of its user's wait: upstream
+				// rejects it as a request whose wait ran out, unless a seat is
+				// free at once.
+				var reject context.CancelFunc
+				ctx, reject = context.WithCancel(ctx)
+				reject()
+			}
 			defer leave()
 			exec := execFn
 			execFn = func() {

@@ -21,13 +21,14 @@
 // Guarantees: a client's requests go on in the order they came; a request
 // waits here only while a request of its client waits in the queues or here
 // before it, and no longer than its context allows; of one client at most
-// MaxWaiting wait here, more go straight on to the queues, whose length
-// limit rejects them as upstream does. A client with no request here holds
-// no memory.
+// MaxWaiting wait here, and a request that finds them or whose wait runs out
+// is turned back (the caller lets upstream reject it). A client with no
+// request here holds no memory.
 package flowgate
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"golang.org/x/sync/semaphore"
@@ -36,9 +37,8 @@ import (
 )
 
 // MaxWaiting is how many requests of one client wait here at most: as many
-// as upstream's default queue length limit lets wait in a priority level's
-// queue, so a flood holds no more requests than upstream would hold before
-// it rejects, and gets its rejections from the queue after that.
+// as upstream's default queue length limit lets wait in one queue before it
+// rejects more.
 const MaxWaiting = 50
 
 // Client is whose requests go into the queues one at a time: a user in a
@@ -65,12 +65,16 @@ func New() *Gates {
 	return &Gates{clients: map[Client]*gate{}}
 }
 
+// ErrFull turns back a request that finds MaxWaiting of its client's waiting.
+var ErrFull = errors.New("too many requests of this user in this workspace wait for priority and fairness")
+
 // Enter returns once no other request of c is in priority and fairness's
-// queues or waiting here before this one, or when ctx ends, or at once when
-// MaxWaiting of c's requests wait here already. The request then goes on to
-// the queues; leave, called once it has left them (dispatched, rejected or
-// timed out), lets the next one in, and does nothing called again.
-func (g *Gates) Enter(ctx context.Context, c Client) (leave func()) {
+// queues or waiting here before this one. The request then goes on to the
+// queues; leave, called once it has left them (dispatched, rejected or timed
+// out), lets the next one in, and does nothing called again. If ctx ends
+// first, Enter returns its error, and ErrFull at once if MaxWaiting of c's
+// requests wait already; leave then does nothing.
+func (g *Gates) Enter(ctx context.Context, c Client) (leave func(), err error) {
 	g.mu.Lock()
 	e := g.clients[c]
 	if e == nil {
@@ -79,7 +83,7 @@ func (g *Gates) Enter(ctx context.Context, c Client) (leave func()) {
 	}
 	if e.users > MaxWaiting {
 		g.mu.Unlock()
-		return func() {}
+		return func() {}, ErrFull
 	}
 	e.users++
 	g.mu.Unlock()
@@ -90,7 +94,7 @@ func (g *Gates) Enter(ctx context.Context, c Client) (leave func()) {
 		waiting.Dec()
 		if err != nil {
 			g.done(c, e)
-			return func() {}
+			return func() {}, err
 		}
 	}
 	var once sync.Once
@@ -99,7 +103,7 @@ func (g *Gates) Enter(ctx context.Context, c Client) (leave func()) {
 			e.next.Release(1)
 			g.done(c, e)
 		})
-	}
+	}, nil
 }
 
 // done counts off one user of c's gate, and forgets the gate with its last.

@@ -10,8 +10,21 @@ import (
 // entered runs Enter in a goroutine and hands its leave on once it returns.
 func entered(ctx context.Context, g *Gates, c Client) <-chan func() {
 	ch := make(chan func(), 1)
-	go func() { ch <- g.Enter(ctx, c) }()
+	go func() {
+		leave, _ := g.Enter(ctx, c)
+		ch <- leave
+	}()
 	return ch
+}
+
+// enter lets a request of c in, failing the test if it is turned back.
+func enter(t *testing.T, g *Gates, c Client) func() {
+	t.Helper()
+	leave, err := g.Enter(context.Background(), c)
+	if err != nil {
+		t.Fatalf("a request of %+v turned back: %v", c, err)
+	}
+	return leave
 }
 
 // waits requires that ch yields nothing while the gate holds its request:
@@ -40,12 +53,12 @@ func TestOneRequestOfAClientAtATimeInArrivalOrder(t *testing.T) {
 	g := New()
 	ctx := context.Background()
 	alice := Client{Cluster: "a", User: "alice"}
-	first := g.Enter(ctx, alice)
+	first := enter(t, g, alice)
 
 	// Others go on: alice elsewhere, another user in her workspace, and
 	// the same name outside any workspace.
 	for _, c := range []Client{{Cluster: "b", User: "alice"}, {Cluster: "a", User: "bob"}, {User: "alice"}} {
-		goesOn(t, entered(ctx, g, c), "a request of "+c.Cluster+"/"+c.User)()
+		enter(t, g, c)()
 	}
 
 	// Alice's next three wait, and go on one at a time in the order they came.
@@ -55,7 +68,7 @@ func TestOneRequestOfAClientAtATimeInArrivalOrder(t *testing.T) {
 	for i := range 3 {
 		ch := make(chan func(), 1)
 		go func() {
-			leave := g.Enter(ctx, alice)
+			leave, _ := g.Enter(ctx, alice)
 			mu.Lock()
 			order = append(order, i)
 			mu.Unlock()
@@ -88,10 +101,13 @@ func TestOneRequestOfAClientAtATimeInArrivalOrder(t *testing.T) {
 func TestARequestWaitsNoLongerThanItsContext(t *testing.T) {
 	g := New()
 	alice := Client{Cluster: "a", User: "alice"}
-	first := g.Enter(context.Background(), alice)
+	first := enter(t, g, alice)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	leave := goesOn(t, entered(ctx, g, alice), "a request whose wait ran out")
+	leave, err := g.Enter(ctx, alice)
+	if err != context.DeadlineExceeded {
+		t.Errorf("a request whose wait ran out got %v, want %v", err, context.DeadlineExceeded)
+	}
 	leave() // lets nobody in: it never held the gate
 
 	// The next waits for the first still.
@@ -104,12 +120,12 @@ func TestARequestWaitsNoLongerThanItsContext(t *testing.T) {
 	}
 }
 
-func TestBeyondMaxWaitingRequestsGoStraightOn(t *testing.T) {
+func TestBeyondMaxWaitingRequestsAreTurnedBack(t *testing.T) {
 	g := New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	alice := Client{Cluster: "a", User: "alice"}
-	first := g.Enter(ctx, alice)
+	first := enter(t, g, alice)
 	var held []<-chan func()
 	for range MaxWaiting {
 		held = append(held, entered(ctx, g, alice))
@@ -119,7 +135,13 @@ func TestBeyondMaxWaitingRequestsGoStraightOn(t *testing.T) {
 			t.Fatalf("%d of alice's requests wait, want %d", waitingFor(g, alice)-1, MaxWaiting)
 		}
 	}
-	goesOn(t, entered(ctx, g, alice), "a request beyond MaxWaiting")()
+	if leave, err := g.Enter(ctx, alice); err != ErrFull {
+		t.Errorf("a request beyond MaxWaiting got %v, want ErrFull", err)
+	} else {
+		leave()
+	}
+	// Bob, in the same workspace, still goes on.
+	enter(t, g, Client{Cluster: "a", User: "bob"})()
 	first()
 	cancel()
 	for _, ch := range held {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/warren-dev/warren/apiserver/flowgate"
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
@@ -285,10 +287,11 @@ func wantInvalid(t *testing.T, err error, fields ...string) {
 
 // TestAFloodWaitsForPriorityAndFairnessOneRequestAtATime shows a user's
 // requests in a workspace joining priority and fairness's queues one at a
-// time: a flood of lists from ten connections on a server of one seat keeps at
-// most one request in global-default's queues, the rest waiting before them
-// (the gate's gauge), so the flood's queue cannot run up the credit a queue
-// that never empties gets from fair queuing (apiserver/flowgate).
+// time: a flood of lists from 60 connections on a server of one seat keeps at
+// most one request in global-default's queues, 50 waiting before them (the
+// gate's gauge) and the rest turned back with 429, so the flood's queue
+// cannot run up the credit a queue that never empties gets from fair queuing
+// (apiserver/flowgate).
 func TestAFloodWaitsForPriorityAndFairnessOneRequestAtATime(t *testing.T) {
 	t.Parallel()
 	s := startServerWith(t, append(warrentest.Storage(t, "sqlite"), "--max-requests-inflight", "1", "--max-mutating-requests-inflight", "0")...)
@@ -304,12 +307,16 @@ func TestAFloodWaitsForPriorityAndFairnessOneRequestAtATime(t *testing.T) {
 	})
 
 	ctx, stop := context.WithCancel(context.Background())
-	var flood sync.WaitGroup
+	var (
+		flood    sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
 	defer func() {
 		stop()
 		flood.Wait()
 	}()
-	for range 10 {
+	for range flowgate.MaxWaiting + 10 {
 		c, err := rest.HTTPClientFor(alice)
 		if err != nil {
 			t.Fatal(err)
@@ -320,9 +327,17 @@ func TestAFloodWaitsForPriorityAndFairnessOneRequestAtATime(t *testing.T) {
 				if err != nil {
 					return
 				}
-				if resp, err := c.Do(req); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
+				resp, err := c.Do(req)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				statuses[resp.StatusCode]++
+				mu.Unlock()
+				if resp.StatusCode == http.StatusTooManyRequests {
+					time.Sleep(10 * time.Millisecond)
 				}
 			}
 		})
@@ -363,5 +378,12 @@ func TestAFloodWaitsForPriorityAndFairnessOneRequestAtATime(t *testing.T) {
 			t.Fatalf("%d of alice's requests in global-default's queues at once, want at most 1", n)
 		}
 		held = held || s.metric("warren_fairness_gate_waiting_requests") > 0
+	}
+	stop()
+	flood.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if statuses[http.StatusOK] == 0 || statuses[http.StatusTooManyRequests] == 0 || len(statuses) != 2 {
+		t.Errorf("the flood was answered %v, want 200s and, beyond the %d waiting, 429s only", statuses, flowgate.MaxWaiting)
 	}
 }
