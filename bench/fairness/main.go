@@ -5,7 +5,11 @@
 // setting — API priority and fairness off (kube-apiserver's max-in-flight
 // limits), on with its default concurrency, and on with concurrencies sized to
 // the server's CPU — and reports the quiet client's latency alone and under
-// the flood, and the flood's throughput. Tenants are users with bearer tokens
+// the flood, and the flood's throughput. After each of its phases a third,
+// sporadic client gets one config map in a workspace of its own every quarter
+// of a second for as long, as most tenants of a large installation ask: fair
+// queuing may owe a flood that is served alone credit, which a tenant coming
+// back after a pause waits out. Tenants are users with bearer tokens
 // (the admin is exempt from fairness); where the concurrency is sized, all of
 // it is the tenants' priority level's (ownSeats). The server runs on CPU 0
 // with GOMAXPROCS=1, the clients on CPU 1 (taskset), or with -shared all of
@@ -48,8 +52,8 @@ import (
 	"github.com/warren-dev/warren/test/warrentest"
 )
 
-// tokens are the two tenants' users.
-const tokens = "flood-token,flooder,flooder-uid\nquiet-token,quiet,quiet-uid\n"
+// tokens are the tenants' users.
+const tokens = "flood-token,flooder,flooder-uid\nquiet-token,quiet,quiet-uid\nsporadic-token,sporadic,sporadic-uid\n"
 
 // setting is one way of running the server.
 type setting struct {
@@ -65,9 +69,13 @@ type setting struct {
 // result is what one setting gave.
 type result struct {
 	setting
-	Alone       report.Result `json:"quiet_alone"`
-	Flooded     report.Result `json:"quiet_flooded"`
-	FloodPerSec float64       `json:"flood_per_sec"`
+	Alone   report.Result `json:"quiet_alone"`
+	Flooded report.Result `json:"quiet_flooded"`
+	// SporadicAlone and SporadicFlooded are the sporadic client's, each
+	// after the quiet client's phase.
+	SporadicAlone   report.Result `json:"sporadic_alone"`
+	SporadicFlooded report.Result `json:"sporadic_flooded"`
+	FloodPerSec     float64       `json:"flood_per_sec"`
 	// Rejected counts flood requests answered 429.
 	Rejected int64 `json:"flood_rejected"`
 	// Shared is whether the server shared all CPUs with the clients.
@@ -84,7 +92,9 @@ type result struct {
 type workload struct {
 	flooders, quietRequests, objects int
 	interval                         time.Duration
-	postgres                         string
+	// sporadic is the sporadic client's pause between gets.
+	sporadic time.Duration
+	postgres string
 	// traces, if set, is where each setting's server execution trace of
 	// the flood goes.
 	traces string
@@ -108,6 +118,7 @@ func main() {
 	flag.IntVar(&w.flooders, "flooders", 50, "clients flooding the server from one workspace")
 	flag.IntVar(&w.quietRequests, "quiet-requests", 1000, "gets of the quiet client, alone and again under the flood")
 	flag.DurationVar(&w.interval, "quiet-interval", 5*time.Millisecond, "pause of the quiet client between gets")
+	flag.DurationVar(&w.sporadic, "sporadic-interval", 250*time.Millisecond, "pause of the sporadic client between gets, which it makes for as long as the quiet client after it, alone and under the flood")
 	flag.IntVar(&w.objects, "objects", 200, "config maps in each workspace (a flooder lists them all)")
 	flag.StringVar(&inflight, "inflight", "1,2", "concurrencies sized to the server's CPU, comma-separated: requests served at once with priority and fairness, all of them the tenants' priority level's")
 	flag.IntVar(&runs, "runs", 1, "runs of each setting, the settings taking turns; the table gives each figure's median over a setting's runs and the range of its p99 ratios, the JSON every run")
@@ -127,8 +138,8 @@ func main() {
 		return
 	}
 	w.serverArgs = strings.Fields(*serverArgs)
-	if runs < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
+	if runs < 1 || w.sporadic <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1, -sporadic-interval more than 0")
 		os.Exit(2)
 	}
 
@@ -160,7 +171,7 @@ func main() {
 // figure, and the range of the p99 ratios.
 func printMedians(settings []setting, results []result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setting\truns\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tratios\tflood req/s\tflood 429s\tshared queue\t")
+	fmt.Fprintln(tw, "setting\truns\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tratios\tsporadic p50 / p99 ms\tflooded\tflood req/s\tflood 429s\tshared queue\t")
 	for _, s := range settings {
 		var runs []result
 		for _, r := range results {
@@ -196,10 +207,12 @@ func printMedians(settings []setting, results []result) {
 		}
 		ratio := func(r result) float64 { return r.Flooded.P99Ms / r.Alone.P99Ms }
 		ratios := sorted(ratio)
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.2f–%.2f×\t%.0f\t%.0f\t%s\t\n", s.Name, len(runs),
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.2f–%.2f×\t%.2f / %.2f\t%.2f / %.2f\t%.0f\t%.0f\t%s\t\n", s.Name, len(runs),
 			median(func(r result) float64 { return r.Alone.P50Ms }), median(func(r result) float64 { return r.Alone.P99Ms }),
 			median(func(r result) float64 { return r.Flooded.P50Ms }), median(func(r result) float64 { return r.Flooded.P99Ms }),
 			median(ratio), ratios[0], ratios[len(ratios)-1],
+			median(func(r result) float64 { return r.SporadicAlone.P50Ms }), median(func(r result) float64 { return r.SporadicAlone.P99Ms }),
+			median(func(r result) float64 { return r.SporadicFlooded.P50Ms }), median(func(r result) float64 { return r.SporadicFlooded.P99Ms }),
 			median(func(r result) float64 { return r.FloodPerSec }), median(func(r result) float64 { return float64(r.Rejected) }), sharedRuns)
 	}
 	tw.Flush()
@@ -295,7 +308,11 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, 
 	if err != nil {
 		return r, err
 	}
-	if r.Alone, err = w.quiet(ctx, quiet, s.Name, "alone"); err != nil {
+	sporadic, err := tenant(ctx, p, "sporadic", "sporadic", "sporadic-token", 1)
+	if err != nil {
+		return r, err
+	}
+	if r.Alone, r.SporadicAlone, err = w.quiet(ctx, quiet, sporadic, s.Name, "alone"); err != nil {
 		return r, err
 	}
 
@@ -338,7 +355,7 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, 
 	traced, profiled := make(chan error, 1), make(chan error, 1)
 	go func() { traced <- profile(ctx, p, w.traces, "trace", number) }()
 	go func() { profiled <- profile(ctx, p, w.profiles, "profile", number) }()
-	r.Flooded, err = w.quiet(ctx, quiet, s.Name, "flooded")
+	r.Flooded, r.SporadicFlooded, err = w.quiet(ctx, quiet, sporadic, s.Name, "flooded")
 	err = errors.Join(err, <-traced, <-profiled)
 	r.FloodPerSec = float64(done.Load()-before) / time.Since(start).Seconds()
 	if err == nil && !s.Unfair {
@@ -526,30 +543,42 @@ func list(ctx context.Context, c *http.Client, cfg *rest.Config) (int, error) {
 	return resp.StatusCode, err
 }
 
-// quiet runs the quiet client in a process of its own, so that its latency is
-// the server's and the kernel's, not that of the flooders' share of this
-// process's scheduler, and summarises its latencies.
-func (w *workload) quiet(ctx context.Context, cfg *rest.Config, backend, op string) (report.Result, error) {
+// quiet runs the quiet client, then the sporadic one for as long, each in a
+// process of its own, so that their latencies are the server's and the
+// kernel's, not those of the flooders' share of this process's scheduler, and
+// summarises their latencies.
+func (w *workload) quiet(ctx context.Context, quiet, sporadic *rest.Config, backend, op string) (q, s report.Result, err error) {
+	if q, err = client(ctx, "the quiet client", quiet, w.quietRequests, w.interval, backend, op); err != nil {
+		return q, s, err
+	}
+	n := max(1, int(time.Duration(w.quietRequests)*w.interval/w.sporadic))
+	s, err = client(ctx, "the sporadic client", sporadic, n, w.sporadic, backend, op)
+	return q, s, err
+}
+
+// client runs this program as a client of cfg's workspace getting n times,
+// pausing between gets, and summarises its latencies.
+func client(ctx context.Context, who string, cfg *rest.Config, n int, interval time.Duration, backend, op string) (report.Result, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return report.Result{}, err
 	}
-	cmd := exec.CommandContext(ctx, self, "-quiet-client", cfg.Host, "-quiet-requests", strconv.Itoa(w.quietRequests), "-quiet-interval", w.interval.String())
+	cmd := exec.CommandContext(ctx, self, "-quiet-client", cfg.Host, "-quiet-requests", strconv.Itoa(n), "-quiet-interval", interval.String())
 	cmd.Env = append(os.Environ(), quietTokenVar+"="+cfg.BearerToken)
 	cmd.Stderr = os.Stderr
 	start := time.Now()
 	out, err := cmd.Output()
 	if err != nil {
-		return report.Result{}, fmt.Errorf("the quiet client: %w", err)
+		return report.Result{}, fmt.Errorf("%s: %w", who, err)
 	}
 	var latencies []time.Duration
 	if err := json.Unmarshal(out, &latencies); err != nil {
-		return report.Result{}, fmt.Errorf("the quiet client's latencies: %w", err)
+		return report.Result{}, fmt.Errorf("%s's latencies: %w", who, err)
 	}
 	return report.Summarize(backend, op, latencies, time.Since(start)), nil
 }
 
-// quietTokenVar passes the quiet user's token to its process.
+// quietTokenVar passes a client's token to its process.
 const quietTokenVar = "WARREN_BENCH_QUIET_TOKEN"
 
 // quietClient gets one config map at host n times, pausing between gets, and
