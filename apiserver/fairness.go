@@ -87,8 +87,8 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 			digest.User = clusterUser{Info: digest.User, cluster: string(cluster)}
 			client.Cluster = string(cluster)
 		}
-		// A watch's seat is given back once it has started, whenever that
-		// is: it goes on as upstream lets it.
+		// Watches go on as upstream lets them: a watch gives its seat back
+		// once it has started.
 		if digest.RequestInfo == nil || digest.RequestInfo.Verb != "watch" {
 			leave, err := f.gates.Enter(ctx, client)
 			if err != nil {

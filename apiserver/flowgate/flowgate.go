@@ -8,15 +8,15 @@
 // queue only its requests' service times, so a queue that never empties falls
 // behind the clock by the queue set's own bookkeeping between one request's
 // end and the next one's dispatch (15–30 ms a second under a flood of lists
-// on this project's benchmark machine). Its anti-windup bounds that lag only by the arrival of the queue's
-// oldest waiting request: a client flooding from 50 connections keeps 49
-// waiting, so the lag grows to ~49 requests' service, and a workspace whose
-// first request in a while arrives then waits while the flood's queue uses it
-// up — at one seat, a tenant getting one object every half second under a
-// flood of 50 listing clients waited 17 ms at the median, against 2 ms for a
-// tenant getting one every 5 ms. With one request of a client in the queues,
-// which joined them when the one before it was dispatched, the lag stays
-// under one request's service.
+// on this project's benchmark machine). Its anti-windup bounds that lag only
+// by the arrival of the queue's oldest waiting request: a client flooding
+// from 50 connections keeps 49 waiting, so the lag grows to ~49 requests'
+// service, and a workspace whose first request in a while arrives then waits
+// while the flood's queue uses it up — at one seat, a tenant getting one
+// object every half second under a flood of 50 listing clients waited 17 ms
+// at the median, against 2 ms for a tenant getting one every 5 ms. With one
+// request of a client in the queues, which joined them when the one before it
+// was dispatched, the lag stays under one request's service.
 //
 // Guarantees: a client's requests go on in the order they came; a request
 // waits here only while a request of its client waits in the queues or here

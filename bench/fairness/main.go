@@ -110,10 +110,11 @@ type workload struct {
 
 func main() {
 	var (
-		w        workload
-		inflight string
-		out      string
-		runs     int
+		w         workload
+		inflight  string
+		baselines bool
+		out       string
+		runs      int
 	)
 	flag.IntVar(&w.flooders, "flooders", 50, "clients flooding the server from one workspace")
 	flag.IntVar(&w.quietRequests, "quiet-requests", 1000, "gets of the quiet client, alone and again under the flood")
@@ -121,6 +122,7 @@ func main() {
 	flag.DurationVar(&w.sporadic, "sporadic-interval", 250*time.Millisecond, "pause of the sporadic client between gets, which it makes for as long as the quiet client after it, alone and under the flood")
 	flag.IntVar(&w.objects, "objects", 200, "config maps in each workspace (a flooder lists them all)")
 	flag.StringVar(&inflight, "inflight", "1,2", "concurrencies sized to the server's CPU, comma-separated: requests served at once with priority and fairness, all of them the tenants' priority level's")
+	flag.BoolVar(&baselines, "baselines", true, "run fairness off and with its default 600 seats too")
 	flag.IntVar(&runs, "runs", 1, "runs of each setting, the settings taking turns; the table gives each figure's median over a setting's runs and the range of its p99 ratios, the JSON every run")
 	flag.StringVar(&out, "out", "bench/results", "directory of fairness.json (fairness-shared.json with -shared)")
 	flag.BoolVar(&w.shared, "shared", false, "run the server, PostgreSQL and the clients on all CPUs, the server with a P per CPU (default: the server alone on CPU 0 with GOMAXPROCS=1, the clients on CPU 1)")
@@ -143,9 +145,12 @@ func main() {
 		os.Exit(2)
 	}
 
-	settings := []setting{
-		{Name: "fairness off (max-in-flight 400/200)", Args: []string{"--enable-priority-and-fairness=false"}, Unfair: true},
-		{Name: "fairness on, 600 seats (default)"},
+	var settings []setting
+	if baselines {
+		settings = []setting{
+			{Name: "fairness off (max-in-flight 400/200)", Args: []string{"--enable-priority-and-fairness=false"}, Unfair: true},
+			{Name: "fairness on, 600 seats (default)"},
+		}
 	}
 	for _, n := range strings.Split(inflight, ",") {
 		settings = append(settings, setting{Name: "fairness on, " + n + " seats", Args: []string{"--max-requests-inflight", n, "--max-mutating-requests-inflight", "0"}, Sized: true})

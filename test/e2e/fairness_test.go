@@ -377,7 +377,9 @@ func TestAFloodWaitsForPriorityAndFairnessOneRequestAtATime(t *testing.T) {
 		if n := queued(); n > 1 {
 			t.Fatalf("%d of alice's requests in global-default's queues at once, want at most 1", n)
 		}
-		held = held || s.metric("warren_fairness_gate_waiting_requests") > 0
+		if !held {
+			held = s.metric("warren_fairness_gate_waiting_requests") > 0
+		}
 	}
 	stop()
 	flood.Wait()
