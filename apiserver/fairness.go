@@ -49,17 +49,18 @@ import (
 //
 // A request served in a seat of a limited priority level gives its seat back
 // only after a network turn (givesSeatBack). A user's requests in a workspace
-// join the queues one at a time, the next once the one before is dispatched
-// (flowgate): a flood keeps one request waiting, not one per connection, and
-// so cannot build up the credit fair queuing would owe a queue that never
-// empties, which a workspace arriving after a pause would wait out.
+// join the queues only while fewer of them wait there than are served, and
+// one when none is (flowgate): a flood keeps about as many requests waiting
+// as it has seats, not one per connection, and so cannot build up the credit
+// fair queuing would owe a queue that never empties, which a workspace
+// arriving after a pause would wait out.
 type fairness struct {
 	utilflowcontrol.Interface
 	// enters tells the cluster a request is in, if its user may enter it.
 	enters func(context.Context, user.Info) (logicalcluster.Name, bool)
 	turns  *netturn.Turns
-	// gates let one request of a user in a workspace at a time into the
-	// queues (flowgate).
+	// gates let a user's requests in a workspace into the queues
+	// (flowgate).
 	gates *flowgate.Gates
 }
 
@@ -90,7 +91,7 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 		// Watches go on as upstream lets them: a watch gives its seat back
 		// once it has started.
 		if digest.RequestInfo == nil || digest.RequestInfo.Verb != "watch" {
-			leave, err := f.gates.Enter(ctx, client)
+			ticket, err := f.gates.Enter(ctx, client)
 			if err != nil {
 				// Its wait ran out, or too many of its user's wait: upstream
 				// rejects it as a request whose wait ran out, unless a seat is
@@ -99,10 +100,10 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 				ctx, reject = context.WithCancel(ctx)
 				reject()
 			}
-			defer leave()
+			defer ticket.Done()
 			exec := execFn
 			execFn = func() {
-				leave()
+				ticket.Dispatched()
 				exec()
 			}
 		}

@@ -1,7 +1,8 @@
-// Package flowgate lets one request of a client at a time into API priority
-// and fairness's queues: the client's next request waits here, in order of
-// arrival, until the one before it has left them (dispatched, or rejected).
-// A client is a user in a logical cluster.
+// Package flowgate lets a client's requests into API priority and fairness's
+// queues only while fewer of them wait there than are being served, and one
+// when none is: the client's next request waits here, in order of arrival,
+// until one of its requests in the queues is dispatched (or rejected). A
+// client is a user in a logical cluster.
 //
 // Why: upstream's fair queuing (k8s.io/apiserver's queueset) advances its
 // virtual clock with wall time while a queue is served alone, but charges the
@@ -14,13 +15,17 @@
 // service, and a workspace whose first request in a while arrives then waits
 // while the flood's queue uses it up — at one seat, a tenant getting one
 // object every half second under a flood of 50 listing clients waited 17 ms
-// at the median, against 2 ms for a tenant getting one every 5 ms. With one
-// request of a client in the queues, which joined them when the one before it
-// was dispatched, the lag stays under one request's service.
+// at the median, against 2 ms for a tenant getting one every 5 ms. With no
+// more of a client's requests in the queues than it has in seats, each joined
+// them at most as many dispatches ago as the client has seats, which is about
+// one request's service, and the lag stays under that. (One at a time, the
+// client's next request would join only once the one before is dispatched,
+// and a client filling many seats alone would leave some idle meanwhile.)
 //
 // Guarantees: a client's requests go on in the order they came; a request
-// waits here only while a request of its client waits in the queues or here
-// before it, and no longer than its context allows; of one client at most
+// waits here only while as many of its client's requests wait in the queues
+// as are served (one if none is), or others wait here before it, and no
+// longer than its context allows; of one client at most
 // MaxWaiting wait here, and a request that finds them or whose wait runs out
 // is turned back (the caller lets upstream reject it). A client with no
 // request here holds no memory.
@@ -29,9 +34,9 @@ package flowgate
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
-	"golang.org/x/sync/semaphore"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 )
@@ -41,10 +46,10 @@ import (
 // rejects more.
 const MaxWaiting = 50
 
-// Client is whose requests go into the queues one at a time: a user in a
-// logical cluster ("" outside one). Finer than priority and fairness's flows,
-// which are workspaces, so that an installation identity working in a
-// workspace never waits here behind the workspace's tenants.
+// Client is whose requests are let into the queues: a user in a logical
+// cluster ("" outside one). Finer than priority and fairness's flows, which
+// are workspaces, so that an installation identity working in a workspace
+// never waits here behind the workspace's tenants.
 type Client struct{ Cluster, User string }
 
 // Gates holds each client's gate; the zero value is not ready, use New.
@@ -53,11 +58,19 @@ type Gates struct {
 	clients map[Client]*gate
 }
 
-// gate is one client's: next is held by the request of the client that is
-// in the queues; users counts it and the requests waiting for it.
+// gate is one client's, guarded by Gates.mu.
 type gate struct {
-	next  *semaphore.Weighted
-	users int
+	// queued are the client's requests let in and not yet dispatched,
+	// serving those dispatched and not yet done.
+	queued, serving int
+	// waiting are the requests waiting here, in order of arrival; a
+	// request is let in by closing its channel.
+	waiting []chan struct{}
+}
+
+// room tells whether the gate lets one more request into the queues.
+func (e *gate) room() bool {
+	return e.queued < max(1, e.serving)
 }
 
 // New makes gates for every client.
@@ -68,56 +81,111 @@ func New() *Gates {
 // ErrFull turns back a request that finds MaxWaiting of its client's waiting.
 var ErrFull = errors.New("too many requests of this user in this workspace wait for priority and fairness")
 
-// Enter returns once no other request of c is in priority and fairness's
-// queues or waiting here before this one. The request then goes on to the
-// queues; leave, called once it has left them (dispatched, rejected or timed
-// out), lets the next one in, and does nothing called again. If ctx ends
-// first, Enter returns its error, and ErrFull at once if MaxWaiting of c's
-// requests wait already; leave then does nothing.
-func (g *Gates) Enter(ctx context.Context, c Client) (leave func(), err error) {
+// Ticket is a request's passage through a gate.
+type Ticket struct {
+	g          *Gates
+	c          Client
+	e          *gate
+	dispatched bool
+	done       bool
+}
+
+// Enter returns once the request may join priority and fairness's queues:
+// when fewer of c's requests are in them than are being served (one if
+// none is) and none of c's waits here before it. If ctx ends first, Enter
+// returns its error, and ErrFull at once if MaxWaiting of c's requests wait
+// already. The request then goes on to the queues; call Dispatched when it
+// leaves them to be served, and Done when it is over, served or not.
+func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 	g.mu.Lock()
 	e := g.clients[c]
 	if e == nil {
-		e = &gate{next: semaphore.NewWeighted(1)}
+		e = &gate{}
 		g.clients[c] = e
 	}
-	if e.users > MaxWaiting {
+	t := &Ticket{g: g, c: c, e: e}
+	if len(e.waiting) == 0 && e.room() {
+		e.queued++
 		g.mu.Unlock()
-		return func() {}, ErrFull
+		return t, nil
 	}
-	e.users++
+	if len(e.waiting) >= MaxWaiting {
+		g.mu.Unlock()
+		return nil, ErrFull
+	}
+	in := make(chan struct{})
+	e.waiting = append(e.waiting, in)
 	g.mu.Unlock()
 
-	if !e.next.TryAcquire(1) {
-		waiting.Inc()
-		err := e.next.Acquire(ctx, 1)
-		waiting.Dec()
-		if err != nil {
-			g.done(c, e)
-			return func() {}, err
-		}
+	waiting.Inc()
+	defer waiting.Dec()
+	select {
+	case <-in:
+		return t, nil
+	case <-ctx.Done():
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			e.next.Release(1)
-			g.done(c, e)
-		})
-	}, nil
-}
-
-// done counts off one user of c's gate, and forgets the gate with its last.
-func (g *Gates) done(c Client, e *gate) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if e.users--; e.users == 0 {
+	if i := slices.Index(e.waiting, in); i >= 0 {
+		e.waiting = slices.Delete(e.waiting, i, i+1)
+		g.forget(c, e)
+		return nil, ctx.Err()
+	}
+	// Let in as its wait ran out: it goes on.
+	return t, nil
+}
+
+// Dispatched counts the request as served from now on, which lets the next
+// of its client's in. A nil Ticket does nothing.
+func (t *Ticket) Dispatched() {
+	if t == nil || t.dispatched || t.done {
+		return
+	}
+	t.g.mu.Lock()
+	defer t.g.mu.Unlock()
+	t.dispatched = true
+	t.e.queued--
+	t.e.serving++
+	t.g.letIn(t.e)
+}
+
+// Done counts the request off its client's, whether it was served or not;
+// calling it again does nothing, nor does a nil Ticket.
+func (t *Ticket) Done() {
+	if t == nil || t.done {
+		return
+	}
+	t.g.mu.Lock()
+	defer t.g.mu.Unlock()
+	t.done = true
+	if t.dispatched {
+		t.e.serving--
+	} else {
+		t.e.queued--
+	}
+	t.g.letIn(t.e)
+	t.g.forget(t.c, t.e)
+}
+
+// letIn lets waiting requests in, in order, while there is room. g.mu is held.
+func (g *Gates) letIn(e *gate) {
+	for len(e.waiting) > 0 && e.room() {
+		close(e.waiting[0])
+		e.waiting = e.waiting[1:]
+		e.queued++
+	}
+}
+
+// forget drops c's gate once nothing of c's is in it. g.mu is held.
+func (g *Gates) forget(c Client, e *gate) {
+	if e.queued == 0 && e.serving == 0 && len(e.waiting) == 0 {
 		delete(g.clients, c)
 	}
 }
 
 var waiting = metrics.NewGauge(&metrics.GaugeOpts{
 	Namespace: "warren", Subsystem: "fairness", Name: "gate_waiting_requests", StabilityLevel: metrics.ALPHA,
-	Help: "Requests waiting to join API priority and fairness's queues while a request of the same user in the same workspace waits in them.",
+	Help: "Requests waiting to join API priority and fairness's queues while as many of the same user's in the same workspace wait in them as are served.",
 })
 
 func init() {

@@ -2,162 +2,180 @@ package flowgate
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 )
 
-// entered runs Enter in a goroutine and hands its leave on once it returns.
-func entered(ctx context.Context, g *Gates, c Client) <-chan func() {
-	ch := make(chan func(), 1)
+var alice = Client{Cluster: "a", User: "alice"}
+
+// entered runs Enter in a goroutine and hands its ticket on once it returns.
+func entered(ctx context.Context, g *Gates, c Client) <-chan *Ticket {
+	ch := make(chan *Ticket, 1)
 	go func() {
-		leave, _ := g.Enter(ctx, c)
-		ch <- leave
+		t, _ := g.Enter(ctx, c)
+		ch <- t
 	}()
 	return ch
 }
 
-// enter lets a request of c in, failing the test if it is turned back.
-func enter(t *testing.T, g *Gates, c Client) func() {
+// enter lets a request of c in at once, failing the test if it waits or is
+// turned back.
+func enter(t *testing.T, g *Gates, c Client) *Ticket {
 	t.Helper()
-	leave, err := g.Enter(context.Background(), c)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a request that must wait returns at once
+	ticket, err := g.Enter(ctx, c)
 	if err != nil {
-		t.Fatalf("a request of %+v turned back: %v", c, err)
+		t.Fatalf("a request of %+v did not go on at once: %v", c, err)
 	}
-	return leave
+	return ticket
 }
 
-// waits requires that ch yields nothing while the gate holds its request:
-// long enough that a wrongly open gate would have let it through.
-func waits(t *testing.T, ch <-chan func(), what string) {
+// queue starts n requests of c that must wait, one after the other so that
+// their order of arrival is known.
+func queue(t *testing.T, g *Gates, c Client, n int) []<-chan *Ticket {
+	t.Helper()
+	var chs []<-chan *Ticket
+	for range n {
+		before := waitingFor(g, c)
+		chs = append(chs, entered(context.Background(), g, c))
+		for deadline := time.Now().Add(10 * time.Second); waitingFor(g, c) == before; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d of %+v never waited", len(chs), c)
+			}
+		}
+	}
+	return chs
+}
+
+// waits requires that ch yields nothing: long enough that a wrongly open
+// gate would have let its request through.
+func waits(t *testing.T, ch <-chan *Ticket, what string) {
 	t.Helper()
 	select {
 	case <-ch:
-		t.Fatalf("%s went on while its client had a request in the queues", what)
+		t.Fatalf("%s went on, want it to wait", what)
 	case <-time.After(50 * time.Millisecond):
 	}
 }
 
-func goesOn(t *testing.T, ch <-chan func(), what string) func() {
+func goesOn(t *testing.T, ch <-chan *Ticket, what string) *Ticket {
 	t.Helper()
 	select {
-	case leave := <-ch:
-		return leave
+	case ticket := <-ch:
+		return ticket
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s still waits", what)
 		return nil
 	}
 }
 
-func TestOneRequestOfAClientAtATimeInArrivalOrder(t *testing.T) {
+// waitingFor is how many requests of c wait here.
+func waitingFor(g *Gates, c Client) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e := g.clients[c]; e != nil {
+		return len(e.waiting)
+	}
+	return 0
+}
+
+func forgotten(t *testing.T, g *Gates) {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := len(g.clients); n != 0 {
+		t.Errorf("%d gates kept after every request was done", n)
+	}
+}
+
+func TestOneRequestInTheQueuesWhileNoneIsServed(t *testing.T) {
 	g := New()
-	ctx := context.Background()
-	alice := Client{Cluster: "a", User: "alice"}
 	first := enter(t, g, alice)
 
 	// Others go on: alice elsewhere, another user in her workspace, and
 	// the same name outside any workspace.
 	for _, c := range []Client{{Cluster: "b", User: "alice"}, {Cluster: "a", User: "bob"}, {User: "alice"}} {
-		enter(t, g, c)()
+		enter(t, g, c).Done()
 	}
 
-	// Alice's next three wait, and go on one at a time in the order they came.
-	var order []int
-	var mu sync.Mutex
-	var lefts []chan func()
-	for i := range 3 {
-		ch := make(chan func(), 1)
-		go func() {
-			leave, _ := g.Enter(ctx, alice)
-			mu.Lock()
-			order = append(order, i)
-			mu.Unlock()
-			ch <- leave
-		}()
-		lefts = append(lefts, ch)
-		// Let it queue before the next one arrives.
-		for deadline := time.Now().Add(10 * time.Second); waitingFor(g, alice) < i+2; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("request %d never waited", i)
-			}
-		}
+	next := queue(t, g, alice, 2)
+	waits(t, next[0], "alice's second request")
+	first.Done() // rejected in the queues, never served
+	first.Done() // a second call changes nothing
+	second := goesOn(t, next[0], "alice's second request")
+	waits(t, next[1], "alice's third request")
+	second.Done()
+	goesOn(t, next[1], "alice's third request").Done()
+	forgotten(t, g)
+}
+
+func TestAsManyInTheQueuesAsAreServedInArrivalOrder(t *testing.T) {
+	g := New()
+	r1 := enter(t, g, alice)
+	r1.Dispatched() // one served: one may wait in the queues
+	r2 := enter(t, g, alice)
+	next := queue(t, g, alice, 4) // r3 … r6
+	waits(t, next[0], "r3")
+	r2.Dispatched() // two served: r3 joins r2's place, and one more
+	r3 := goesOn(t, next[0], "r3")
+	r4 := goesOn(t, next[1], "r4")
+	waits(t, next[2], "r5")
+	r1.Done() // one served, two in the queues: nobody more
+	waits(t, next[2], "r5")
+	r3.Dispatched() // two served, one in the queues: r5, then r6 stays
+	r5 := goesOn(t, next[2], "r5")
+	waits(t, next[3], "r6")
+	for _, r := range []*Ticket{r2, r3, r4, r5} {
+		r.Done()
 	}
-	waits(t, lefts[0], "alice's second request")
-	first()
-	first() // a second call lets nobody else in
-	second := goesOn(t, lefts[0], "alice's second request")
-	waits(t, lefts[1], "alice's third request")
-	second()
-	goesOn(t, lefts[1], "alice's third request")()
-	goesOn(t, lefts[2], "alice's fourth request")()
-	if len(order) != 3 || order[0] != 0 || order[1] != 1 || order[2] != 2 {
-		t.Errorf("alice's requests went on in the order %v, want 0 1 2", order)
-	}
-	if n := len(g.clients); n != 0 {
-		t.Errorf("%d gates kept after every request left", n)
-	}
+	goesOn(t, next[3], "r6").Done()
+	forgotten(t, g)
 }
 
 func TestARequestWaitsNoLongerThanItsContext(t *testing.T) {
 	g := New()
-	alice := Client{Cluster: "a", User: "alice"}
 	first := enter(t, g, alice)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	leave, err := g.Enter(ctx, alice)
-	if err != context.DeadlineExceeded {
-		t.Errorf("a request whose wait ran out got %v, want %v", err, context.DeadlineExceeded)
+	late, err := g.Enter(ctx, alice)
+	if err != context.DeadlineExceeded || late != nil {
+		t.Errorf("a request whose wait ran out got %v, %v; want no ticket and %v", late, err, context.DeadlineExceeded)
 	}
-	leave() // lets nobody in: it never held the gate
+	late.Dispatched() // a nil ticket does nothing
+	late.Done()
 
 	// The next waits for the first still.
-	next := entered(context.Background(), g, alice)
-	waits(t, next, "alice's next request")
-	first()
-	goesOn(t, next, "alice's next request")()
-	if n := len(g.clients); n != 0 {
-		t.Errorf("%d gates kept after every request left", n)
-	}
+	next := queue(t, g, alice, 1)
+	waits(t, next[0], "alice's next request")
+	first.Done()
+	goesOn(t, next[0], "alice's next request").Done()
+	forgotten(t, g)
 }
 
 func TestBeyondMaxWaitingRequestsAreTurnedBack(t *testing.T) {
 	g := New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	alice := Client{Cluster: "a", User: "alice"}
 	first := enter(t, g, alice)
-	var held []<-chan func()
+	var held []<-chan *Ticket
 	for range MaxWaiting {
 		held = append(held, entered(ctx, g, alice))
 	}
-	for deadline := time.Now().Add(10 * time.Second); waitingFor(g, alice) < MaxWaiting+1; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); waitingFor(g, alice) < MaxWaiting; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of alice's requests wait, want %d", waitingFor(g, alice)-1, MaxWaiting)
+			t.Fatalf("%d of alice's requests wait, want %d", waitingFor(g, alice), MaxWaiting)
 		}
 	}
-	if leave, err := g.Enter(ctx, alice); err != ErrFull {
-		t.Errorf("a request beyond MaxWaiting got %v, want ErrFull", err)
-	} else {
-		leave()
+	if ticket, err := g.Enter(ctx, alice); err != ErrFull || ticket != nil {
+		t.Errorf("a request beyond MaxWaiting got %v, %v; want no ticket and ErrFull", ticket, err)
 	}
 	// Bob, in the same workspace, still goes on.
-	enter(t, g, Client{Cluster: "a", User: "bob"})()
-	first()
+	enter(t, g, Client{Cluster: "a", User: "bob"}).Done()
 	cancel()
+	first.Done()
 	for _, ch := range held {
-		goesOn(t, ch, "a waiting request, let in or its context ended")()
+		goesOn(t, ch, "a waiting request, let in or its context ended").Done()
 	}
-	if n := len(g.clients); n != 0 {
-		t.Errorf("%d gates kept after every request left", n)
-	}
-}
-
-// waitingFor is how many requests of c are in the queues or waiting here.
-func waitingFor(g *Gates, c Client) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if e := g.clients[c]; e != nil {
-		return e.users
-	}
-	return 0
+	forgotten(t, g)
 }
