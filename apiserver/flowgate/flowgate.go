@@ -49,7 +49,11 @@ const MaxWaiting = 50
 // Client is whose requests are let into the queues: a user in a logical
 // cluster ("" outside one). Finer than priority and fairness's flows, which
 // are workspaces, so that an installation identity working in a workspace
-// never waits here behind the workspace's tenants.
+// never waits here behind the workspace's tenants. A client's requests share
+// its gate whichever priority level they are classified into: where FlowSchemas
+// put one user's requests into two limited levels, a backlog in one holds back
+// its requests for the other (warren's bootstrap puts all of a tenant's in
+// global-default).
 type Client struct{ Cluster, User string }
 
 // Gates holds each client's gate; the zero value is not ready, use New.
