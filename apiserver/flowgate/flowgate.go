@@ -142,37 +142,44 @@ func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 // Dispatched counts the request as served from now on, which lets the next
 // of its client's in. A nil Ticket does nothing.
 func (t *Ticket) Dispatched() {
-	if t == nil || t.dispatched || t.done {
+	if t == nil {
 		return
 	}
 	t.g.mu.Lock()
 	defer t.g.mu.Unlock()
+	if t.dispatched || t.done {
+		return
+	}
 	t.dispatched = true
 	t.e.queued--
 	t.e.serving++
-	t.g.letIn(t.e)
+	t.e.letIn()
 }
 
 // Done counts the request off its client's, whether it was served or not;
 // calling it again does nothing, nor does a nil Ticket.
 func (t *Ticket) Done() {
-	if t == nil || t.done {
+	if t == nil {
 		return
 	}
 	t.g.mu.Lock()
 	defer t.g.mu.Unlock()
+	if t.done {
+		return
+	}
 	t.done = true
 	if t.dispatched {
 		t.e.serving--
 	} else {
 		t.e.queued--
 	}
-	t.g.letIn(t.e)
+	t.e.letIn()
 	t.g.forget(t.c, t.e)
 }
 
-// letIn lets waiting requests in, in order, while there is room. g.mu is held.
-func (g *Gates) letIn(e *gate) {
+// letIn lets waiting requests in, in order, while there is room. Gates.mu is
+// held.
+func (e *gate) letIn() {
 	for len(e.waiting) > 0 && e.room() {
 		close(e.waiting[0])
 		e.waiting = e.waiting[1:]
