@@ -17,6 +17,7 @@ import (
 	authzunion "k8s.io/apiserver/pkg/authorization/union"
 	genericfilters "k8s.io/apiserver/pkg/endpoints/filters"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	"k8s.io/apiserver/pkg/registry/generic"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/healthz"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/crd"
+	"github.com/warren-dev/warren/apiserver/listcost"
 	"github.com/warren-dev/warren/apiserver/openapi"
 	"github.com/warren-dev/warren/apiserver/pki"
 	apisregistry "github.com/warren-dev/warren/apiserver/registry/apis"
@@ -243,7 +245,17 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		}
 	}()
 	config := c.Generic
-	apis, err := newAPIs(c.Storage, token.NewSigner(c.ServiceAccountKey))
+	// With priority and fairness, lists are charged by their size in their
+	// workspace, which the stores record as they answer them.
+	var (
+		options   generic.RESTOptionsGetter = c.Storage
+		listSizes *listcost.Sizes
+	)
+	if c.PriorityAndFairness {
+		listSizes = listcost.New(listSizeKeys)
+		options = recordingLists{RESTOptionsGetter: c.Storage, sizes: listSizes}
+	}
+	apis, err := newAPIs(options, token.NewSigner(c.ServiceAccountKey))
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +350,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	exports := tenancy.NewExports(apis.exports)
 	crds, err := crd.New(crd.Config{
 		CRDs:                apis.crds,
-		Options:             c.Storage,
+		Options:             options,
 		Authorizer:          config.Authorization.Authorizer,
 		Admission:           config.AdmissionControl,
 		MaxRequestBodyBytes: config.MaxRequestBodyBytes,
@@ -361,7 +373,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 		fairnessInformers kubeinformers.SharedInformerFactory
 	)
 	if c.PriorityAndFairness {
-		if apf, fairnessInformers, err = newFairness(c.Installation, config.MaxRequestsInFlight+config.MaxMutatingRequestsInFlight, access.Enters); err != nil {
+		if apf, fairnessInformers, err = newFairness(c.Installation, config.MaxRequestsInFlight+config.MaxMutatingRequestsInFlight, access.Enters, listSizes); err != nil {
 			return nil, err
 		}
 		config.FlowControl = apf

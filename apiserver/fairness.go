@@ -27,6 +27,7 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/warren-dev/warren/apiserver/flowgate"
+	"github.com/warren-dev/warren/apiserver/listcost"
 	"github.com/warren-dev/warren/apiserver/netturn"
 	"github.com/warren-dev/warren/tenancy/logicalcluster"
 )
@@ -53,7 +54,8 @@ import (
 // one when none is (flowgate): a flood keeps about as many requests waiting
 // as it has seats, not one per connection, and so cannot build up the credit
 // fair queuing would owe a queue that never empties, which a workspace
-// arriving after a pause would wait out.
+// arriving after a pause would wait out. A list is charged by the objects it
+// reads in its workspace (listcost).
 type fairness struct {
 	utilflowcontrol.Interface
 	// enters tells the cluster a request is in, if its user may enter it.
@@ -62,13 +64,15 @@ type fairness struct {
 	// gates let a user's requests in a workspace into the queues
 	// (flowgate).
 	gates *flowgate.Gates
+	// lists charges a list by its size in its workspace (listcost).
+	lists *listcost.Sizes
 }
 
 // newFairness reads the configuration — FlowSchemas and
 // PriorityLevelConfigurations — from root, through the installation's client
 // (the root shard reaches itself), and writes their status there, as upstream's
 // consumer does. The informers start with the server.
-func newFairness(installation *restclient.Config, concurrency int, enters func(context.Context, user.Info) (logicalcluster.Name, bool)) (*fairness, kubeinformers.SharedInformerFactory, error) {
+func newFairness(installation *restclient.Config, concurrency int, enters func(context.Context, user.Info) (logicalcluster.Name, bool), lists *listcost.Sizes) (*fairness, kubeinformers.SharedInformerFactory, error) {
 	root := restclient.CopyConfig(installation)
 	root.Host = strings.TrimSuffix(root.Host, "/") + "/clusters/" + string(logicalcluster.Root)
 	client, err := kubernetes.NewForConfig(root)
@@ -76,7 +80,7 @@ func newFairness(installation *restclient.Config, concurrency int, enters func(c
 		return nil, nil, fmt.Errorf("API priority and fairness: a client of root: %w", err)
 	}
 	informers := kubeinformers.NewSharedInformerFactory(client, 0)
-	return &fairness{Interface: utilflowcontrol.New(informers, client.FlowcontrolV1(), concurrency), enters: enters, turns: netturn.New(keptTurns), gates: flowgate.New()}, informers, nil
+	return &fairness{Interface: utilflowcontrol.New(informers, client.FlowcontrolV1(), concurrency), enters: enters, turns: netturn.New(keptTurns), gates: flowgate.New(), lists: lists}, informers, nil
 }
 
 func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDigest,
@@ -111,10 +115,24 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 	// A watch gives its seat back once it has started, before its handler
 	// returns: it takes no turn.
 	if s, ok := ctx.Value(seatKey{}).(*seat); ok && digest.RequestInfo != nil && digest.RequestInfo.Verb != "watch" {
+		var level string
 		note := noteFn
 		noteFn = func(fs *flowcontrolv1.FlowSchema, pl *flowcontrolv1.PriorityLevelConfiguration, distinguisher string) {
 			s.limited = pl.Spec.Type != flowcontrolv1.PriorityLevelEnablementExempt
+			level = pl.Name
 			note(fs, pl, distinguisher)
+		}
+		// A list is charged by its size in its workspace; upstream is told
+		// no size (listcost).
+		if digest.RequestInfo.Verb == "list" && f.lists != nil {
+			estimate := workEstimator
+			workEstimator = func() fcrequest.WorkEstimate {
+				e := estimate()
+				if seats, ok := f.lists.Seats(ctx, s.query, f.GetMaxSeats(level)); ok {
+					e.InitialSeats = seats
+				}
+				return e
+			}
 		}
 	}
 	f.Interface.Handle(ctx, digest, noteFn, workEstimator, queueNoteFn, execFn)
@@ -125,8 +143,13 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 const keptTurns = 64
 
 // seat is what the handlers of a request learn of its seat: whether priority
-// and fairness served it in a seat of a limited priority level.
-type seat struct{ limited bool }
+// and fairness served it in a seat of a limited priority level; and what
+// Handle learns of the request: its URL's query, which a list's estimate
+// reads.
+type seat struct {
+	limited bool
+	query   string
+}
 
 type seatKey struct{}
 
@@ -138,7 +161,7 @@ func (f *fairness) withSeats(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), seatKey{}, &seat{})))
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), seatKey{}, &seat{query: r.URL.RawQuery})))
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/warren-dev/warren/apiserver/listcost"
 	"github.com/warren-dev/warren/apiserver/registry"
 	"github.com/warren-dev/warren/apiserver/scheme"
 	"github.com/warren-dev/warren/storage"
@@ -125,6 +126,34 @@ func (s *sqlStorage) decorate(config *storagebackend.ConfigForResource, prefix s
 		return nil, nil, fmt.Errorf("storage of %s: %w", config.GroupResource, err)
 	}
 	return registry.ClusterKeyed(store, prefix, config.GroupResource), func() {}, nil
+}
+
+// recordingLists gives every store it hands out the recording of the sizes
+// of the lists it answers (listcost).
+type recordingLists struct {
+	generic.RESTOptionsGetter
+	sizes *listcost.Sizes
+}
+
+// listSizeKeys is how many (workspace, resource, namespace) keys' list sizes
+// are remembered: ~100 bytes each.
+const listSizeKeys = 1 << 16
+
+func (r recordingLists) GetRESTOptions(gr schema.GroupResource, obj runtime.Object) (generic.RESTOptions, error) {
+	opts, err := r.RESTOptionsGetter.GetRESTOptions(gr, obj)
+	if err != nil || opts.Decorator == nil {
+		return opts, err
+	}
+	decorate := opts.Decorator
+	opts.Decorator = func(config *storagebackend.ConfigForResource, prefix string, keyFunc func(runtime.Object) (string, error),
+		newFunc, newListFunc func() runtime.Object, getAttrs apistorage.AttrFunc, trigger apistorage.IndexerFuncs, indexers *cache.Indexers) (apistorage.Interface, factory.DestroyFunc, error) {
+		store, destroy, err := decorate(config, prefix, keyFunc, newFunc, newListFunc, getAttrs, trigger, indexers)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r.sizes.Storage(store), destroy, nil
+	}
+	return opts, nil
 }
 
 func (s *sqlStorage) EraseCluster(ctx context.Context, cluster string) (int, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -387,5 +388,105 @@ func TestAFloodWaitsBeforePriorityAndFairnessQueues(t *testing.T) {
 	defer mu.Unlock()
 	if statuses[http.StatusOK] == 0 || statuses[http.StatusTooManyRequests] == 0 || len(statuses) != 2 {
 		t.Errorf("the flood was answered %v, want 200s and, beyond the %d waiting, 429s only", statuses, flowgate.MaxWaiting)
+	}
+}
+
+// TestListsAreChargedByTheirSizeInTheirWorkspace shows priority and fairness
+// charging a list by the objects it reads in its own workspace
+// (apiserver/listcost): on a server whose global-default gives a request up
+// to 5 seats, alice's lists of a's 400 config maps take 4 seats each, bob's
+// lists of b's two take one — a count of the resource in the whole server
+// would charge both alike, and without any, upstream charges every list one.
+// The seats are read from priority and fairness's dump while both flood.
+func TestListsAreChargedByTheirSizeInTheirWorkspace(t *testing.T) {
+	t.Parallel()
+	// 40 seats: global-default's nominal 32 (20 of 25 shares) and its most
+	// seats for one request min(ceil(15% of 32), 32 / a hand of 1) = 5.
+	s := startServerWith(t, append(warrentest.Storage(t, "sqlite"), "--max-requests-inflight", "40", "--max-mutating-requests-inflight", "0")...)
+	ctx := context.Background()
+	clusters := map[string]string{}
+	flooders := map[string]*rest.Config{}
+	for _, w := range []struct {
+		workspace, user string
+		objects         int
+	}{{"a", "alice", 400}, {"b", "bob", 2}} {
+		clusters[w.workspace] = s.Workspace(w.workspace)
+		s.kubectl(w.workspace, "create", "rolebinding", w.user+"-view", "--clusterrole=view", "--user="+w.user, "--namespace=default")
+		admin := s.client(w.workspace)
+		for i := range w.objects {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}}
+			if _, err := admin.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flooders[w.workspace] = s.tokenConfig(w.user+"-token", w.workspace)
+		eventually(t, w.user+" lists config maps in "+w.workspace, func() error {
+			_, err := clientFor(t, flooders[w.workspace]).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+			return err
+		})
+	}
+
+	floodCtx, stop := context.WithCancel(ctx)
+	var flood sync.WaitGroup
+	defer func() {
+		stop()
+		flood.Wait()
+	}()
+	for _, cfg := range flooders {
+		for range 10 {
+			c, err := rest.HTTPClientFor(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flood.Go(func() {
+				for floodCtx.Err() == nil {
+					req, err := http.NewRequestWithContext(floodCtx, http.MethodGet, cfg.Host+"/api/v1/namespaces/default/configmaps", nil)
+					if err != nil {
+						return
+					}
+					if resp, err := c.Do(req); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}
+			})
+		}
+	}
+
+	admin, err := rest.HTTPClientFor(s.Config("root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{clusters["a"]: "4", clusters["b"]: "1"}
+	seen := map[string]bool{}
+	for i := 0; len(seen) < len(want); i++ {
+		if i == 500 {
+			t.Fatalf("priority and fairness's dump never showed a list of each workspace (seen: %v)", seen)
+		}
+		resp, err := admin.Get(s.URL("/debug/api_priority_and_fairness/dump_requests"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("priority and fairness's requests: %s %v", resp.Status, err)
+		}
+		// A row per request waiting or executing: priority level, flow
+		// schema, queue, place in it, flow (the workspace's logical
+		// cluster), arrival, initial seats, ….
+		for _, line := range strings.Split(string(body), "\n")[1:] {
+			c := strings.Split(line, ",")
+			if len(c) < 7 || strings.TrimSpace(c[0]) != "global-default" {
+				continue
+			}
+			flow, seats := strings.TrimSpace(c[4]), strings.TrimSpace(c[6])
+			if w, ok := want[flow]; ok {
+				if seats != w {
+					t.Fatalf("a list of %s's config maps took %s seats, want %s", flow, seats, w)
+				}
+				seen[flow] = true
+			}
+		}
 	}
 }
