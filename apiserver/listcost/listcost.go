@@ -15,8 +15,8 @@
 // Guarantees: a list's estimate comes from lists of its own logical cluster
 // only; a list whose key was never answered, or was forgotten, keeps
 // upstream's estimate (one seat); only keys whose last list took more than
-// one seat are remembered, at most a bounded number of them, so a tenant
-// cannot fill the memory with lists of empty namespaces. Sizes are those of
+// one seat are remembered, at most a bounded number of them, so lists of small
+// or empty namespaces neither take room nor push others' sizes out. Sizes are those of
 // unfiltered, complete answers (a first page counts with the items remaining
 // after it), so an estimate lags a workspace's growth by one list.
 package listcost
@@ -44,18 +44,19 @@ const ObjectsPerSeat = 100
 // upstream's estimator's limit.
 const MaxSeats = 10
 
-// Key is the scope of a list: a namespace's objects of a resource in a
+// key is the scope of a list: a namespace's objects of a resource in a
 // logical cluster ("" namespace: all of them).
-type Key struct{ Cluster, Group, Resource, Namespace string }
+type key struct{ cluster, group, resource, namespace string }
 
 // Sizes remembers the size of each key's last answered list.
 type Sizes struct {
-	last *otter.Cache[Key, int64]
+	last *otter.Cache[key, int64]
 }
 
-// New remembers the sizes of up to keys keys, forgetting the least used.
+// New remembers the sizes of lists of up to keys scopes (past that, otter's
+// eviction forgets some).
 func New(keys int) *Sizes {
-	return &Sizes{last: otter.Must(&otter.Options[Key, int64]{MaximumSize: keys})}
+	return &Sizes{last: otter.Must(&otter.Options[key, int64]{MaximumSize: keys})}
 }
 
 // Storage wraps a resource's storage so that the lists it answers for list
@@ -69,8 +70,8 @@ type recorder struct {
 	sizes *Sizes
 }
 
-func (r recorder) GetList(ctx context.Context, key string, opts storage.ListOptions, listObj runtime.Object) error {
-	if err := r.Interface.GetList(ctx, key, opts, listObj); err != nil {
+func (r recorder) GetList(ctx context.Context, storageKey string, opts storage.ListOptions, listObj runtime.Object) error {
+	if err := r.Interface.GetList(ctx, storageKey, opts, listObj); err != nil {
 		return err
 	}
 	r.sizes.record(ctx, opts, listObj)
@@ -136,14 +137,14 @@ func (s *Sizes) Seats(ctx context.Context, query string, most uint64) (uint64, b
 
 // keyOf is the key of ctx's request if it is a list of a collection (not of
 // one object by name) in a logical cluster.
-func keyOf(ctx context.Context) (Key, bool) {
+func keyOf(ctx context.Context) (key, bool) {
 	info, ok := genericapirequest.RequestInfoFrom(ctx)
 	if !ok || !info.IsResourceRequest || info.Verb != "list" || info.Name != "" || info.Subresource != "" {
-		return Key{}, false
+		return key{}, false
 	}
 	cluster, ok := logicalcluster.From(ctx)
 	if !ok {
-		return Key{}, false
+		return key{}, false
 	}
-	return Key{Cluster: string(cluster), Group: info.APIGroup, Resource: info.Resource, Namespace: info.Namespace}, true
+	return key{cluster: string(cluster), group: info.APIGroup, resource: info.Resource, namespace: info.Namespace}, true
 }
