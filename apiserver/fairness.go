@@ -50,12 +50,12 @@ import (
 //
 // A request served in a seat of a limited priority level gives its seat back
 // only after a network turn (givesSeatBack). A user's requests in a workspace
-// join the queues only while fewer of them wait there than are served, and
-// one when none is (flowgate): a flood keeps about as many requests waiting
-// as it has seats, not one per connection, and so cannot build up the credit
-// fair queuing would owe a queue that never empties, which a workspace
-// arriving after a pause would wait out. A list is charged by the objects it
-// reads in its workspace (listcost).
+// join the queues one at a time, when a seat is about to be given back or one
+// is free (flowgate): a flood keeps one request waiting, not one per
+// connection, holding its place in fair queuing's virtual time of that
+// moment, so a workspace arriving after a pause, or during a flood's list,
+// goes first. A list is charged by the objects it reads in its workspace
+// (listcost).
 type fairness struct {
 	utilflowcontrol.Interface
 	// enters tells the cluster a request is in, if its user may enter it.
@@ -86,6 +86,7 @@ func newFairness(installation *restclient.Config, concurrency int, enters func(c
 func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDigest,
 	noteFn func(*flowcontrolv1.FlowSchema, *flowcontrolv1.PriorityLevelConfiguration, string),
 	workEstimator func() fcrequest.WorkEstimate, queueNoteFn fq.QueueNoteFn, execFn func()) {
+	s, _ := ctx.Value(seatKey{}).(*seat)
 	if digest.User != nil {
 		client := flowgate.Client{User: digest.User.GetName()}
 		if cluster, ok := f.enters(ctx, digest.User); ok && cluster != logicalcluster.Root {
@@ -105,16 +106,21 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 				reject()
 			}
 			defer ticket.Done()
+			if s != nil {
+				s.ticket = ticket
+			}
 			exec := execFn
 			execFn = func() {
-				ticket.Dispatched()
+				// An exempt level's seats are not limited: the user's next
+				// request goes on at once.
+				ticket.Dispatched(s != nil && !s.limited)
 				exec()
 			}
 		}
 	}
 	// A watch gives its seat back once it has started, before its handler
 	// returns: it takes no turn.
-	if s, ok := ctx.Value(seatKey{}).(*seat); ok && digest.RequestInfo != nil && digest.RequestInfo.Verb != "watch" {
+	if s != nil && digest.RequestInfo != nil && digest.RequestInfo.Verb != "watch" {
 		var level string
 		note := noteFn
 		noteFn = func(fs *flowcontrolv1.FlowSchema, pl *flowcontrolv1.PriorityLevelConfiguration, distinguisher string) {
@@ -143,11 +149,13 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 const keptTurns = 64
 
 // seat is what the handlers of a request learn of its seat: whether priority
-// and fairness served it in a seat of a limited priority level; and what
-// Handle learns of the request: its URL's query, which a list's estimate
-// reads.
+// and fairness served it in a seat of a limited priority level, and its
+// passage through its client's gate (flowgate), told when the seat is about
+// to be given back; and what Handle learns of the request: its URL's query,
+// which a list's estimate reads.
 type seat struct {
 	limited bool
+	ticket  *flowgate.Ticket
 	query   string
 }
 
@@ -182,12 +190,17 @@ func (f *fairness) givesSeatBack(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
-		if s, ok := r.Context().Value(seatKey{}).(*seat); !ok || !s.limited {
+		s, ok := r.Context().Value(seatKey{}).(*seat)
+		if !ok || !s.limited {
 			return
 		}
 		if flusher, ok := w.(http.Flusher); ok {
 			flusher.Flush()
 		}
+		// The answer is out: the next requests of waiting clients join
+		// the queues now, so that they are there, with their places of
+		// this moment, when the seat is given back.
+		s.ticket.Finishing()
 		start := time.Now()
 		f.turns.Take()
 		networkTurns.Observe(time.Since(start).Seconds())

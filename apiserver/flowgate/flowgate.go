@@ -1,31 +1,38 @@
 // Package flowgate lets a client's requests into API priority and fairness's
-// queues only while fewer of them wait there than are being served, and one
-// when none is: the client's next request waits here, in order of arrival,
-// until one of its requests in the queues is dispatched (or rejected). A
-// client is a user in a logical cluster.
+// queues one at a time, and each as late as it can: while one of the client's
+// requests waits in the queues the next waits here, and once it is dispatched
+// the next joins the queues when a seat is about to be given back — any
+// request's, in any workspace — unless the one before found a seat free, in
+// which case it joins at once. A client is a user in a logical cluster.
 //
-// Why: upstream's fair queuing (k8s.io/apiserver's queueset) advances its
-// virtual clock with wall time while a queue is served alone, but charges the
-// queue only its requests' service times, so a queue that never empties falls
-// behind the clock by the queue set's own bookkeeping between one request's
-// end and the next one's dispatch (15–30 ms a second under a flood of lists
-// on this project's benchmark machine). Its anti-windup bounds that lag only
-// by the arrival of the queue's oldest waiting request: a client flooding
-// from 50 connections keeps 49 waiting, so the lag grows to ~49 requests'
-// service, and a workspace whose first request in a while arrives then waits
-// while the flood's queue uses it up — at one seat, a tenant getting one
-// object every half second under a flood of 50 listing clients waited 17 ms
-// at the median, against 2 ms for a tenant getting one every 5 ms. With no
-// more of a client's requests in the queues than it has in seats, each joined
-// them at most as many dispatches ago as the client has seats, which is about
-// one request's service, and the lag stays under that. (One at a time, the
-// client's next request would join only once the one before is dispatched,
-// and a client filling many seats alone would leave some idle meanwhile.)
+// Why: upstream's fair queuing (k8s.io/apiserver's queueset) orders requests
+// by their queues' places in a virtual time that advances with the seats'
+// use, and a request waiting in a queue holds the place its queue had when it
+// arrived. A flood whose next request waits in the queues while its list is
+// served holds a place one list old, so a tenant arriving late in that list
+// found it ahead and waited for two lists ~1/4 of the time; a flood from 50
+// connections, each request waiting in the queues, held places ~49 lists old
+// (fair queuing's anti-windup bounds the lag only by the oldest waiting
+// request's arrival), and a workspace whose first request in a while arrived
+// then waited while the flood used them up — at one seat, 17 ms at the median
+// for a tenant getting one object every half second, against 2 ms. A client's
+// request that joins as a seat is about to be given back holds the place of
+// that moment, which a request that arrived during the seat's use precedes.
+// A request dispatched with no seat about to be given back since it joined the
+// queues found a seat free (as does one of an exempt level, whose seats are
+// not limited), so the client's next joins at once, and a client alone fills
+// the free seats; under contention each seat about to be given back lets every
+// waiting client's next in, and fair queuing chooses among them, so each
+// client grows to its share. The price: a seat given back before the next
+// request has joined the queues waits for it (its classification, tens of
+// microseconds) instead of finding it there.
 //
-// Guarantees: a client's requests go on in the order they came; a request
-// waits here only while as many of its client's requests wait in the queues
-// as are served (one if none is), or others wait here before it, and no
-// longer than its context allows; of one client at most
+// Guarantees: a client's requests go on in the order they came; of a client,
+// at most one request waits in the queues at a time; a request waits here
+// while one of its client's does in the queues, or while others wait here
+// before it, or while its client has requests being served, the last one
+// dispatched found no seat free and no seat has been about to be given back
+// since — and no longer than its context allows; of one client at most
 // MaxWaiting wait here, and a request that finds them or whose wait runs out
 // is turned back (the caller lets upstream reject it). A client with no
 // request here holds no memory.
@@ -60,26 +67,35 @@ type Client struct{ Cluster, User string }
 type Gates struct {
 	mu      sync.Mutex
 	clients map[Client]*gate
+	// ready are the gates with requests waiting here and none in the
+	// queues: the next seat about to be given back lets one of each in.
+	ready map[*gate]struct{}
+	// ends counts the seats about to be given back.
+	ends uint64
 }
 
 // gate is one client's, guarded by Gates.mu.
 type gate struct {
-	// queued are the client's requests let in and not yet dispatched,
-	// serving those dispatched and not yet done.
+	// queued is 1 while a request of the client let in waits in the
+	// queues, serving the client's requests dispatched and not yet done
+	// (nor about to give their seats back).
 	queued, serving int
-	// waiting are the requests waiting here, in order of arrival; a
-	// request is let in by closing its channel.
-	waiting []chan struct{}
+	// free tells that the client's last request dispatched found a seat
+	// free: it was dispatched with no seat about to be given back since it
+	// was let in, or by an exempt level.
+	free bool
+	// waiting are the requests waiting here, in order of arrival.
+	waiting []*Ticket
 }
 
-// room tells whether the gate lets one more request into the queues.
+// room tells whether the gate lets its next request in now.
 func (e *gate) room() bool {
-	return e.queued < max(1, e.serving)
+	return e.queued == 0 && (e.serving == 0 || e.free)
 }
 
 // New makes gates for every client.
 func New() *Gates {
-	return &Gates{clients: map[Client]*gate{}}
+	return &Gates{clients: map[Client]*gate{}, ready: map[*gate]struct{}{}}
 }
 
 // ErrFull turns back a request that finds MaxWaiting of its client's waiting.
@@ -87,19 +103,24 @@ var ErrFull = errors.New("too many requests of this user in this workspace wait 
 
 // Ticket is a request's passage through a gate.
 type Ticket struct {
-	g          *Gates
-	c          Client
-	e          *gate
-	dispatched bool
-	done       bool
+	g *Gates
+	c Client
+	e *gate
+	// in is closed when the request, waiting here, is let in.
+	in chan struct{}
+	// entered is Gates.ends when the request was let in.
+	entered                     uint64
+	dispatched, finishing, done bool
 }
 
 // Enter returns once the request may join priority and fairness's queues:
-// when fewer of c's requests are in them than are being served (one if
-// none is) and none of c's waits here before it. If ctx ends first, Enter
+// when none of c's waits in them, and either none of c's is being served or
+// the last one dispatched found a seat free, or a seat is about to be given
+// back; and none of c's waits here before it. If ctx ends first, Enter
 // returns its error, and ErrFull at once if MaxWaiting of c's requests wait
 // already. The request then goes on to the queues; call Dispatched when it
-// leaves them to be served, and Done when it is over, served or not.
+// leaves them to be served, Finishing when it is about to give its seat back,
+// and Done when it is over, served or not.
 func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 	g.mu.Lock()
 	e := g.clients[c]
@@ -109,7 +130,7 @@ func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 	}
 	t := &Ticket{g: g, c: c, e: e}
 	if len(e.waiting) == 0 && e.room() {
-		e.queued++
+		g.letIn(e, t)
 		g.mu.Unlock()
 		return t, nil
 	}
@@ -117,21 +138,23 @@ func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 		g.mu.Unlock()
 		return nil, ErrFull
 	}
-	in := make(chan struct{})
-	e.waiting = append(e.waiting, in)
+	t.in = make(chan struct{})
+	e.waiting = append(e.waiting, t)
+	g.update(e)
 	g.mu.Unlock()
 
 	waiting.Inc()
 	defer waiting.Dec()
 	select {
-	case <-in:
+	case <-t.in:
 		return t, nil
 	case <-ctx.Done():
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if i := slices.Index(e.waiting, in); i >= 0 {
+	if i := slices.Index(e.waiting, t); i >= 0 {
 		e.waiting = slices.Delete(e.waiting, i, i+1)
+		g.update(e)
 		g.forget(c, e)
 		return nil, ctx.Err()
 	}
@@ -139,9 +162,11 @@ func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 	return t, nil
 }
 
-// Dispatched counts the request as served from now on, which lets the next
-// of its client's in. A nil Ticket does nothing.
-func (t *Ticket) Dispatched() {
+// Dispatched counts the request as served from now on; if it found a seat
+// free — no seat was given back since it joined the queues, or unlimited
+// tells that its priority level limits no seats (exempt) — the next of its
+// client's joins the queues at once. A nil Ticket does nothing.
+func (t *Ticket) Dispatched(unlimited bool) {
 	if t == nil {
 		return
 	}
@@ -153,7 +178,30 @@ func (t *Ticket) Dispatched() {
 	t.dispatched = true
 	t.e.queued--
 	t.e.serving++
-	t.e.letIn()
+	t.e.free = unlimited || t.g.ends == t.entered
+	t.g.next(t.e)
+}
+
+// Finishing tells that the request, served, is about to give its seat back:
+// every client with requests waiting here and none in the queues lets its
+// next in, to join them before the seat is given back. A nil Ticket, or one
+// not dispatched, does nothing.
+func (t *Ticket) Finishing() {
+	if t == nil {
+		return
+	}
+	g := t.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !t.dispatched || t.finishing || t.done {
+		return
+	}
+	t.finishing = true
+	t.e.serving--
+	for e := range g.ready {
+		g.letIn(e, nil)
+	}
+	g.ends++
 }
 
 // Done counts the request off its client's, whether it was served or not;
@@ -168,22 +216,45 @@ func (t *Ticket) Done() {
 		return
 	}
 	t.done = true
-	if t.dispatched {
-		t.e.serving--
-	} else {
+	switch {
+	case !t.dispatched:
 		t.e.queued--
+	case !t.finishing:
+		t.e.serving--
 	}
-	t.e.letIn()
+	t.g.next(t.e)
 	t.g.forget(t.c, t.e)
 }
 
-// letIn lets waiting requests in, in order, while there is room. Gates.mu is
-// held.
-func (e *gate) letIn() {
-	for len(e.waiting) > 0 && e.room() {
-		close(e.waiting[0])
+// next lets e's first waiting request in if e has room. g.mu is held.
+func (g *Gates) next(e *gate) {
+	if len(e.waiting) > 0 && e.room() {
+		g.letIn(e, nil)
+	} else {
+		g.update(e)
+	}
+}
+
+// letIn lets a request of e into the queues: t, arriving, or else the first
+// waiting here. g.mu is held.
+func (g *Gates) letIn(e *gate, t *Ticket) {
+	if t == nil {
+		t = e.waiting[0]
 		e.waiting = e.waiting[1:]
-		e.queued++
+		close(t.in)
+	}
+	t.entered = g.ends
+	e.queued++
+	g.update(e)
+}
+
+// update keeps e among the ready gates while it has requests waiting here and
+// none in the queues. g.mu is held.
+func (g *Gates) update(e *gate) {
+	if len(e.waiting) > 0 && e.queued == 0 {
+		g.ready[e] = struct{}{}
+	} else {
+		delete(g.ready, e)
 	}
 }
 
@@ -196,7 +267,7 @@ func (g *Gates) forget(c Client, e *gate) {
 
 var waiting = metrics.NewGauge(&metrics.GaugeOpts{
 	Namespace: "warren", Subsystem: "fairness", Name: "gate_waiting_requests", StabilityLevel: metrics.ALPHA,
-	Help: "Requests waiting to join API priority and fairness's queues while as many of the same user's in the same workspace wait in them as are served.",
+	Help: "Requests waiting to join API priority and fairness's queues behind a request of the same user in the same workspace, or for a seat to be about to be given back.",
 })
 
 func init() {

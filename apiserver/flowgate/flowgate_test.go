@@ -87,9 +87,12 @@ func forgotten(t *testing.T, g *Gates) {
 	if n := len(g.clients); n != 0 {
 		t.Errorf("%d gates kept after every request was done", n)
 	}
+	if n := len(g.ready); n != 0 {
+		t.Errorf("%d gates still ready after every request was done", n)
+	}
 }
 
-func TestOneRequestInTheQueuesWhileNoneIsServed(t *testing.T) {
+func TestOneRequestInTheQueuesAtATime(t *testing.T) {
 	g := New()
 	first := enter(t, g, alice)
 
@@ -101,6 +104,8 @@ func TestOneRequestInTheQueuesWhileNoneIsServed(t *testing.T) {
 
 	next := queue(t, g, alice, 2)
 	waits(t, next[0], "alice's second request")
+	first.Finishing() // not dispatched: nothing
+	waits(t, next[0], "alice's second request")
 	first.Done() // rejected in the queues, never served
 	first.Done() // a second call changes nothing
 	second := goesOn(t, next[0], "alice's second request")
@@ -110,26 +115,78 @@ func TestOneRequestInTheQueuesWhileNoneIsServed(t *testing.T) {
 	forgotten(t, g)
 }
 
-func TestAsManyInTheQueuesAsAreServedInArrivalOrder(t *testing.T) {
+// TestTheNextJoinsAtOnceWhileSeatsAreFree: a request dispatched with no seat
+// given back since it joined the queues found one free, and the next of its
+// client's joins at once, in order of arrival.
+func TestTheNextJoinsAtOnceWhileSeatsAreFree(t *testing.T) {
 	g := New()
 	r1 := enter(t, g, alice)
-	r1.Dispatched() // one served: one may wait in the queues
-	r2 := enter(t, g, alice)
-	next := queue(t, g, alice, 4) // r3 … r6
-	waits(t, next[0], "r3")
-	r2.Dispatched() // two served: r3 joins r2's place, and one more
-	r3 := goesOn(t, next[0], "r3")
-	r4 := goesOn(t, next[1], "r4")
-	waits(t, next[2], "r5")
-	r1.Done() // one served, two in the queues: nobody more
-	waits(t, next[2], "r5")
-	r3.Dispatched() // two served, one in the queues: r5, then r6 stays
-	r5 := goesOn(t, next[2], "r5")
-	waits(t, next[3], "r6")
-	for _, r := range []*Ticket{r2, r3, r4, r5} {
+	next := queue(t, g, alice, 2)
+	waits(t, next[0], "r2")
+	r1.Dispatched(false)
+	r2 := goesOn(t, next[0], "r2")
+	waits(t, next[1], "r3")
+	r2.Dispatched(false)
+	r3 := goesOn(t, next[1], "r3")
+	for _, r := range []*Ticket{r1, r2, r3} {
+		r.Dispatched(false)
 		r.Done()
 	}
-	goesOn(t, next[3], "r6").Done()
+	forgotten(t, g)
+}
+
+// TestAnUnlimitedDispatchLetsTheNextInAtOnce: a request of an exempt
+// priority level never waits for a seat, so its client's next joins the queues
+// at once, whatever seats were given back meanwhile.
+func TestAnUnlimitedDispatchLetsTheNextInAtOnce(t *testing.T) {
+	g := New()
+	bob := Client{Cluster: "b", User: "bob"}
+	b1 := enter(t, g, bob)
+	b1.Dispatched(false)
+	r1 := enter(t, g, alice)
+	next := queue(t, g, alice, 1)
+	b1.Finishing() // a seat given back since r1 joined
+	b1.Done()
+	r1.Dispatched(true)
+	goesOn(t, next[0], "r2").Done()
+	r1.Done()
+	forgotten(t, g)
+}
+
+// TestTheNextJoinsWhenASeatIsAboutToBeGivenBack: once a request of the
+// client was dispatched at a seat given back, its next joins the queues only
+// when a seat — its own or another client's — is about to be given back.
+func TestTheNextJoinsWhenASeatIsAboutToBeGivenBack(t *testing.T) {
+	g := New()
+	bob := Client{Cluster: "b", User: "bob"}
+	b1 := enter(t, g, bob)
+	b1.Dispatched(false)
+	r1 := enter(t, g, alice)
+	next := queue(t, g, alice, 3)
+	b1.Finishing() // a seat about to be given back, r1 still in the queues
+	waits(t, next[0], "r2")
+	b1.Done()
+	r1.Dispatched(false) // at the seat given back: r2 waits for the next
+	waits(t, next[0], "r2")
+
+	b2 := enter(t, g, bob)
+	b2.Dispatched(false)
+	b2.Finishing() // another client's seat: r2 joins
+	r2 := goesOn(t, next[0], "r2")
+	waits(t, next[1], "r3")
+	b2.Done()
+	r2.Dispatched(false)
+	waits(t, next[1], "r3")
+
+	r1.Finishing() // alice's own seat: r3 joins
+	r1.Finishing() // a second call changes nothing
+	r3 := goesOn(t, next[1], "r3")
+	waits(t, next[2], "r4")
+	r1.Done()
+	r3.Done() // rejected in the queues; r2 is served
+	waits(t, next[2], "r4")
+	r2.Done() // nothing served, nothing in the queues: r4 joins
+	goesOn(t, next[2], "r4").Done()
 	forgotten(t, g)
 }
 
@@ -142,7 +199,8 @@ func TestARequestWaitsNoLongerThanItsContext(t *testing.T) {
 	if err != context.DeadlineExceeded || late != nil {
 		t.Errorf("a request whose wait ran out got %v, %v; want no ticket and %v", late, err, context.DeadlineExceeded)
 	}
-	late.Dispatched() // a nil ticket does nothing
+	late.Dispatched(false) // a nil ticket does nothing
+	late.Finishing()
 	late.Done()
 
 	// The next waits for the first still.

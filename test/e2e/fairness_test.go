@@ -287,12 +287,11 @@ func wantInvalid(t *testing.T, err error, fields ...string) {
 }
 
 // TestAFloodWaitsBeforePriorityAndFairnessQueues shows a user's requests in a
-// workspace joining priority and fairness's queues no faster than they are
-// served: a flood of lists from 60 connections on a server of one seat keeps
-// at most one request in global-default's queues, 50 waiting before them (the
-// gate's gauge) and the rest turned back with 429, so the flood's queue
-// cannot run up the credit a queue that never empties gets from fair queuing
-// (apiserver/flowgate).
+// workspace joining priority and fairness's queues one at a time: a flood of
+// lists from 60 connections on a server of one seat keeps at most one request
+// in global-default's queues, 50 waiting before them (the gate's gauge) and
+// the rest turned back with 429, so the flood's queue cannot run up the credit
+// a queue that never empties gets from fair queuing (apiserver/flowgate).
 func TestAFloodWaitsBeforePriorityAndFairnessQueues(t *testing.T) {
 	t.Parallel()
 	s := startServerWith(t, append(warrentest.Storage(t, "sqlite"), "--max-requests-inflight", "1", "--max-mutating-requests-inflight", "0")...)
