@@ -115,6 +115,7 @@ func (f *fairness) Handle(ctx context.Context, digest utilflowcontrol.RequestDig
 				// request goes on at once.
 				ticket.Dispatched(s != nil && !s.limited)
 				exec()
+				ticket.Ended()
 			}
 		}
 	}

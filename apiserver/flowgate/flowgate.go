@@ -18,8 +18,8 @@
 // for a tenant getting one object every half second, against 2 ms. A client's
 // request that joins as a seat is about to be given back holds the place of
 // that moment, which a request that arrived during the seat's use precedes.
-// A request dispatched with no seat about to be given back since it joined the
-// queues found a seat free (as does one of an exempt level, whose seats are
+// A request dispatched with no seat given back since it joined the queues
+// found a seat free (as does one of an exempt level, whose seats are
 // not limited), so the client's next joins at once, and a client alone fills
 // the free seats; under contention each seat about to be given back lets every
 // waiting client's next in, and fair queuing chooses among them, so each
@@ -70,7 +70,7 @@ type Gates struct {
 	// ready are the gates with requests waiting here and none in the
 	// queues: the next seat about to be given back lets one of each in.
 	ready map[*gate]struct{}
-	// ends counts the seats about to be given back.
+	// ends counts the seats given back.
 	ends uint64
 }
 
@@ -81,8 +81,8 @@ type gate struct {
 	// (nor about to give their seats back).
 	queued, serving int
 	// free tells that the client's last request dispatched found a seat
-	// free: it was dispatched with no seat about to be given back since it
-	// was let in, or by an exempt level.
+	// free: it was dispatched with no seat given back since it was let in,
+	// or by an exempt level.
 	free bool
 	// waiting are the requests waiting here, in order of arrival.
 	waiting []*Ticket
@@ -109,8 +109,8 @@ type Ticket struct {
 	// in is closed when the request, waiting here, is let in.
 	in chan struct{}
 	// entered is Gates.ends when the request was let in.
-	entered                     uint64
-	dispatched, finishing, done bool
+	entered                                uint64
+	dispatched, unlimited, finishing, done bool
 }
 
 // Enter returns once the request may join priority and fairness's queues:
@@ -163,9 +163,9 @@ func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 }
 
 // Dispatched counts the request as served from now on; if it found a seat
-// free — no seat was given back since it joined the queues, or unlimited
-// tells that its priority level limits no seats (exempt) — the next of its
-// client's joins the queues at once. A nil Ticket does nothing.
+// free — no seat was given back (Ended) since it joined the queues, or
+// unlimited tells that its priority level limits no seats (exempt) — the next
+// of its client's joins the queues at once. A nil Ticket does nothing.
 func (t *Ticket) Dispatched(unlimited bool) {
 	if t == nil {
 		return
@@ -175,7 +175,7 @@ func (t *Ticket) Dispatched(unlimited bool) {
 	if t.dispatched || t.done {
 		return
 	}
-	t.dispatched = true
+	t.dispatched, t.unlimited = true, unlimited
 	t.e.queued--
 	t.e.serving++
 	t.e.free = unlimited || t.g.ends == t.entered
@@ -201,7 +201,19 @@ func (t *Ticket) Finishing() {
 	for e := range g.ready {
 		g.letIn(e, nil)
 	}
-	g.ends++
+}
+
+// Ended tells that the request's execution is over and its seat is being
+// given back: a request of any client dispatched from now on did not find a
+// seat free. Call it after Dispatched; a nil Ticket, or one dispatched by an
+// exempt level, does nothing.
+func (t *Ticket) Ended() {
+	if t == nil || t.unlimited {
+		return
+	}
+	t.g.mu.Lock()
+	defer t.g.mu.Unlock()
+	t.g.ends++
 }
 
 // Done counts the request off its client's, whether it was served or not;

@@ -145,11 +145,39 @@ func TestAnUnlimitedDispatchLetsTheNextInAtOnce(t *testing.T) {
 	b1.Dispatched(false)
 	r1 := enter(t, g, alice)
 	next := queue(t, g, alice, 1)
-	b1.Finishing() // a seat given back since r1 joined
+	b1.Finishing()
+	b1.Ended() // a seat given back since r1 joined
 	b1.Done()
 	r1.Dispatched(true)
 	goesOn(t, next[0], "r2").Done()
 	r1.Done()
+	forgotten(t, g)
+}
+
+// TestASeatFreeBeforeTheOneAboutToBeGivenBackIsFilled: a request let in as a
+// seat is about to be given back and dispatched before it is (another seat
+// was free) found a seat free, and its client's next joins at once.
+func TestASeatFreeBeforeTheOneAboutToBeGivenBackIsFilled(t *testing.T) {
+	g := New()
+	r1 := enter(t, g, alice)
+	next := queue(t, g, alice, 2)
+	r1.Dispatched(false)
+	r2 := goesOn(t, next[0], "r2")
+	r2.Dispatched(false)
+	r3 := goesOn(t, next[1], "r3")
+	more := queue(t, g, alice, 2)
+	r1.Finishing()
+	r1.Ended()
+	r3.Dispatched(false) // at r1's seat
+	waits(t, more[0], "r4")
+	r2.Finishing() // r4 joins …
+	r4 := goesOn(t, more[0], "r4")
+	r4.Dispatched(false) // … and finds another seat free before r2's is given back
+	r5 := goesOn(t, more[1], "r5")
+	r2.Ended()
+	for _, r := range []*Ticket{r1, r2, r3, r4, r5} {
+		r.Done()
+	}
 	forgotten(t, g)
 }
 
@@ -165,6 +193,7 @@ func TestTheNextJoinsWhenASeatIsAboutToBeGivenBack(t *testing.T) {
 	next := queue(t, g, alice, 3)
 	b1.Finishing() // a seat about to be given back, r1 still in the queues
 	waits(t, next[0], "r2")
+	b1.Ended()
 	b1.Done()
 	r1.Dispatched(false) // at the seat given back: r2 waits for the next
 	waits(t, next[0], "r2")
@@ -174,6 +203,7 @@ func TestTheNextJoinsWhenASeatIsAboutToBeGivenBack(t *testing.T) {
 	b2.Finishing() // another client's seat: r2 joins
 	r2 := goesOn(t, next[0], "r2")
 	waits(t, next[1], "r3")
+	b2.Ended()
 	b2.Done()
 	r2.Dispatched(false)
 	waits(t, next[1], "r3")
@@ -201,6 +231,7 @@ func TestARequestWaitsNoLongerThanItsContext(t *testing.T) {
 	}
 	late.Dispatched(false) // a nil ticket does nothing
 	late.Finishing()
+	late.Ended()
 	late.Done()
 
 	// The next waits for the first still.
