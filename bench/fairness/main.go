@@ -5,13 +5,14 @@
 // setting — API priority and fairness off (kube-apiserver's max-in-flight
 // limits), on with its default concurrency, and on with concurrencies sized to
 // the server's CPU — and reports the quiet client's latency alone and under
-// the flood, and the flood's throughput. After each of its phases a third,
-// sporadic client gets one config map in a workspace of its own every quarter
-// of a second for as long, as most tenants of a large installation ask: fair
-// queuing may owe a flood that is served alone credit, which a tenant coming
-// back after a pause waits out. Tenants are users with bearer tokens
-// (the admin is exempt from fairness); where the concurrency is sized, all of
-// it is the tenants' priority level's (ownSeats). The server runs on CPU 0
+// the flood, the flood's throughput, and how busy the tenants' seats were.
+// After each of its phases a third, sporadic client gets one config map in a
+// workspace of its own every quarter of a second for as long, as most tenants
+// of a large installation ask: fair queuing may owe a flood that is served
+// alone credit, which a tenant coming back after a pause waits out. Tenants
+// are users with bearer tokens (the admin is exempt from fairness); where the
+// concurrency is sized, all of it is the tenants' priority level's
+// (ownSeats). The server runs on CPU 0
 // with GOMAXPROCS=1, the clients on CPU 1 (taskset), or with -shared all of
 // them on all CPUs. The flooders read their answers without decoding them and
 // the quiet client is a process of its own, so that, unless -shared, the
@@ -76,6 +77,10 @@ type result struct {
 	SporadicAlone   report.Result `json:"sporadic_alone"`
 	SporadicFlooded report.Result `json:"sporadic_flooded"`
 	FloodPerSec     float64       `json:"flood_per_sec"`
+	// SeatsBusy is the fraction of the tenants' priority level's seats in
+	// use while the quiet and sporadic clients ran under the flood, averaged
+	// over time (upstream's seat utilization); nil with fairness off.
+	SeatsBusy *float64 `json:"seats_busy,omitempty"`
 	// Rejected counts flood requests answered 429.
 	Rejected int64 `json:"flood_rejected"`
 	// Shared is whether the server shared all CPUs with the clients.
@@ -176,7 +181,7 @@ func main() {
 // figure, and the range of the p99 ratios.
 func printMedians(settings []setting, results []result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setting\truns\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tratios\tsporadic p50 / p99 ms\tflooded\tflood req/s\tflood 429s\tshared queue\t")
+	fmt.Fprintln(tw, "setting\truns\tquiet p50 ms\tquiet p99 ms\tflooded p50 ms\tflooded p99 ms\tp99 ratio\tratios\tsporadic p50 / p99 ms\tflooded\tflood req/s\tseats busy\tflood 429s\tshared queue\t")
 	for _, s := range settings {
 		var runs []result
 		for _, r := range results {
@@ -207,18 +212,21 @@ func printMedians(settings []setting, results []result) {
 			}
 		}
 		sharedRuns := fmt.Sprintf("%d of %d", shared, len(runs))
+		busy := "–"
 		if s.Unfair {
 			sharedRuns = "–"
+		} else {
+			busy = fmt.Sprintf("%.1f%%", 100*median(func(r result) float64 { return *r.SeatsBusy }))
 		}
 		ratio := func(r result) float64 { return r.Flooded.P99Ms / r.Alone.P99Ms }
 		ratios := sorted(ratio)
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.2f–%.2f×\t%.2f / %.2f\t%.2f / %.2f\t%.0f\t%.0f\t%s\t\n", s.Name, len(runs),
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f×\t%.2f–%.2f×\t%.2f / %.2f\t%.2f / %.2f\t%.0f\t%s\t%.0f\t%s\t\n", s.Name, len(runs),
 			median(func(r result) float64 { return r.Alone.P50Ms }), median(func(r result) float64 { return r.Alone.P99Ms }),
 			median(func(r result) float64 { return r.Flooded.P50Ms }), median(func(r result) float64 { return r.Flooded.P99Ms }),
 			median(ratio), ratios[0], ratios[len(ratios)-1],
 			median(func(r result) float64 { return r.SporadicAlone.P50Ms }), median(func(r result) float64 { return r.SporadicAlone.P99Ms }),
 			median(func(r result) float64 { return r.SporadicFlooded.P50Ms }), median(func(r result) float64 { return r.SporadicFlooded.P99Ms }),
-			median(func(r result) float64 { return r.FloodPerSec }), median(func(r result) float64 { return float64(r.Rejected) }), sharedRuns)
+			median(func(r result) float64 { return r.FloodPerSec }), busy, median(func(r result) float64 { return float64(r.Rejected) }), sharedRuns)
 	}
 	tw.Flush()
 }
@@ -357,6 +365,13 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, 
 	}
 	time.Sleep(time.Second) // the flood reaches its pace
 	before, start := done.Load(), time.Now()
+	var busy seatsBusy
+	if !s.Unfair {
+		if busy, err = readSeatsBusy(ctx, p); err != nil {
+			stopFlood()
+			return r, err
+		}
+	}
 	traced, profiled := make(chan error, 1), make(chan error, 1)
 	go func() { traced <- profile(ctx, p, w.traces, "trace", number) }()
 	go func() { profiled <- profile(ctx, p, w.profiles, "profile", number) }()
@@ -364,12 +379,47 @@ func runOne(ctx context.Context, w *workload, p *warrentest.Process, s setting, 
 	err = errors.Join(err, <-traced, <-profiled)
 	r.FloodPerSec = float64(done.Load()-before) / time.Since(start).Seconds()
 	if err == nil && !s.Unfair {
-		r.SharedQueue, err = sharedQueue(ctx, p, quiet)
+		var after seatsBusy
+		if after, err = readSeatsBusy(ctx, p); err == nil {
+			r.SeatsBusy = ptr.To(after.since(busy))
+			r.SharedQueue, err = sharedQueue(ctx, p, quiet)
+		}
 	}
 	stopFlood()
 	wg.Wait()
 	r.Rejected = rejected.Load()
 	return r, errors.Join(err, floodErr)
+}
+
+// seatsBusy is upstream's record of global-default's seats in use: a
+// histogram of the fraction of its seats in use, each observation weighted by
+// the nanoseconds it lasted, so its sum over its count is the mean fraction.
+type seatsBusy struct{ sum, nanoseconds float64 }
+
+// The series of global-default's seat utilization.
+const (
+	seatsBusySum   = `apiserver_flowcontrol_priority_level_seat_utilization_sum{phase="executing",priority_level="global-default"}`
+	seatsBusyCount = `apiserver_flowcontrol_priority_level_seat_utilization_count{phase="executing",priority_level="global-default"}`
+)
+
+func readSeatsBusy(ctx context.Context, p *warrentest.Process) (seatsBusy, error) {
+	c, err := adminHTTP(p)
+	if err != nil {
+		return seatsBusy{}, err
+	}
+	m, err := report.Metrics(ctx, c, p.URL("/metrics"), seatsBusySum, seatsBusyCount)
+	if err != nil {
+		return seatsBusy{}, err
+	}
+	return seatsBusy{sum: m[seatsBusySum], nanoseconds: m[seatsBusyCount]}, nil
+}
+
+// since is the mean fraction of the seats in use from b's reading to a's.
+func (a seatsBusy) since(b seatsBusy) float64 {
+	if a.nanoseconds <= b.nanoseconds {
+		return 0
+	}
+	return (a.sum - b.sum) / (a.nanoseconds - b.nanoseconds)
 }
 
 // ownSeats makes root's global-default priority level, the tenants', lend
