@@ -308,62 +308,29 @@ func TestAFloodWaitsBeforePriorityAndFairnessQueues(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	var (
-		flood    sync.WaitGroup
 		mu       sync.Mutex
 		statuses = map[int]int{}
 	)
+	flood := floodLists(ctx, t, alice, flowgate.MaxWaiting+10, func(status int) {
+		mu.Lock()
+		statuses[status]++
+		mu.Unlock()
+	})
 	defer func() {
 		stop()
 		flood.Wait()
 	}()
-	for range flowgate.MaxWaiting + 10 {
-		c, err := rest.HTTPClientFor(alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		flood.Go(func() {
-			for ctx.Err() == nil {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, alice.Host+"/api/v1/namespaces/default/configmaps", nil)
-				if err != nil {
-					return
-				}
-				resp, err := c.Do(req)
-				if err != nil {
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				mu.Lock()
-				statuses[resp.StatusCode]++
-				mu.Unlock()
-				if resp.StatusCode == http.StatusTooManyRequests {
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
-		})
-	}
 
 	admin, err := rest.HTTPClientFor(s.Config("root"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// queued counts alice's requests waiting in global-default's queues,
-	// from priority and fairness's dump (a row per request: priority level,
-	// flow schema, queue, place in it — -1 once executing —, flow — a's
-	// logical cluster —, …).
+	// queued counts alice's requests waiting in global-default's queues
+	// (a place in a queue other than -1).
 	queued := func() int {
-		resp, err := admin.Get(s.URL("/debug/api_priority_and_fairness/dump_requests"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("priority and fairness's requests: %s %v", resp.Status, err)
-		}
 		n := 0
-		for _, line := range strings.Split(string(body), "\n")[1:] {
-			if c := strings.Split(line, ","); len(c) > 4 && strings.TrimSpace(c[0]) == "global-default" && strings.TrimSpace(c[3]) != "-1" && strings.TrimSpace(c[4]) == a {
+		for _, c := range dumpedRequests(t, admin, s.URL("/debug/api_priority_and_fairness/dump_requests")) {
+			if len(c) > 4 && c[0] == "global-default" && c[3] != "-1" && c[4] == a {
 				n++
 			}
 		}
@@ -426,30 +393,15 @@ func TestListsAreChargedByTheirSizeInTheirWorkspace(t *testing.T) {
 	}
 
 	floodCtx, stop := context.WithCancel(ctx)
-	var flood sync.WaitGroup
+	var floods []*sync.WaitGroup
 	defer func() {
 		stop()
-		flood.Wait()
+		for _, f := range floods {
+			f.Wait()
+		}
 	}()
 	for _, cfg := range flooders {
-		for range 10 {
-			c, err := rest.HTTPClientFor(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			flood.Go(func() {
-				for floodCtx.Err() == nil {
-					req, err := http.NewRequestWithContext(floodCtx, http.MethodGet, cfg.Host+"/api/v1/namespaces/default/configmaps", nil)
-					if err != nil {
-						return
-					}
-					if resp, err := c.Do(req); err == nil {
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-				}
-			})
-		}
+		floods = append(floods, floodLists(floodCtx, t, cfg, 10, nil))
 	}
 
 	admin, err := rest.HTTPClientFor(s.Config("root"))
@@ -462,24 +414,11 @@ func TestListsAreChargedByTheirSizeInTheirWorkspace(t *testing.T) {
 		if i == 500 {
 			t.Fatalf("priority and fairness's dump never showed a list of each workspace (seen: %v)", seen)
 		}
-		resp, err := admin.Get(s.URL("/debug/api_priority_and_fairness/dump_requests"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("priority and fairness's requests: %s %v", resp.Status, err)
-		}
-		// A row per request waiting or executing: priority level, flow
-		// schema, queue, place in it, flow (the workspace's logical
-		// cluster), arrival, initial seats, ….
-		for _, line := range strings.Split(string(body), "\n")[1:] {
-			c := strings.Split(line, ",")
-			if len(c) < 7 || strings.TrimSpace(c[0]) != "global-default" {
+		for _, c := range dumpedRequests(t, admin, s.URL("/debug/api_priority_and_fairness/dump_requests")) {
+			if len(c) < 7 || c[0] != "global-default" {
 				continue
 			}
-			flow, seats := strings.TrimSpace(c[4]), strings.TrimSpace(c[6])
+			flow, seats := c[4], c[6]
 			if w, ok := want[flow]; ok {
 				if seats != w {
 					t.Fatalf("a list of %s's config maps took %s seats, want %s", flow, seats, w)
@@ -488,4 +427,70 @@ func TestListsAreChargedByTheirSizeInTheirWorkspace(t *testing.T) {
 			}
 		}
 	}
+}
+
+// floodLists starts n clients, each on a connection of its own, listing
+// cfg's config maps in default as fast as they can until ctx ends; answered,
+// if set, is told each answer's status. A client answered 429 pauses 10 ms.
+// Wait on the group returned for them to stop.
+func floodLists(ctx context.Context, t *testing.T, cfg *rest.Config, n int, answered func(status int)) *sync.WaitGroup {
+	t.Helper()
+	clients := make([]*http.Client, n)
+	for i := range clients {
+		c, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+	}
+	var flood sync.WaitGroup
+	for _, c := range clients {
+		flood.Go(func() {
+			for ctx.Err() == nil {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/api/v1/namespaces/default/configmaps", nil)
+				if err != nil {
+					return
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if answered != nil {
+					answered(resp.StatusCode)
+				}
+				if resp.StatusCode == http.StatusTooManyRequests {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+	return &flood
+}
+
+// dumpedRequests reads priority and fairness's dump of the requests waiting
+// in its queues or executing at url: a row per request, its columns trimmed —
+// priority level, flow schema, queue, place in it (-1 once executing), flow
+// (a workspace's logical cluster), arrival, initial seats, ….
+func dumpedRequests(t *testing.T, admin *http.Client, url string) [][]string {
+	t.Helper()
+	resp, err := admin.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("priority and fairness's requests: %s %v", resp.Status, err)
+	}
+	var rows [][]string
+	for _, line := range strings.Split(string(body), "\n")[1:] {
+		c := strings.Split(line, ",")
+		for i := range c {
+			c[i] = strings.TrimSpace(c[i])
+		}
+		rows = append(rows, c)
+	}
+	return rows
 }
