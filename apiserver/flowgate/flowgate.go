@@ -18,24 +18,29 @@
 // for a tenant getting one object every half second, against 2 ms. A client's
 // request that joins as a seat is about to be given back holds the place of
 // that moment, which a request that arrived during the seat's use precedes.
-// A request dispatched with no seat given back since it joined the queues
-// found a seat free (as does one of an exempt level, whose seats are
-// not limited), so the client's next joins at once, and a client alone fills
-// the free seats; under contention each seat about to be given back lets every
-// waiting client's next in, and fair queuing chooses among them, so each
-// client grows to its share. The price: a seat given back before the next
-// request has joined the queues waits for it (its classification, tens of
-// microseconds) instead of finding it there.
+// A request dispatched with no seat given back since it joined the queues,
+// and not let in for a spare one (below), found a seat free (as does one of
+// an exempt level, whose seats are not limited), so the client's next joins
+// at once, and a client alone fills the free seats; under contention each
+// seat about to be given back lets every waiting client's next in, and fair
+// queuing chooses among them, so each client grows to its share. A seat given
+// back while no request let in waits in the queues to take it is spare, and
+// lets every waiting client's next in too: without it, seats given back at
+// nearly the same moment, the first taking the one request waiting, left the
+// others idle until another seat's end (under a flood at 2 seats, 13% of the
+// seats' time). The price: a seat given back before the next request has
+// joined the queues waits for it (its classification, tens of microseconds)
+// instead of finding it there.
 //
 // Guarantees: a client's requests go on in the order they came; of a client,
 // at most one request waits in the queues at a time; a request waits here
 // while one of its client's does in the queues, or while others wait here
 // before it, or while its client has requests being served, the last one
-// dispatched found no seat free and no seat has been about to be given back
-// since — and no longer than its context allows; of one client at most
-// MaxWaiting wait here, and a request that finds them or whose wait runs out
-// is turned back (the caller lets upstream reject it). A client with no
-// request here holds no memory.
+// dispatched found no seat free, no seat has been about to be given back
+// since, and none given back is spare — and no longer than its context
+// allows; of one client at most MaxWaiting wait here, and a request that
+// finds them or whose wait runs out is turned back (the caller lets upstream
+// reject it). A client with no request here holds no memory.
 package flowgate
 
 import (
@@ -72,6 +77,11 @@ type Gates struct {
 	ready map[*gate]struct{}
 	// ends counts the seats given back.
 	ends uint64
+	// inQueues counts the requests let in and not yet dispatched; claimed
+	// are the seats given back while some of them were, which they will
+	// take (a dispatch takes one); spare are the seats given back while
+	// none was, until a request is let in to take each.
+	inQueues, claimed, spare int
 }
 
 // gate is one client's, guarded by Gates.mu.
@@ -88,9 +98,9 @@ type gate struct {
 	waiting []*Ticket
 }
 
-// room tells whether the gate lets its next request in now.
-func (e *gate) room() bool {
-	return e.queued == 0 && (e.serving == 0 || e.free)
+// room tells whether e lets its next request in now. g.mu is held.
+func (g *Gates) room(e *gate) bool {
+	return e.queued == 0 && (e.serving == 0 || e.free || g.spare > 0)
 }
 
 // New makes gates for every client.
@@ -109,18 +119,21 @@ type Ticket struct {
 	// in is closed when the request, waiting here, is let in.
 	in chan struct{}
 	// entered is Gates.ends when the request was let in.
-	entered                                uint64
+	entered uint64
+	// spare tells that the request was let in to take a spare seat.
+	spare                                  bool
 	dispatched, unlimited, finishing, done bool
 }
 
 // Enter returns once the request may join priority and fairness's queues:
 // when none of c's waits in them, and either none of c's is being served or
 // the last one dispatched found a seat free, or a seat is about to be given
-// back; and none of c's waits here before it. If ctx ends first, Enter
-// returns its error, and ErrFull at once if MaxWaiting of c's requests wait
-// already. The request then goes on to the queues; call Dispatched when it
-// leaves them to be served, Finishing when it is about to give its seat back,
-// and Done when it is over, served or not.
+// back or was given back spare; and none of c's waits here before it. If ctx
+// ends first, Enter returns its error, and ErrFull at once if MaxWaiting of
+// c's requests wait already. The request then goes on to the queues; call
+// Dispatched when it leaves them to be served, Finishing when it is about to
+// give its seat back, Ended when its execution is over, and Done when it is
+// over, served or not.
 func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 	g.mu.Lock()
 	e := g.clients[c]
@@ -129,7 +142,7 @@ func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 		g.clients[c] = e
 	}
 	t := &Ticket{g: g, c: c, e: e}
-	if len(e.waiting) == 0 && e.room() {
+	if len(e.waiting) == 0 && g.room(e) {
 		g.letIn(e, t)
 		g.mu.Unlock()
 		return t, nil
@@ -163,9 +176,11 @@ func (g *Gates) Enter(ctx context.Context, c Client) (*Ticket, error) {
 }
 
 // Dispatched counts the request as served from now on; if it found a seat
-// free — no seat was given back (Ended) since it joined the queues, or
-// unlimited tells that its priority level limits no seats (exempt) — the next
-// of its client's joins the queues at once. A nil Ticket does nothing.
+// free — no seat was given back (Ended) since it joined the queues, nor was
+// it let in to take a spare one, or unlimited tells that its priority level
+// limits no seats (exempt) — the next of its client's joins the queues at
+// once; an exempt request let in to take a spare seat leaves it spare. A nil
+// Ticket does nothing.
 func (t *Ticket) Dispatched(unlimited bool) {
 	if t == nil {
 		return
@@ -178,8 +193,14 @@ func (t *Ticket) Dispatched(unlimited bool) {
 	t.dispatched, t.unlimited = true, unlimited
 	t.e.queued--
 	t.e.serving++
-	t.e.free = unlimited || t.g.ends == t.entered
+	t.g.inQueues--
+	t.g.claimed = max(0, t.g.claimed-1)
+	t.e.free = unlimited || !t.spare && t.g.ends == t.entered
 	t.g.next(t.e)
+	if unlimited && t.spare {
+		// It took no limited seat: the spare one is spare still.
+		t.g.spared()
+	}
 }
 
 // Finishing tells that the request, served, is about to give its seat back:
@@ -205,15 +226,34 @@ func (t *Ticket) Finishing() {
 
 // Ended tells that the request's execution is over and its seat is being
 // given back: a request of any client dispatched from now on did not find a
-// seat free. Call it after Dispatched; a nil Ticket, or one dispatched by an
-// exempt level, does nothing.
+// seat free. A seat given back while no request let in waits in the queues
+// to take it (beyond those that seats given back before will serve) is spare:
+// every client with requests waiting here and none in the queues lets its
+// next in at once, and, until one has been let in, so does any client whose
+// request is dispatched or arrives. Call it after Dispatched; a nil Ticket,
+// or one dispatched by an exempt level, does nothing.
 func (t *Ticket) Ended() {
 	if t == nil || t.unlimited {
 		return
 	}
-	t.g.mu.Lock()
-	defer t.g.mu.Unlock()
-	t.g.ends++
+	g := t.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ends++
+	if g.inQueues > g.claimed {
+		g.claimed++
+		return
+	}
+	g.spared()
+}
+
+// spared counts a spare seat and lets every ready gate's next in to take it.
+// g.mu is held.
+func (g *Gates) spared() {
+	g.spare++
+	for e := range g.ready {
+		g.letIn(e, nil)
+	}
 }
 
 // Done counts the request off its client's, whether it was served or not;
@@ -231,6 +271,8 @@ func (t *Ticket) Done() {
 	switch {
 	case !t.dispatched:
 		t.e.queued--
+		t.g.inQueues--
+		t.g.claimed = min(t.g.claimed, t.g.inQueues)
 	case !t.finishing:
 		t.e.serving--
 	}
@@ -240,7 +282,7 @@ func (t *Ticket) Done() {
 
 // next lets e's first waiting request in if e has room. g.mu is held.
 func (g *Gates) next(e *gate) {
-	if len(e.waiting) > 0 && e.room() {
+	if len(e.waiting) > 0 && g.room(e) {
 		g.letIn(e, nil)
 	} else {
 		g.update(e)
@@ -255,8 +297,10 @@ func (g *Gates) letIn(e *gate, t *Ticket) {
 		e.waiting = e.waiting[1:]
 		close(t.in)
 	}
-	t.entered = g.ends
+	t.entered, t.spare = g.ends, g.spare > 0
 	e.queued++
+	g.inQueues++
+	g.spare = max(0, g.spare-1)
 	g.update(e)
 }
 

@@ -90,6 +90,9 @@ func forgotten(t *testing.T, g *Gates) {
 	if n := len(g.ready); n != 0 {
 		t.Errorf("%d gates still ready after every request was done", n)
 	}
+	if g.inQueues != 0 || g.claimed != 0 {
+		t.Errorf("%d requests counted in the queues, %d seats claimed, after every request was done", g.inQueues, g.claimed)
+	}
 }
 
 func TestOneRequestInTheQueuesAtATime(t *testing.T) {
@@ -128,8 +131,8 @@ func TestTheNextJoinsAtOnceWhileSeatsAreFree(t *testing.T) {
 	waits(t, next[1], "r3")
 	r2.Dispatched(false)
 	r3 := goesOn(t, next[1], "r3")
+	r3.Dispatched(false)
 	for _, r := range []*Ticket{r1, r2, r3} {
-		r.Dispatched(false)
 		r.Done()
 	}
 	forgotten(t, g)
@@ -265,6 +268,73 @@ func TestBeyondMaxWaitingRequestsAreTurnedBack(t *testing.T) {
 	first.Done()
 	for _, ch := range held {
 		goesOn(t, ch, "a waiting request, let in or its context ended").Done()
+	}
+	forgotten(t, g)
+}
+
+// TestASeatGivenBackWithNoneInTheQueuesIsFilled: a seat given back while
+// no request let in waits in the queues to take it is spare, and a client
+// whose requests are served lets its next in to take it — at once if it has
+// none in the queues, else once its request there is dispatched — where it
+// would otherwise wait for the next seat's end. The request let in to take
+// the spare seat did not find one free: its client's next waits for a seat's
+// end again.
+func TestASeatGivenBackWithNoneInTheQueuesIsFilled(t *testing.T) {
+	for _, dispatchFirst := range []bool{true, false} {
+		g := New()
+		r1 := enter(t, g, alice)
+		next := queue(t, g, alice, 3)
+		r1.Dispatched(false) // found a seat free: r2 joins at once …
+		r2 := goesOn(t, next[0], "r2")
+		r2.Dispatched(false) // … and r3
+		r3 := goesOn(t, next[1], "r3")
+		r1.Finishing()
+		r2.Finishing() // r3 still in the queues: r4 waits
+		r1.Ended()     // r3 will take r1's seat
+		if dispatchFirst {
+			r3.Dispatched(false)
+			waits(t, next[2], "r4")
+			r2.Ended() // none in the queues to take r2's seat: r4 joins
+		} else {
+			r2.Ended() // r2's seat is spare, but r3 is still in the queues
+			waits(t, next[2], "r4")
+			r3.Dispatched(false) // r4 joins
+		}
+		r4 := goesOn(t, next[2], "r4")
+		more := queue(t, g, alice, 1)
+		r4.Dispatched(false)
+		waits(t, more[0], "r5")
+		r3.Finishing()
+		r5 := goesOn(t, more[0], "r5")
+		for _, r := range []*Ticket{r1, r2, r3, r4, r5} {
+			r.Done()
+		}
+		forgotten(t, g)
+	}
+}
+
+// TestAnExemptRequestLeavesASpareSeatSpare: a request let in while a seat
+// was spare and dispatched by an exempt level took no seat, and the spare one
+// still lets the next client in that has room for it.
+func TestAnExemptRequestLeavesASpareSeatSpare(t *testing.T) {
+	g := New()
+	r1 := enter(t, g, alice)
+	next := queue(t, g, alice, 2)
+	r1.Dispatched(false)
+	r2 := goesOn(t, next[0], "r2") // r1 found a seat free
+	b1 := enter(t, g, Client{Cluster: "b", User: "bob"})
+	b1.Dispatched(false)
+	r1.Finishing()
+	b1.Finishing() // r2 in the queues: r3 waits
+	r1.Ended()     // r2 will take r1's seat …
+	b1.Ended()     // … and bob's is spare
+	b1.Done()
+	admin := enter(t, g, Client{User: "admin"})
+	admin.Dispatched(true) // exempt: the seat is spare still
+	r2.Dispatched(false)   // at r1's seat: r3 joins for the spare one
+	r3 := goesOn(t, next[1], "r3")
+	for _, r := range []*Ticket{admin, r1, r2, r3} {
+		r.Done()
 	}
 	forgotten(t, g)
 }
