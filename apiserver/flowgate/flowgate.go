@@ -121,7 +121,8 @@ type Ticket struct {
 	// entered is Gates.ends when the request was let in.
 	entered uint64
 	// spare tells that the request was let in to take a spare seat.
-	spare                                  bool
+	spare bool
+
 	dispatched, unlimited, finishing, done bool
 }
 
