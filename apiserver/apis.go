@@ -33,6 +33,7 @@ import (
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/coalesce"
+	"github.com/warren-dev/warren/apiserver/encodings"
 	"github.com/warren-dev/warren/apiserver/registry"
 	apisregistry "github.com/warren-dev/warren/apiserver/registry/apis"
 	authnreviews "github.com/warren-dev/warren/apiserver/registry/authentication"
@@ -262,13 +263,18 @@ func (a *apis) addReviews(authz authorizer.Authorizer, rules authorizer.RuleReso
 	)
 }
 
-// install serves every group on s.
-func (a *apis) install(s *genericapiserver.GenericAPIServer) error {
-	if err := s.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, &a.legacy); err != nil {
+// install serves every group on s, its answers written through encodings and
+// coalesced.
+func (a *apis) install(s *genericapiserver.GenericAPIServer, encodings *encodings.Cache) error {
+	serialize := func(g *genericapiserver.APIGroupInfo) *genericapiserver.APIGroupInfo {
+		g.NegotiatedSerializer = coalesce.Serializer(encodings.Serializer(g.NegotiatedSerializer))
+		return g
+	}
+	if err := s.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, serialize(&a.legacy)); err != nil {
 		return fmt.Errorf("installing the core group: %w", err)
 	}
 	for i := range a.groups {
-		if err := s.InstallAPIGroup(&a.groups[i]); err != nil {
+		if err := s.InstallAPIGroup(serialize(&a.groups[i])); err != nil {
 			return fmt.Errorf("installing group %s: %w", a.groups[i].PrioritizedVersions[0].Group, err)
 		}
 	}
@@ -285,7 +291,6 @@ func groupInfo(name, version string, resources map[string]rest.Storage) generica
 // with its resources.
 func groupVersions(name string, resources map[string]map[string]rest.Storage, versions ...string) genericapiserver.APIGroupInfo {
 	info := genericapiserver.NewDefaultAPIGroupInfo(name, scheme.Scheme, runtime.NewParameterCodec(scheme.Scheme), scheme.Codecs)
-	info.NegotiatedSerializer = coalesce.Serializer(info.NegotiatedSerializer)
 	info.PrioritizedVersions = nil
 	for _, v := range versions {
 		info.PrioritizedVersions = append(info.PrioritizedVersions, schema.GroupVersion{Group: name, Version: v})

@@ -32,6 +32,7 @@ import (
 
 	"github.com/warren-dev/warren/apiserver/authorization"
 	"github.com/warren-dev/warren/apiserver/crd"
+	"github.com/warren-dev/warren/apiserver/encodings"
 	"github.com/warren-dev/warren/apiserver/listcost"
 	"github.com/warren-dev/warren/apiserver/openapi"
 	"github.com/warren-dev/warren/apiserver/pki"
@@ -84,6 +85,8 @@ type Config struct {
 	HomeWorkspaces bool
 	// IndexClusters bounds the logical clusters the path index holds.
 	IndexClusters int
+	// EncodedItems keeps the protobuf encodings of list items (nil: none).
+	EncodedItems *encodings.Cache
 	// Kubeconfig is the path of the admin's kubeconfig.
 	Kubeconfig string
 	// PriorityAndFairness queues requests by API priority and fairness within
@@ -170,6 +173,7 @@ func (o *Options) Config(ctx context.Context) (*Config, error) {
 		RootShard:      o.RootShard == "",
 		HomeWorkspaces: o.HomeWorkspaces,
 		IndexClusters:  o.IndexClusters,
+		EncodedItems:   encodings.New(int64(o.EncodedItemCacheMiB) << 20),
 		Kubeconfig:     kubeconfig,
 
 		PriorityAndFairness: o.PriorityAndFairness,
@@ -395,7 +399,7 @@ func (c CompletedConfig) New(ctx context.Context) (_ *Server, err error) {
 	}
 	s.generic = generic
 	generic.AggregatedLegacyDiscoveryGroupManager = legacyBuiltins
-	if err := apis.install(generic); err != nil {
+	if err := apis.install(generic, c.EncodedItems); err != nil {
 		return nil, err
 	}
 	builtins.SetLegacy(generic.DiscoveryGroupManager)

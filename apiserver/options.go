@@ -32,6 +32,9 @@ type Options struct {
 	// DecodedObjectCacheMiB bounds the memory of the cache of objects decoded
 	// from storage, which gets, lists, writes and watches share; 0 turns it off.
 	DecodedObjectCacheMiB int
+	// EncodedItemCacheMiB bounds the memory of the cache of list items'
+	// protobuf encodings; 0 turns it off.
+	EncodedItemCacheMiB int
 	// IndexClusters bounds how many logical clusters the path index holds
 	// (each about 175 bytes); a cluster out of it costs a read or two on its
 	// next request.
@@ -76,7 +79,7 @@ type Options struct {
 
 // NewOptions returns the defaults: SQLite under ./.warren, 127.0.0.1:6443.
 func NewOptions() *Options {
-	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, DecodedObjectCacheMiB: 64, IndexClusters: tenancy.DefaultIndexClusters, HomeWorkspaces: true, PriorityAndFairness: true, MaxRequestsInFlight: 400, MaxMutatingRequestsInFlight: 200, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
+	o := &Options{DataDir: ".warren", Shard: storage.DefaultShard, Shards: 1, CompactionInterval: 5 * time.Minute, DecodedObjectCacheMiB: 64, EncodedItemCacheMiB: 32, IndexClusters: tenancy.DefaultIndexClusters, HomeWorkspaces: true, PriorityAndFairness: true, MaxRequestsInFlight: 400, MaxMutatingRequestsInFlight: 200, SecureServing: genericoptions.NewSecureServingOptions().WithLoopback(), Audit: genericoptions.NewAuditOptions()}
 	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	o.SecureServing.BindPort = 6443
 	return o
@@ -94,6 +97,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PKIDir, "pki-dir", o.PKIDir, "directory of the installation's CAs, keys and admin certificate, shared by all its shards and proxies (default: --data-dir)")
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "how often the log of changes is compacted; watches and lists older than two intervals get 410 Gone")
 	fs.IntVar(&o.DecodedObjectCacheMiB, "decoded-object-cache-mib", o.DecodedObjectCacheMiB, "memory (MiB) for objects decoded from storage, kept by key and revision so that gets, lists and watches of the same version copy them instead of decoding them again, per shard served; 0 turns the cache off")
+	fs.IntVar(&o.EncodedItemCacheMiB, "encoded-item-cache-mib", o.EncodedItemCacheMiB, "memory (MiB) for the protobuf encodings of the items of list answers, kept by object, resourceVersion and list kind so that a list of objects unchanged since an earlier answer writes their bytes instead of encoding them again; 0 turns the cache off")
 	fs.IntVar(&o.IndexClusters, "index-clusters", o.IndexClusters, "logical clusters whose path, type, phase and shard the server holds in memory (about 175 bytes each, which the collector does not scan), so that routing a request to one needs no read; holding more takes as much more of --memory-limit")
 	fs.BoolVar(&o.HomeWorkspaces, "enable-home-workspaces", o.HomeWorkspaces, "make each user a home workspace (user:<name>, kubectl ws ~) on first use, if root's RBAC lets them create workspaces/~")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "static bearer tokens, in kube-apiserver's CSV format: token,user,uid,\"group1,group2\"")
@@ -125,6 +129,9 @@ func (o *Options) Validate() error {
 	}
 	if o.DecodedObjectCacheMiB < 0 {
 		errs = append(errs, errors.New("--decoded-object-cache-mib must not be negative"))
+	}
+	if o.EncodedItemCacheMiB < 0 {
+		errs = append(errs, errors.New("--encoded-item-cache-mib must not be negative"))
 	}
 	if o.MaxRequestsInFlight < 0 || o.MaxMutatingRequestsInFlight < 0 {
 		errs = append(errs, errors.New("--max-requests-inflight and --max-mutating-requests-inflight must not be negative"))
