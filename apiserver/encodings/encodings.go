@@ -48,8 +48,10 @@ type key struct {
 	resourceVersion string
 }
 
-// overhead weighs an entry's own memory beyond its strings and bytes.
-const overhead = 160
+// overhead weighs an entry's own memory beyond its strings and bytes: 20,000
+// entries of 250 bytes, with the key strings of the bench's ConfigMaps, took
+// 537 bytes of heap each, 232 more than their strings and bytes.
+const overhead = 232
 
 // Cache keeps item encodings up to a budget of bytes. A nil *Cache keeps
 // nothing: its Serializer is the one it is given.
