@@ -5,13 +5,16 @@
 // A list answer in protobuf is upstream's envelope around the list's ListMeta
 // and its items, each item encoded on its own (k8s.io/apimachinery's streaming
 // list encoder writes exactly that). An item's encoding is a function of its
-// content, and in warren an object's content is a function of which object it
-// is (its UID, assigned by the server), of its resourceVersion (a revision names
-// one write on a shard for as long as the process runs, as in etcd) and of the
-// kind it was converted to. Encoders from Cache.Serializer therefore write a
-// list as upstream does, byte for byte, taking each item's bytes from the cache
-// under (list kind, namespace, name, UID, resourceVersion), encoding only the
-// items it misses and items without a UID or a resourceVersion (never kept).
+// content, and an object warren stores has the same content wherever it is
+// listed for as long as it keeps its UID (assigned by the server) and its
+// resourceVersion (a revision names one write on a shard for as long as the
+// process runs, as in etcd), once converted to a given kind. Encoders from
+// Cache.Serializer therefore write a list as upstream does, byte for byte,
+// taking each item's bytes from the cache under (list kind, namespace, name,
+// UID, resourceVersion) and encoding only the items it misses. Objects made
+// up on read rather than stored — bootstrap cluster roles, shown in each
+// cluster with its name, and the CRDs of bound APIs — have no UID or no
+// resourceVersion, and items without both are encoded every time, never kept.
 // Everything that is not a list of that shape is upstream's to encode.
 //
 // A database restored from a backup under a running process could name two
@@ -21,13 +24,13 @@
 package encodings
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"reflect"
-	"slices"
-	"sync"
 
 	"github.com/maypok86/otter/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -112,9 +115,9 @@ func (s serializer) EncoderForVersion(e runtime.Encoder, gv runtime.GroupVersion
 	return s.NegotiatedSerializer.EncoderForVersion(e, gv)
 }
 
-// encoder is upstream's protobuf serializer, whose lists it writes as
-// runtime.Unknown objects holding the list's bytes: the serializer writes
-// those as it would the list.
+// encoder is upstream's protobuf serializer, whose lists it writes itself as
+// that serializer writes them: its prefix, then a runtime.Unknown holding the
+// list's bytes, streamed item by item.
 type encoder struct {
 	runtime.Encoder
 	cache *Cache
@@ -123,45 +126,39 @@ type encoder struct {
 var _ runtime.EncoderWithAllocator = encoder{}
 
 func (e encoder) Encode(obj runtime.Object, w io.Writer) error {
-	return e.encode(obj, func(obj runtime.Object) error { return e.Encoder.Encode(obj, w) })
+	return e.encode(obj, w, func() error { return e.Encoder.Encode(obj, w) })
 }
 
 // EncodeWithAllocator hands the allocator on to the serializer if it takes
-// one.
+// one (lists need none).
 func (e encoder) EncodeWithAllocator(obj runtime.Object, w io.Writer, a runtime.MemoryAllocator) error {
 	inner, ok := e.Encoder.(runtime.EncoderWithAllocator)
 	if !ok {
 		return e.Encode(obj, w)
 	}
-	return e.encode(obj, func(obj runtime.Object) error { return inner.EncodeWithAllocator(obj, w, a) })
+	return e.encode(obj, w, func() error { return inner.EncodeWithAllocator(obj, w, a) })
 }
 
-func (e encoder) encode(obj runtime.Object, write func(runtime.Object) error) error {
+// encode writes obj to w if it is a list the cache can write, or has upstream
+// write it.
+func (e encoder) encode(obj runtime.Object, w io.Writer, upstream func() error) error {
 	items, listMeta, ok := listOf(obj)
 	if !ok {
-		return write(obj)
+		return upstream()
 	}
-	raw := raws.Get().(*[]byte)
-	defer func() {
-		if cap(*raw) <= keptRaw {
-			*raw = (*raw)[:0]
-			raws.Put(raw)
-		}
-	}()
-	gvk := obj.GetObjectKind().GroupVersionKind()
-	var err error
-	if *raw, err = e.cache.appendList(*raw, gvk, listMeta, items); err != nil {
-		return err
-	}
-	return write(&runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind}, Raw: *raw})
+	return e.cache.writeList(w, obj.GetObjectKind().GroupVersionKind(), listMeta, items)
 }
 
-// raws keeps the buffers of lists' bytes between encodings, those of up to
-// keptRaw bytes: a buffer grown by a list of thousands of objects is left to
-// the collector.
-var raws = sync.Pool{New: func() any { return new([]byte) }}
-
-const keptRaw = 1 << 20
+// prefix is what upstream's protobuf serializer writes before the
+// runtime.Unknown holding an object.
+var prefix = func() []byte {
+	var b bytes.Buffer
+	unknown := &runtime.Unknown{}
+	if err := protobuf.NewSerializer(nil, nil).Encode(unknown, &b); err != nil {
+		panic(fmt.Sprintf("encoding an empty runtime.Unknown: %v", err))
+	}
+	return b.Bytes()[:b.Len()-unknown.Size()]
+}()
 
 // marshaler is what generated protobuf code gives an API object.
 type marshaler interface {
@@ -206,66 +203,90 @@ func listOf(obj runtime.Object) (reflect.Value, *metav1.ListMeta, bool) {
 	return items, v.Field(1).Addr().Interface().(*metav1.ListMeta), true
 }
 
-// appendList appends to b the protobuf encoding of a list of kind gvk with
-// listMeta and items: field 1 the ListMeta, field 2 each item.
-func (c *Cache) appendList(b []byte, gvk schema.GroupVersionKind, listMeta *metav1.ListMeta, list reflect.Value) ([]byte, error) {
-	var err error
-	if b, err = appendField(b, 1, listMeta); err != nil {
-		return nil, err
-	}
-	hits := 0
-	for i := range list.Len() {
+// writeList writes to w a list of kind gvk with listMeta and the items of list,
+// as upstream's serializer does: its prefix, then a runtime.Unknown whose raw
+// bytes are field 1 the ListMeta, field 2 each item. It first sums the sizes
+// (of items it holds, their bytes'), so that it can stream the items after
+// the raw bytes' length, as upstream does, holding no copy of the list.
+func (c *Cache) writeList(w io.Writer, gvk schema.GroupVersionKind, listMeta *metav1.ListMeta, list reflect.Value) error {
+	kept := make([][]byte, list.Len())
+	size, hits := field(listMeta.Size()), 0
+	for i := range kept {
 		item := list.Index(i).Addr().Interface().(object)
-		k := key{list: gvk, namespace: item.GetNamespace(), name: item.GetName(), uid: item.GetUID(), resourceVersion: item.GetResourceVersion()}
-		kept, ok := c.entries.GetIfPresent(k)
-		if ok {
+		if b, ok := c.entries.GetIfPresent(keyOf(gvk, item)); ok {
+			kept[i] = b
 			hits++
+			size += field(len(b))
 		} else {
-			if kept, err = encode(item); err != nil {
-				return nil, err
-			}
-			if k.uid != "" && k.resourceVersion != "" {
-				c.entries.Set(k, kept)
-			}
+			size += field(item.Size())
 		}
-		b = appendHeader(b, 2, len(kept))
-		b = append(b, kept...)
 	}
 	items.WithLabelValues("cached").Add(float64(hits))
-	items.WithLabelValues("encoded").Add(float64(list.Len() - hits))
-	return b, nil
+	items.WithLabelValues("encoded").Add(float64(len(kept) - hits))
+
+	if _, err := w.Write(prefix); err != nil {
+		return err
+	}
+	unknown := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind}}
+	_, err := unknown.MarshalToWriter(w, size, func(w io.Writer) (int, error) {
+		header := make([]byte, 0, 1+binary.MaxVarintLen64)
+		written := 0
+		writeField := func(number int, b []byte) error {
+			header = binary.AppendUvarint(append(header[:0], byte(number<<3|2)), uint64(len(b)))
+			n, err := w.Write(header)
+			written += n
+			if err != nil {
+				return err
+			}
+			n, err = w.Write(b)
+			written += n
+			return err
+		}
+		b, err := encode(listMeta)
+		if err != nil {
+			return written, err
+		}
+		if err := writeField(1, b); err != nil {
+			return written, err
+		}
+		for i, b := range kept {
+			if b == nil {
+				item := list.Index(i).Addr().Interface().(object)
+				if b, err = encode(item); err != nil {
+					return written, err
+				}
+				if k := keyOf(gvk, item); k.uid != "" && k.resourceVersion != "" {
+					c.entries.Set(k, b)
+				}
+			}
+			if err := writeField(2, b); err != nil {
+				return written, err
+			}
+		}
+		return written, nil
+	})
+	return err
 }
 
-// appendField appends m to b as the protobuf field number field (wire type
-// 2: its length, then its bytes).
-func appendField(b []byte, field int, m marshaler) ([]byte, error) {
-	size := m.Size()
-	b = appendHeader(b, field, size)
-	b = slices.Grow(b, size)[:len(b)+size]
-	return b, marshal(m, b[len(b)-size:])
+// keyOf is the key of item's encoding in a list of kind gvk.
+func keyOf(gvk schema.GroupVersionKind, item object) key {
+	return key{list: gvk, namespace: item.GetNamespace(), name: item.GetName(), uid: item.GetUID(), resourceVersion: item.GetResourceVersion()}
+}
+
+// field is the length of a protobuf field of wire type 2 holding size bytes.
+func field(size int) int {
+	return 1 + (bits.Len64(uint64(size)|1)+6)/7 + size
 }
 
 // encode returns m's protobuf encoding.
 func encode(m marshaler) ([]byte, error) {
 	b := make([]byte, m.Size())
-	return b, marshal(m, b)
-}
-
-// marshal encodes m into b, which is as long as m's size.
-func marshal(m marshaler, b []byte) error {
 	n, err := m.MarshalToSizedBuffer(b)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n != len(b) {
-		return fmt.Errorf("%T: its size was %d bytes, but encoding it wrote %d", m, len(b), n)
+		return nil, fmt.Errorf("%T: its size was %d bytes, but encoding it wrote %d", m, len(b), n)
 	}
-	return nil
-}
-
-// appendHeader appends the tag of field number field with wire type 2 and the
-// length size.
-func appendHeader(b []byte, field, size int) []byte {
-	b = append(b, byte(field<<3|2))
-	return binary.AppendUvarint(b, uint64(size))
+	return b, nil
 }

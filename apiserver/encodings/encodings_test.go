@@ -3,15 +3,22 @@ package encodings
 import (
 	"bytes"
 	"fmt"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsinstall "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/install"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsv1beta1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	runtimeserializer "k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/component-base/metrics/testutil"
+
+	tenancyv1alpha1 "github.com/kcp-dev/sdk/apis/tenancy/v1alpha1"
 )
 
 // codecs stream lists, as the codecs of upstream's API groups do.
@@ -24,6 +31,7 @@ var codecs = func() runtimeserializer.CodecFactory {
 	if err := metav1.AddMetaToScheme(s); err != nil {
 		panic(err)
 	}
+	apiextensionsinstall.Install(s)
 	return runtimeserializer.NewCodecFactory(s,
 		runtimeserializer.WithStreamingCollectionEncodingToJSON(),
 		runtimeserializer.WithStreamingCollectionEncodingToProtobuf())
@@ -112,6 +120,10 @@ func TestListsAreUpstreamsByteForByte(t *testing.T) {
 	otherUnnamed.Items[0].UID = ""
 	otherUnnamed.Items[1].ResourceVersion = ""
 	otherUnnamed.Items[0].Data["v"], otherUnnamed.Items[1].Data["v"] = "other", "other"
+	// Two objects written at one resourceVersion (by one transaction, or on
+	// two shards) are two objects.
+	oneVersion := configMaps(2)
+	oneVersion.Items[0].ResourceVersion, oneVersion.Items[1].ResourceVersion = "5000", "5000"
 
 	steps := []struct {
 		name         string
@@ -123,6 +135,7 @@ func TestListsAreUpstreamsByteForByte(t *testing.T) {
 		{"one item changed", changed, 199, 1},
 		{"items without a UID or resourceVersion", unnamed, 1, 2},
 		{"other items without a UID or resourceVersion", otherUnnamed, 1, 2},
+		{"two objects at one resourceVersion", oneVersion, 0, 2},
 		{"an empty list", &corev1.ConfigMapList{}, 0, 0},
 		{"a list of another kind", &corev1.SecretList{Items: []corev1.Secret{{ObjectMeta: list.Items[0].ObjectMeta, Data: map[string][]byte{"k": []byte("secret")}}}}, 0, 1},
 		{"not a list", &list.Items[0], 0, 0},
@@ -137,9 +150,21 @@ func TestListsAreUpstreamsByteForByte(t *testing.T) {
 		}
 	}
 
-	// Partial metadata of the same objects, as a list of their metadata
-	// only (their UIDs and resourceVersions are kept under the list kind
-	// above), is encoded anew, then kept as its own.
+	// API handlers encode with an allocator.
+	var allocated bytes.Buffer
+	hits, misses := counts(t)
+	if err := cached.(runtime.EncoderWithAllocator).EncodeWithAllocator(changed, &allocated, &runtime.Allocator{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := encoded(t, upstream, changed); !bytes.Equal(allocated.Bytes(), want) {
+		t.Fatalf("with an allocator: %d bytes through the cache differ from upstream's %d", allocated.Len(), len(want))
+	}
+	if h, m := counts(t); h-hits != 200 || m-misses != 0 {
+		t.Errorf("with an allocator: %d items from the cache and %d encoded, want 200 and 0", h-hits, m-misses)
+	}
+
+	// The same objects as a list of another kind (here their metadata
+	// only) are encoded anew, then kept as their own.
 	metadata := &metav1.PartialObjectMetadataList{}
 	for _, item := range list.Items {
 		metadata.Items = append(metadata.Items, metav1.PartialObjectMetadata{ObjectMeta: item.ObjectMeta})
@@ -152,6 +177,29 @@ func TestListsAreUpstreamsByteForByte(t *testing.T) {
 		}
 		if h, m := counts(t); h-hits != want[0] || m-misses != want[1] {
 			t.Errorf("partial metadata: %d items from the cache and %d encoded, want %d and %d", h-hits, m-misses, want[0], want[1])
+		}
+	}
+
+	// An object kept internally, as warren's stores keep built-in ones, is
+	// converted to the version asked for: each version is encoded once.
+	crds := &apiextensions.CustomResourceDefinitionList{Items: []apiextensions.CustomResourceDefinition{{
+		ObjectMeta: metav1.ObjectMeta{Name: "widgets.example.com", UID: "crd-uid", ResourceVersion: "7"},
+		Spec: apiextensions.CustomResourceDefinitionSpec{
+			Group: "example.com", Scope: apiextensions.NamespaceScoped,
+			Names:    apiextensions.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList"},
+			Versions: []apiextensions.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true}},
+		},
+	}}}
+	for _, step := range []struct {
+		gv           schema.GroupVersion
+		hits, misses int64
+	}{{apiextensionsv1.SchemeGroupVersion, 0, 1}, {apiextensionsv1beta1.SchemeGroupVersion, 0, 1}, {apiextensionsv1.SchemeGroupVersion, 1, 0}, {apiextensionsv1beta1.SchemeGroupVersion, 1, 0}} {
+		hits, misses := counts(t)
+		if got, want := encoded(t, encoderFor(t, cache.Serializer(codecs), protobuf, step.gv), crds), encoded(t, encoderFor(t, codecs, protobuf, step.gv), crds); !bytes.Equal(got, want) {
+			t.Fatalf("CRDs as %s: %d bytes through the cache differ from upstream's %d", step.gv, len(got), len(want))
+		}
+		if h, m := counts(t); h-hits != step.hits || m-misses != step.misses {
+			t.Errorf("CRDs as %s: %d items from the cache and %d encoded, want %d and %d", step.gv, h-hits, m-misses, step.hits, step.misses)
 		}
 	}
 
@@ -206,5 +254,58 @@ func BenchmarkListEncoding(b *testing.B) {
 			}
 			b.SetBytes(int64(w.Len()))
 		})
+	}
+}
+
+// TestOnlyListsOfObjectsWithProtobufAreWrittenFromTheCache: lists the cache
+// cannot write are upstream's, whatever their items.
+func TestOnlyListsOfObjectsWithProtobufAreWrittenFromTheCache(t *testing.T) {
+	for _, c := range []struct {
+		obj  runtime.Object
+		list bool
+	}{
+		{&corev1.ConfigMapList{}, true},
+		{&corev1.ConfigMap{}, false},
+		{&metav1.Table{}, false},
+		{&metav1.List{Items: []runtime.RawExtension{{Raw: []byte("{}")}}}, false},
+		{&tenancyv1alpha1.WorkspaceList{Items: []tenancyv1alpha1.Workspace{{}}}, false}, // no protobuf
+		{&runtime.Unknown{}, false},
+	} {
+		if _, _, ok := listOf(c.obj); ok != c.list {
+			t.Errorf("%T written from the cache: %v, want %v", c.obj, ok, c.list)
+		}
+	}
+}
+
+// TestListsWrittenAtOnceAreEachUpstreams: encodings under way at once share
+// the cache and nothing else.
+func TestListsWrittenAtOnceAreEachUpstreams(t *testing.T) {
+	cache := New(1 << 20)
+	cached, upstream := encoderFor(t, cache.Serializer(codecs), runtime.ContentTypeProtobuf, corev1.SchemeGroupVersion), encoderFor(t, codecs, runtime.ContentTypeProtobuf, corev1.SchemeGroupVersion)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		list := configMaps(10 + g*20)
+		list.Items[0].Data["v"] = fmt.Sprint("writer ", g)
+		list.Items[0].UID = types.UID(fmt.Sprint("writer-", g))
+		want := encoded(t, upstream, list)
+		wg.Go(func() {
+			for range 50 {
+				var b bytes.Buffer
+				if err := cached.Encode(list, &b); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(b.Bytes(), want) {
+					errs <- fmt.Errorf("writer %d: %d bytes, upstream's %d", g, b.Len(), len(want))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
