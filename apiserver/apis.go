@@ -263,11 +263,11 @@ func (a *apis) addReviews(authz authorizer.Authorizer, rules authorizer.RuleReso
 	)
 }
 
-// install serves every group on s, its answers written through encodings and
-// coalesced.
-func (a *apis) install(s *genericapiserver.GenericAPIServer, encodings *encodings.Cache) error {
+// install serves every group on s, its answers' list items written from items
+// and every answer coalesced.
+func (a *apis) install(s *genericapiserver.GenericAPIServer, items *encodings.Cache) error {
 	serialize := func(g *genericapiserver.APIGroupInfo) *genericapiserver.APIGroupInfo {
-		g.NegotiatedSerializer = coalesce.Serializer(encodings.Serializer(g.NegotiatedSerializer))
+		g.NegotiatedSerializer = coalesce.Serializer(items.Serializer(g.NegotiatedSerializer))
 		return g
 	}
 	if err := s.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, serialize(&a.legacy)); err != nil {
